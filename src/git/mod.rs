@@ -1,0 +1,8 @@
+//! git's formats: object bodies, ref names, and the translation to and from native objects.
+
+pub mod format;
+mod refname;
+mod translate;
+
+pub use refname::check_ref_name;
+pub use translate::{Sha1Hasher, git_children, git_sha1, git_to_native, native_to_git};

@@ -1,0 +1,327 @@
+//! The one module that talks to gitoxide. gix's API changes with every release; everything
+//! else in the crate uses the plain types below.
+//!
+//! It offers: SHA-1 hashing with collision detection, and read access to a local git
+//! repository for `forge import` (refs, HEAD, pack files decoded in parallel, loose objects,
+//! raw pack entries so their deltas can be kept).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use bstr::BString;
+
+use crate::object::{Kind, Sha1};
+
+/// SHA-1 with collision detection, as git computes object ids.
+pub struct Hasher(gix::hash::Hasher);
+
+impl Hasher {
+    pub fn new() -> Self {
+        Hasher(gix::hash::hasher(gix::hash::Kind::Sha1))
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes)
+    }
+
+    /// The digest. A detected collision attack yields an id no real object has (all `f`s),
+    /// so the object cannot be confused with the one it collides with.
+    pub fn finish(self) -> Sha1 {
+        match self.0.try_finalize() {
+            Ok(id) => Sha1::from_bytes(id.as_bytes()).expect("SHA-1 is 20 bytes"),
+            Err(_) => Sha1([0xff; 20]),
+        }
+    }
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a local git repository could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{path} is not a git repository: {message}")]
+    NotARepository { path: PathBuf, message: String },
+    #[error("cannot read {what} of {path}: {message}")]
+    Read {
+        path: PathBuf,
+        what: &'static str,
+        message: String,
+    },
+}
+
+fn read_error(path: &Path, what: &'static str, e: impl std::fmt::Display) -> SourceError {
+    SourceError::Read {
+        path: path.to_owned(),
+        what,
+        message: e.to_string(),
+    }
+}
+
+/// Where a ref points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceTarget {
+    Object(Sha1),
+    Symbolic(BString),
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceRef {
+    pub name: BString,
+    pub target: SourceTarget,
+}
+
+/// A local git repository opened for import.
+pub struct SourceRepo {
+    repo: gix::Repository,
+}
+
+fn kind_of(kind: gix::objs::Kind) -> Kind {
+    match kind {
+        gix::objs::Kind::Blob => Kind::Blob,
+        gix::objs::Kind::Tree => Kind::Tree,
+        gix::objs::Kind::Commit => Kind::Commit,
+        gix::objs::Kind::Tag => Kind::Tag,
+    }
+}
+
+fn sha1_of(id: &gix::oid) -> Sha1 {
+    Sha1::from_bytes(id.as_bytes()).expect("SHA-1 repository")
+}
+
+impl SourceRepo {
+    pub fn open(path: &Path) -> Result<SourceRepo, SourceError> {
+        if !path.exists() {
+            return Err(SourceError::NotARepository {
+                path: path.to_owned(),
+                message: "no such file or directory".into(),
+            });
+        }
+        let repo = gix::open(path).map_err(|e| SourceError::NotARepository {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        if repo.object_hash() != gix::hash::Kind::Sha1 {
+            return Err(SourceError::NotARepository {
+                path: path.to_owned(),
+                message: "only SHA-1 repositories are supported".into(),
+            });
+        }
+        Ok(SourceRepo { repo })
+    }
+
+    pub fn git_dir(&self) -> &Path {
+        self.repo.git_dir()
+    }
+
+    pub fn is_shallow(&self) -> bool {
+        self.repo.is_shallow().unwrap_or(false)
+    }
+
+    /// Every ref, then `HEAD` (symbolic or detached; absent when the file is missing).
+    pub fn refs(&self) -> Result<Vec<SourceRef>, SourceError> {
+        let dir = self.repo.git_dir();
+        let platform = self
+            .repo
+            .references()
+            .map_err(|e| read_error(dir, "refs", e))?;
+        let mut out = Vec::new();
+        for reference in platform.all().map_err(|e| read_error(dir, "refs", e))? {
+            let reference = reference.map_err(|e| read_error(dir, "refs", e))?;
+            out.push(convert_ref(&reference.inner));
+        }
+        match self.repo.find_reference("HEAD") {
+            Ok(head) => out.push(convert_ref(&head.inner)),
+            Err(e) => {
+                if dir.join("HEAD").exists() {
+                    return Err(read_error(dir, "HEAD", e));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Object directories: the repository's own, then its alternates (recursively).
+    pub fn object_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.repo.objects.store_ref().path().to_owned()];
+        let mut i = 0;
+        while i < dirs.len() && dirs.len() < 16 {
+            let alternates = dirs[i].join("info").join("alternates");
+            if let Ok(text) = std::fs::read_to_string(&alternates) {
+                for line in text.lines().map(str::trim) {
+                    if line.is_empty() || line.starts_with('#') {
+                        continue;
+                    }
+                    let path = dirs[i].join(line);
+                    if !dirs.contains(&path) {
+                        dirs.push(path);
+                    }
+                }
+            }
+            i += 1;
+        }
+        dirs
+    }
+}
+
+fn convert_ref(r: &gix::refs::Reference) -> SourceRef {
+    SourceRef {
+        name: r.name.as_bstr().to_owned(),
+        target: match &r.target {
+            gix::refs::Target::Object(id) => SourceTarget::Object(sha1_of(id)),
+            gix::refs::Target::Symbolic(name) => SourceTarget::Symbolic(name.as_bstr().to_owned()),
+        },
+    }
+}
+
+/// The `.idx` files of the packs in an objects directory.
+pub fn pack_indices(objects_dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    let pack_dir = objects_dir.join("pack");
+    let entries = match std::fs::read_dir(&pack_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(read_error(&pack_dir, "pack directory", e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| read_error(&pack_dir, "pack directory", e))?.path();
+        if path.extension().is_some_and(|e| e == "idx") && path.with_extension("pack").exists() {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// How a pack entry is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryStorage {
+    Full,
+    /// A delta against the entry at this pack offset.
+    OfsDelta(u64),
+    /// A delta against the object with this id.
+    RefDelta(Sha1),
+}
+
+/// A pack entry's raw bytes: how it is stored and its zlib stream.
+pub struct RawEntry<'a> {
+    pub storage: EntryStorage,
+    /// Size of the inflated stream (the object for `Full`, the delta instructions otherwise).
+    pub inflated_size: u64,
+    pub zlib: &'a [u8],
+}
+
+/// One pack of a source repository, read with its index.
+pub struct SourcePack {
+    bundle: gix_pack::Bundle,
+    /// Every entry's start offset, ascending, then the end of the entry data.
+    offsets: Vec<u64>,
+}
+
+impl SourcePack {
+    pub fn open(idx: &Path) -> Result<SourcePack, SourceError> {
+        let bundle = gix_pack::Bundle::at(idx, gix::hash::Kind::Sha1)
+            .map_err(|e| read_error(idx, "pack", e))?;
+        let mut offsets = bundle.index.sorted_offsets();
+        offsets.push(bundle.pack.pack_end() as u64);
+        Ok(SourcePack { bundle, offsets })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.bundle.pack.path()
+    }
+
+    pub fn num_objects(&self) -> u32 {
+        self.bundle.index.num_objects()
+    }
+
+    pub fn contains(&self, id: &Sha1) -> bool {
+        self.bundle
+            .index
+            .lookup(gix::oid::from_bytes_unchecked(id.as_bytes()))
+            .is_some()
+    }
+
+    /// Decodes every object in parallel, verifying the pack checksum, every entry's CRC32 and
+    /// every object's SHA-1. `f` sees (id, kind, pack offset, body) once per object.
+    pub fn for_each_object<F>(&self, interrupt: &AtomicBool, f: F) -> Result<(), SourceError>
+    where
+        F: FnMut(Sha1, Kind, u64, &[u8]) + Send + Clone,
+    {
+        let mut f = f;
+        self.bundle
+            .index
+            .traverse_with_index(
+                &self.bundle.pack,
+                move |kind, data, entry, _progress| {
+                    f(sha1_of(&entry.oid), kind_of(kind), entry.pack_offset, data);
+                    Ok(())
+                },
+                &mut gix::utils::progress::Discard,
+                interrupt,
+                gix_pack::index::traverse::with_index::Options {
+                    thread_limit: None,
+                    check: gix_pack::index::traverse::SafetyCheck::All,
+                    alloc_limit_bytes: None,
+                },
+            )
+            .map_err(|e| read_error(self.path(), "pack objects", e))?;
+        Ok(())
+    }
+
+    /// The stored form of the entry at `offset`.
+    pub fn raw_entry(&self, offset: u64) -> Result<RawEntry<'_>, SourceError> {
+        let entry = self
+            .bundle
+            .pack
+            .entry(offset)
+            .map_err(|e| read_error(self.path(), "pack entry", e))?;
+        let next = match self.offsets.binary_search(&offset) {
+            Ok(i) if i + 1 < self.offsets.len() => self.offsets[i + 1],
+            _ => return Err(read_error(self.path(), "pack entry", "offset is not an entry")),
+        };
+        let storage = match entry.header {
+            gix_pack::data::entry::Header::OfsDelta { base_distance } => EntryStorage::OfsDelta(
+                entry
+                    .checked_base_pack_offset(base_distance)
+                    .ok_or_else(|| read_error(self.path(), "pack entry", "bad delta offset"))?,
+            ),
+            gix_pack::data::entry::Header::RefDelta { base_id } => {
+                EntryStorage::RefDelta(sha1_of(&base_id))
+            }
+            _ => EntryStorage::Full,
+        };
+        let zlib = self
+            .bundle
+            .pack
+            .entry_slice(entry.data_offset..next)
+            .ok_or_else(|| read_error(self.path(), "pack entry", "entry beyond the pack end"))?;
+        Ok(RawEntry {
+            storage,
+            inflated_size: entry.decompressed_size,
+            zlib,
+        })
+    }
+}
+
+/// Every loose object of an objects directory: (id, kind, body). The id is the file name;
+/// callers verify it.
+pub fn for_each_loose_object(
+    objects_dir: &Path,
+    mut f: impl FnMut(Sha1, Kind, &[u8]) -> Result<(), SourceError>,
+) -> Result<(), SourceError> {
+    let store = gix::odb::loose::Store::at(objects_dir, gix::hash::Kind::Sha1);
+    let mut buf = Vec::new();
+    for id in store.iter() {
+        let id = id.map_err(|e| read_error(objects_dir, "loose objects", e))?;
+        let data = store
+            .try_find(&id, &mut buf)
+            .map_err(|e| read_error(objects_dir, "loose object", format!("{id}: {e}")))?
+            .ok_or_else(|| read_error(objects_dir, "loose object", format!("{id} vanished")))?;
+        f(sha1_of(&id), kind_of(data.kind), data.data)?;
+    }
+    Ok(())
+}

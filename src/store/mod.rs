@@ -1,0 +1,252 @@
+//! The data directory: its format version, the registry of repositories, and each
+//! repository's native object store and refs.
+//!
+//! ```text
+//! forge-data/
+//!   FORMAT               format version of the whole directory (see `migrate`)
+//!   forge.redb           registry of repositories (and later identities, tokens, …)
+//!   repos/<id>/
+//!     repo.redb          refs, registered segments, repository metadata
+//!     objects/<b3>.seg   immutable segments of compressed objects …
+//!     objects/<b3>.idx   … and their sorted indexes (native id ⇄ SHA-1)
+//! ```
+
+mod cache;
+pub mod migrate;
+mod name;
+mod refs;
+mod repo;
+pub mod segment;
+
+use std::path::{Path, PathBuf};
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+pub use name::{InvalidRepoName, RepoName};
+pub use refs::{Expected, RefTarget, RefUpdate};
+pub use repo::{ObjectLocation, Repo, StoredObject};
+
+/// Repository names (lowercased) → their record.
+const REPOS: TableDefinition<&str, &[u8]> = TableDefinition::new("repos");
+/// Counters and settings of the whole directory.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database {path}: {message}")]
+    Database { path: PathBuf, message: String },
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+    #[error("no data directory at {0} (run `forge serve` or `forge repo create` to make one)")]
+    NotInitialized(PathBuf),
+    #[error(
+        "data directory {path} has format version {found}, newer than this forge supports ({supported}); use a newer forge"
+    )]
+    FormatTooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("{path} is not a forge data directory: {reason}")]
+    NotADataDir { path: PathBuf, reason: String },
+    #[error(transparent)]
+    InvalidName(#[from] InvalidRepoName),
+    #[error("repository {0} does not exist")]
+    RepoNotFound(String),
+    #[error("repository {0} already exists")]
+    RepoExists(String),
+    #[error("invalid ref name {name:?}: {reason}")]
+    InvalidRefName { name: String, reason: &'static str },
+    #[error("ref {name} changed concurrently: expected {expected}, found {found}")]
+    RefConflict {
+        name: String,
+        expected: String,
+        found: String,
+    },
+    #[error("ref {name} points to {target}, which is not in the store")]
+    DanglingRef { name: String, target: String },
+    #[error("object {0} is not in the store")]
+    MissingObject(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn db(path: &Path, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Database {
+            path: path.to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A repository's entry in the registry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RepoRecord {
+    pub id: u64,
+    pub name: String,
+    pub created_at: u64,
+}
+
+/// An open data directory.
+pub struct DataDir {
+    root: PathBuf,
+    db: redb::Database,
+}
+
+pub(crate) fn open_db(path: &Path) -> Result<redb::Database, StoreError> {
+    redb::Database::builder()
+        .set_cache_size(64 << 20)
+        .create(path)
+        .map_err(|e| StoreError::db(path, e))
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl DataDir {
+    /// Opens a data directory, creating it first if it does not exist.
+    pub fn open_or_init(root: &Path) -> Result<DataDir, StoreError> {
+        migrate::prepare(root, true)?;
+        Self::open_prepared(root)
+    }
+
+    /// Opens an existing data directory.
+    pub fn open(root: &Path) -> Result<DataDir, StoreError> {
+        migrate::prepare(root, false)?;
+        Self::open_prepared(root)
+    }
+
+    fn open_prepared(root: &Path) -> Result<DataDir, StoreError> {
+        let db = open_db(&root.join("forge.redb"))?;
+        Ok(DataDir {
+            root: root.to_owned(),
+            db,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn db_error(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::db(&self.root.join("forge.redb"), e)
+    }
+
+    fn repo_dir(&self, id: u64) -> PathBuf {
+        self.root.join("repos").join(id.to_string())
+    }
+
+    pub fn find_repo(&self, name: &RepoName) -> Result<Option<RepoRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let table = match txn.open_table(REPOS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.db_error(e)),
+        };
+        let Some(value) = table.get(name.key().as_str()).map_err(|e| self.db_error(e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("registry entry of {name}: {e}")))
+    }
+
+    pub fn list_repos(&self) -> Result<Vec<RepoRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let table = match txn.open_table(REPOS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.db_error(e)),
+        };
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.db_error(e))? {
+            let (key, value) = item.map_err(|e| self.db_error(e))?;
+            out.push(serde_json::from_slice(value.value()).map_err(|e| {
+                StoreError::Corrupt(format!("registry entry of {}: {e}", key.value()))
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// Creates an empty repository. Its directory is complete before it is registered, so a
+    /// crash leaves either no repository or a whole one.
+    pub fn create_repo(&self, name: &RepoName) -> Result<RepoRecord, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
+        let record = {
+            let mut repos = txn.open_table(REPOS).map_err(|e| self.db_error(e))?;
+            if repos
+                .get(name.key().as_str())
+                .map_err(|e| self.db_error(e))?
+                .is_some()
+            {
+                return Err(StoreError::RepoExists(name.to_string()));
+            }
+            let mut meta = txn.open_table(META).map_err(|e| self.db_error(e))?;
+            let id = meta
+                .get("next_repo_id")
+                .map_err(|e| self.db_error(e))?
+                .map_or(1, |v| v.value());
+            meta.insert("next_repo_id", id + 1)
+                .map_err(|e| self.db_error(e))?;
+            let dir = self.repo_dir(id);
+            // A directory left by a creation that crashed before it was registered.
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io("remove", &dir, e))?;
+            }
+            Repo::init(&dir)?;
+            let record = RepoRecord {
+                id,
+                name: name.to_string(),
+                created_at: now_secs(),
+            };
+            let json = serde_json::to_vec(&record).expect("serialisable");
+            repos
+                .insert(name.key().as_str(), json.as_slice())
+                .map_err(|e| self.db_error(e))?;
+            record
+        };
+        txn.commit().map_err(|e| self.db_error(e))?;
+        Ok(record)
+    }
+
+    pub fn open_repo(&self, name: &RepoName) -> Result<Repo, StoreError> {
+        let record = self
+            .find_repo(name)?
+            .ok_or_else(|| StoreError::RepoNotFound(name.to_string()))?;
+        Repo::open(&self.repo_dir(record.id), record)
+    }
+
+    /// Opens the repository, creating it if it does not exist yet.
+    pub fn open_or_create_repo(&self, name: &RepoName) -> Result<(Repo, bool), StoreError> {
+        match self.open_repo(name) {
+            Ok(repo) => Ok((repo, false)),
+            Err(StoreError::RepoNotFound(_)) => {
+                let record = match self.create_repo(name) {
+                    Ok(record) => record,
+                    // Created by someone else in between.
+                    Err(StoreError::RepoExists(_)) => return Ok((self.open_repo(name)?, false)),
+                    Err(e) => return Err(e),
+                };
+                Ok((Repo::open(&self.repo_dir(record.id), record)?, true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

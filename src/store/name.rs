@@ -1,0 +1,118 @@
+//! Repository names: `owner/name`.
+
+use std::fmt;
+
+/// A validated repository name. Each half has letters, digits, `-`, `_` and `.`, does not
+/// start with `.`, contains no `..`, and the name does not end in `.git` (the URL suffix).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoName {
+    owner: String,
+    name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid repository name {given:?}: {reason}")]
+pub struct InvalidRepoName {
+    pub given: String,
+    pub reason: &'static str,
+}
+
+const MAX_PART: usize = 100;
+
+fn check_part(part: &str) -> Result<(), &'static str> {
+    if part.is_empty() {
+        return Err("owner and name must not be empty (expected OWNER/NAME)");
+    }
+    if part.len() > MAX_PART {
+        return Err("owner and name are at most 100 characters each");
+    }
+    if !part
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err("only letters, digits, '-', '_' and '.' are allowed");
+    }
+    if part.starts_with('.') {
+        return Err("a part must not start with '.'");
+    }
+    if part.contains("..") {
+        return Err("'..' is not allowed");
+    }
+    Ok(())
+}
+
+impl RepoName {
+    pub fn parse(given: &str) -> Result<RepoName, InvalidRepoName> {
+        let invalid = |reason| InvalidRepoName {
+            given: given.to_owned(),
+            reason,
+        };
+        let (owner, name) = given
+            .split_once('/')
+            .ok_or_else(|| invalid("expected OWNER/NAME"))?;
+        if name.contains('/') {
+            return Err(invalid("expected exactly one '/' (OWNER/NAME)"));
+        }
+        check_part(owner).map_err(invalid)?;
+        check_part(name).map_err(invalid)?;
+        if name.to_ascii_lowercase().ends_with(".git") {
+            return Err(invalid("the name must not end in '.git'"));
+        }
+        Ok(RepoName {
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key under which the name is unique: names differing only in case are one repository.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.owner, self.name).to_ascii_lowercase()
+    }
+}
+
+impl fmt::Display for RepoName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_names() {
+        for ok in ["alice/app", "A-b_c.d/x.y-z_1", "o/n.gitx", "a/b"] {
+            assert_eq!(RepoName::parse(ok).unwrap().to_string(), ok);
+        }
+        assert_eq!(RepoName::parse("Alice/App").unwrap().key(), "alice/app");
+    }
+
+    #[test]
+    fn invalid_names() {
+        for (bad, reason) in [
+            ("alice", "expected OWNER/NAME"),
+            ("a/b/c", "expected exactly one '/' (OWNER/NAME)"),
+            ("/b", "owner and name must not be empty (expected OWNER/NAME)"),
+            ("a/", "owner and name must not be empty (expected OWNER/NAME)"),
+            ("a/.hidden", "a part must not start with '.'"),
+            ("../b", "a part must not start with '.'"),
+            ("a/b..c", "'..' is not allowed"),
+            ("a/b c", "only letters, digits, '-', '_' and '.' are allowed"),
+            ("a/b\\c", "only letters, digits, '-', '_' and '.' are allowed"),
+            ("a/é", "only letters, digits, '-', '_' and '.' are allowed"),
+            ("a/app.git", "the name must not end in '.git'"),
+        ] {
+            assert_eq!(RepoName::parse(bad).unwrap_err().reason, reason, "{bad}");
+        }
+        assert!(RepoName::parse(&format!("a/{}", "x".repeat(101))).is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! Ref values and compare-and-swap updates.
+
+use bstr::{BString, ByteSlice};
+
+use crate::object::ObjectId;
+
+/// What a ref points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefTarget {
+    Direct(ObjectId),
+    Symbolic(BString),
+}
+
+impl RefTarget {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        match self {
+            RefTarget::Direct(id) => {
+                let mut out = vec![0];
+                out.extend_from_slice(id.as_bytes());
+                out
+            }
+            RefTarget::Symbolic(name) => {
+                let mut out = vec![1];
+                out.extend_from_slice(name);
+                out
+            }
+        }
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<RefTarget> {
+        match bytes.split_first()? {
+            (0, id) => ObjectId::from_bytes(id).map(RefTarget::Direct),
+            (1, name) => Some(RefTarget::Symbolic(name.into())),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RefTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefTarget::Direct(id) => write!(f, "{id}"),
+            RefTarget::Symbolic(name) => write!(f, "ref: {}", name.as_bstr()),
+        }
+    }
+}
+
+/// What a ref must hold for an update to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expected {
+    Any,
+    Absent,
+    Value(RefTarget),
+}
+
+/// One ref update; a batch of them applies all or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefUpdate {
+    pub name: BString,
+    pub expected: Expected,
+    /// `None` deletes the ref.
+    pub new: Option<RefTarget>,
+}

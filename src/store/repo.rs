@@ -1,0 +1,545 @@
+//! One repository: its segments of objects and its refs.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bstr::{BString, ByteSlice};
+use flate2::{Decompress, FlushDecompress, Status};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::git::{check_ref_name, native_to_git};
+use crate::object::{Kind, NativeObject, ObjectId, Sha1, decode};
+
+use super::cache::BaseCache;
+use super::refs::{Expected, RefTarget, RefUpdate};
+use super::segment::{Segment, SegmentWriter, Storage};
+use super::{RepoRecord, StoreError, open_db};
+
+/// Ref name → encoded `RefTarget`.
+const REFS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refs");
+/// Registered segment name → `SegmentRecord` (JSON).
+const SEGMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("segments");
+
+/// Longest delta chain a read follows before calling the store corrupt (git's own packs
+/// stay below 4096).
+const MAX_CHAIN: usize = 10_000;
+const CACHE_BUDGET: usize = 96 << 20;
+/// Objects above this size are refused as corrupt rather than allocated.
+const MAX_OBJECT_SIZE: u64 = 8 << 30;
+
+static SEGMENT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SegmentRecord {
+    objects: u64,
+    bytes: u64,
+    added_at: u64,
+}
+
+struct LoadedSegment {
+    serial: u64,
+    segment: Segment,
+}
+
+/// Where an object is stored.
+#[derive(Clone)]
+pub struct ObjectLocation {
+    segment: Arc<LoadedSegment>,
+    pos: usize,
+}
+
+impl ObjectLocation {
+    pub fn id(&self) -> ObjectId {
+        self.segment.segment.id_at(self.pos)
+    }
+
+    pub fn sha1(&self) -> Sha1 {
+        self.segment.segment.sha1_at(self.pos)
+    }
+
+    pub fn kind(&self) -> Option<Kind> {
+        self.segment.segment.kind_at(self.pos)
+    }
+
+    pub fn segment_name(&self) -> &str {
+        self.segment.segment.name()
+    }
+
+    fn offset(&self) -> u64 {
+        self.segment.segment.offset_at(self.pos)
+    }
+}
+
+/// An object read from the store, in native form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredObject {
+    Blob(Vec<u8>),
+    Node(NativeObject),
+}
+
+pub struct Repo {
+    record: RepoRecord,
+    dir: PathBuf,
+    db: redb::Database,
+    /// Newest first, so recent objects are found first.
+    segments: RwLock<Arc<Vec<Arc<LoadedSegment>>>>,
+    cache: Mutex<BaseCache>,
+}
+
+fn inflate(zlib: &[u8], expected: u64, what: impl Fn() -> String) -> Result<Vec<u8>, StoreError> {
+    if expected > MAX_OBJECT_SIZE {
+        return Err(StoreError::Corrupt(format!("{}: size {expected}", what())));
+    }
+    let mut out = Vec::with_capacity(expected as usize);
+    let mut z = Decompress::new(true);
+    let status = z
+        .decompress_vec(zlib, &mut out, FlushDecompress::Finish)
+        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", what())))?;
+    if status != Status::StreamEnd || out.len() as u64 != expected {
+        return Err(StoreError::Corrupt(format!(
+            "{}: inflated size differs from the recorded {expected}",
+            what()
+        )));
+    }
+    Ok(out)
+}
+
+impl Repo {
+    /// Lays out a new, empty repository in `dir`.
+    pub(crate) fn init(dir: &Path) -> Result<(), StoreError> {
+        let objects = dir.join("objects");
+        std::fs::create_dir_all(&objects).map_err(|e| StoreError::io("create", &objects, e))?;
+        let db_path = dir.join("repo.redb");
+        let db = open_db(&db_path)?;
+        let txn = db.begin_write().map_err(|e| StoreError::db(&db_path, e))?;
+        {
+            let mut refs = txn.open_table(REFS).map_err(|e| StoreError::db(&db_path, e))?;
+            txn.open_table(SEGMENTS)
+                .map_err(|e| StoreError::db(&db_path, e))?;
+            let head = RefTarget::Symbolic("refs/heads/main".into()).encode();
+            refs.insert(&b"HEAD"[..], head.as_slice())
+                .map_err(|e| StoreError::db(&db_path, e))?;
+        }
+        txn.commit().map_err(|e| StoreError::db(&db_path, e))?;
+        Ok(())
+    }
+
+    pub(crate) fn open(dir: &Path, record: RepoRecord) -> Result<Repo, StoreError> {
+        let db = open_db(&dir.join("repo.redb"))?;
+        let repo = Repo {
+            record,
+            dir: dir.to_owned(),
+            db,
+            segments: RwLock::new(Arc::new(Vec::new())),
+            cache: Mutex::new(BaseCache::new(CACHE_BUDGET)),
+        };
+        repo.reload_segments()?;
+        Ok(repo)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.record.name
+    }
+
+    pub fn record(&self) -> &RepoRecord {
+        &self.record
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn objects_dir(&self) -> PathBuf {
+        self.dir.join("objects")
+    }
+
+    fn db_error(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::db(&self.dir.join("repo.redb"), e)
+    }
+
+    fn registered_segments(&self) -> Result<Vec<(String, SegmentRecord)>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let table = txn.open_table(SEGMENTS).map_err(|e| self.db_error(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.db_error(e))? {
+            let (name, record) = item.map_err(|e| self.db_error(e))?;
+            let record: SegmentRecord = serde_json::from_slice(record.value()).map_err(|e| {
+                StoreError::Corrupt(format!("segment record {}: {e}", name.value()))
+            })?;
+            out.push((name.value().to_owned(), record));
+        }
+        out.sort_by_key(|(name, r)| (std::cmp::Reverse(r.added_at), name.clone()));
+        Ok(out)
+    }
+
+    /// Loads the registered segments (keeping those already open).
+    fn reload_segments(&self) -> Result<(), StoreError> {
+        let registered = self.registered_segments()?;
+        let current = self.segments();
+        let mut loaded = Vec::with_capacity(registered.len());
+        for (name, _) in registered {
+            if let Some(open) = current.iter().find(|s| s.segment.name() == name) {
+                loaded.push(open.clone());
+            } else {
+                loaded.push(Arc::new(LoadedSegment {
+                    serial: SEGMENT_SERIAL.fetch_add(1, Ordering::Relaxed),
+                    segment: Segment::open(&self.objects_dir(), &name)?,
+                }));
+            }
+        }
+        *self.segments.write().expect("segment list lock") = Arc::new(loaded);
+        Ok(())
+    }
+
+    fn segments(&self) -> Arc<Vec<Arc<LoadedSegment>>> {
+        self.segments.read().expect("segment list lock").clone()
+    }
+
+    /// Names of the registered segments, newest first.
+    pub fn segment_names(&self) -> Vec<String> {
+        self.segments()
+            .iter()
+            .map(|s| s.segment.name().to_owned())
+            .collect()
+    }
+
+    /// Segment files in the objects directory that no committed write registered (left by
+    /// a crash or an interrupted write).
+    pub fn unregistered_files(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let names = self.segment_names();
+        let dir = self.objects_dir();
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(|e| StoreError::io("read", &dir, e))? {
+            let path = entry.map_err(|e| StoreError::io("read", &dir, e))?.path();
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            if !names.iter().any(|n| n == stem) {
+                out.push(path);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn object_count(&self) -> usize {
+        self.segments().iter().map(|s| s.segment.len()).sum()
+    }
+
+    /// Visits every stored object's location, segment by segment, newest first. An object
+    /// stored twice is visited twice.
+    pub fn for_each_location(&self, mut f: impl FnMut(ObjectLocation)) {
+        for segment in self.segments().iter() {
+            for pos in 0..segment.segment.len() {
+                f(ObjectLocation {
+                    segment: segment.clone(),
+                    pos,
+                })
+            }
+        }
+    }
+
+    pub fn locate(&self, id: &ObjectId) -> Option<ObjectLocation> {
+        self.segments().iter().find_map(|s| {
+            s.segment.find(id).map(|pos| ObjectLocation {
+                segment: s.clone(),
+                pos,
+            })
+        })
+    }
+
+    pub fn locate_sha1(&self, sha1: &Sha1) -> Option<ObjectLocation> {
+        self.segments().iter().find_map(|s| {
+            s.segment.find_sha1(sha1).map(|pos| ObjectLocation {
+                segment: s.clone(),
+                pos,
+            })
+        })
+    }
+
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.locate(id).is_some()
+    }
+
+    pub fn sha1_of(&self, id: &ObjectId) -> Option<Sha1> {
+        self.locate(id).map(|l| l.sha1())
+    }
+
+    pub fn id_of_sha1(&self, sha1: &Sha1) -> Option<ObjectId> {
+        self.locate_sha1(sha1).map(|l| l.id())
+    }
+
+    /// Objects whose native id or SHA-1 starts with the given hex prefix.
+    pub fn find_by_prefix(&self, prefix: &crate::object::HexPrefix) -> Vec<ObjectLocation> {
+        let mut out: Vec<ObjectLocation> = Vec::new();
+        for segment in self.segments().iter() {
+            let mut positions = Vec::new();
+            segment.segment.positions_with_prefix(prefix, &mut positions);
+            for pos in positions {
+                let loc = ObjectLocation {
+                    segment: segment.clone(),
+                    pos,
+                };
+                if !out.iter().any(|o| o.id() == loc.id()) {
+                    out.push(loc);
+                }
+            }
+        }
+        out
+    }
+
+    /// The native content at a location: blob bytes, or the canonical encoding of a tree,
+    /// commit or tag. Delta chains are resolved through a cache of recent bases.
+    pub fn read_content(&self, location: &ObjectLocation) -> Result<(Kind, Arc<[u8]>), StoreError> {
+        let mut chain: Vec<(Arc<LoadedSegment>, u64)> = Vec::new();
+        let mut segment = location.segment.clone();
+        let mut offset = location.offset();
+        let kind = segment.segment.entry(offset)?.kind;
+        let describe =
+            |s: &LoadedSegment, off: u64| format!("segment {} entry at {off}", s.segment.name());
+        let mut current: Arc<[u8]> = loop {
+            if let Some(hit) = self
+                .cache
+                .lock()
+                .expect("cache lock")
+                .get(&(segment.serial, offset))
+            {
+                break hit;
+            }
+            let entry = segment.segment.entry(offset)?;
+            match entry.storage {
+                Storage::Full => {
+                    break inflate(entry.zlib, entry.size, || describe(&segment, offset))?.into();
+                }
+                Storage::DeltaAt(base) => {
+                    chain.push((segment.clone(), offset));
+                    offset = base;
+                }
+                Storage::DeltaOf(base) => {
+                    chain.push((segment.clone(), offset));
+                    let base = self.locate(&base).ok_or_else(|| {
+                        StoreError::Corrupt(format!("delta base {base} is missing"))
+                    })?;
+                    offset = base.offset();
+                    segment = base.segment;
+                }
+            }
+            if chain.len() > MAX_CHAIN {
+                return Err(StoreError::Corrupt(format!(
+                    "delta chain longer than {MAX_CHAIN} at {}",
+                    location.id()
+                )));
+            }
+        };
+        for (segment, offset) in chain.iter().rev() {
+            let entry = segment.segment.entry(*offset)?;
+            let delta = inflate(entry.zlib, entry.inflated_size, || describe(segment, *offset))?;
+            let mut out = Vec::new();
+            crate::delta::apply(&current, &delta, &mut out, entry.size).map_err(|e| {
+                StoreError::Corrupt(format!("{}: {e}", describe(segment, *offset)))
+            })?;
+            if out.len() as u64 != entry.size {
+                return Err(StoreError::Corrupt(format!(
+                    "{}: delta result has the wrong size",
+                    describe(segment, *offset)
+                )));
+            }
+            current = out.into();
+            self.cache
+                .lock()
+                .expect("cache lock")
+                .insert((segment.serial, *offset), current.clone());
+        }
+        Ok((kind, current))
+    }
+
+    /// Reads and decodes an object.
+    pub fn read(&self, id: &ObjectId) -> Result<Option<StoredObject>, StoreError> {
+        let Some(location) = self.locate(id) else {
+            return Ok(None);
+        };
+        self.read_at(&location).map(Some)
+    }
+
+    pub fn read_at(&self, location: &ObjectLocation) -> Result<StoredObject, StoreError> {
+        let (kind, content) = self.read_content(location)?;
+        Ok(match kind {
+            Kind::Blob => StoredObject::Blob(content.to_vec()),
+            _ => StoredObject::Node(decode(kind, &content).map_err(|e| {
+                StoreError::Corrupt(format!("object {}: {e}", location.id()))
+            })?),
+        })
+    }
+
+    /// An object in git form: its kind and body, regenerated from the native object.
+    pub fn git_object(&self, location: &ObjectLocation) -> Result<(Kind, Vec<u8>), StoreError> {
+        let (kind, content) = self.read_content(location)?;
+        if kind == Kind::Blob {
+            return Ok((kind, content.to_vec()));
+        }
+        let native = decode(kind, &content)
+            .map_err(|e| StoreError::Corrupt(format!("object {}: {e}", location.id())))?;
+        let body = native_to_git(&native, |child| {
+            self.sha1_of(&child)
+                .ok_or_else(|| StoreError::MissingObject(child.to_hex()))
+        })?;
+        Ok((
+            kind,
+            match body {
+                Cow::Borrowed(b) => b.to_vec(),
+                Cow::Owned(b) => b,
+            },
+        ))
+    }
+
+    pub fn refs(&self) -> Result<Vec<(BString, RefTarget)>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let table = txn.open_table(REFS).map_err(|e| self.db_error(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.db_error(e))? {
+            let (name, value) = item.map_err(|e| self.db_error(e))?;
+            let target = RefTarget::decode(value.value()).ok_or_else(|| {
+                StoreError::Corrupt(format!("ref {}", name.value().as_bstr()))
+            })?;
+            out.push((BString::from(name.value()), target));
+        }
+        Ok(out)
+    }
+
+    pub fn read_ref(&self, name: &[u8]) -> Result<Option<RefTarget>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let table = txn.open_table(REFS).map_err(|e| self.db_error(e))?;
+        let value = table.get(name).map_err(|e| self.db_error(e))?;
+        value
+            .map(|v| {
+                RefTarget::decode(v.value())
+                    .ok_or_else(|| StoreError::Corrupt(format!("ref {}", name.as_bstr())))
+            })
+            .transpose()
+    }
+
+    /// Starts writing a new segment of objects for this repository.
+    pub fn new_segment(&self) -> Result<SegmentWriter, StoreError> {
+        SegmentWriter::create(&self.objects_dir())
+    }
+
+    /// Publishes a written segment and applies ref updates, atomically: after a crash or a
+    /// failed compare-and-swap, neither is visible. Every direct ref target must be stored
+    /// (in an existing segment or the new one).
+    pub fn commit(
+        &self,
+        segment: Option<SegmentWriter>,
+        updates: &[RefUpdate],
+    ) -> Result<(), StoreError> {
+        for update in updates {
+            check_ref_name(&update.name).map_err(|reason| StoreError::InvalidRefName {
+                name: update.name.to_string(),
+                reason,
+            })?;
+        }
+        let new_segment = match segment {
+            Some(writer) => writer.finish()?,
+            None => None,
+        };
+        let opened = match &new_segment {
+            Some(new) => Some(Segment::open(&self.objects_dir(), &new.name)?),
+            None => None,
+        };
+        let result = self.commit_txn(new_segment.as_ref(), opened.as_ref(), updates);
+        if result.is_err()
+            && let Some(new) = &new_segment
+        {
+            // Not registered: nothing refers to these files.
+            let dir = self.objects_dir();
+            let _ = std::fs::remove_file(dir.join(format!("{}.seg", new.name)));
+            let _ = std::fs::remove_file(dir.join(format!("{}.idx", new.name)));
+        }
+        result?;
+        if let Some(segment) = opened {
+            let loaded = Arc::new(LoadedSegment {
+                serial: SEGMENT_SERIAL.fetch_add(1, Ordering::Relaxed),
+                segment,
+            });
+            let mut list = self.segments.write().expect("segment list lock");
+            let mut new_list = Vec::with_capacity(list.len() + 1);
+            new_list.push(loaded);
+            new_list.extend(list.iter().cloned());
+            *list = Arc::new(new_list);
+        }
+        Ok(())
+    }
+
+    fn commit_txn(
+        &self,
+        new_segment: Option<&super::segment::NewSegment>,
+        opened: Option<&Segment>,
+        updates: &[RefUpdate],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
+        {
+            let mut refs = txn.open_table(REFS).map_err(|e| self.db_error(e))?;
+            for update in updates {
+                let current = refs
+                    .get(update.name.as_slice())
+                    .map_err(|e| self.db_error(e))?
+                    .map(|v| RefTarget::decode(v.value()))
+                    .map(|t| {
+                        t.ok_or_else(|| {
+                            StoreError::Corrupt(format!("ref {}", update.name.as_bstr()))
+                        })
+                    })
+                    .transpose()?;
+                let ok = match &update.expected {
+                    Expected::Any => true,
+                    Expected::Absent => current.is_none(),
+                    Expected::Value(v) => current.as_ref() == Some(v),
+                };
+                if !ok {
+                    return Err(StoreError::RefConflict {
+                        name: update.name.to_string(),
+                        expected: match &update.expected {
+                            Expected::Value(v) => v.to_string(),
+                            _ => "no ref".into(),
+                        },
+                        found: current.map_or("no ref".into(), |c| c.to_string()),
+                    });
+                }
+                match &update.new {
+                    Some(target) => {
+                        if let RefTarget::Direct(id) = target
+                            && !opened.is_some_and(|s| s.find(id).is_some())
+                            && !self.contains(id)
+                        {
+                            return Err(StoreError::DanglingRef {
+                                name: update.name.to_string(),
+                                target: id.to_hex(),
+                            });
+                        }
+                        refs.insert(update.name.as_slice(), target.encode().as_slice())
+                            .map_err(|e| self.db_error(e))?;
+                    }
+                    None => {
+                        refs.remove(update.name.as_slice())
+                            .map_err(|e| self.db_error(e))?;
+                    }
+                }
+            }
+            if let Some(new) = new_segment {
+                let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.db_error(e))?;
+                let record = SegmentRecord {
+                    objects: new.object_count,
+                    bytes: new.bytes,
+                    added_at: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64),
+                };
+                let json = serde_json::to_vec(&record).expect("serialisable");
+                segments
+                    .insert(new.name.as_str(), json.as_slice())
+                    .map_err(|e| self.db_error(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.db_error(e))
+    }
+}
