@@ -272,6 +272,22 @@ impl SourcePack {
         Ok(())
     }
 
+    /// Decodes one object of this pack (resolving its delta chain).
+    pub fn decode(&self, id: &Sha1) -> Result<Vec<u8>, SourceError> {
+        let mut out = Vec::new();
+        let mut inflate = gix::zlib::Inflate::default();
+        self.bundle
+            .find(
+                gix::oid::from_bytes_unchecked(id.as_bytes()),
+                &mut out,
+                &mut inflate,
+                &mut gix_pack::cache::Never,
+            )
+            .map_err(|e| read_error(self.path(), "pack object", format!("{id}: {e}")))?
+            .ok_or_else(|| read_error(self.path(), "pack object", format!("{id} is not in it")))?;
+        Ok(out)
+    }
+
     /// The stored form of the entry at `offset`.
     pub fn raw_entry(&self, offset: u64) -> Result<RawEntry<'_>, SourceError> {
         let entry = self

@@ -2,8 +2,14 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the map of the modules.
 
+pub mod cli;
 pub mod delta;
+pub mod export;
+pub mod fsck;
 pub mod git;
 pub mod gitx;
+pub mod import;
 pub mod object;
+pub mod progress;
+pub mod server;
 pub mod store;

@@ -1,6 +1,7 @@
 //! git's formats: object bodies, ref names, and the translation to and from native objects.
 
 pub mod format;
+pub mod pack;
 mod refname;
 mod translate;
 

@@ -108,8 +108,10 @@ pub struct DataDir {
 }
 
 pub(crate) fn open_db(path: &Path) -> Result<redb::Database, StoreError> {
+    // Several processes (the server, admin commands) may open a data directory at once.
     redb::Database::builder()
         .set_cache_size(64 << 20)
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
         .create(path)
         .map_err(|e| StoreError::db(path, e))
 }
@@ -224,6 +226,23 @@ impl DataDir {
         };
         txn.commit().map_err(|e| self.db_error(e))?;
         Ok(record)
+    }
+
+    /// Removes a repository from the registry, then its files.
+    pub fn delete_repo(&self, name: &RepoName) -> Result<(), StoreError> {
+        let record = self
+            .find_repo(name)?
+            .ok_or_else(|| StoreError::RepoNotFound(name.to_string()))?;
+        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
+        {
+            let mut repos = txn.open_table(REPOS).map_err(|e| self.db_error(e))?;
+            repos
+                .remove(name.key().as_str())
+                .map_err(|e| self.db_error(e))?;
+        }
+        txn.commit().map_err(|e| self.db_error(e))?;
+        let dir = self.repo_dir(record.id);
+        std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io("remove", &dir, e))
     }
 
     pub fn open_repo(&self, name: &RepoName) -> Result<Repo, StoreError> {

@@ -15,7 +15,7 @@ use crate::object::{Kind, NativeObject, ObjectId, Sha1, decode};
 
 use super::cache::BaseCache;
 use super::refs::{Expected, RefTarget, RefUpdate};
-use super::segment::{Segment, SegmentWriter, Storage};
+use super::segment::{RawEntry, Segment, SegmentWriter, Storage, WRITERS_LOCK, writers_lock};
 use super::{RepoRecord, StoreError, open_db};
 
 /// Ref name → encoded `RefTarget`.
@@ -42,6 +42,28 @@ struct SegmentRecord {
 struct LoadedSegment {
     serial: u64,
     segment: Segment,
+    /// (offset, position) of every entry, ascending; built on first use.
+    by_offset: std::sync::OnceLock<Vec<(u64, u32)>>,
+}
+
+impl LoadedSegment {
+    fn new(segment: Segment) -> LoadedSegment {
+        LoadedSegment {
+            serial: SEGMENT_SERIAL.fetch_add(1, Ordering::Relaxed),
+            segment,
+            by_offset: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn by_offset(&self) -> &[(u64, u32)] {
+        self.by_offset.get_or_init(|| {
+            let mut list: Vec<(u64, u32)> = (0..self.segment.len())
+                .map(|pos| (self.segment.offset_at(pos), pos as u32))
+                .collect();
+            list.sort_unstable();
+            list
+        })
+    }
 }
 
 /// Where an object is stored.
@@ -184,10 +206,10 @@ impl Repo {
             if let Some(open) = current.iter().find(|s| s.segment.name() == name) {
                 loaded.push(open.clone());
             } else {
-                loaded.push(Arc::new(LoadedSegment {
-                    serial: SEGMENT_SERIAL.fetch_add(1, Ordering::Relaxed),
-                    segment: Segment::open(&self.objects_dir(), &name)?,
-                }));
+                loaded.push(Arc::new(LoadedSegment::new(Segment::open(
+                    &self.objects_dir(),
+                    &name,
+                )?)));
             }
         }
         *self.segments.write().expect("segment list lock") = Arc::new(loaded);
@@ -215,12 +237,42 @@ impl Repo {
         for entry in std::fs::read_dir(&dir).map_err(|e| StoreError::io("read", &dir, e))? {
             let path = entry.map_err(|e| StoreError::io("read", &dir, e))?.path();
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            if path.file_name().is_some_and(|n| n == WRITERS_LOCK) {
+                continue;
+            }
             if !names.iter().any(|n| n == stem) {
                 out.push(path);
             }
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Segments whose bytes no longer match their checksum.
+    pub fn corrupt_segments(&self) -> Vec<String> {
+        self.segments()
+            .iter()
+            .filter(|s| !s.segment.verify_checksum())
+            .map(|s| s.segment.name().to_owned())
+            .collect()
+    }
+
+    /// Deletes segment files that no committed write registered. Does nothing while any
+    /// writer (of any process) is between creating a segment and registering it.
+    pub fn remove_unregistered_files(&self) -> Result<usize, StoreError> {
+        let lock = writers_lock(&self.objects_dir())?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(0),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::io("lock", &self.objects_dir(), e));
+            }
+        }
+        let files = self.unregistered_files()?;
+        for path in &files {
+            std::fs::remove_file(path).map_err(|e| StoreError::io("remove", path, e))?;
+        }
+        Ok(files.len())
     }
 
     pub fn object_count(&self) -> usize {
@@ -236,6 +288,38 @@ impl Repo {
                     segment: segment.clone(),
                     pos,
                 })
+            }
+        }
+    }
+
+    /// Visits every stored entry in storage order, oldest segment first, so that delta
+    /// bases stored in the same segment come before their deltas.
+    pub fn for_each_entry<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(&ObjectLocation, RawEntry<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for segment in self.segments().iter().rev() {
+            for &(offset, pos) in segment.by_offset() {
+                let location = ObjectLocation {
+                    segment: segment.clone(),
+                    pos: pos as usize,
+                };
+                let entry = segment.segment.entry(offset)?;
+                f(&location, entry)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The native id of the object an entry's delta applies to.
+    pub fn delta_base(&self, location: &ObjectLocation, storage: Storage) -> Option<ObjectId> {
+        match storage {
+            Storage::Full => None,
+            Storage::DeltaOf(id) => Some(id),
+            Storage::DeltaAt(offset) => {
+                let list = location.segment.by_offset();
+                let i = list.binary_search_by_key(&offset, |&(o, _)| o).ok()?;
+                Some(location.segment.segment.id_at(list[i].1 as usize))
             }
         }
     }
@@ -457,10 +541,7 @@ impl Repo {
         }
         result?;
         if let Some(segment) = opened {
-            let loaded = Arc::new(LoadedSegment {
-                serial: SEGMENT_SERIAL.fetch_add(1, Ordering::Relaxed),
-                segment,
-            });
+            let loaded = Arc::new(LoadedSegment::new(segment));
             let mut list = self.segments.write().expect("segment list lock");
             let mut new_list = Vec::with_capacity(list.len() + 1);
             new_list.push(loaded);

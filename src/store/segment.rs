@@ -104,19 +104,39 @@ pub struct SegmentWriter {
     entries: Vec<IndexEntry>,
     offsets: HashMap<ObjectId, u64>,
     header: Vec<u8>,
+    lock: Option<File>,
 }
 
-/// A finished, synced segment that is not registered yet.
-#[derive(Debug, Clone)]
+/// A finished, synced segment that is not registered yet. It keeps the writers' lock until
+/// it is dropped, so that a clean-up never takes it for a leftover before it is registered.
+#[derive(Debug)]
 pub struct NewSegment {
     pub name: String,
     pub object_count: u64,
     pub bytes: u64,
+    _lock: Option<File>,
+}
+
+/// The lock file every writer of a segment directory holds (shared) while it writes, and a
+/// clean-up of leftovers holds exclusively.
+pub const WRITERS_LOCK: &str = "writers.lock";
+
+pub(crate) fn writers_lock(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join(WRITERS_LOCK);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io("open", &path, e))
 }
 
 impl SegmentWriter {
     pub fn create(dir: &Path) -> Result<SegmentWriter, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        let lock = writers_lock(dir)?;
+        lock.lock_shared()
+            .map_err(|e| StoreError::io("lock", &dir.join(WRITERS_LOCK), e))?;
         let tmp = tempfile::Builder::new()
             .prefix("tmp-")
             .suffix(".seg")
@@ -134,6 +154,7 @@ impl SegmentWriter {
             entries: Vec::new(),
             offsets: HashMap::new(),
             header: Vec::with_capacity(64),
+            lock: Some(lock),
         };
         let mut header = SEGMENT_MAGIC.to_vec();
         header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -287,6 +308,7 @@ impl SegmentWriter {
             name,
             object_count: self.entries.len() as u64,
             bytes: self.pos + index.len() as u64,
+            _lock: self.lock.take(),
         }))
     }
 }
@@ -659,7 +681,11 @@ mod tests {
         w.append_full(ObjectId([1; 32]), Sha1([1; 20]), Kind::Blob, b"x")
             .unwrap();
         drop(w);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [WRITERS_LOCK]);
     }
 
     #[test]

@@ -1,0 +1,351 @@
+//! The `forge` command line: parsing, dispatch, and human or JSON output.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::object::{HexPrefix, Kind, ObjectId, Sha1};
+use crate::progress::Progress;
+use crate::store::{DataDir, RepoName, RepoRecord, StoreError};
+
+#[derive(Parser)]
+#[command(
+    name = "forge",
+    version,
+    about = "A self-hosted git forge whose objects live in a native BLAKE3-addressed store"
+)]
+struct Cli {
+    /// Data directory.
+    #[arg(long, global = true, env = "FORGE_DATA", default_value = "./forge-data")]
+    data: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the forge over HTTP (initializes the data directory on first start).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Create and list repositories.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Import every object and ref of a local git repository (bare or not).
+    Import {
+        /// Target repository, created if it does not exist.
+        repo: String,
+        git_dir: PathBuf,
+    },
+    /// Write a bare git repository generated from the native store.
+    Export { repo: String, out_dir: PathBuf },
+    /// Re-derive every id and check that every ref reaches a complete history.
+    Fsck {
+        /// One repository; all of them when omitted.
+        repo: Option<String>,
+    },
+    /// Show an object's type and both ids, given a SHA-1 or BLAKE3 id or a prefix (≥ 8 hex digits).
+    ShowId { repo: String, id: String },
+}
+
+#[derive(Subcommand)]
+enum RepoCommand {
+    /// Create an empty repository.
+    Create { name: String },
+    /// List repositories.
+    List,
+}
+
+/// A failure the user caused or can fix, with a stable code for `--json`.
+#[derive(Debug)]
+struct UserError {
+    code: &'static str,
+    message: String,
+}
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UserError {}
+
+fn user_error(code: &'static str, message: impl Into<String>) -> anyhow::Error {
+    UserError {
+        code,
+        message: message.into(),
+    }
+    .into()
+}
+
+fn error_code(error: &anyhow::Error) -> &'static str {
+    if let Some(e) = error.downcast_ref::<UserError>() {
+        return e.code;
+    }
+    for cause in error.chain() {
+        if let Some(store) = cause.downcast_ref::<StoreError>() {
+            return match store {
+                StoreError::RepoNotFound(_) => "repo_not_found",
+                StoreError::RepoExists(_) => "repo_exists",
+                StoreError::InvalidName(_) => "invalid_name",
+                StoreError::NotInitialized(_) => "not_initialized",
+                StoreError::FormatTooNew { .. } => "format_too_new",
+                StoreError::NotADataDir { .. } => "not_a_data_dir",
+                StoreError::RefConflict { .. } => "ref_conflict",
+                StoreError::Corrupt(_) => "corrupt",
+                _ => "store_error",
+            };
+        }
+        if let Some(import) = cause.downcast_ref::<crate::import::ImportError>() {
+            return match import {
+                crate::import::ImportError::Source(_) => "bad_source",
+                crate::import::ImportError::Missing { .. } => "incomplete_source",
+                crate::import::ImportError::Shallow(_) => "shallow_source",
+                crate::import::ImportError::CorruptLoose { .. } => "corrupt_source",
+                _ => "import_failed",
+            };
+        }
+        if cause.downcast_ref::<crate::export::ExportError>().is_some() {
+            return "export_failed";
+        }
+    }
+    "error"
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            if json {
+                println!(
+                    "{}",
+                    json!({"error": {"code": error_code(&error), "message": format!("{error:#}")}})
+                );
+            } else {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_name(name: &str) -> anyhow::Result<RepoName> {
+    Ok(RepoName::parse(name).map_err(StoreError::from)?)
+}
+
+fn print_json(value: serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).expect("JSON values serialise")
+    );
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let progress = Progress::new(!cli.json);
+    match cli.command {
+        Command::Serve { listen } => {
+            let data = DataDir::open_or_init(&cli.data)?;
+            drop(data);
+            crate::server::serve(cli.data, listen)?;
+        }
+        Command::Repo(RepoCommand::Create { name }) => {
+            let name = parse_name(&name)?;
+            let data = DataDir::open_or_init(&cli.data)?;
+            let record = data.create_repo(&name)?;
+            if cli.json {
+                print_json(json!({ "repo": record }));
+            } else {
+                println!("created {}", record.name);
+            }
+        }
+        Command::Repo(RepoCommand::List) => {
+            let data = DataDir::open(&cli.data)?;
+            let mut repos = data.list_repos()?;
+            repos.sort_by(|a, b| a.name.cmp(&b.name));
+            if cli.json {
+                print_json(json!({ "repos": repos }));
+            } else {
+                for RepoRecord { name, .. } in repos {
+                    println!("{name}");
+                }
+            }
+        }
+        Command::Import { repo, git_dir } => {
+            let name = parse_name(&repo)?;
+            if !git_dir.exists() {
+                return Err(user_error(
+                    "bad_source",
+                    format!("{} does not exist", git_dir.display()),
+                ));
+            }
+            let data = DataDir::open_or_init(&cli.data)?;
+            let (repo, created) = data.open_or_create_repo(&name)?;
+            let result = crate::import::import(&repo, &git_dir, &progress);
+            if result.is_err() && created {
+                // Leave nothing behind for a failed first import.
+                drop(repo);
+                let _ = data.delete_repo(&name);
+            }
+            let report = result.with_context(|| format!("import into {name} failed"))?;
+            if cli.json {
+                print_json(json!({ "repo": name.to_string(), "import": report }));
+            } else {
+                println!(
+                    "imported {} objects ({} commits, {} trees, {} blobs, {} tags) and {} refs into {name} in {:.1}s",
+                    report.objects,
+                    report.commits,
+                    report.trees,
+                    report.blobs,
+                    report.tags,
+                    report.refs,
+                    report.seconds
+                );
+                if report.skipped_unreachable > 0 {
+                    println!(
+                        "skipped {} unreachable objects that refer to missing objects",
+                        report.skipped_unreachable
+                    );
+                }
+            }
+        }
+        Command::Export { repo, out_dir } => {
+            let name = parse_name(&repo)?;
+            let data = DataDir::open(&cli.data)?;
+            let repo = data.open_repo(&name)?;
+            let report = crate::export::export(&repo, &out_dir, &progress)
+                .with_context(|| format!("export of {name} failed"))?;
+            if cli.json {
+                print_json(json!({ "repo": name.to_string(), "export": report }));
+            } else {
+                println!(
+                    "exported {} objects and {} refs of {name} to {} in {:.1}s",
+                    report.objects,
+                    report.refs,
+                    out_dir.display(),
+                    report.seconds
+                );
+            }
+        }
+        Command::Fsck { repo } => {
+            let data = DataDir::open(&cli.data)?;
+            let names = match repo {
+                Some(name) => vec![parse_name(&name)?],
+                None => {
+                    let mut names = data
+                        .list_repos()?
+                        .into_iter()
+                        .map(|r| parse_name(&r.name))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    names.sort();
+                    names
+                }
+            };
+            let mut reports = Vec::new();
+            for name in &names {
+                let repo = data.open_repo(name)?;
+                reports.push(crate::fsck::fsck(&repo, &progress)?);
+            }
+            let failed = reports.iter().any(|r| !r.problems.is_empty());
+            if cli.json {
+                print_json(json!({ "ok": !failed, "repos": reports }));
+            } else {
+                for report in &reports {
+                    let verdict = if report.problems.is_empty() {
+                        "ok".to_owned()
+                    } else {
+                        format!("{} problem(s)", report.problems.len())
+                    };
+                    println!(
+                        "{}: {} objects, {} refs: {verdict}",
+                        report.repo, report.objects, report.refs
+                    );
+                    for problem in &report.problems {
+                        println!("  error: {problem}");
+                    }
+                    for note in &report.notes {
+                        println!("  note: {note}");
+                    }
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::ShowId { repo, id } => {
+            let name = parse_name(&repo)?;
+            let data = DataDir::open(&cli.data)?;
+            let repo = data.open_repo(&name)?;
+            let (kind, native, sha1) = show_id(&repo, &id)?;
+            if cli.json {
+                print_json(json!({
+                    "type": kind.as_str(),
+                    "blake3": native.to_hex(),
+                    "sha1": sha1.to_hex(),
+                }));
+            } else {
+                println!("type   {kind}\nblake3 {native}\nsha1   {sha1}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_id(repo: &crate::store::Repo, given: &str) -> anyhow::Result<(Kind, ObjectId, Sha1)> {
+    let given = given.trim();
+    if given.len() < 8 || given.len() > ObjectId::HEX_LEN {
+        return Err(user_error(
+            "invalid_id",
+            format!(
+                "{given:?} is not an object id: give a SHA-1 (40 hex digits), a BLAKE3 id (64) or a prefix of at least 8"
+            ),
+        ));
+    }
+    let prefix = HexPrefix::parse(given)
+        .map_err(|e| user_error("invalid_id", format!("{given:?} is not an object id: {e}")))?;
+    let found = repo.find_by_prefix(&prefix);
+    match found.as_slice() {
+        [] => Err(user_error(
+            "not_found",
+            format!("no object of {} matches {given}", repo.name()),
+        )),
+        [one] => Ok((
+            one.kind()
+                .ok_or_else(|| StoreError::Corrupt(format!("object {} has no kind", one.id())))?,
+            one.id(),
+            one.sha1(),
+        )),
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .take(10)
+                .map(|l| {
+                    format!(
+                        "{} {} (sha1 {})",
+                        l.kind().map_or("?", Kind::as_str),
+                        l.id(),
+                        l.sha1()
+                    )
+                })
+                .collect();
+            Err(user_error(
+                "ambiguous_id",
+                format!(
+                    "{given} is ambiguous; it matches {} objects:\n  {}",
+                    many.len(),
+                    list.join("\n  ")
+                ),
+            ))
+        }
+    }
+}

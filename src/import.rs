@@ -1,0 +1,655 @@
+//! `forge import`: every object and ref of a local git repository into a native repository.
+//!
+//! 1. Scan: decode every object of every pack in parallel (pack checksum, CRC32 and SHA-1
+//!    verified by gix) and every loose object. Blobs get their BLAKE3 id at once; trees,
+//!    commits and tags are kept in a temporary stash, since their native ids depend on their
+//!    children's.
+//! 2. Translate: walk the stashed objects depth-first (refs first, so history is met oldest
+//!    first), children before parents, computing each native object and writing it. Trees
+//!    are stored as deltas against the previous tree at the same path.
+//! 3. Blobs: copy each blob's zlib stream from the git pack as it is, deltas included, so the
+//!    store keeps git's compression without recomputing it.
+//! 4. Commit: register the segment and set the refs, in one transaction, compare-and-swap
+//!    against the refs read before the import.
+//!
+//! Objects that cannot be translated because they refer to missing objects are skipped when
+//! no ref reaches them, and fail the import (naming the missing objects) when one does.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use bstr::BString;
+use serde::Serialize;
+
+use crate::delta::DeltaIndex;
+use crate::git::{check_ref_name, git_sha1, git_to_native};
+use crate::gitx::{EntryStorage, SourceError, SourcePack, SourceRepo, SourceTarget};
+use crate::object::{EntryTarget, Kind, Node, ObjectId, Sha1, encode, native_id};
+use crate::progress::Progress;
+use crate::store::segment::{SegmentWriter, Storage, zlib_compress};
+use crate::store::{Expected, RefTarget, RefUpdate, Repo, StoreError};
+
+/// git's default `pack.depth`; longer chains make reads slower for little gain.
+const MAX_TREE_DELTA_DEPTH: u32 = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0} is a shallow repository; import a complete clone instead")]
+    Shallow(String),
+    #[error("loose object {id} is corrupt: its content hashes to {actual}")]
+    CorruptLoose { id: Sha1, actual: Sha1 },
+    #[error(
+        "the repository is incomplete: {reference} needs {count} missing object(s): {list}"
+    )]
+    Missing {
+        reference: String,
+        count: usize,
+        list: String,
+    },
+    #[error("invalid ref {name:?} in the source: {reason}")]
+    BadRef { name: String, reason: &'static str },
+    #[error("cannot use the temporary stash: {0}")]
+    Stash(std::io::Error),
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ImportReport {
+    pub objects: u64,
+    pub blobs: u64,
+    pub trees: u64,
+    pub commits: u64,
+    pub tags: u64,
+    pub refs: u64,
+    /// Objects no ref reaches that refer to missing objects.
+    pub skipped_unreachable: u64,
+    /// Trees, commits and tags whose git bytes are kept verbatim (non-canonical git).
+    pub verbatim: u64,
+    pub blob_deltas_reused: u64,
+    pub tree_deltas: u64,
+    pub source_bytes: u64,
+    pub seconds: f64,
+}
+
+/// Where a blob's bytes come from.
+enum BlobSource {
+    Pack { pack: usize, offset: u64 },
+    Loose { zlib: Vec<u8> },
+}
+
+struct BlobInfo {
+    id: ObjectId,
+    size: u64,
+    source: BlobSource,
+}
+
+#[derive(Clone, Copy)]
+struct StashedNode {
+    kind: Kind,
+    at: usize,
+    len: usize,
+}
+
+/// Trees, commits and tags from the scan, in a temporary file (mapped once the scan is done),
+/// so memory does not grow with the history.
+struct Stash {
+    file: std::io::BufWriter<std::fs::File>,
+    len: usize,
+}
+
+#[derive(Default)]
+struct Scan {
+    blobs: HashMap<Sha1, BlobInfo>,
+    nodes: HashMap<Sha1, StashedNode>,
+    /// Per pack: (offset, id) of every entry, sorted, to resolve ofs-delta bases.
+    pack_offsets: Vec<Vec<(u64, Sha1)>>,
+}
+
+pub fn import(
+    repo: &Repo,
+    source_path: &Path,
+    progress: &Progress,
+) -> Result<ImportReport, ImportError> {
+    let started = Instant::now();
+    let source = SourceRepo::open(source_path)?;
+    if source.is_shallow() {
+        return Err(ImportError::Shallow(source_path.display().to_string()));
+    }
+    let source_refs = source.refs()?;
+    for r in &source_refs {
+        check_ref_name(&r.name).map_err(|reason| ImportError::BadRef {
+            name: r.name.to_string(),
+            reason,
+        })?;
+        if let SourceTarget::Symbolic(target) = &r.target {
+            check_ref_name(target).map_err(|reason| ImportError::BadRef {
+                name: target.to_string(),
+                reason,
+            })?;
+        }
+    }
+    let forge_refs: HashMap<BString, RefTarget> = repo.refs()?.into_iter().collect();
+    repo.remove_unregistered_files()?;
+
+    let mut report = ImportReport::default();
+    let stash_file = tempfile::tempfile_in(repo.dir()).map_err(ImportError::Stash)?;
+    let mut stash = Stash {
+        file: std::io::BufWriter::with_capacity(1 << 20, stash_file),
+        len: 0,
+    };
+    let mut packs = Vec::new();
+    let scan = scan(&source, &mut packs, &mut stash, &mut report, progress)?;
+    let stash_file = stash.file.into_inner().map_err(|e| ImportError::Stash(e.into_error()))?;
+    // SAFETY: the stash is a private temporary file that nothing else writes.
+    let stash_map = if stash.len == 0 {
+        None
+    } else {
+        Some(unsafe { memmap2::Mmap::map(&stash_file) }.map_err(ImportError::Stash)?)
+    };
+    let stash_bytes: &[u8] = stash_map.as_deref().unwrap_or(&[]);
+
+    let mut writer = repo.new_segment()?;
+    let roots: Vec<(String, Sha1)> = source_refs
+        .iter()
+        .filter_map(|r| match &r.target {
+            SourceTarget::Object(id) => Some((r.name.to_string(), *id)),
+            SourceTarget::Symbolic(_) => None,
+        })
+        .collect();
+    let translated = translate_nodes(
+        &scan,
+        stash_bytes,
+        &roots,
+        &mut writer,
+        &mut report,
+        progress,
+    )?;
+    write_blobs(&scan, &packs, &mut writer, &mut report, progress)?;
+
+    let resolve = |id: &Sha1| {
+        translated
+            .get(id)
+            .copied()
+            .or_else(|| scan.blobs.get(id).map(|b| b.id))
+    };
+    let mut updates = Vec::new();
+    for r in &source_refs {
+        let new = match &r.target {
+            SourceTarget::Object(id) => RefTarget::Direct(
+                resolve(id).expect("every ref target was translated or the walk failed"),
+            ),
+            SourceTarget::Symbolic(target) => RefTarget::Symbolic(target.clone()),
+        };
+        updates.push(RefUpdate {
+            expected: match forge_refs.get(&r.name) {
+                Some(old) => Expected::Value(old.clone()),
+                None => Expected::Absent,
+            },
+            name: r.name.clone(),
+            new: Some(new),
+        });
+    }
+    report.refs = updates.len() as u64;
+    report.objects = report.blobs + report.trees + report.commits + report.tags;
+    progress.phase("Publishing", None);
+    repo.commit(Some(writer), &updates)?;
+    progress.finish();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn scan(
+    source: &SourceRepo,
+    packs: &mut Vec<SourcePack>,
+    stash: &mut Stash,
+    report: &mut ImportReport,
+    progress: &Progress,
+) -> Result<Scan, ImportError> {
+    let mut scan = Scan::default();
+    let dirs = source.object_dirs();
+    let mut indices = Vec::new();
+    for dir in &dirs {
+        indices.extend(crate::gitx::pack_indices(dir)?);
+    }
+    for idx in &indices {
+        packs.push(SourcePack::open(idx)?);
+    }
+    let total: u64 = packs.iter().map(|p| u64::from(p.num_objects())).sum();
+    progress.phase("Reading objects", Some(total));
+
+    struct Found<'s> {
+        blobs: Vec<(Sha1, ObjectId, u64, u64)>,
+        nodes: Vec<(Sha1, Kind, usize, usize)>,
+        offsets: Vec<(u64, Sha1)>,
+        stash: &'s mut Stash,
+        error: Option<std::io::Error>,
+    }
+    let interrupt = AtomicBool::new(false);
+    for (pack_no, pack) in packs.iter().enumerate() {
+        report.source_bytes += std::fs::metadata(pack.path()).map_or(0, |m| m.len());
+        let found = Mutex::new(Found {
+            blobs: Vec::new(),
+            nodes: Vec::new(),
+            offsets: Vec::new(),
+            stash: &mut *stash,
+            error: None,
+        });
+        let shared = &found;
+        let interrupt_ref = &interrupt;
+        pack.for_each_object(&interrupt, move |id, kind, offset, body| {
+            let blob_id = (kind == Kind::Blob).then(|| ObjectId::for_blob(body));
+            let mut found = shared.lock().expect("scan lock");
+            found.offsets.push((offset, id));
+            match blob_id {
+                Some(b3) => found.blobs.push((id, b3, body.len() as u64, offset)),
+                None => {
+                    let at = found.stash.len;
+                    if let Err(e) = found.stash.file.write_all(body) {
+                        found.error.get_or_insert(e);
+                        interrupt_ref.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    found.stash.len += body.len();
+                    found.nodes.push((id, kind, at, body.len()));
+                }
+            }
+            drop(found);
+            progress.inc(1);
+        })?;
+        let mut found = found.into_inner().expect("scan lock");
+        if let Some(e) = found.error.take() {
+            return Err(ImportError::Stash(e));
+        }
+        for (id, b3, size, offset) in found.blobs {
+            scan.blobs.entry(id).or_insert(BlobInfo {
+                id: b3,
+                size,
+                source: BlobSource::Pack {
+                    pack: pack_no,
+                    offset,
+                },
+            });
+        }
+        for (id, kind, at, len) in found.nodes {
+            scan.nodes
+                .entry(id)
+                .or_insert(StashedNode { kind, at, len });
+        }
+        found.offsets.sort_unstable();
+        scan.pack_offsets.push(found.offsets);
+    }
+
+    let mut corrupt_loose = None;
+    let mut stash_error = None;
+    progress.phase("Reading loose objects", None);
+    for dir in &dirs {
+        crate::gitx::for_each_loose_object(dir, |id, kind, body| {
+            progress.inc(1);
+            if scan.blobs.contains_key(&id) || scan.nodes.contains_key(&id) {
+                return Ok(());
+            }
+            let actual = git_sha1(kind, body);
+            if actual != id {
+                corrupt_loose.get_or_insert((id, actual));
+                return Ok(());
+            }
+            report.source_bytes += body.len() as u64;
+            if kind == Kind::Blob {
+                scan.blobs.insert(
+                    id,
+                    BlobInfo {
+                        id: ObjectId::for_blob(body),
+                        size: body.len() as u64,
+                        source: BlobSource::Loose {
+                            zlib: zlib_compress(body),
+                        },
+                    },
+                );
+            } else {
+                if let Err(e) = stash.file.write_all(body) {
+                    stash_error.get_or_insert(e);
+                }
+                scan.nodes.insert(
+                    id,
+                    StashedNode {
+                        kind,
+                        at: stash.len,
+                        len: body.len(),
+                    },
+                );
+                stash.len += body.len();
+            }
+            Ok(())
+        })?;
+    }
+    if let Some((id, actual)) = corrupt_loose {
+        return Err(ImportError::CorruptLoose { id, actual });
+    }
+    if let Some(e) = stash_error {
+        return Err(ImportError::Stash(e));
+    }
+    Ok(scan)
+}
+
+enum Translated {
+    Native(ObjectId),
+    /// Refers (perhaps indirectly) to a missing object.
+    Broken,
+}
+
+struct Frame {
+    id: Sha1,
+    /// Where the object was met: trees at the same path make good delta bases for each other.
+    path: BString,
+    expanded: bool,
+}
+
+struct TreeBase {
+    offset: u64,
+    encoded: Vec<u8>,
+    depth: u32,
+}
+
+/// Translates every stashed tree, commit and tag, children first, writing each to `writer`.
+fn translate_nodes(
+    scan: &Scan,
+    stash: &[u8],
+    roots: &[(String, Sha1)],
+    writer: &mut SegmentWriter,
+    report: &mut ImportReport,
+    progress: &Progress,
+) -> Result<HashMap<Sha1, ObjectId>, ImportError> {
+    progress.phase("Translating", Some(scan.nodes.len() as u64));
+    let mut done: HashMap<Sha1, Translated> = HashMap::with_capacity(scan.nodes.len());
+    let mut tree_bases: HashMap<BString, TreeBase> = HashMap::new();
+    let mut missing: Vec<Sha1> = Vec::new();
+    let mut broken_ref: Option<String> = None;
+    let mut stack: Vec<Frame> = Vec::new();
+
+    let mut unreachable: Vec<(Sha1, usize)> = scan.nodes.iter().map(|(id, n)| (*id, n.at)).collect();
+    unreachable.sort_unstable_by_key(|&(_, at)| at);
+    let all_roots = roots
+        .iter()
+        .map(|(name, id)| (Some(name.as_str()), *id))
+        .chain(unreachable.iter().map(|&(id, _)| (None, id)));
+
+    for (ref_name, root) in all_roots {
+        if done.contains_key(&root) || scan.blobs.contains_key(&root) && !scan.nodes.contains_key(&root) {
+            continue;
+        }
+        stack.push(Frame {
+            id: root,
+            path: BString::default(),
+            expanded: false,
+        });
+        while let Some(frame) = stack.pop() {
+            if done.contains_key(&frame.id) {
+                continue;
+            }
+            let Some(node) = scan.nodes.get(&frame.id) else {
+                if !scan.blobs.contains_key(&frame.id) {
+                    if ref_name.is_some() {
+                        missing.push(frame.id);
+                    }
+                    done.insert(frame.id, Translated::Broken);
+                }
+                continue;
+            };
+            let body = &stash[node.at..node.at + node.len];
+            if !frame.expanded {
+                let path = frame.path.clone();
+                stack.push(Frame {
+                    expanded: true,
+                    ..frame
+                });
+                push_children(node.kind, body, &path, &done, scan, &mut stack);
+                continue;
+            }
+            let native = git_to_native(node.kind, body, |child| match done.get(&child) {
+                Some(Translated::Native(id)) => Ok(*id),
+                Some(Translated::Broken) => Err(()),
+                None => scan.blobs.get(&child).map(|b| b.id).ok_or(()),
+            });
+            let Ok(native) = native else {
+                done.insert(frame.id, Translated::Broken);
+                continue;
+            };
+            let verbatim = match &native {
+                crate::object::NativeObject::Parsed { git_verbatim, .. } => git_verbatim.is_some(),
+                crate::object::NativeObject::Unparsed { .. } => true,
+            };
+            report.verbatim += u64::from(verbatim);
+            let encoded = encode(&native);
+            let id = native_id(node.kind, &encoded);
+            match node.kind {
+                Kind::Tree => {
+                    write_tree(writer, &mut tree_bases, frame.path, id, frame.id, encoded, report)?;
+                    report.trees += 1;
+                }
+                kind => {
+                    writer.append_full(id, frame.id, kind, &encoded)?;
+                    if kind == Kind::Commit {
+                        report.commits += 1;
+                    } else {
+                        report.tags += 1;
+                    }
+                }
+            }
+            done.insert(frame.id, Translated::Native(id));
+            progress.inc(1);
+        }
+        if let Some(name) = ref_name
+            && matches!(done.get(&root), Some(Translated::Broken))
+        {
+            broken_ref.get_or_insert_with(|| name.to_owned());
+        }
+    }
+
+    if let Some(reference) = broken_ref {
+        missing.sort_unstable();
+        missing.dedup();
+        let mut list: Vec<String> = missing.iter().take(10).map(Sha1::to_hex).collect();
+        if missing.len() > 10 {
+            list.push(format!("… and {} more", missing.len() - 10));
+        }
+        return Err(ImportError::Missing {
+            reference,
+            count: missing.len(),
+            list: list.join(", "),
+        });
+    }
+    let mut out = HashMap::with_capacity(done.len());
+    for (sha1, t) in done {
+        match t {
+            Translated::Native(id) => {
+                out.insert(sha1, id);
+            }
+            Translated::Broken => {
+                if scan.nodes.contains_key(&sha1) {
+                    report.skipped_unreachable += 1;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Pushes the children of a node that still need translating. Parents go on top of the tree,
+/// so history is translated oldest first and each tree meets its predecessor at its path.
+fn push_children(
+    kind: Kind,
+    body: &[u8],
+    path: &BString,
+    done: &HashMap<Sha1, Translated>,
+    scan: &Scan,
+    stack: &mut Vec<Frame>,
+) {
+    let Some(node) = crate::git::format::parse(kind, body) else {
+        return;
+    };
+    let pending = |id: &Sha1| !done.contains_key(id) && !(scan.blobs.contains_key(id) && !scan.nodes.contains_key(id));
+    let mut push = |id: Sha1, path: BString| {
+        if pending(&id) {
+            stack.push(Frame {
+                id,
+                path,
+                expanded: false,
+            });
+        }
+    };
+    match node {
+        Node::Commit(commit) => {
+            push(commit.tree, BString::default());
+            for parent in commit.parents.into_iter().rev() {
+                push(parent, BString::default());
+            }
+        }
+        Node::Tree(tree) => {
+            for entry in tree.entries.into_iter().rev() {
+                if let EntryTarget::Object(id) = entry.target {
+                    let mut child = path.clone();
+                    if !child.is_empty() {
+                        child.push(b'/');
+                    }
+                    child.extend_from_slice(&entry.name);
+                    push(id, child);
+                }
+            }
+        }
+        Node::Tag(tag) => push(tag.target, BString::default()),
+    }
+}
+
+fn write_tree(
+    writer: &mut SegmentWriter,
+    bases: &mut HashMap<BString, TreeBase>,
+    path: BString,
+    id: ObjectId,
+    sha1: Sha1,
+    encoded: Vec<u8>,
+    report: &mut ImportReport,
+) -> Result<(), ImportError> {
+    let mut delta = Vec::new();
+    let base = bases.get(&path).filter(|b| b.depth < MAX_TREE_DELTA_DEPTH);
+    let deltified = base.is_some_and(|base| {
+        DeltaIndex::new(&base.encoded)
+            .encode(&encoded, &mut delta, encoded.len() / 2)
+            .is_some()
+    });
+    let (offset, depth) = match base {
+        Some(base) if deltified => {
+            report.tree_deltas += 1;
+            let offset = writer.append_delta(
+                id,
+                sha1,
+                Kind::Tree,
+                encoded.len() as u64,
+                Storage::DeltaAt(base.offset),
+                &delta,
+            )?;
+            (offset, base.depth + 1)
+        }
+        _ => (writer.append_full(id, sha1, Kind::Tree, &encoded)?, 0),
+    };
+    bases.insert(
+        path.to_owned(),
+        TreeBase {
+            offset,
+            encoded,
+            depth,
+        },
+    );
+    Ok(())
+}
+
+/// Stores every blob, keeping git's zlib streams and deltas as they are. A delta whose base
+/// cannot be stored first (not a blob of this import, or a cycle between packs) is decoded
+/// and stored whole instead.
+fn write_blobs(
+    scan: &Scan,
+    packs: &[SourcePack],
+    writer: &mut SegmentWriter,
+    report: &mut ImportReport,
+    progress: &Progress,
+) -> Result<(), ImportError> {
+    progress.phase("Storing blobs", Some(scan.blobs.len() as u64));
+    let mut order: Vec<(usize, u64, Sha1)> = Vec::with_capacity(scan.blobs.len());
+    let mut loose: Vec<Sha1> = Vec::new();
+    for (sha1, info) in &scan.blobs {
+        match info.source {
+            BlobSource::Pack { pack, offset } => order.push((pack, offset, *sha1)),
+            BlobSource::Loose { .. } => loose.push(*sha1),
+        }
+    }
+    order.sort_unstable();
+    loose.sort_unstable();
+    let mut waiting: HashSet<Sha1> = HashSet::new();
+    let mut stack: Vec<Sha1> = Vec::new();
+    for sha1 in order.iter().map(|o| o.2).chain(loose) {
+        stack.push(sha1);
+        while let Some(&current) = stack.last() {
+            let info = &scan.blobs[&current];
+            if writer.offset_of(&info.id).is_some() {
+                stack.pop();
+                continue;
+            }
+            let (pack_no, offset) = match &info.source {
+                BlobSource::Loose { zlib } => {
+                    writer.append_zlib(info.id, current, Kind::Blob, info.size, Storage::Full, info.size, zlib)?;
+                    report.blobs += 1;
+                    progress.inc(1);
+                    stack.pop();
+                    continue;
+                }
+                BlobSource::Pack { pack, offset } => (*pack, *offset),
+            };
+            let pack = &packs[pack_no];
+            let raw = pack.raw_entry(offset)?;
+            let base = match raw.storage {
+                EntryStorage::Full => None,
+                EntryStorage::OfsDelta(base_offset) => {
+                    let offsets = &scan.pack_offsets[pack_no];
+                    offsets
+                        .binary_search_by_key(&base_offset, |&(o, _)| o)
+                        .ok()
+                        .map(|i| offsets[i].1)
+                }
+                EntryStorage::RefDelta(base) => Some(base),
+            };
+            let storage = match base.map(|b| (b, scan.blobs.get(&b))) {
+                None if raw.inflated_size == info.size => Some(Storage::Full),
+                Some((_, Some(base))) if writer.offset_of(&base.id).is_some() => {
+                    Some(Storage::DeltaAt(writer.offset_of(&base.id).expect("checked")))
+                }
+                Some((base_sha1, Some(_))) if !waiting.contains(&base_sha1) => {
+                    waiting.insert(current);
+                    stack.push(base_sha1);
+                    continue;
+                }
+                _ => None,
+            };
+            match storage {
+                Some(storage) => {
+                    if storage != Storage::Full {
+                        report.blob_deltas_reused += 1;
+                    }
+                    writer.append_zlib(info.id, current, Kind::Blob, info.size, storage, raw.inflated_size, raw.zlib)?;
+                }
+                None => {
+                    let content = pack.decode(&current)?;
+                    writer.append_full(info.id, current, Kind::Blob, &content)?;
+                }
+            }
+            report.blobs += 1;
+            progress.inc(1);
+            stack.pop();
+        }
+    }
+    Ok(())
+}
