@@ -158,7 +158,7 @@ fn write_pack(
                     return Err(StoreError::Corrupt(format!("delta base of {id} is missing")).into());
                 }
             };
-            pack.write_entry(sha1, kind, entry.inflated_size, entry.zlib)
+            pack.write_entry(sha1, kind, entry.inflated_size, &entry.zlib())
         } else {
             let (kind, body) = repo.git_object(location)?;
             let body = Arc::new(body);

@@ -20,6 +20,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Instant;
 
 use bstr::BString;
@@ -76,6 +77,8 @@ pub struct ImportReport {
     pub tree_deltas: u64,
     pub source_bytes: u64,
     pub seconds: f64,
+    /// Seconds per phase: scan, translate, blobs, publish.
+    pub phase_seconds: [f64; 4],
 }
 
 /// Where a blob's bytes come from.
@@ -146,6 +149,8 @@ pub fn import(
     };
     let mut packs = Vec::new();
     let scan = scan(&source, &mut packs, &mut stash, &mut report, progress)?;
+    let mut lap = Instant::now();
+    report.phase_seconds[0] = started.elapsed().as_secs_f64();
     let stash_file = stash.file.into_inner().map_err(|e| ImportError::Stash(e.into_error()))?;
     // SAFETY: the stash is a private temporary file that nothing else writes.
     let stash_map = if stash.len == 0 {
@@ -163,15 +168,25 @@ pub fn import(
             SourceTarget::Symbolic(_) => None,
         })
         .collect();
-    let translated = translate_nodes(
-        &scan,
-        stash_bytes,
-        &roots,
-        &mut writer,
-        &mut report,
-        progress,
-    )?;
+    // Translation follows the dependency order on this thread; compressing and writing
+    // (tree deltas, zlib) happen on another.
+    let (queue, jobs) = std::sync::mpsc::sync_channel(4096);
+    let (translated, written) = std::thread::scope(|scope| {
+        let writing = scope.spawn(|| write_nodes(jobs, &mut writer));
+        let translated = translate_nodes(&scan, stash_bytes, &roots, queue, &mut report, progress);
+        (translated, writing.join().expect("the writer thread does not panic"))
+    });
+    let written = written?;
+    let translated = translated?;
+    report.trees = written.trees;
+    report.commits = written.commits;
+    report.tags = written.tags;
+    report.tree_deltas = written.tree_deltas;
+    report.phase_seconds[1] = lap.elapsed().as_secs_f64();
+    lap = Instant::now();
     write_blobs(&scan, &packs, &mut writer, &mut report, progress)?;
+    report.phase_seconds[2] = lap.elapsed().as_secs_f64();
+    lap = Instant::now();
 
     let resolve = |id: &Sha1| {
         translated
@@ -201,6 +216,7 @@ pub fn import(
     progress.phase("Publishing", None);
     repo.commit(Some(writer), &updates)?;
     progress.finish();
+    report.phase_seconds[3] = lap.elapsed().as_secs_f64();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -361,13 +377,12 @@ fn translate_nodes(
     scan: &Scan,
     stash: &[u8],
     roots: &[(String, Sha1)],
-    writer: &mut SegmentWriter,
+    queue: SyncSender<NodeWrite>,
     report: &mut ImportReport,
     progress: &Progress,
 ) -> Result<HashMap<Sha1, ObjectId>, ImportError> {
     progress.phase("Translating", Some(scan.nodes.len() as u64));
     let mut done: HashMap<Sha1, Translated> = HashMap::with_capacity(scan.nodes.len());
-    let mut tree_bases: HashMap<BString, TreeBase> = HashMap::new();
     let mut missing: Vec<Sha1> = Vec::new();
     let mut broken_ref: Option<String> = None;
     let mut stack: Vec<Frame> = Vec::new();
@@ -427,19 +442,16 @@ fn translate_nodes(
             report.verbatim += u64::from(verbatim);
             let encoded = encode(&native);
             let id = native_id(node.kind, &encoded);
-            match node.kind {
-                Kind::Tree => {
-                    write_tree(writer, &mut tree_bases, frame.path, id, frame.id, encoded, report)?;
-                    report.trees += 1;
-                }
-                kind => {
-                    writer.append_full(id, frame.id, kind, &encoded)?;
-                    if kind == Kind::Commit {
-                        report.commits += 1;
-                    } else {
-                        report.tags += 1;
-                    }
-                }
+            let job = NodeWrite {
+                sha1: frame.id,
+                id,
+                kind: node.kind,
+                path: frame.path,
+                encoded,
+            };
+            if queue.send(job).is_err() {
+                // The writer stopped; its error is the one to report.
+                return Ok(HashMap::new());
             }
             done.insert(frame.id, Translated::Native(id));
             progress.inc(1);
@@ -526,46 +538,82 @@ fn push_children(
     }
 }
 
-fn write_tree(
-    writer: &mut SegmentWriter,
-    bases: &mut HashMap<BString, TreeBase>,
-    path: BString,
-    id: ObjectId,
+/// A translated tree, commit or tag on its way to the segment.
+struct NodeWrite {
     sha1: Sha1,
+    id: ObjectId,
+    kind: Kind,
+    path: BString,
     encoded: Vec<u8>,
-    report: &mut ImportReport,
-) -> Result<(), ImportError> {
+}
+
+#[derive(Default)]
+struct WrittenNodes {
+    trees: u64,
+    commits: u64,
+    tags: u64,
+    tree_deltas: u64,
+}
+
+/// Writes translated nodes in the order they come. Each tree is stored as a delta against the
+/// last tree written at the same path when that is less than half its size.
+fn write_nodes(
+    jobs: Receiver<NodeWrite>,
+    writer: &mut SegmentWriter,
+) -> Result<WrittenNodes, ImportError> {
+    let mut written = WrittenNodes::default();
+    let mut bases: HashMap<BString, TreeBase> = HashMap::new();
     let mut delta = Vec::new();
-    let base = bases.get(&path).filter(|b| b.depth < MAX_TREE_DELTA_DEPTH);
-    let deltified = base.is_some_and(|base| {
-        DeltaIndex::new(&base.encoded)
-            .encode(&encoded, &mut delta, encoded.len() / 2)
-            .is_some()
-    });
-    let (offset, depth) = match base {
-        Some(base) if deltified => {
-            report.tree_deltas += 1;
-            let offset = writer.append_delta(
-                id,
-                sha1,
-                Kind::Tree,
-                encoded.len() as u64,
-                Storage::DeltaAt(base.offset),
-                &delta,
-            )?;
-            (offset, base.depth + 1)
+    for job in jobs {
+        match job.kind {
+            Kind::Tree => {
+                written.trees += 1;
+                let base = bases
+                    .get(&job.path)
+                    .filter(|b| b.depth < MAX_TREE_DELTA_DEPTH);
+                let deltified = base.filter(|base| {
+                    DeltaIndex::new(&base.encoded)
+                        .encode(&job.encoded, &mut delta, job.encoded.len() / 2)
+                        .is_some()
+                });
+                let (offset, depth) = match deltified {
+                    Some(base) => {
+                        written.tree_deltas += 1;
+                        let offset = writer.append_delta(
+                            job.id,
+                            job.sha1,
+                            Kind::Tree,
+                            job.encoded.len() as u64,
+                            Storage::DeltaAt(base.offset),
+                            &delta,
+                        )?;
+                        (offset, base.depth + 1)
+                    }
+                    None => (
+                        writer.append_full(job.id, job.sha1, Kind::Tree, &job.encoded)?,
+                        0,
+                    ),
+                };
+                bases.insert(
+                    job.path,
+                    TreeBase {
+                        offset,
+                        encoded: job.encoded,
+                        depth,
+                    },
+                );
+            }
+            kind => {
+                if kind == Kind::Commit {
+                    written.commits += 1;
+                } else {
+                    written.tags += 1;
+                }
+                writer.append_full(job.id, job.sha1, kind, &job.encoded)?;
+            }
         }
-        _ => (writer.append_full(id, sha1, Kind::Tree, &encoded)?, 0),
-    };
-    bases.insert(
-        path.to_owned(),
-        TreeBase {
-            offset,
-            encoded,
-            depth,
-        },
-    );
-    Ok(())
+    }
+    Ok(written)
 }
 
 /// Stores every blob, keeping git's zlib streams and deltas as they are. A delta whose base
@@ -601,7 +649,15 @@ fn write_blobs(
             }
             let (pack_no, offset) = match &info.source {
                 BlobSource::Loose { zlib } => {
-                    writer.append_zlib(info.id, current, Kind::Blob, info.size, Storage::Full, info.size, zlib)?;
+                    writer.append_zlib(
+                        info.id,
+                        current,
+                        Kind::Blob,
+                        info.size,
+                        Storage::Full,
+                        info.size,
+                        zlib,
+                    )?;
                     report.blobs += 1;
                     progress.inc(1);
                     stack.pop();

@@ -111,6 +111,17 @@ pub struct Repo {
     cache: Mutex<BaseCache>,
 }
 
+/// The bytes of an entry: inflated, or as stored when it is not compressed.
+fn entry_data(entry: &RawEntry<'_>, what: impl Fn() -> String) -> Result<Vec<u8>, StoreError> {
+    if entry.compressed {
+        inflate(entry.data, entry.inflated_size, what)
+    } else if entry.data.len() as u64 == entry.inflated_size {
+        Ok(entry.data.to_vec())
+    } else {
+        Err(StoreError::Corrupt(format!("{}: stored size differs", what())))
+    }
+}
+
 fn inflate(zlib: &[u8], expected: u64, what: impl Fn() -> String) -> Result<Vec<u8>, StoreError> {
     if expected > MAX_OBJECT_SIZE {
         return Err(StoreError::Corrupt(format!("{}: size {expected}", what())));
@@ -394,7 +405,7 @@ impl Repo {
             let entry = segment.segment.entry(offset)?;
             match entry.storage {
                 Storage::Full => {
-                    break inflate(entry.zlib, entry.size, || describe(&segment, offset))?.into();
+                    break entry_data(&entry, || describe(&segment, offset))?.into();
                 }
                 Storage::DeltaAt(base) => {
                     chain.push((segment.clone(), offset));
@@ -418,7 +429,7 @@ impl Repo {
         };
         for (segment, offset) in chain.iter().rev() {
             let entry = segment.segment.entry(*offset)?;
-            let delta = inflate(entry.zlib, entry.inflated_size, || describe(segment, *offset))?;
+            let delta = entry_data(&entry, || describe(segment, *offset))?;
             let mut out = Vec::new();
             crate::delta::apply(&current, &delta, &mut out, entry.size).map_err(|e| {
                 StoreError::Corrupt(format!("{}: {e}", describe(segment, *offset)))

@@ -15,8 +15,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
-use flate2::write::ZlibEncoder;
+use std::cell::RefCell;
+
+use flate2::{Compress, Compression, FlushCompress, Status};
 use memmap2::Mmap;
 
 use crate::object::{Kind, ObjectId, Sha1};
@@ -30,6 +31,12 @@ const SEGMENT_HEADER_LEN: u64 = 8;
 /// magic, version, count, offset width + 3 bytes of padding.
 const INDEX_HEADER_LEN: usize = 16;
 const FANOUT_LEN: usize = 256 * 4;
+
+/// Tag bit: the entry's data is stored as is, not as a zlib stream (tiny objects and deltas,
+/// where zlib's framing costs more than it saves).
+const TAG_UNCOMPRESSED: u8 = 0x80;
+/// Below this size, data is stored uncompressed without trying zlib.
+const MIN_COMPRESS: usize = 64;
 
 const STORAGE_FULL: u8 = 0;
 const STORAGE_DELTA_AT: u8 = 1;
@@ -52,9 +59,22 @@ pub struct RawEntry<'a> {
     /// Size of the object's content (after applying the delta, for deltas).
     pub size: u64,
     pub storage: Storage,
-    /// Size of the inflated zlib stream (equals `size` for full entries).
+    /// Size of the data once inflated (equals `size` for full entries).
     pub inflated_size: u64,
-    pub zlib: &'a [u8],
+    /// Whether `data` is a zlib stream (otherwise it is the bytes themselves).
+    pub compressed: bool,
+    pub data: &'a [u8],
+}
+
+impl RawEntry<'_> {
+    /// The data as a zlib stream, compressing it if it is stored uncompressed.
+    pub fn zlib(&self) -> std::borrow::Cow<'_, [u8]> {
+        if self.compressed {
+            std::borrow::Cow::Borrowed(self.data)
+        } else {
+            std::borrow::Cow::Owned(zlib_compress(self.data))
+        }
+    }
 }
 
 struct IndexEntry {
@@ -85,13 +105,28 @@ fn get_uvarint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
+thread_local! {
+    /// Setting up a compressor costs more than compressing a small object, so each thread
+    /// keeps one and resets it.
+    static COMPRESSOR: RefCell<Compress> = RefCell::new(Compress::new(Compression::default(), true));
+}
+
+/// A zlib stream of `data` (default level, as git writes).
 pub fn zlib_compress(data: &[u8]) -> Vec<u8> {
-    let mut encoder = ZlibEncoder::new(
-        Vec::with_capacity(data.len() / 2 + 16),
-        Compression::default(),
-    );
-    encoder.write_all(data).expect("writing to a Vec");
-    encoder.finish().expect("writing to a Vec")
+    COMPRESSOR.with_borrow_mut(|compressor| {
+        compressor.reset();
+        let mut out = Vec::with_capacity(data.len() + data.len() / 16 + 64);
+        loop {
+            let consumed = compressor.total_in() as usize;
+            let status = compressor
+                .compress_vec(&data[consumed..], &mut out, FlushCompress::Finish)
+                .expect("compressing into memory cannot fail");
+            if status == Status::StreamEnd {
+                return out;
+            }
+            out.reserve(out.capacity().max(64));
+        }
+    })
 }
 
 /// Writes a new segment. Dropping it without `finish` removes the temporary file.
@@ -197,6 +232,44 @@ impl SegmentWriter {
         inflated_size: u64,
         zlib: &[u8],
     ) -> Result<u64, StoreError> {
+        self.append_entry(id, sha1, kind, size, storage, inflated_size, true, zlib)
+    }
+
+    /// Appends data (an object or a delta), compressed unless that does not make it smaller.
+    fn append_data(
+        &mut self,
+        id: ObjectId,
+        sha1: Sha1,
+        kind: Kind,
+        size: u64,
+        storage: Storage,
+        data: &[u8],
+    ) -> Result<u64, StoreError> {
+        if let Some(offset) = self.offset_of(&id) {
+            return Ok(offset);
+        }
+        let len = data.len() as u64;
+        if data.len() >= MIN_COMPRESS {
+            let zlib = zlib_compress(data);
+            if zlib.len() < data.len() {
+                return self.append_entry(id, sha1, kind, size, storage, len, true, &zlib);
+            }
+        }
+        self.append_entry(id, sha1, kind, size, storage, len, false, data)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn append_entry(
+        &mut self,
+        id: ObjectId,
+        sha1: Sha1,
+        kind: Kind,
+        size: u64,
+        storage: Storage,
+        inflated_size: u64,
+        compressed: bool,
+        data: &[u8],
+    ) -> Result<u64, StoreError> {
         if let Some(offset) = self.offset_of(&id) {
             return Ok(offset);
         }
@@ -208,7 +281,8 @@ impl SegmentWriter {
             Storage::DeltaAt(_) => STORAGE_DELTA_AT,
             Storage::DeltaOf(_) => STORAGE_DELTA_OF,
         };
-        header.push(kind.code() | storage_code << 4);
+        let raw_flag = if compressed { 0 } else { TAG_UNCOMPRESSED };
+        header.push(kind.code() | storage_code << 4 | raw_flag);
         put_uvarint(&mut header, size);
         match storage {
             Storage::Full => {}
@@ -222,8 +296,8 @@ impl SegmentWriter {
                 put_uvarint(&mut header, inflated_size);
             }
         }
-        put_uvarint(&mut header, zlib.len() as u64);
-        let written = self.write(&header).and_then(|()| self.write(zlib));
+        put_uvarint(&mut header, data.len() as u64);
+        let written = self.write(&header).and_then(|()| self.write(data));
         self.header = header;
         written?;
         self.entries.push(IndexEntry {
@@ -236,7 +310,7 @@ impl SegmentWriter {
         Ok(offset)
     }
 
-    /// Appends a whole object, compressing it.
+    /// Appends a whole object.
     pub fn append_full(
         &mut self,
         id: ObjectId,
@@ -244,22 +318,10 @@ impl SegmentWriter {
         kind: Kind,
         content: &[u8],
     ) -> Result<u64, StoreError> {
-        if let Some(offset) = self.offset_of(&id) {
-            return Ok(offset);
-        }
-        let zlib = zlib_compress(content);
-        self.append_zlib(
-            id,
-            sha1,
-            kind,
-            content.len() as u64,
-            Storage::Full,
-            content.len() as u64,
-            &zlib,
-        )
+        self.append_data(id, sha1, kind, content.len() as u64, Storage::Full, content)
     }
 
-    /// Appends an object as a git-format delta against `base`, compressing the delta.
+    /// Appends an object as a git-format delta against `base`.
     pub fn append_delta(
         &mut self,
         id: ObjectId,
@@ -269,11 +331,7 @@ impl SegmentWriter {
         base: Storage,
         delta: &[u8],
     ) -> Result<u64, StoreError> {
-        if let Some(offset) = self.offset_of(&id) {
-            return Ok(offset);
-        }
-        let zlib = zlib_compress(delta);
-        self.append_zlib(id, sha1, kind, size, base, delta.len() as u64, &zlib)
+        self.append_data(id, sha1, kind, size, base, delta)
     }
 
     /// Syncs the segment and its index and gives them their final names. Returns `None` for
@@ -587,9 +645,10 @@ impl Segment {
         }
         let tag = data[pos];
         pos += 1;
+        let compressed = tag & TAG_UNCOMPRESSED == 0;
         let kind = Kind::from_code(tag & 0x0f).ok_or_else(corrupt)?;
         let size = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
-        let (storage, inflated_size) = match tag >> 4 {
+        let (storage, inflated_size) = match (tag & !TAG_UNCOMPRESSED) >> 4 {
             STORAGE_FULL => (Storage::Full, size),
             STORAGE_DELTA_AT => {
                 let distance = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
@@ -611,8 +670,8 @@ impl Segment {
             }
             _ => return Err(corrupt()),
         };
-        let zlen = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
-        let end = usize::try_from(zlen)
+        let len = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
+        let end = usize::try_from(len)
             .ok()
             .and_then(|z| pos.checked_add(z))
             .filter(|&end| end <= data.len())
@@ -622,7 +681,8 @@ impl Segment {
             size,
             storage,
             inflated_size,
-            zlib: &data[pos..end],
+            compressed,
+            data: &data[pos..end],
         })
     }
 }
@@ -672,6 +732,17 @@ mod tests {
         let mut found = Vec::new();
         seg.positions_with_prefix(&HexPrefix::parse(&hex[..8]).unwrap(), &mut found);
         assert!(found.contains(&seg.find(&ids[5].0).unwrap()));
+    }
+
+    #[test]
+    fn zlib_streams_inflate_back() {
+        use std::io::Read;
+        for data in [&b""[..], b"x", &vec![7u8; 1 << 20], &(0..200_000u32).flat_map(|i| i.to_le_bytes()).collect::<Vec<_>>()] {
+            let z = zlib_compress(data);
+            let mut back = Vec::new();
+            flate2::read::ZlibDecoder::new(&z[..]).read_to_end(&mut back).unwrap();
+            assert_eq!(back, data);
+        }
     }
 
     #[test]
