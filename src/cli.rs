@@ -20,7 +20,12 @@ use crate::store::{DataDir, RepoName, RepoRecord, StoreError};
 )]
 struct Cli {
     /// Data directory.
-    #[arg(long, global = true, env = "FORGE_DATA", default_value = "./forge-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "FORGE_DATA",
+        default_value = "./forge-data"
+    )]
     data: PathBuf,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]

@@ -155,7 +155,9 @@ fn write_pack(
                 (Storage::Full, _) => PackEntryKind::Whole(Kind::Blob),
                 (_, Some(base)) => base_ref(base)?,
                 (_, None) => {
-                    return Err(StoreError::Corrupt(format!("delta base of {id} is missing")).into());
+                    return Err(
+                        StoreError::Corrupt(format!("delta base of {id} is missing")).into(),
+                    );
                 }
             };
             pack.write_entry(sha1, kind, entry.inflated_size, &entry.zlib())
@@ -192,16 +194,17 @@ fn write_pack(
         Ok(())
     })?;
     let (checksum, file, mut objects) = pack.finish().map_err(write_error(&tmp_path))?;
-    let file = file
-        .into_inner()
-        .map_err(|e| ExportError::Write {
-            path: tmp_path.clone(),
-            source: e.into_error(),
-        })?;
+    let file = file.into_inner().map_err(|e| ExportError::Write {
+        path: tmp_path.clone(),
+        source: e.into_error(),
+    })?;
     file.sync_all().map_err(write_error(&tmp_path))?;
     let bytes = file.metadata().map_err(write_error(&tmp_path))?.len();
     let name = format!("pack-{checksum}");
-    write_synced(&pack_dir.join(format!("{name}.idx")), &index_v2(&mut objects, &checksum))?;
+    write_synced(
+        &pack_dir.join(format!("{name}.idx")),
+        &index_v2(&mut objects, &checksum),
+    )?;
     let pack_path = pack_dir.join(format!("{name}.pack"));
     std::fs::rename(&tmp_path, &pack_path).map_err(write_error(&tmp_path))?;
     sync_dir(pack_dir)?;

@@ -34,9 +34,9 @@ pub fn fsck(repo: &Repo, progress: &Progress) -> Result<FsckReport, StoreError> 
         ..FsckReport::default()
     };
     for name in repo.corrupt_segments() {
-        report
-            .problems
-            .push(format!("segment {name}: its bytes do not match its checksum"));
+        report.problems.push(format!(
+            "segment {name}: its bytes do not match its checksum"
+        ));
     }
 
     let mut seen = HashSet::new();
@@ -149,10 +149,8 @@ fn check_object(repo: &Repo, location: &ObjectLocation) -> Result<(), String> {
             list.join(", ")
         )));
     }
-    let git = native_to_git(&native, |child| {
-        repo.sha1_of(&child).ok_or(child)
-    })
-    .map_err(|child| describe(format!("refers to missing object {child}")))?;
+    let git = native_to_git(&native, |child| repo.sha1_of(&child).ok_or(child))
+        .map_err(|child| describe(format!("refers to missing object {child}")))?;
     let actual = git_sha1(kind, &git);
     if actual != sha1 {
         return Err(describe(format!("git form hashes to {actual}")));

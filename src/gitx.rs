@@ -187,7 +187,9 @@ pub fn pack_indices(objects_dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
     };
     let mut out = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|e| read_error(&pack_dir, "pack directory", e))?.path();
+        let path = entry
+            .map_err(|e| read_error(&pack_dir, "pack directory", e))?
+            .path();
         if path.extension().is_some_and(|e| e == "idx") && path.with_extension("pack").exists() {
             out.push(path);
         }
@@ -297,7 +299,13 @@ impl SourcePack {
             .map_err(|e| read_error(self.path(), "pack entry", e))?;
         let next = match self.offsets.binary_search(&offset) {
             Ok(i) if i + 1 < self.offsets.len() => self.offsets[i + 1],
-            _ => return Err(read_error(self.path(), "pack entry", "offset is not an entry")),
+            _ => {
+                return Err(read_error(
+                    self.path(),
+                    "pack entry",
+                    "offset is not an entry",
+                ));
+            }
         };
         let storage = match entry.header {
             gix_pack::data::entry::Header::OfsDelta { base_distance } => EntryStorage::OfsDelta(

@@ -18,8 +18,8 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Instant;
 
@@ -47,9 +47,7 @@ pub enum ImportError {
     Shallow(String),
     #[error("loose object {id} is corrupt: its content hashes to {actual}")]
     CorruptLoose { id: Sha1, actual: Sha1 },
-    #[error(
-        "the repository is incomplete: {reference} needs {count} missing object(s): {list}"
-    )]
+    #[error("the repository is incomplete: {reference} needs {count} missing object(s): {list}")]
     Missing {
         reference: String,
         count: usize,
@@ -151,7 +149,10 @@ pub fn import(
     let scan = scan(&source, &mut packs, &mut stash, &mut report, progress)?;
     let mut lap = Instant::now();
     report.phase_seconds[0] = started.elapsed().as_secs_f64();
-    let stash_file = stash.file.into_inner().map_err(|e| ImportError::Stash(e.into_error()))?;
+    let stash_file = stash
+        .file
+        .into_inner()
+        .map_err(|e| ImportError::Stash(e.into_error()))?;
     // SAFETY: the stash is a private temporary file that nothing else writes.
     let stash_map = if stash.len == 0 {
         None
@@ -174,7 +175,10 @@ pub fn import(
     let (translated, written) = std::thread::scope(|scope| {
         let writing = scope.spawn(|| write_nodes(jobs, &mut writer));
         let translated = translate_nodes(&scan, stash_bytes, &roots, queue, &mut report, progress);
-        (translated, writing.join().expect("the writer thread does not panic"))
+        (
+            translated,
+            writing.join().expect("the writer thread does not panic"),
+        )
     });
     let written = written?;
     let translated = translated?;
@@ -387,7 +391,8 @@ fn translate_nodes(
     let mut broken_ref: Option<String> = None;
     let mut stack: Vec<Frame> = Vec::new();
 
-    let mut unreachable: Vec<(Sha1, usize)> = scan.nodes.iter().map(|(id, n)| (*id, n.at)).collect();
+    let mut unreachable: Vec<(Sha1, usize)> =
+        scan.nodes.iter().map(|(id, n)| (*id, n.at)).collect();
     unreachable.sort_unstable_by_key(|&(_, at)| at);
     let all_roots = roots
         .iter()
@@ -395,7 +400,9 @@ fn translate_nodes(
         .chain(unreachable.iter().map(|&(id, _)| (None, id)));
 
     for (ref_name, root) in all_roots {
-        if done.contains_key(&root) || scan.blobs.contains_key(&root) && !scan.nodes.contains_key(&root) {
+        if done.contains_key(&root)
+            || scan.blobs.contains_key(&root) && !scan.nodes.contains_key(&root)
+        {
             continue;
         }
         stack.push(Frame {
@@ -505,7 +512,9 @@ fn push_children(
     let Some(node) = crate::git::format::parse(kind, body) else {
         return;
     };
-    let pending = |id: &Sha1| !done.contains_key(id) && !(scan.blobs.contains_key(id) && !scan.nodes.contains_key(id));
+    let pending = |id: &Sha1| {
+        !done.contains_key(id) && !(scan.blobs.contains_key(id) && !scan.nodes.contains_key(id))
+    };
     let mut push = |id: Sha1, path: BString| {
         if pending(&id) {
             stack.push(Frame {
@@ -680,9 +689,9 @@ fn write_blobs(
             };
             let storage = match base.map(|b| (b, scan.blobs.get(&b))) {
                 None if raw.inflated_size == info.size => Some(Storage::Full),
-                Some((_, Some(base))) if writer.offset_of(&base.id).is_some() => {
-                    Some(Storage::DeltaAt(writer.offset_of(&base.id).expect("checked")))
-                }
+                Some((_, Some(base))) if writer.offset_of(&base.id).is_some() => Some(
+                    Storage::DeltaAt(writer.offset_of(&base.id).expect("checked")),
+                ),
                 Some((base_sha1, Some(_))) if !waiting.contains(&base_sha1) => {
                     waiting.insert(current);
                     stack.push(base_sha1);
@@ -695,7 +704,15 @@ fn write_blobs(
                     if storage != Storage::Full {
                         report.blob_deltas_reused += 1;
                     }
-                    writer.append_zlib(info.id, current, Kind::Blob, info.size, storage, raw.inflated_size, raw.zlib)?;
+                    writer.append_zlib(
+                        info.id,
+                        current,
+                        Kind::Blob,
+                        info.size,
+                        storage,
+                        raw.inflated_size,
+                        raw.zlib,
+                    )?;
                 }
                 None => {
                     let content = pack.decode(&current)?;

@@ -383,7 +383,13 @@ subject\n\nbody\n";
     #[test]
     fn git_rejects_what_we_call_unparsed() {
         assert!(parse(Kind::Commit, b"").is_none());
-        assert!(parse(Kind::Commit, b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\r\n").is_none());
+        assert!(
+            parse(
+                Kind::Commit,
+                b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\r\n"
+            )
+            .is_none()
+        );
         assert!(parse(Kind::Tree, b"100644 a\0short").is_none());
         assert!(parse(Kind::Tree, b"10x644 a\0aaaaaaaaaaaaaaaaaaaa").is_none());
         assert!(parse(Kind::Tag, b"type commit\n").is_none());
@@ -396,7 +402,10 @@ tagger T <t@x> 1 +0000\n\nmsg\n-----BEGIN PGP SIGNATURE-----\nx\n-----BEGIN SSH 
         let Some(Node::Tag(t)) = parse(Kind::Tag, body) else {
             panic!()
         };
-        assert_eq!(t.signature.as_deref().unwrap(), &b"-----BEGIN SSH SIGNATURE-----\ny\n"[..]);
+        assert_eq!(
+            t.signature.as_deref().unwrap(),
+            &b"-----BEGIN SSH SIGNATURE-----\ny\n"[..]
+        );
         assert_eq!(round_trip(Kind::Tag, body), body);
     }
 

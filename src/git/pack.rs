@@ -157,7 +157,9 @@ pub fn index_v2(objects: &mut [PackedObject], pack_checksum: &Sha1) -> Vec<u8> {
         total += c;
         out.extend_from_slice(&total.to_be_bytes());
     }
-    objects.iter().for_each(|o| out.extend_from_slice(o.id.as_bytes()));
+    objects
+        .iter()
+        .for_each(|o| out.extend_from_slice(o.id.as_bytes()));
     objects
         .iter()
         .for_each(|o| out.extend_from_slice(&o.crc32.to_be_bytes()));

@@ -97,7 +97,11 @@ pub fn encode(object: &NativeObject) -> Vec<u8> {
 }
 
 pub fn decode(kind: Kind, bytes: &[u8]) -> Result<NativeObject, DecodeError> {
-    let mut r = Reader { bytes, pos: 0, kind };
+    let mut r = Reader {
+        bytes,
+        pos: 0,
+        kind,
+    };
     let object = match r.u8()? {
         FORM_UNPARSED => NativeObject::Unparsed {
             kind,
@@ -423,7 +427,10 @@ mod tests {
         round_trip(&tree);
         let mut bytes = encode(&tree);
         bytes.push(0);
-        assert_eq!(decode(Kind::Tree, &bytes).unwrap_err().reason, "trailing bytes");
+        assert_eq!(
+            decode(Kind::Tree, &bytes).unwrap_err().reason,
+            "trailing bytes"
+        );
         // A non-minimal varint (0x80 0x00 for zero) is refused.
         assert_eq!(
             decode(Kind::Tree, &[0, 0x80, 0]).unwrap_err().reason,

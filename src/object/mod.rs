@@ -7,8 +7,7 @@ mod id;
 mod types;
 
 pub use encoding::{
-    COMMIT_CONTEXT, DecodeError, NativeObject, TAG_CONTEXT, TREE_CONTEXT, decode, encode,
-    native_id,
+    COMMIT_CONTEXT, DecodeError, NativeObject, TAG_CONTEXT, TREE_CONTEXT, decode, encode, native_id,
 };
 pub use id::{HexError, HexPrefix, Kind, ObjectId, Sha1};
 pub use types::{

@@ -178,11 +178,7 @@ impl<Id: Copy> Node<Id> {
             }),
             Node::Commit(c) => Node::Commit(Commit {
                 tree: f(c.tree)?,
-                parents: c
-                    .parents
-                    .iter()
-                    .map(|&p| f(p))
-                    .collect::<Result<_, E>>()?,
+                parents: c.parents.iter().map(|&p| f(p)).collect::<Result<_, E>>()?,
                 author: c.author.clone(),
                 committer: c.committer.clone(),
                 encoding: c.encoding.clone(),

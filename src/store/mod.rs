@@ -162,7 +162,10 @@ impl DataDir {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(self.db_error(e)),
         };
-        let Some(value) = table.get(name.key().as_str()).map_err(|e| self.db_error(e))? else {
+        let Some(value) = table
+            .get(name.key().as_str())
+            .map_err(|e| self.db_error(e))?
+        else {
             return Ok(None);
         };
         serde_json::from_slice(value.value())

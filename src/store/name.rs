@@ -101,13 +101,25 @@ mod tests {
         for (bad, reason) in [
             ("alice", "expected OWNER/NAME"),
             ("a/b/c", "expected exactly one '/' (OWNER/NAME)"),
-            ("/b", "owner and name must not be empty (expected OWNER/NAME)"),
-            ("a/", "owner and name must not be empty (expected OWNER/NAME)"),
+            (
+                "/b",
+                "owner and name must not be empty (expected OWNER/NAME)",
+            ),
+            (
+                "a/",
+                "owner and name must not be empty (expected OWNER/NAME)",
+            ),
             ("a/.hidden", "a part must not start with '.'"),
             ("../b", "a part must not start with '.'"),
             ("a/b..c", "'..' is not allowed"),
-            ("a/b c", "only letters, digits, '-', '_' and '.' are allowed"),
-            ("a/b\\c", "only letters, digits, '-', '_' and '.' are allowed"),
+            (
+                "a/b c",
+                "only letters, digits, '-', '_' and '.' are allowed",
+            ),
+            (
+                "a/b\\c",
+                "only letters, digits, '-', '_' and '.' are allowed",
+            ),
             ("a/é", "only letters, digits, '-', '_' and '.' are allowed"),
             ("a/app.git", "the name must not end in '.git'"),
         ] {

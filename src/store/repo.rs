@@ -118,7 +118,10 @@ fn entry_data(entry: &RawEntry<'_>, what: impl Fn() -> String) -> Result<Vec<u8>
     } else if entry.data.len() as u64 == entry.inflated_size {
         Ok(entry.data.to_vec())
     } else {
-        Err(StoreError::Corrupt(format!("{}: stored size differs", what())))
+        Err(StoreError::Corrupt(format!(
+            "{}: stored size differs",
+            what()
+        )))
     }
 }
 
@@ -149,7 +152,9 @@ impl Repo {
         let db = open_db(&db_path)?;
         let txn = db.begin_write().map_err(|e| StoreError::db(&db_path, e))?;
         {
-            let mut refs = txn.open_table(REFS).map_err(|e| StoreError::db(&db_path, e))?;
+            let mut refs = txn
+                .open_table(REFS)
+                .map_err(|e| StoreError::db(&db_path, e))?;
             txn.open_table(SEGMENTS)
                 .map_err(|e| StoreError::db(&db_path, e))?;
             let head = RefTarget::Symbolic("refs/heads/main".into()).encode();
@@ -370,7 +375,9 @@ impl Repo {
         let mut out: Vec<ObjectLocation> = Vec::new();
         for segment in self.segments().iter() {
             let mut positions = Vec::new();
-            segment.segment.positions_with_prefix(prefix, &mut positions);
+            segment
+                .segment
+                .positions_with_prefix(prefix, &mut positions);
             for pos in positions {
                 let loc = ObjectLocation {
                     segment: segment.clone(),
@@ -431,9 +438,8 @@ impl Repo {
             let entry = segment.segment.entry(*offset)?;
             let delta = entry_data(&entry, || describe(segment, *offset))?;
             let mut out = Vec::new();
-            crate::delta::apply(&current, &delta, &mut out, entry.size).map_err(|e| {
-                StoreError::Corrupt(format!("{}: {e}", describe(segment, *offset)))
-            })?;
+            crate::delta::apply(&current, &delta, &mut out, entry.size)
+                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", describe(segment, *offset))))?;
             if out.len() as u64 != entry.size {
                 return Err(StoreError::Corrupt(format!(
                     "{}: delta result has the wrong size",
@@ -461,9 +467,10 @@ impl Repo {
         let (kind, content) = self.read_content(location)?;
         Ok(match kind {
             Kind::Blob => StoredObject::Blob(content.to_vec()),
-            _ => StoredObject::Node(decode(kind, &content).map_err(|e| {
-                StoreError::Corrupt(format!("object {}: {e}", location.id()))
-            })?),
+            _ => StoredObject::Node(
+                decode(kind, &content)
+                    .map_err(|e| StoreError::Corrupt(format!("object {}: {e}", location.id())))?,
+            ),
         })
     }
 
@@ -494,9 +501,8 @@ impl Repo {
         let mut out = Vec::new();
         for item in table.iter().map_err(|e| self.db_error(e))? {
             let (name, value) = item.map_err(|e| self.db_error(e))?;
-            let target = RefTarget::decode(value.value()).ok_or_else(|| {
-                StoreError::Corrupt(format!("ref {}", name.value().as_bstr()))
-            })?;
+            let target = RefTarget::decode(value.value())
+                .ok_or_else(|| StoreError::Corrupt(format!("ref {}", name.value().as_bstr())))?;
             out.push((BString::from(name.value()), target));
         }
         Ok(out)

@@ -357,8 +357,7 @@ impl SegmentWriter {
         let idx_path = self.dir.join(format!("{name}.idx"));
         let tmp_idx = self.dir.join(format!("tmp-{name}.idx"));
         write_synced(&tmp_idx, &index)?;
-        std::fs::rename(&tmp_idx, &idx_path)
-            .map_err(|e| StoreError::io("rename", &tmp_idx, e))?;
+        std::fs::rename(&tmp_idx, &idx_path).map_err(|e| StoreError::io("rename", &tmp_idx, e))?;
         std::fs::rename(&self.tmp_path, &seg_path)
             .map_err(|e| StoreError::io("rename", &self.tmp_path, e))?;
         sync_dir(&self.dir)?;
@@ -415,7 +414,9 @@ fn build_index(entries: &mut [IndexEntry], segment_len: u64, checksum: &[u8; 32]
     out.extend_from_slice(&[if wide { 8 } else { 4 }, 0, 0, 0]);
     fanout(entries.iter().map(|e| e.id.0[0]), &mut out);
     entries.iter().for_each(|e| out.extend_from_slice(&e.id.0));
-    entries.iter().for_each(|e| out.extend_from_slice(&e.sha1.0));
+    entries
+        .iter()
+        .for_each(|e| out.extend_from_slice(&e.sha1.0));
     entries.iter().for_each(|e| out.push(e.kind.code()));
     for e in entries.iter() {
         if wide {
@@ -426,7 +427,10 @@ fn build_index(entries: &mut [IndexEntry], segment_len: u64, checksum: &[u8; 32]
     }
     let mut by_sha1: Vec<u32> = (0..n as u32).collect();
     by_sha1.sort_unstable_by(|&a, &b| entries[a as usize].sha1.cmp(&entries[b as usize].sha1));
-    fanout(by_sha1.iter().map(|&i| entries[i as usize].sha1.0[0]), &mut out);
+    fanout(
+        by_sha1.iter().map(|&i| entries[i as usize].sha1.0[0]),
+        &mut out,
+    );
     by_sha1
         .iter()
         .for_each(|i| out.extend_from_slice(&i.to_le_bytes()));
@@ -492,7 +496,9 @@ impl Segment {
             return Err(corrupt("checksum mismatch"));
         }
         if data.len() < SEGMENT_HEADER_LEN as usize || &data[..4] != SEGMENT_MAGIC {
-            return Err(StoreError::Corrupt(format!("segment {name}: not a segment")));
+            return Err(StoreError::Corrupt(format!(
+                "segment {name}: not a segment"
+            )));
         }
         Ok(Segment {
             name: name.to_owned(),
@@ -528,7 +534,8 @@ impl Segment {
     /// Whether the segment's bytes still hash to its recorded checksum (and name).
     pub fn verify_checksum(&self) -> bool {
         let recorded = &self.index[self.index.len() - 64..self.index.len() - 32];
-        blake3::hash(&self.data).as_bytes() == recorded && ObjectId::from_bytes(recorded).is_some_and(|id| id.to_hex() == self.name)
+        blake3::hash(&self.data).as_bytes() == recorded
+            && ObjectId::from_bytes(recorded).is_some_and(|id| id.to_hex() == self.name)
     }
 
     fn fanout_range(&self, fanout_at: usize, first: u8) -> (usize, usize) {
@@ -540,7 +547,11 @@ impl Segment {
             ) as usize
         };
         let end = read(first as usize).min(self.count);
-        let start = if first == 0 { 0 } else { read(first as usize - 1) };
+        let start = if first == 0 {
+            0
+        } else {
+            read(first as usize - 1)
+        };
         (start.min(end), end)
     }
 
@@ -607,11 +618,7 @@ impl Segment {
     }
 
     /// Positions whose native id or SHA-1 starts with `prefix` (for `show-id`).
-    pub fn positions_with_prefix(
-        &self,
-        prefix: &crate::object::HexPrefix,
-        out: &mut Vec<usize>,
-    ) {
+    pub fn positions_with_prefix(&self, prefix: &crate::object::HexPrefix, out: &mut Vec<usize>) {
         let first = prefix.lower_bound(1)[0];
         let firsts: Vec<u8> = if prefix.digits >= 2 {
             vec![first]
@@ -701,13 +708,22 @@ mod tests {
             let content = format!("object {i}").repeat(i as usize % 7 + 1);
             let id = ObjectId::for_blob(content.as_bytes());
             let sha1 = crate::git::git_sha1(Kind::Blob, content.as_bytes());
-            let offset = w.append_full(id, sha1, Kind::Blob, content.as_bytes()).unwrap();
+            let offset = w
+                .append_full(id, sha1, Kind::Blob, content.as_bytes())
+                .unwrap();
             assert_eq!(w.append_full(id, sha1, Kind::Blob, b"").unwrap(), offset);
             ids.push((id, sha1, offset, content));
         }
         let delta_id = ObjectId([7; 32]);
         let delta_offset = w
-            .append_delta(delta_id, Sha1([7; 20]), Kind::Tree, 10, Storage::DeltaAt(ids[3].2), b"delta")
+            .append_delta(
+                delta_id,
+                Sha1([7; 20]),
+                Kind::Tree,
+                10,
+                Storage::DeltaAt(ids[3].2),
+                b"delta",
+            )
             .unwrap();
         let new = w.finish().unwrap().unwrap();
         assert_eq!(new.object_count, 301);
@@ -737,10 +753,19 @@ mod tests {
     #[test]
     fn zlib_streams_inflate_back() {
         use std::io::Read;
-        for data in [&b""[..], b"x", &vec![7u8; 1 << 20], &(0..200_000u32).flat_map(|i| i.to_le_bytes()).collect::<Vec<_>>()] {
+        for data in [
+            &b""[..],
+            b"x",
+            &vec![7u8; 1 << 20],
+            &(0..200_000u32)
+                .flat_map(|i| i.to_le_bytes())
+                .collect::<Vec<_>>(),
+        ] {
             let z = zlib_compress(data);
             let mut back = Vec::new();
-            flate2::read::ZlibDecoder::new(&z[..]).read_to_end(&mut back).unwrap();
+            flate2::read::ZlibDecoder::new(&z[..])
+                .read_to_end(&mut back)
+                .unwrap();
             assert_eq!(back, data);
         }
     }

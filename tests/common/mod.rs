@@ -1,0 +1,194 @@
+//! Helpers for integration tests: run stock git and the real `forge` binary.
+#![allow(dead_code)]
+
+pub mod corpus;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn forge_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_forge")
+}
+
+/// Runs git in `dir` and returns stdout; panics with stderr when git fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    String::from_utf8_lossy(&git_bytes(dir, args, None)).into_owned()
+}
+
+pub fn git_bytes(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
+    let out = git_output(dir, args, input);
+    assert!(
+        out.status.success(),
+        "git {args:?} in {} failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+pub fn git_output(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
+    let mut child = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "A U Thor")
+        .env("GIT_AUTHOR_EMAIL", "author@example.com")
+        .env("GIT_COMMITTER_NAME", "C O Mitter")
+        .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("git runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.map(<[u8]>::to_vec);
+    let writer = std::thread::spawn(move || {
+        if let Some(input) = input {
+            let _ = stdin.write_all(&input);
+        }
+    });
+    let out = child.wait_with_output().expect("git finishes");
+    writer.join().expect("stdin writer");
+    out
+}
+
+/// `git hash-object -w --literally`: stores any bytes as an object of any type.
+pub fn literally(repo: &Path, kind: &str, body: &[u8]) -> String {
+    let out = git_bytes(
+        repo,
+        &["hash-object", "-w", "--literally", "-t", kind, "--stdin"],
+        Some(body),
+    );
+    String::from_utf8(out).expect("hex").trim().to_owned()
+}
+
+pub fn hex_to_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// The `forge` binary with a data directory.
+pub struct Forge {
+    pub data: PathBuf,
+}
+
+impl Forge {
+    pub fn new(data: &Path) -> Forge {
+        Forge {
+            data: data.to_owned(),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(forge_bin());
+        cmd.arg("--data").arg(&self.data).args(args);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("forge runs")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "forge {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs and asserts failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "forge {args:?} should fail but printed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).expect("JSON output")
+    }
+}
+
+/// What a user compares between two repositories: every object (type, size and bytes), every
+/// ref, and HEAD.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RepoSnapshot {
+    pub objects_digest: String,
+    pub object_count: usize,
+    pub refs: String,
+    pub head: String,
+}
+
+pub fn snapshot(git_dir: &Path) -> RepoSnapshot {
+    let listing = git(
+        git_dir,
+        &[
+            "cat-file",
+            "--batch-all-objects",
+            "--batch-check=%(objectname) %(objecttype) %(objectsize)",
+        ],
+    );
+    let contents = git_bytes(
+        git_dir,
+        &["cat-file", "--batch-all-objects", "--batch"],
+        None,
+    );
+    RepoSnapshot {
+        objects_digest: format!("{:x}", md5_like(&contents)),
+        object_count: listing.lines().count(),
+        refs: git(
+            git_dir,
+            &[
+                "for-each-ref",
+                "--format=%(objectname) %(objecttype) %(refname)",
+            ],
+        ),
+        head: std::fs::read_to_string(git_dir.join("HEAD")).expect("HEAD"),
+    }
+}
+
+/// A digest of a byte string (FNV-1a, 128 bits) — enough to compare two listings.
+fn md5_like(bytes: &[u8]) -> u128 {
+    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+    for &b in bytes {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000000001000000000000000000013B);
+    }
+    h
+}
+
+/// `git fsck` messages, sorted, with object-storage details removed, so a source and its
+/// export can be compared.
+pub fn fsck_messages(git_dir: &Path) -> Vec<String> {
+    let out = git_output(git_dir, &["fsck", "--no-dangling", "--no-progress"], None);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with("Checking") && !l.is_empty())
+        .map(|l| {
+            // git words an unparsable object differently when it is loose and when packed.
+            match l.split_once(": object could not be parsed: ") {
+                Some((id, _)) => format!("{id}: object corrupt or missing"),
+                None => l.to_owned(),
+            }
+        })
+        .collect();
+    lines.sort();
+    lines
+}
