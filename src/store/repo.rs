@@ -148,6 +148,7 @@ impl Repo {
     pub(crate) fn init(dir: &Path) -> Result<(), StoreError> {
         let objects = dir.join("objects");
         std::fs::create_dir_all(&objects).map_err(|e| StoreError::io("create", &objects, e))?;
+        writers_lock(&objects)?;
         let db_path = dir.join("repo.redb");
         let db = open_db(&db_path)?;
         let txn = db.begin_write().map_err(|e| StoreError::db(&db_path, e))?;

@@ -1,0 +1,118 @@
+//! `kill -9` during an import: the store still opens, fsck passes, and the import can be run
+//! again to completion.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::corpus::synthetic_history;
+use common::{Forge, git, snapshot};
+
+fn has_temporary_segment(data: &Path) -> bool {
+    let Ok(repos) = std::fs::read_dir(data.join("repos")) else {
+        return false;
+    };
+    repos.flatten().any(|repo| {
+        std::fs::read_dir(repo.path().join("objects")).is_ok_and(|files| {
+            files
+                .flatten()
+                .any(|f| f.file_name().to_string_lossy().starts_with("tmp-"))
+        })
+    })
+}
+
+#[test]
+fn killed_imports_leave_a_sound_store_and_can_be_rerun() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source.git");
+    synthetic_history(&source, 400);
+    // Large, poorly compressible blobs make the import last long enough to be cut off.
+    let work = tmp.path().join("work");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            source.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    let mut state = 0x2545F4914F6CDD1Du64;
+    for i in 0..12 {
+        let bytes: Vec<u8> = (0..3_000_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state % 251) as u8
+            })
+            .collect();
+        std::fs::write(work.join(format!("big{i}.bin")), bytes).unwrap();
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "-qm", &format!("big {i}")]);
+    }
+    git(&work, &["push", "-q", "origin", "main"]);
+    git(&source, &["repack", "-adq"]);
+
+    let data = tmp.path().join("data");
+    let forge = Forge::new(&data);
+    forge.ok(&["repo", "create", "alice/app"]);
+    let mut kills_while_running = 0;
+    let mut kills_while_writing = 0;
+    let delays = [5u64, 40, 120, 250, 400, 700, 1000, 1500, 2500];
+    for (round, delay) in delays.iter().enumerate() {
+        let mut child = forge
+            .command(&["import", "alice/app", source.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        // Every other round waits for the segment being written; the others kill at a time.
+        let wait_for_writing = round % 2 == 1;
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            let writing = has_temporary_segment(&data);
+            if (wait_for_writing && writing)
+                || (!wait_for_writing && started.elapsed() >= Duration::from_millis(*delay))
+            {
+                child.kill().unwrap();
+                kills_while_running += 1;
+                kills_while_writing += usize::from(writing);
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(120) {
+                panic!("import did not finish");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.wait().unwrap();
+        // Whatever the moment, the store opens and is sound.
+        let fsck = forge.json(&["fsck"]);
+        assert_eq!(fsck["ok"], true, "after a kill at round {round}: {fsck}");
+        assert_eq!(forge.ok(&["repo", "list"]), "alice/app\n");
+    }
+    assert!(
+        kills_while_running >= 5,
+        "{kills_while_running} kills landed"
+    );
+    assert!(
+        kills_while_writing >= 2,
+        "{kills_while_writing} kills while writing"
+    );
+
+    forge.ok(&["import", "alice/app", source.to_str().unwrap()]);
+    let fsck = forge.json(&["fsck"]);
+    assert_eq!(fsck["ok"], true, "{fsck}");
+    assert_eq!(
+        fsck["repos"][0]["notes"].as_array().unwrap().len(),
+        0,
+        "{fsck}"
+    );
+    let out = tmp.path().join("export.git");
+    forge.ok(&["export", "alice/app", out.to_str().unwrap()]);
+    assert_eq!(snapshot(&source), snapshot(&out));
+}
