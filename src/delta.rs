@@ -271,11 +271,24 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 /// Length of the common suffix of `a` and `b`.
 #[inline]
 fn common_suffix(a: &[u8], b: &[u8]) -> usize {
-    a.iter()
-        .rev()
-        .zip(b.iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count()
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    let mut i = 0;
+    // Compare 8 bytes at a time from the end; chunks read big-endian put the last byte
+    // lowest, so the first difference is found from the trailing zeros of the XOR.
+    while i + 8 <= n {
+        let x = u64::from_be_bytes(a[n - i - 8..n - i].try_into().unwrap());
+        let y = u64::from_be_bytes(b[n - i - 8..n - i].try_into().unwrap());
+        let diff = x ^ y;
+        if diff != 0 {
+            return i + (diff.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[n - i - 1] == b[n - i - 1] {
+        i += 1;
+    }
+    i
 }
 
 /// One indexed block of the base.
@@ -573,6 +586,39 @@ fn push_copies(out: &mut Vec<u8>, mut offset: usize, mut len: usize) {
     }
 }
 
+/// Encodes an edit in one place: `target` as `base` with one stretch replaced, found from the
+/// longest common prefix and suffix, after a header (the first `base_header` and
+/// `target_header` bytes) that is inserted literally. Much cheaper than indexing the base,
+/// and as good when a change is local, as in the next version of a tree. Returns `None` when
+/// the delta would exceed `max_delta_size` (or the base is too large for copy offsets).
+pub fn encode_edit(
+    base: &[u8],
+    target: &[u8],
+    base_header: usize,
+    target_header: usize,
+    out: &mut Vec<u8>,
+    max_delta_size: usize,
+) -> Option<()> {
+    if base.len() as u64 > MAX_OFFSET || base_header > base.len() || target_header > target.len() {
+        return None;
+    }
+    let (base_body, target_body) = (&base[base_header..], &target[target_header..]);
+    let prefix = common_prefix(base_body, target_body);
+    let suffix = common_suffix(&base_body[prefix..], &target_body[prefix..]);
+    let middle = &target_body[prefix..target_body.len() - suffix];
+    out.clear();
+    write_varint(out, base.len() as u64);
+    write_varint(out, target.len() as u64);
+    push_inserts(out, &target[..target_header]);
+    push_copies(out, base_header, prefix);
+    if out.len() + insert_cost(middle.len()) > max_delta_size {
+        return None;
+    }
+    push_inserts(out, middle);
+    push_copies(out, base.len() - suffix, suffix);
+    (out.len() <= max_delta_size).then_some(())
+}
+
 /// Encodes `target` as a delta against `base` with no size limit.
 pub fn encode(base: &[u8], target: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -740,6 +786,45 @@ mod tests {
             err(&[9, 1, 1, b'x'], 100).to_string(),
             "delta expects a base of 9 bytes, got 10"
         );
+    }
+
+    #[test]
+    fn edits_in_one_place() {
+        let base: Vec<u8> = (0..5000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let mut target = base.clone();
+        target.splice(100..108, *b"replaced by more bytes");
+        target[0] = 0xEE;
+        let mut delta = Vec::new();
+        encode_edit(&base, &target, 1, 1, &mut delta, usize::MAX).unwrap();
+        assert!(delta.len() < 60, "{}", delta.len());
+        let mut out = Vec::new();
+        apply(&base, &delta, &mut out, u64::MAX).unwrap();
+        assert_eq!(out, target);
+        assert!(encode_edit(&base, &target, 1, 1, &mut delta, 20).is_none());
+        for (b, t) in [
+            (&b""[..], &b"abc"[..]),
+            (b"abc", b""),
+            (b"same", b"same"),
+            (b"aXb", b"ab"),
+        ] {
+            encode_edit(b, t, 0, 0, &mut delta, usize::MAX).unwrap();
+            apply(b, &delta, &mut out, u64::MAX).unwrap();
+            assert_eq!(out, t);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn edit_roundtrip(base in prop::collection::vec(0u8..4, 0..400),
+                          target in prop::collection::vec(0u8..4, 0..400),
+                          hb in 0usize..4, ht in 0usize..4) {
+            prop_assume!(hb <= base.len() && ht <= target.len());
+            let mut delta = Vec::new();
+            encode_edit(&base, &target, hb, ht, &mut delta, usize::MAX).unwrap();
+            let mut out = Vec::new();
+            apply(&base, &delta, &mut out, u64::MAX).unwrap();
+            prop_assert_eq!(out, target);
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -29,11 +30,15 @@ use serde::Serialize;
 use crate::delta::DeltaIndex;
 use crate::git::{check_ref_name, git_sha1, git_to_native};
 use crate::gitx::{EntryStorage, SourceError, SourcePack, SourceRepo, SourceTarget};
-use crate::object::{EntryTarget, Kind, Node, ObjectId, Sha1, encode, native_id};
+use crate::object::{
+    IdMap, Kind, NativeObject, Node, ObjectId, Sha1, encode, native_id, tree_header_len,
+};
 use crate::progress::Progress;
 use crate::store::segment::{SegmentWriter, Storage, zlib_compress};
 use crate::store::{Expected, RefTarget, RefUpdate, Repo, StoreError};
 
+/// Translated objects go to the writer thread in batches, to keep thread hand-offs rare.
+const WRITE_BATCH: usize = 256;
 /// git's default `pack.depth`; longer chains make reads slower for little gain.
 const MAX_TREE_DELTA_DEPTH: u32 = 50;
 
@@ -107,8 +112,8 @@ struct Stash {
 
 #[derive(Default)]
 struct Scan {
-    blobs: HashMap<Sha1, BlobInfo>,
-    nodes: HashMap<Sha1, StashedNode>,
+    blobs: IdMap<Sha1, BlobInfo>,
+    nodes: IdMap<Sha1, StashedNode>,
     /// Per pack: (offset, id) of every entry, sorted, to resolve ofs-delta bases.
     pack_offsets: Vec<Vec<(u64, Sha1)>>,
 }
@@ -171,9 +176,12 @@ pub fn import(
         .collect();
     // Translation follows the dependency order on this thread; compressing and writing
     // (tree deltas, zlib) happen on another.
-    let (queue, jobs) = std::sync::mpsc::sync_channel(4096);
+    let (queue, jobs) = std::sync::mpsc::sync_channel(16);
     let (translated, written) = std::thread::scope(|scope| {
-        let writing = scope.spawn(|| write_nodes(jobs, &mut writer));
+        let writing = std::thread::Builder::new()
+            .name("forge-writer".into())
+            .spawn_scoped(scope, || write_nodes(jobs, &mut writer))
+            .expect("spawning a thread");
         let translated = translate_nodes(&scan, stash_bytes, &roots, queue, &mut report, progress);
         (
             translated,
@@ -192,12 +200,7 @@ pub fn import(
     report.phase_seconds[2] = lap.elapsed().as_secs_f64();
     lap = Instant::now();
 
-    let resolve = |id: &Sha1| {
-        translated
-            .get(id)
-            .copied()
-            .or_else(|| scan.blobs.get(id).map(|b| b.id))
-    };
+    let resolve = |id: &Sha1| translated.get(id).copied();
     let mut updates = Vec::new();
     for r in &source_refs {
         let new = match &r.target {
@@ -365,31 +368,35 @@ enum Translated {
 
 struct Frame {
     id: Sha1,
-    /// Where the object was met: trees at the same path make good delta bases for each other.
+    /// Where the object was met, and the same path's object in the first parent's commit:
+    /// the best delta base for a tree is its previous version.
     path: BString,
+    counterpart: Option<Sha1>,
     expanded: bool,
 }
 
-struct TreeBase {
-    offset: u64,
-    encoded: Vec<u8>,
-    depth: u32,
-}
-
-/// Translates every stashed tree, commit and tag, children first, writing each to `writer`.
+/// Translates every stashed tree, commit and tag, children first, and queues each for writing.
 fn translate_nodes(
     scan: &Scan,
     stash: &[u8],
     roots: &[(String, Sha1)],
-    queue: SyncSender<NodeWrite>,
+    queue: SyncSender<Vec<NodeWrite>>,
     report: &mut ImportReport,
     progress: &Progress,
-) -> Result<HashMap<Sha1, ObjectId>, ImportError> {
+) -> Result<IdMap<Sha1, ObjectId>, ImportError> {
     progress.phase("Translating", Some(scan.nodes.len() as u64));
-    let mut done: HashMap<Sha1, Translated> = HashMap::with_capacity(scan.nodes.len());
+    // Blobs are translated already; trees, commits and tags join them here.
+    let mut done: IdMap<Sha1, Translated> = IdMap::default();
+    done.reserve(scan.nodes.len() + scan.blobs.len());
+    for (sha1, blob) in &scan.blobs {
+        done.insert(*sha1, Translated::Native(blob.id));
+    }
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    let mut children = ChildrenCache::default();
     let mut missing: Vec<Sha1> = Vec::new();
     let mut broken_ref: Option<String> = None;
     let mut stack: Vec<Frame> = Vec::new();
+    let body_of = |node: &StashedNode| &stash[node.at..node.at + node.len];
 
     let mut unreachable: Vec<(Sha1, usize)> =
         scan.nodes.iter().map(|(id, n)| (*id, n.at)).collect();
@@ -400,14 +407,13 @@ fn translate_nodes(
         .chain(unreachable.iter().map(|&(id, _)| (None, id)));
 
     for (ref_name, root) in all_roots {
-        if done.contains_key(&root)
-            || scan.blobs.contains_key(&root) && !scan.nodes.contains_key(&root)
-        {
+        if done.contains_key(&root) {
             continue;
         }
         stack.push(Frame {
             id: root,
             path: BString::default(),
+            counterpart: None,
             expanded: false,
         });
         while let Some(frame) = stack.pop() {
@@ -415,50 +421,90 @@ fn translate_nodes(
                 continue;
             }
             let Some(node) = scan.nodes.get(&frame.id) else {
-                if !scan.blobs.contains_key(&frame.id) {
-                    if ref_name.is_some() {
-                        missing.push(frame.id);
-                    }
-                    done.insert(frame.id, Translated::Broken);
+                if ref_name.is_some() {
+                    missing.push(frame.id);
                 }
+                done.insert(frame.id, Translated::Broken);
                 continue;
             };
-            let body = &stash[node.at..node.at + node.len];
+            let body = body_of(node);
             if !frame.expanded {
-                let path = frame.path.clone();
+                let (path, counterpart) = (frame.path.clone(), frame.counterpart);
                 stack.push(Frame {
                     expanded: true,
                     ..frame
                 });
-                push_children(node.kind, body, &path, &done, scan, &mut stack);
+                let old = counterpart.and_then(|c| children.get(&c));
+                push_children(
+                    node.kind,
+                    body,
+                    &path,
+                    counterpart,
+                    old,
+                    &done,
+                    scan,
+                    stash,
+                    &mut stack,
+                );
                 continue;
             }
-            let native = git_to_native(node.kind, body, |child| match done.get(&child) {
+            let resolve = |child: Sha1| match done.get(&child) {
                 Some(Translated::Native(id)) => Ok(*id),
-                Some(Translated::Broken) => Err(()),
-                None => scan.blobs.get(&child).map(|b| b.id).ok_or(()),
-            });
-            let Ok(native) = native else {
+                _ => Err(()),
+            };
+            let fast_tree = if node.kind == Kind::Tree {
+                // Most entries are unchanged from the previous version: take their ids from it.
+                let mut hint =
+                    PreviousVersion::new(frame.counterpart.and_then(|c| children.get(&c)));
+                let mut pairs = Vec::new();
+                let encoded = crate::git::tree_to_native_encoding(body, |child| {
+                    let id = match hint.find(&child) {
+                        Some(id) => id,
+                        None => resolve(child)?,
+                    };
+                    pairs.push((child, id));
+                    Ok(id)
+                });
+                if matches!(encoded, Ok(Some(_))) {
+                    children.insert(frame.id, pairs.into());
+                }
+                encoded
+            } else {
+                Ok(None)
+            };
+            let encoded = match fast_tree {
+                Ok(Some(encoded)) => Ok(encoded),
+                Err(()) => Err(()),
+                Ok(None) => git_to_native(node.kind, body, resolve).map(|native| {
+                    let verbatim = match &native {
+                        NativeObject::Parsed { git_verbatim, .. } => git_verbatim.is_some(),
+                        NativeObject::Unparsed { .. } => true,
+                    };
+                    report.verbatim += u64::from(verbatim);
+                    encode(&native)
+                }),
+            };
+            let Ok(encoded) = encoded else {
                 done.insert(frame.id, Translated::Broken);
                 continue;
             };
-            let verbatim = match &native {
-                crate::object::NativeObject::Parsed { git_verbatim, .. } => git_verbatim.is_some(),
-                crate::object::NativeObject::Unparsed { .. } => true,
-            };
-            report.verbatim += u64::from(verbatim);
-            let encoded = encode(&native);
             let id = native_id(node.kind, &encoded);
+            let base_hint = frame.counterpart.and_then(|c| match done.get(&c) {
+                Some(Translated::Native(id)) => Some(*id),
+                _ => None,
+            });
             let job = NodeWrite {
                 sha1: frame.id,
                 id,
                 kind: node.kind,
                 path: frame.path,
+                base_hint,
                 encoded,
             };
-            if queue.send(job).is_err() {
+            batch.push(job);
+            if batch.len() == WRITE_BATCH && queue.send(std::mem::take(&mut batch)).is_err() {
                 // The writer stopped; its error is the one to report.
-                return Ok(HashMap::new());
+                return Ok(IdMap::default());
             }
             done.insert(frame.id, Translated::Native(id));
             progress.inc(1);
@@ -470,6 +516,9 @@ fn translate_nodes(
         }
     }
 
+    if !batch.is_empty() && queue.send(batch).is_err() {
+        return Ok(IdMap::default());
+    }
     if let Some(reference) = broken_ref {
         missing.sort_unstable();
         missing.dedup();
@@ -483,7 +532,8 @@ fn translate_nodes(
             list: list.join(", "),
         });
     }
-    let mut out = HashMap::with_capacity(done.len());
+    let mut out = IdMap::default();
+    out.reserve(done.len());
     for (sha1, t) in done {
         match t {
             Translated::Native(id) => {
@@ -499,52 +549,181 @@ fn translate_nodes(
     Ok(out)
 }
 
-/// Pushes the children of a node that still need translating. Parents go on top of the tree,
-/// so history is translated oldest first and each tree meets its predecessor at its path.
+/// Pushes the children of a node that still need translating, each with its counterpart in
+/// the first parent. Parents go on top, so history is translated oldest first.
+#[allow(clippy::too_many_arguments)]
 fn push_children(
     kind: Kind,
     body: &[u8],
     path: &BString,
-    done: &HashMap<Sha1, Translated>,
+    counterpart: Option<Sha1>,
+    counterpart_children: Option<&Rc<[(Sha1, ObjectId)]>>,
+    done: &IdMap<Sha1, Translated>,
     scan: &Scan,
+    stash: &[u8],
     stack: &mut Vec<Frame>,
 ) {
-    let Some(node) = crate::git::format::parse(kind, body) else {
-        return;
+    let mut unchanged = PreviousVersion::new(counterpart_children);
+    let mut pending = |id: &Sha1| unchanged.find(id).is_none() && !done.contains_key(id);
+    let stashed = |id: &Sha1| {
+        scan.nodes
+            .get(id)
+            .map(|n| (n.kind, &stash[n.at..n.at + n.len]))
     };
-    let pending = |id: &Sha1| {
-        !done.contains_key(id) && !(scan.blobs.contains_key(id) && !scan.nodes.contains_key(id))
-    };
-    let mut push = |id: Sha1, path: BString| {
-        if pending(&id) {
-            stack.push(Frame {
-                id,
-                path,
-                expanded: false,
-            });
-        }
-    };
-    match node {
-        Node::Commit(commit) => {
-            push(commit.tree, BString::default());
-            for parent in commit.parents.into_iter().rev() {
-                push(parent, BString::default());
-            }
-        }
-        Node::Tree(tree) => {
-            for entry in tree.entries.into_iter().rev() {
-                if let EntryTarget::Object(id) = entry.target {
-                    let mut child = path.clone();
-                    if !child.is_empty() {
-                        child.push(b'/');
-                    }
-                    child.extend_from_slice(&entry.name);
-                    push(id, child);
+    match kind {
+        Kind::Tree => {
+            // Trees list their entries in git's order, so each subtree's old version is found
+            // by walking the counterpart alongside (a merge join; unsorted trees just find
+            // fewer counterparts).
+            let mut old = counterpart
+                .and_then(|c| stashed(&c))
+                .filter(|(kind, _)| *kind == Kind::Tree)
+                .map(|(_, body)| crate::git::format::tree_entries(body).map_while(Result::ok))
+                .into_iter()
+                .flatten()
+                .filter(|e| e.is_directory())
+                .peekable();
+            for entry in crate::git::format::tree_entries(body).map_while(Result::ok) {
+                if entry.is_gitlink() || !pending(&entry.id) {
+                    continue;
                 }
+                while old.peek().is_some_and(|o| {
+                    git_tree_order(o.name, true, entry.name, entry.is_directory()).is_lt()
+                }) {
+                    old.next();
+                }
+                let counterpart = old.peek().filter(|o| o.name == entry.name).map(|o| o.id);
+                let mut child = path.clone();
+                if !child.is_empty() {
+                    child.push(b'/');
+                }
+                child.extend_from_slice(entry.name);
+                stack.push(Frame {
+                    id: entry.id,
+                    path: child,
+                    counterpart,
+                    expanded: false,
+                });
             }
         }
-        Node::Tag(tag) => push(tag.target, BString::default()),
+        Kind::Commit => {
+            let Some(Node::Commit(commit)) = crate::git::format::parse(kind, body) else {
+                return;
+            };
+            let parent_tree = commit
+                .parents
+                .first()
+                .and_then(|p| stashed(p))
+                .and_then(|(k, b)| (k == Kind::Commit).then(|| crate::git::format::commit_tree(b)))
+                .flatten();
+            let mut push = |id: Sha1, counterpart: Option<Sha1>| {
+                if pending(&id) {
+                    stack.push(Frame {
+                        id,
+                        path: BString::default(),
+                        counterpart,
+                        expanded: false,
+                    });
+                }
+            };
+            push(commit.tree, parent_tree);
+            for parent in commit.parents.into_iter().rev() {
+                push(parent, None);
+            }
+        }
+        _ => {
+            if let Some(Node::Tag(tag)) = crate::git::format::parse(kind, body)
+                && pending(&tag.target)
+            {
+                stack.push(Frame {
+                    id: tag.target,
+                    path: BString::default(),
+                    counterpart: None,
+                    expanded: false,
+                });
+            }
+        }
     }
+}
+
+/// The (SHA-1, native id) of each entry of recently translated trees, in entry order.
+struct ChildrenCache {
+    trees: IdMap<Sha1, Rc<[(Sha1, ObjectId)]>>,
+    order: std::collections::VecDeque<Sha1>,
+    entries: usize,
+}
+
+impl Default for ChildrenCache {
+    fn default() -> Self {
+        ChildrenCache {
+            trees: IdMap::default(),
+            order: std::collections::VecDeque::new(),
+            entries: 0,
+        }
+    }
+}
+
+impl ChildrenCache {
+    /// About 50 MiB of entries.
+    const BUDGET: usize = 1 << 20;
+
+    fn get(&self, tree: &Sha1) -> Option<&Rc<[(Sha1, ObjectId)]>> {
+        self.trees.get(tree)
+    }
+
+    fn insert(&mut self, tree: Sha1, children: Rc<[(Sha1, ObjectId)]>) {
+        self.entries += children.len();
+        if self.trees.insert(tree, children).is_none() {
+            self.order.push_back(tree);
+        }
+        while self.entries > Self::BUDGET {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(c) = self.trees.remove(&old) {
+                self.entries -= c.len();
+            }
+        }
+    }
+}
+
+/// Matches a tree's entries, in order, against its previous version's: an entry with the same
+/// SHA-1 at (about) the same place is unchanged, and its native id is known without a lookup.
+struct PreviousVersion<'a> {
+    old: &'a [(Sha1, ObjectId)],
+    next: usize,
+}
+
+impl<'a> PreviousVersion<'a> {
+    /// How far ahead an entry may have moved (entries removed before it).
+    const WINDOW: usize = 4;
+
+    fn new(old: Option<&'a Rc<[(Sha1, ObjectId)]>>) -> Self {
+        PreviousVersion {
+            old: old.map_or(&[], |o| &o[..]),
+            next: 0,
+        }
+    }
+
+    fn find(&mut self, sha1: &Sha1) -> Option<ObjectId> {
+        let end = (self.next + Self::WINDOW).min(self.old.len());
+        let at = (self.next..end).find(|&j| self.old[j].0 == *sha1)?;
+        self.next = at + 1;
+        Some(self.old[at].1)
+    }
+}
+
+/// git's order of tree entries: by name, a directory's name compared as if it ended in '/'.
+fn git_tree_order(a: &[u8], a_dir: bool, b: &[u8], b_dir: bool) -> std::cmp::Ordering {
+    let n = a.len().min(b.len());
+    a[..n].cmp(&b[..n]).then_with(|| {
+        let next = |name: &[u8], dir: bool| match name.get(n) {
+            Some(&c) => Some(c),
+            None if dir => Some(b'/'),
+            None => None,
+        };
+        next(a, a_dir).cmp(&next(b, b_dir))
+    })
 }
 
 /// A translated tree, commit or tag on its way to the segment.
@@ -553,6 +732,8 @@ struct NodeWrite {
     id: ObjectId,
     kind: Kind,
     path: BString,
+    /// The native id of this tree's previous version, if known.
+    base_hint: Option<ObjectId>,
     encoded: Vec<u8>,
 }
 
@@ -564,65 +745,143 @@ struct WrittenNodes {
     tree_deltas: u64,
 }
 
-/// Writes translated nodes in the order they come. Each tree is stored as a delta against the
-/// last tree written at the same path when that is less than half its size.
-fn write_nodes(
-    jobs: Receiver<NodeWrite>,
-    writer: &mut SegmentWriter,
-) -> Result<WrittenNodes, ImportError> {
-    let mut written = WrittenNodes::default();
-    let mut bases: HashMap<BString, TreeBase> = HashMap::new();
-    let mut delta = Vec::new();
-    for job in jobs {
-        match job.kind {
-            Kind::Tree => {
-                written.trees += 1;
-                let base = bases
-                    .get(&job.path)
-                    .filter(|b| b.depth < MAX_TREE_DELTA_DEPTH);
-                let deltified = base.filter(|base| {
-                    DeltaIndex::new(&base.encoded)
-                        .encode(&job.encoded, &mut delta, job.encoded.len() / 2)
-                        .is_some()
-                });
-                let (offset, depth) = match deltified {
-                    Some(base) => {
-                        written.tree_deltas += 1;
-                        let offset = writer.append_delta(
-                            job.id,
-                            job.sha1,
-                            Kind::Tree,
-                            job.encoded.len() as u64,
-                            Storage::DeltaAt(base.offset),
-                            &delta,
-                        )?;
-                        (offset, base.depth + 1)
-                    }
-                    None => (
-                        writer.append_full(job.id, job.sha1, Kind::Tree, &job.encoded)?,
-                        0,
-                    ),
-                };
-                bases.insert(
-                    job.path,
-                    TreeBase {
-                        offset,
-                        encoded: job.encoded,
-                        depth,
-                    },
-                );
-            }
-            kind => {
-                if kind == Kind::Commit {
-                    written.commits += 1;
-                } else {
-                    written.tags += 1;
-                }
-                writer.append_full(job.id, job.sha1, kind, &job.encoded)?;
+/// A tree recently written, kept as a possible delta base.
+struct TreeBase {
+    offset: u64,
+    encoded: Vec<u8>,
+    depth: u32,
+    /// The whole (undeltified) tree at the start of this one's delta chain.
+    chain_start: ObjectId,
+}
+
+/// Recently written trees, least recently used evicted first, bounded in bytes.
+struct TreeBases {
+    budget: usize,
+    used: usize,
+    tick: u64,
+    trees: IdMap<ObjectId, (std::rc::Rc<TreeBase>, u64)>,
+    order: std::collections::VecDeque<(ObjectId, u64)>,
+}
+
+impl TreeBases {
+    fn get(&mut self, id: &ObjectId) -> Option<std::rc::Rc<TreeBase>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let (base, used) = self.trees.get_mut(id)?;
+        *used = tick;
+        self.order.push_back((*id, tick));
+        Some(base.clone())
+    }
+
+    fn insert(&mut self, id: ObjectId, base: TreeBase) {
+        self.tick += 1;
+        self.used += base.encoded.len();
+        self.trees.insert(id, (std::rc::Rc::new(base), self.tick));
+        self.order.push_back((id, self.tick));
+        while self.used > self.budget {
+            let Some((old, tick)) = self.order.pop_front() else {
+                break;
+            };
+            if self.trees.get(&old).is_some_and(|(_, used)| *used == tick)
+                && let Some((b, _)) = self.trees.remove(&old)
+            {
+                self.used -= b.encoded.len();
             }
         }
     }
+}
+
+/// Writes translated nodes in the order they come. A tree is stored as a delta against its
+/// previous version (or, failing that, the last tree written at its path), and against the
+/// start of that version's chain when the chain is already `MAX_TREE_DELTA_DEPTH` long.
+fn write_nodes(
+    jobs: Receiver<Vec<NodeWrite>>,
+    writer: &mut SegmentWriter,
+) -> Result<WrittenNodes, ImportError> {
+    let mut written = WrittenNodes::default();
+    let mut bases = TreeBases {
+        budget: 256 << 20,
+        used: 0,
+        tick: 0,
+        trees: IdMap::default(),
+        order: std::collections::VecDeque::new(),
+    };
+    let mut last_at_path: HashMap<BString, ObjectId> = HashMap::new();
+    let mut delta = Vec::new();
+    for job in jobs.into_iter().flatten() {
+        if job.kind != Kind::Tree {
+            if job.kind == Kind::Commit {
+                written.commits += 1;
+            } else {
+                written.tags += 1;
+            }
+            writer.append_full(job.id, job.sha1, job.kind, &job.encoded)?;
+            continue;
+        }
+        written.trees += 1;
+        let mut candidates = Vec::with_capacity(2);
+        for id in [job.base_hint, last_at_path.get(&job.path).copied()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(base) = bases.get(&id) {
+                if base.depth < MAX_TREE_DELTA_DEPTH {
+                    candidates.push(base);
+                } else if let Some(start) = bases.get(&base.chain_start) {
+                    candidates.push(start);
+                }
+            }
+        }
+        let chosen = candidates
+            .into_iter()
+            .find(|base| tree_delta(&base.encoded, &job.encoded, &mut delta));
+        let (offset, depth, chain_start) = match chosen {
+            Some(base) => {
+                written.tree_deltas += 1;
+                let offset = writer.append_delta(
+                    job.id,
+                    job.sha1,
+                    Kind::Tree,
+                    job.encoded.len() as u64,
+                    Storage::DeltaAt(base.offset),
+                    &delta,
+                )?;
+                (offset, base.depth + 1, base.chain_start)
+            }
+            None => (
+                writer.append_full(job.id, job.sha1, Kind::Tree, &job.encoded)?,
+                0,
+                job.id,
+            ),
+        };
+        last_at_path.insert(job.path, job.id);
+        bases.insert(
+            job.id,
+            TreeBase {
+                offset,
+                encoded: job.encoded,
+                depth,
+                chain_start,
+            },
+        );
+    }
     Ok(written)
+}
+
+/// A delta from one native tree to another, when it is worth it: an edit in one place
+/// (cheap to find), else a general delta at most half the tree's size.
+fn tree_delta(base: &[u8], target: &[u8], delta: &mut Vec<u8>) -> bool {
+    let (base_header, target_header) = (tree_header_len(base), tree_header_len(target));
+    crate::delta::encode_edit(
+        base,
+        target,
+        base_header,
+        target_header,
+        delta,
+        target.len() / 8 + 64,
+    )
+    .or_else(|| DeltaIndex::new(base).encode(target, delta, target.len() / 2))
+    .is_some()
 }
 
 /// Stores every blob, keeping git's zlib streams and deltas as they are. A delta whose base
@@ -725,4 +984,20 @@ fn write_blobs(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::git_tree_order;
+    use std::cmp::Ordering::*;
+
+    #[test]
+    fn tree_order_is_gits() {
+        assert_eq!(git_tree_order(b"foo", true, b"foo.c", false), Greater);
+        assert_eq!(git_tree_order(b"foo", false, b"foo.c", false), Less);
+        assert_eq!(git_tree_order(b"foo", true, b"foo0", false), Less);
+        assert_eq!(git_tree_order(b"a", true, b"a", true), Equal);
+        assert_eq!(git_tree_order(b"a", false, b"a", true), Less);
+        assert_eq!(git_tree_order(b"b", true, b"a", true), Greater);
+    }
 }

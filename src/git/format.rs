@@ -31,31 +31,81 @@ pub fn serialize(node: &Node<Sha1>, out: &mut Vec<u8>) {
     }
 }
 
-fn parse_tree(mut body: &[u8]) -> Option<Tree<Sha1>> {
-    let mut entries = Vec::new();
-    while !body.is_empty() {
-        let space = body.find_byte(b' ')?;
-        let mode = &body[..space];
-        if !mode.iter().all(|c| (b'0'..=b'7').contains(c)) {
+/// One entry of a git tree, borrowed from its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawTreeEntry<'a> {
+    pub mode: &'a [u8],
+    pub name: &'a [u8],
+    pub id: Sha1,
+}
+
+impl RawTreeEntry<'_> {
+    pub fn is_gitlink(&self) -> bool {
+        mode_is_gitlink(self.mode)
+    }
+
+    pub fn is_directory(&self) -> bool {
+        crate::object::parse_octal_mode(self.mode).is_some_and(|m| m & 0o170000 == 0o040000)
+    }
+}
+
+/// The entries of a git tree body, without copying; yields `Err` (and stops) where the body
+/// stops being a tree.
+pub fn tree_entries(body: &[u8]) -> impl Iterator<Item = Result<RawTreeEntry<'_>, ()>> {
+    let mut rest = body;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if rest.is_empty() || failed {
             return None;
         }
-        let rest = &body[space + 1..];
-        let nul = rest.find_byte(0)?;
-        let name = &rest[..nul];
-        let id = rest.get(nul + 1..nul + 21)?;
-        let sha = Sha1::from_bytes(id)?;
-        entries.push(TreeEntry {
-            mode: mode.into(),
-            name: name.into(),
-            target: if mode_is_gitlink(mode) {
-                EntryTarget::Gitlink(sha)
-            } else {
-                EntryTarget::Object(sha)
-            },
-        });
-        body = &rest[nul + 21..];
-    }
+        let entry = (|| {
+            // Modes and names are short: a plain scan beats a vectorised search here.
+            let space = rest.iter().position(|&b| b == b' ')?;
+            let mode = &rest[..space];
+            if !mode.iter().all(|c| (b'0'..=b'7').contains(c)) {
+                return None;
+            }
+            let after = &rest[space + 1..];
+            let nul = after.iter().position(|&b| b == 0)?;
+            let id = Sha1::from_bytes(after.get(nul + 1..nul + 21)?)?;
+            let entry = RawTreeEntry {
+                mode,
+                name: &after[..nul],
+                id,
+            };
+            rest = &after[nul + 21..];
+            Some(entry)
+        })();
+        failed = entry.is_none();
+        Some(entry.ok_or(()))
+    })
+}
+
+fn parse_tree(body: &[u8]) -> Option<Tree<Sha1>> {
+    let entries = tree_entries(body)
+        .map(|e| {
+            e.map(|e| TreeEntry {
+                mode: e.mode.into(),
+                name: e.name.into(),
+                target: if e.is_gitlink() {
+                    EntryTarget::Gitlink(e.id)
+                } else {
+                    EntryTarget::Object(e.id)
+                },
+            })
+        })
+        .collect::<Result<_, ()>>()
+        .ok()?;
     Some(Tree { entries })
+}
+
+/// The tree id of a commit body, read from its first line only.
+pub fn commit_tree(body: &[u8]) -> Option<Sha1> {
+    let line = body.strip_prefix(b"tree ")?.get(..41)?;
+    if line[40] != b'\n' {
+        return None;
+    }
+    hex_id(&line[..40])
 }
 
 fn serialize_tree(tree: &Tree<Sha1>, out: &mut Vec<u8>) {

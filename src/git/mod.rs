@@ -6,4 +6,6 @@ mod refname;
 mod translate;
 
 pub use refname::check_ref_name;
-pub use translate::{Sha1Hasher, git_children, git_sha1, git_to_native, native_to_git};
+pub use translate::{
+    Sha1Hasher, git_children, git_sha1, git_to_native, native_to_git, tree_to_native_encoding,
+};

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use crate::object::{Kind, NativeObject, ObjectId, Sha1};
+use crate::object::{EntryTarget, Kind, NativeObject, ObjectId, Sha1, encode_tree};
 
 use super::format;
 
@@ -31,6 +31,45 @@ pub fn git_to_native<E>(
         node: node.try_map_ids(resolve)?,
         git_verbatim,
     })
+}
+
+/// The native encoding of a git tree, written in one pass over its entries; `None` when the
+/// body is not a tree (translate it with `git_to_native`, which keeps it whole). Equal to
+/// `encode(&git_to_native(Kind::Tree, ..))` for every tree.
+pub fn tree_to_native_encoding<E>(
+    git_body: &[u8],
+    mut resolve: impl FnMut(Sha1) -> Result<ObjectId, E>,
+) -> Result<Option<Vec<u8>>, E> {
+    // Two passes over the entries (count, then encode) cost less than collecting them.
+    let mut count = 0;
+    for entry in format::tree_entries(git_body) {
+        if entry.is_err() {
+            return Ok(None);
+        }
+        count += 1;
+    }
+    let mut failed = None;
+    let encoded = encode_tree(
+        count,
+        format::tree_entries(git_body).flatten().map(|e| {
+            let target = if e.is_gitlink() {
+                EntryTarget::Gitlink(e.id)
+            } else {
+                match resolve(e.id) {
+                    Ok(id) => EntryTarget::Object(id),
+                    Err(err) => {
+                        failed.get_or_insert(err);
+                        EntryTarget::Gitlink(e.id)
+                    }
+                }
+            };
+            (e.mode, e.name, target)
+        }),
+    );
+    match failed {
+        Some(err) => Err(err),
+        None => Ok(Some(encoded)),
+    }
 }
 
 /// The git body of a native tree, commit or tag. `resolve` maps a child's native id to its SHA-1.
@@ -293,6 +332,16 @@ mod tests {
                 let git = native_to_git(&native, to_sha1).unwrap();
                 prop_assert_eq!(&*git, &body[..]);
                 prop_assert_eq!(git_to_native(kind, &git, to_native).unwrap(), native);
+            }
+
+            /// The one-pass tree encoding equals the general translation.
+            #[test]
+            fn tree_fast_path_matches(body in tree_body()) {
+                let slow = encode(&git_to_native(Kind::Tree, &body, to_native).unwrap());
+                match tree_to_native_encoding(&body, to_native).unwrap() {
+                    Some(fast) => prop_assert_eq!(fast, slow),
+                    None => prop_assert_eq!(slow[0], 1, "only unparsed trees take the slow path"),
+                }
             }
 
             /// Different git objects never share a native encoding (so never a native id).

@@ -96,6 +96,41 @@ pub fn encode(object: &NativeObject) -> Vec<u8> {
     w.0
 }
 
+/// The encoding of a parsed tree, written straight from its entries (`count` of them), without
+/// building a `NativeObject` first. Equal to `encode` of the same tree.
+pub fn encode_tree<'a>(
+    count: usize,
+    entries: impl Iterator<Item = (&'a [u8], &'a [u8], EntryTarget<ObjectId>)>,
+) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(2 + count * 48));
+    w.u8(FORM_PARSED);
+    w.uvarint(count as u64);
+    for (mode, name, target) in entries {
+        w.bytes(mode);
+        w.bytes(name);
+        match target {
+            EntryTarget::Object(id) => {
+                w.u8(TARGET_OBJECT);
+                w.id(&id)
+            }
+            EntryTarget::Gitlink(sha) => {
+                w.u8(TARGET_GITLINK);
+                w.0.extend_from_slice(sha.as_bytes())
+            }
+        }
+    }
+    w.0
+}
+
+/// Length of the form byte and entry count at the start of a tree encoding.
+pub fn tree_header_len(encoded: &[u8]) -> usize {
+    1 + encoded
+        .iter()
+        .skip(1)
+        .position(|b| b & 0x80 == 0)
+        .map_or(encoded.len().saturating_sub(1), |i| i + 1)
+}
+
 pub fn decode(kind: Kind, bytes: &[u8]) -> Result<NativeObject, DecodeError> {
     let mut r = Reader {
         bytes,

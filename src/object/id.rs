@@ -105,11 +105,46 @@ pub(crate) fn write_hex(bytes: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// A hasher for maps keyed by object ids: ids are already uniformly distributed (they are
+/// cryptographic hashes), so their first eight bytes serve as the hash.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only ids hash through here (see their `Hash`); mix anything else in anyway.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0 ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 ^= value;
+    }
+}
+
+/// A `HashMap` keyed by object ids, hashed by `IdHasher`.
+pub type IdMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 macro_rules! define_id {
     ($(#[$doc:meta])* $name:ident, $len:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
         pub struct $name(pub [u8; $len]);
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(&self.0[..8]);
+                state.write_u64(u64::from_le_bytes(word));
+            }
+        }
 
         impl $name {
             pub const LEN: usize = $len;

@@ -7,9 +7,10 @@ mod id;
 mod types;
 
 pub use encoding::{
-    COMMIT_CONTEXT, DecodeError, NativeObject, TAG_CONTEXT, TREE_CONTEXT, decode, encode, native_id,
+    COMMIT_CONTEXT, DecodeError, NativeObject, TAG_CONTEXT, TREE_CONTEXT, decode, encode,
+    encode_tree, native_id, tree_header_len,
 };
-pub use id::{HexError, HexPrefix, Kind, ObjectId, Sha1};
+pub use id::{HexError, HexPrefix, IdHasher, IdMap, Kind, ObjectId, Sha1};
 pub use types::{
     Commit, EntryKind, EntryTarget, ExtraHeader, Node, Signature, Tag, Tree, TreeEntry,
     mode_is_gitlink, parse_octal_mode,
