@@ -613,7 +613,7 @@ fn push_children(
             let parent_tree = commit
                 .parents
                 .first()
-                .and_then(|p| stashed(p))
+                .and_then(stashed)
                 .and_then(|(k, b)| (k == Kind::Commit).then(|| crate::git::format::commit_tree(b)))
                 .flatten();
             let mut push = |id: Sha1, counterpart: Option<Sha1>| {
@@ -647,20 +647,11 @@ fn push_children(
 }
 
 /// The (SHA-1, native id) of each entry of recently translated trees, in entry order.
+#[derive(Default)]
 struct ChildrenCache {
     trees: IdMap<Sha1, Rc<[(Sha1, ObjectId)]>>,
     order: std::collections::VecDeque<Sha1>,
     entries: usize,
-}
-
-impl Default for ChildrenCache {
-    fn default() -> Self {
-        ChildrenCache {
-            trees: IdMap::default(),
-            order: std::collections::VecDeque::new(),
-            entries: 0,
-        }
-    }
 }
 
 impl ChildrenCache {

@@ -146,7 +146,7 @@ impl<W: Write> PackWriter<W> {
 
 /// The `.idx` (version 2) of a pack.
 pub fn index_v2(objects: &mut [PackedObject], pack_checksum: &Sha1) -> Vec<u8> {
-    objects.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    objects.sort_unstable_by_key(|a| a.id);
     let mut out = Vec::with_capacity(8 + 1024 + objects.len() * 28 + 40);
     out.extend_from_slice(&[0xff, b't', b'O', b'c']);
     out.extend_from_slice(&2u32.to_be_bytes());

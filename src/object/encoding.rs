@@ -23,6 +23,7 @@ const TARGET_GITLINK: u8 = 1;
 
 /// A tree, commit or tag in native form.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // parsed objects are the common case; boxing them costs more
 pub enum NativeObject {
     /// The object's fields, with child references as native ids. `git_verbatim` holds the
     /// git bytes when serialising the fields does not reproduce them exactly (uppercase hex,

@@ -99,7 +99,7 @@ impl ObjectLocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredObject {
     Blob(Vec<u8>),
-    Node(NativeObject),
+    Node(Box<NativeObject>),
 }
 
 pub struct Repo {
@@ -468,10 +468,11 @@ impl Repo {
         let (kind, content) = self.read_content(location)?;
         Ok(match kind {
             Kind::Blob => StoredObject::Blob(content.to_vec()),
-            _ => StoredObject::Node(
-                decode(kind, &content)
-                    .map_err(|e| StoreError::Corrupt(format!("object {}: {e}", location.id())))?,
-            ),
+            _ => {
+                StoredObject::Node(Box::new(decode(kind, &content).map_err(|e| {
+                    StoreError::Corrupt(format!("object {}: {e}", location.id()))
+                })?))
+            }
         })
     }
 
@@ -607,7 +608,7 @@ impl Repo {
                 match &update.new {
                     Some(target) => {
                         if let RefTarget::Direct(id) = target
-                            && !opened.is_some_and(|s| s.find(id).is_some())
+                            && opened.is_none_or(|s| s.find(id).is_none())
                             && !self.contains(id)
                         {
                             return Err(StoreError::DanglingRef {

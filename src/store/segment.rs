@@ -404,7 +404,7 @@ fn fanout(keys: impl Iterator<Item = u8>, out: &mut Vec<u8>) {
 }
 
 fn build_index(entries: &mut [IndexEntry], segment_len: u64, checksum: &[u8; 32]) -> Vec<u8> {
-    entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    entries.sort_unstable_by_key(|a| a.id);
     let n = entries.len();
     let wide = segment_len > u64::from(u32::MAX);
     let mut out = Vec::with_capacity(INDEX_HEADER_LEN + 2 * FANOUT_LEN + n * 66 + 64);

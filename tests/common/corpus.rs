@@ -523,7 +523,6 @@ pub fn synthetic_history(dir: &Path, commits: usize) {
     std::fs::create_dir_all(dir).unwrap();
     git(dir, &["init", "-q", "--bare", "-b", "main"]);
     let mut script = String::new();
-    let mut mark = 0usize;
     let files = 40;
     let mut contents: Vec<String> = (0..files)
         .map(|f| {
@@ -537,8 +536,7 @@ pub fn synthetic_history(dir: &Path, commits: usize) {
     let mut last_main = None;
     for c in 0..commits {
         let branch = if c % 50 == 25 { "side" } else { "main" };
-        mark += 1;
-        let commit_mark = mark;
+        let commit_mark = c + 1;
         script.push_str(&format!(
             "commit refs/heads/{branch}\nmark :{commit_mark}\n"
         ));
