@@ -50,14 +50,24 @@ object_count=${objects% *}
 content_bytes=${objects#* }
 pack_bytes=$(stat -c %s "$pack")
 
-# Runs a command under /usr/bin/time; prints "wall cpu rss_kib".
+# Runs a command under /usr/bin/time; prints "wall cpu peak_rss_kib peak_anon_kib". Peak RSS
+# counts mapped file pages too; anonymous memory is sampled from /proc every 20 ms.
 measure() {
-  /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" || {
+  /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >"$work/out" 2>"$work/err" &
+  local timer=$! anon=0 a p
+  while kill -0 "$timer" 2>/dev/null; do
+    for p in $(pgrep -P "$timer"); do
+      a=$(awk '/^RssAnon/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+      [ -n "$a" ] && [ "$a" -gt "$anon" ] && anon=$a
+    done
+    sleep 0.02
+  done
+  wait "$timer" || {
     echo "bench/import.sh: command failed: $*" >&2
     cat "$work/err" >&2
     exit 1
   }
-  awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' "$work/time"
+  awk -v anon="$anon" '{printf "%s %.2f %s %s\n", $1, $2 + $3, $4, anon}' "$work/time"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -73,8 +83,8 @@ done
 data_bytes=$(du -sb "$work/data" | cut -f1)
 
 col() { awk -v c="$2" '{print $c}' "$1" | median; }
-git_wall=$(col "$work/git" 1); git_cpu=$(col "$work/git" 2); git_rss=$(col "$work/git" 3)
-f_wall=$(col "$work/forge" 1); f_cpu=$(col "$work/forge" 2); f_rss=$(col "$work/forge" 3)
+git_wall=$(col "$work/git" 1); git_cpu=$(col "$work/git" 2); git_rss=$(col "$work/git" 3); git_anon=$(col "$work/git" 4)
+f_wall=$(col "$work/forge" 1); f_cpu=$(col "$work/forge" 2); f_rss=$(col "$work/forge" 3); f_anon=$(col "$work/forge" 4)
 
 if [ "$verify" = 1 ]; then
   "$forge" --data "$work/data" export bench/repo "$work/export.git" >/dev/null
@@ -90,12 +100,12 @@ fi
 
 mkdir -p "$here/bench/results"
 tsv=$here/bench/results/import.tsv
-[ -s "$tsv" ] || printf 'date\trepo\tobjects\tcontent_mib\tpack_mib\tgit_wall_s\tgit_cpu_s\tgit_rss_mib\tforge_wall_s\tforge_cpu_s\tforge_rss_mib\tdata_dir_mib\treps\tverified\n' >"$tsv"
+[ -s "$tsv" ] || printf 'date\trepo\tobjects\tcontent_mib\tpack_mib\tgit_wall_s\tgit_cpu_s\tgit_rss_mib\tgit_anon_mib\tforge_wall_s\tforge_cpu_s\tforge_rss_mib\tforge_anon_mib\tdata_dir_mib\treps\tverified\n' >"$tsv"
 awk -v d="$(date -u +%FT%TZ)" -v r="$label" -v o="$object_count" -v c="$content_bytes" -v p="$pack_bytes" \
-    -v gw="$git_wall" -v gc="$git_cpu" -v gr="$git_rss" -v fw="$f_wall" -v fc="$f_cpu" -v fr="$f_rss" \
-    -v db="$data_bytes" -v n="$reps" -v v="$verified" 'BEGIN {
+    -v gw="$git_wall" -v gc="$git_cpu" -v gr="$git_rss" -v ga="$git_anon" -v fw="$f_wall" -v fc="$f_cpu" \
+    -v fr="$f_rss" -v fa="$f_anon" -v db="$data_bytes" -v n="$reps" -v v="$verified" -v tsv="$tsv" 'BEGIN {
   M = 1048576
-  printf "%s\t%s\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%.1f\t%.2f\t%.2f\t%.1f\t%.1f\t%d\t%s\n", d, r, o, c/M, p/M, gw, gc, gr/1024, fw, fc, fr/1024, db/M, n, v
-  printf "| %s | %d | %.1f | %.2f s | %.2f s | **%.2f** | %.0f obj/s, %.1f MiB/s packed, %.0f MiB/s content | %.1f MiB | %.1f MiB | **%.2f** | %s |\n", \
-    r, o, p/M, gw, fw, fw/gw, o/fw, p/M/fw, c/M/fw, p/M, db/M, db/p, v
-}' | tee -a "$tsv" | tail -n 1
+  printf "%s\t%s\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%.1f\t%.1f\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%d\t%s\n", d, r, o, c/M, p/M, gw, gc, gr/1024, ga/1024, fw, fc, fr/1024, fa/1024, db/M, n, v >> tsv
+  printf "| %s | %d | %.1f | %.2f s | %.2f s | **%.2f** | %.2f / %.2f s | %.0f / %.0f MiB | %.0f obj/s, %.1f MiB/s packed, %.0f MiB/s content | %.1f MiB | **%.2f** | %s |\n", \
+    r, o, p/M, gw, fw, fw/gw, gc, fc, ga/1024, fa/1024, o/fw, p/M/fw, c/M/fw, db/M, db/p, v
+}'

@@ -162,7 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { listen } => {
             let data = DataDir::open_or_init(&cli.data)?;
             drop(data);
-            crate::server::serve(cli.data, listen)?;
+            crate::server::serve(cli.data, listen, cli.json)?;
         }
         Command::Repo(RepoCommand::Create { name }) => {
             let name = parse_name(&name)?;

@@ -17,7 +17,9 @@ struct AppState {
     data: PathBuf,
 }
 
-pub fn serve(data: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
+/// Serves until interrupted. Announces the address on stderr (or as a JSON line on stdout
+/// with `json`), which matters when `listen` asks for any free port (`127.0.0.1:0`).
+pub fn serve(data: PathBuf, listen: SocketAddr, json: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -29,7 +31,14 @@ pub fn serve(data: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
             .with_state(state);
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        eprintln!("forge: serving {} on http://{addr}/", data.display());
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"listening": format!("http://{addr}/"), "data": data})
+            );
+        } else {
+            eprintln!("forge: serving {} on http://{addr}/", data.display());
+        }
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
