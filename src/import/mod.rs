@@ -1,0 +1,230 @@
+//! `forge import`: every object and ref of a local git repository into a native repository.
+//!
+//! 1. Scan: decode every object of every pack in parallel (pack checksum, CRC32 and SHA-1
+//!    verified by gix) and every loose object. Blobs get their BLAKE3 id at once; trees,
+//!    commits and tags are kept in a temporary stash, since their native ids depend on their
+//!    children's.
+//! 2. Translate: walk the stashed objects depth-first (refs first, so history is met oldest
+//!    first), children before parents, translating them on every core and writing them in
+//!    that order. Trees are stored as deltas against their previous version.
+//! 3. Blobs: copy each blob's zlib stream from the git pack as it is, deltas included, so the
+//!    store keeps git's compression without recomputing it.
+//! 4. Commit: register the segment and set the refs, in one transaction, compare-and-swap
+//!    against the refs read before the import.
+//!
+//! Objects that cannot be translated because they refer to missing objects are skipped when
+//! no ref reaches them, and fail the import (naming the missing objects) when one does.
+
+mod scan;
+mod translate;
+mod write;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use bstr::BString;
+use serde::Serialize;
+
+use crate::git::check_ref_name;
+use crate::gitx::{SourceError, SourceRepo, SourceTarget};
+use crate::object::{IdMap, Kind, ObjectId, Sha1};
+use crate::progress::Progress;
+use crate::store::{Expected, RefTarget, RefUpdate, Repo, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0} is a shallow repository; import a complete clone instead")]
+    Shallow(String),
+    #[error("loose object {id} is corrupt: its content hashes to {actual}")]
+    CorruptLoose { id: Sha1, actual: Sha1 },
+    #[error("the repository is incomplete: {reference} needs {count} missing object(s): {list}")]
+    Missing {
+        reference: String,
+        count: usize,
+        list: String,
+    },
+    #[error("invalid ref {name:?} in the source: {reason}")]
+    BadRef { name: String, reason: &'static str },
+    #[error("cannot use the temporary stash: {0}")]
+    Stash(std::io::Error),
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ImportReport {
+    pub objects: u64,
+    pub blobs: u64,
+    pub trees: u64,
+    pub commits: u64,
+    pub tags: u64,
+    pub refs: u64,
+    /// Objects no ref reaches that refer to missing objects.
+    pub skipped_unreachable: u64,
+    /// Trees, commits and tags whose git bytes are kept verbatim (non-canonical git).
+    pub verbatim: u64,
+    pub blob_deltas_reused: u64,
+    pub tree_deltas: u64,
+    pub source_bytes: u64,
+    pub seconds: f64,
+    /// Seconds per phase: scan, translate, blobs, publish.
+    pub phase_seconds: [f64; 4],
+}
+
+/// Where a blob's bytes come from.
+pub(super) enum BlobSource {
+    Pack { pack: usize, offset: u64 },
+    Loose { zlib: Vec<u8> },
+}
+
+struct BlobInfo {
+    id: ObjectId,
+    size: u64,
+    source: BlobSource,
+}
+
+/// A tree, commit or tag: its kind and where its git body is in the stash.
+#[derive(Clone, Copy)]
+struct StashedNode {
+    kind: Kind,
+    at: usize,
+    len: usize,
+}
+
+/// Trees, commits and tags from the scan, in a temporary file (mapped once the scan is done),
+/// so memory does not grow with the history.
+struct Stash {
+    file: std::io::BufWriter<std::fs::File>,
+    len: usize,
+}
+
+/// Everything the scan found.
+
+#[derive(Default)]
+struct Scan {
+    blobs: IdMap<Sha1, BlobInfo>,
+    nodes: IdMap<Sha1, StashedNode>,
+    /// Per pack: (offset, id) of every entry, sorted, to resolve ofs-delta bases.
+    pack_offsets: Vec<Vec<(u64, Sha1)>>,
+}
+
+pub fn import(
+    repo: &Repo,
+    source_path: &Path,
+    progress: &Progress,
+) -> Result<ImportReport, ImportError> {
+    let started = Instant::now();
+    let source = SourceRepo::open(source_path)?;
+    if source.is_shallow() {
+        return Err(ImportError::Shallow(source_path.display().to_string()));
+    }
+    let source_refs = source.refs()?;
+    for r in &source_refs {
+        check_ref_name(&r.name).map_err(|reason| ImportError::BadRef {
+            name: r.name.to_string(),
+            reason,
+        })?;
+        if let SourceTarget::Symbolic(target) = &r.target {
+            check_ref_name(target).map_err(|reason| ImportError::BadRef {
+                name: target.to_string(),
+                reason,
+            })?;
+        }
+    }
+    let forge_refs: HashMap<BString, RefTarget> = repo.refs()?.into_iter().collect();
+    repo.remove_unregistered_files()?;
+
+    let mut report = ImportReport::default();
+    let stash_file = tempfile::tempfile_in(repo.dir()).map_err(ImportError::Stash)?;
+    let mut stash = Stash {
+        file: std::io::BufWriter::with_capacity(1 << 20, stash_file),
+        len: 0,
+    };
+    let mut packs = Vec::new();
+    let scan = scan::scan(&source, &mut packs, &mut stash, &mut report, progress)?;
+    let mut lap = Instant::now();
+    report.phase_seconds[0] = started.elapsed().as_secs_f64();
+    let stash_file = stash
+        .file
+        .into_inner()
+        .map_err(|e| ImportError::Stash(e.into_error()))?;
+    // SAFETY: the stash is a private temporary file that nothing else writes.
+    let stash_map = if stash.len == 0 {
+        None
+    } else {
+        Some(unsafe { memmap2::Mmap::map(&stash_file) }.map_err(ImportError::Stash)?)
+    };
+    let stash_bytes: &[u8] = stash_map.as_deref().unwrap_or(&[]);
+
+    let mut writer = repo.new_segment()?;
+    let roots: Vec<(String, Sha1)> = source_refs
+        .iter()
+        .filter_map(|r| match &r.target {
+            SourceTarget::Object(id) => Some((r.name.to_string(), *id)),
+            SourceTarget::Symbolic(_) => None,
+        })
+        .collect();
+    // Translation runs on every core; the writer thread deltifies, compresses and writes the
+    // results in the order the walk produced them.
+    let (results, written_results) = std::sync::mpsc::sync_channel(64);
+    let (translated, written) = std::thread::scope(|scope| {
+        let writing = std::thread::Builder::new()
+            .name("forge-writer".into())
+            .spawn_scoped(scope, || write::write_nodes(written_results, &mut writer))
+            .expect("spawning a thread");
+        let translated = translate::translate(&scan, stash_bytes, &roots, results, progress);
+        (
+            translated,
+            writing.join().expect("the writer thread does not panic"),
+        )
+    });
+    let written = written?;
+    let translated = translated?;
+    report.trees = written.trees;
+    report.commits = written.commits;
+    report.tags = written.tags;
+    report.tree_deltas = written.tree_deltas;
+    report.verbatim = translated.verbatim;
+    report.skipped_unreachable = translated.skipped_unreachable;
+    report.phase_seconds[1] = lap.elapsed().as_secs_f64();
+    lap = Instant::now();
+    write::write_blobs(&scan, &packs, &mut writer, &mut report, progress)?;
+    report.phase_seconds[2] = lap.elapsed().as_secs_f64();
+    lap = Instant::now();
+
+    let resolve = |id: &Sha1| {
+        translated
+            .ids
+            .get(id)
+            .copied()
+            .or_else(|| scan.blobs.get(id).map(|b| b.id))
+    };
+    let mut updates = Vec::new();
+    for r in &source_refs {
+        let new = match &r.target {
+            SourceTarget::Object(id) => RefTarget::Direct(
+                resolve(id).expect("every ref target was translated or the walk failed"),
+            ),
+            SourceTarget::Symbolic(target) => RefTarget::Symbolic(target.clone()),
+        };
+        updates.push(RefUpdate {
+            expected: match forge_refs.get(&r.name) {
+                Some(old) => Expected::Value(old.clone()),
+                None => Expected::Absent,
+            },
+            name: r.name.clone(),
+            new: Some(new),
+        });
+    }
+    report.refs = updates.len() as u64;
+    report.objects = report.blobs + report.trees + report.commits + report.tags;
+    progress.phase("Publishing", None);
+    repo.commit(Some(writer), &updates)?;
+    progress.finish();
+    report.phase_seconds[3] = lap.elapsed().as_secs_f64();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
