@@ -33,9 +33,9 @@ impl Progress {
             bar.reset();
             bar.set_length(total.unwrap_or(0));
             let template = if total.is_some() {
-                "{msg:<22} {bar:30} {percent:>3}% ({pos}/{len}, {per_sec})"
+                "{msg:<22} {bar:30} {percent:>3}% ({human_pos}/{human_len}, {elapsed})"
             } else {
-                "{msg:<22} {spinner} {pos} ({per_sec})"
+                "{msg:<22} {spinner} {human_pos} ({elapsed})"
             };
             bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
             bar.set_message(name.to_owned());
