@@ -5,7 +5,7 @@
 //! deltas against the tree the store deltified them against). The `.idx` is written from the
 //! ids the pack writer saw, so no second pass over the pack is needed.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use crate::delta::DeltaIndex;
 use crate::git::pack::{PackEntryKind, PackWriter, index_v2};
 use crate::object::{Kind, ObjectId};
 use crate::progress::Progress;
+use crate::store::cache::BoundedCache;
 use crate::store::segment::{Storage, sync_dir, write_synced, zlib_compress};
 use crate::store::{RefTarget, Repo, StoreError};
 
@@ -46,30 +47,6 @@ pub struct ExportReport {
     pub refs: u64,
     pub pack_bytes: u64,
     pub seconds: f64,
-}
-
-/// Recently written git tree bodies, as delta bases for the trees that follow.
-struct TreeBodies {
-    budget: usize,
-    used: usize,
-    bodies: HashMap<ObjectId, Arc<Vec<u8>>>,
-    order: VecDeque<ObjectId>,
-}
-
-impl TreeBodies {
-    fn insert(&mut self, id: ObjectId, body: Arc<Vec<u8>>) {
-        self.used += body.len();
-        self.bodies.insert(id, body);
-        self.order.push_back(id);
-        while self.used > self.budget {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(b) = self.bodies.remove(&old) {
-                self.used -= b.len();
-            }
-        }
-    }
 }
 
 pub fn export(repo: &Repo, out: &Path, progress: &Progress) -> Result<ExportReport, ExportError> {
@@ -126,12 +103,8 @@ fn write_pack(
     let mut pack = PackWriter::new(BufWriter::with_capacity(1 << 20, file), count)
         .map_err(write_error(&tmp_path))?;
     let mut written: HashMap<ObjectId, u64> = HashMap::with_capacity(count as usize);
-    let mut trees = TreeBodies {
-        budget: 64 << 20,
-        used: 0,
-        bodies: HashMap::new(),
-        order: VecDeque::new(),
-    };
+    // Recently written git tree bodies, as delta bases for the trees that follow.
+    let mut trees: BoundedCache<ObjectId> = BoundedCache::new(64 << 20);
     let mut delta = Vec::new();
     repo.for_each_entry(|location, entry| -> Result<(), ExportError> {
         let id = location.id();
@@ -163,10 +136,10 @@ fn write_pack(
             pack.write_entry(sha1, kind, entry.inflated_size, &entry.zlib())
         } else {
             let (kind, body) = repo.git_object(location)?;
-            let body = Arc::new(body);
+            let body: Arc<[u8]> = body.into();
             let tree_base = base
                 .filter(|_| kind == Kind::Tree)
-                .and_then(|b| trees.bodies.get(&b).map(|body| (b, body.clone())));
+                .and_then(|b| trees.get(&b).map(|body| (b, body)));
             let deltified = tree_base.and_then(|(base, base_body)| {
                 DeltaIndex::new(&base_body)
                     .encode(&body, &mut delta, body.len() / 2)

@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 
 use common::corpus::synthetic_history;
-use common::{Forge, git, snapshot};
+use common::{Forge, clone_work, commit_file, git, snapshot};
 
 fn repo_names(forge: &Forge) -> Vec<String> {
     forge.json(&["repo", "list"])["repos"]
@@ -141,18 +141,8 @@ fn bad_import_sources_change_nothing() {
     synthetic_history(&source, 20);
     git(&source, &["repack", "-adq"]);
     let work = tmp.path().join("work");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            source.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
-    std::fs::write(work.join("extra.txt"), "extra content\n").unwrap();
-    git(&work, &["add", "extra.txt"]);
-    git(&work, &["commit", "-qm", "extra"]);
+    clone_work(&source, &work);
+    commit_file(&work, "extra.txt", "extra content\n", "extra");
     git(&work, &["push", "-q", "origin", "main"]);
     let blob = git(&source, &["rev-parse", "main:extra.txt"])
         .trim()
@@ -350,18 +340,8 @@ fn import_updates_refs_of_an_existing_repository() {
     synthetic_history(&source, 30);
     forge.ok(&["import", "alice/app", source.to_str().unwrap()]);
     let work = tmp.path().join("work");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            source.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
-    std::fs::write(work.join("more.txt"), "more\n").unwrap();
-    git(&work, &["add", "."]);
-    git(&work, &["commit", "-qm", "more"]);
+    clone_work(&source, &work);
+    commit_file(&work, "more.txt", "more\n", "more");
     git(
         &work,
         &["push", "-q", "origin", "main", "main:refs/heads/second"],

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::corpus::synthetic_history;
-use common::{Forge, git, snapshot};
+use common::{Forge, clone_work, commit_file, git, snapshot};
 
 fn has_temporary_segment(data: &Path) -> bool {
     let Ok(repos) = std::fs::read_dir(data.join("repos")) else {
@@ -29,15 +29,7 @@ fn killed_imports_leave_a_sound_store_and_can_be_rerun() {
     synthetic_history(&source, 400);
     // Large, poorly compressible blobs make the import last long enough to be cut off.
     let work = tmp.path().join("work");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            source.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    clone_work(&source, &work);
     let mut state = 0x2545F4914F6CDD1Du64;
     for i in 0..12 {
         let bytes: Vec<u8> = (0..3_000_000)
@@ -48,9 +40,7 @@ fn killed_imports_leave_a_sound_store_and_can_be_rerun() {
                 (state % 251) as u8
             })
             .collect();
-        std::fs::write(work.join(format!("big{i}.bin")), bytes).unwrap();
-        git(&work, &["add", "."]);
-        git(&work, &["commit", "-qm", &format!("big {i}")]);
+        commit_file(&work, &format!("big{i}.bin"), bytes, &format!("big {i}"));
     }
     git(&work, &["push", "-q", "origin", "main"]);
     git(&source, &["repack", "-adq"]);

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::corpus::{malformed_corpus, synthetic_history};
-use common::{Forge, fsck_messages, git, git_bytes, snapshot};
+use common::{Forge, clone_work, commit_file, fsck_messages, git, git_bytes, snapshot};
 
 fn round_trip(source: &Path, data: &Path, name: &str, out: &Path) -> serde_json::Value {
     let forge = Forge::new(data);
@@ -30,35 +30,28 @@ fn synthetic_history_packed_loose_and_multi_pack() {
     // A real pack with deltas, then more history loose and in a second pack.
     git(&source, &["repack", "-adf", "-q"]);
     let work = tmp.path().join("work");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            source.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    clone_work(&source, &work);
     for i in 0..5 {
-        std::fs::write(
-            work.join(format!("new{i}.txt")),
-            format!("content {i}\n").repeat(50),
-        )
-        .unwrap();
-        git(&work, &["add", "."]);
-        git(&work, &["commit", "-q", "-m", &format!("loose {i}")]);
+        let content = format!("content {i}\n").repeat(50);
+        commit_file(
+            &work,
+            &format!("new{i}.txt"),
+            content,
+            &format!("loose {i}"),
+        );
     }
     git(&work, &["push", "-q", "origin", "main"]);
     git(&work, &["checkout", "-q", "-b", "topic"]);
-    std::fs::write(work.join("topic.txt"), "topic\n").unwrap();
-    git(&work, &["add", "."]);
-    git(&work, &["commit", "-q", "-m", "topic"]);
+    commit_file(&work, "topic.txt", "topic\n", "topic");
     git(&work, &["push", "-q", "origin", "topic"]);
     git(&source, &["repack", "-d", "-q"]);
     for i in 0..3 {
-        std::fs::write(work.join(format!("last{i}.txt")), format!("{i}\n")).unwrap();
-        git(&work, &["add", "."]);
-        git(&work, &["commit", "-q", "-m", &format!("last {i}")]);
+        commit_file(
+            &work,
+            &format!("last{i}.txt"),
+            format!("{i}\n"),
+            &format!("last {i}"),
+        );
     }
     git(&work, &["push", "-q", "origin", "topic"]);
     let packs = std::fs::read_dir(source.join("objects/pack"))

@@ -2,23 +2,21 @@
 //! same bases again and again.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::sync::Arc;
-
-/// (segment serial, entry offset)
-pub type CacheKey = (u64, u64);
 
 /// First-in first-out eviction bounded by total bytes; objects larger than an eighth of the
 /// budget are not kept.
-pub struct BaseCache {
+pub struct BoundedCache<K> {
     budget: usize,
     used: usize,
-    entries: HashMap<CacheKey, Arc<[u8]>>,
-    order: VecDeque<CacheKey>,
+    entries: HashMap<K, Arc<[u8]>>,
+    order: VecDeque<K>,
 }
 
-impl BaseCache {
-    pub fn new(budget: usize) -> BaseCache {
-        BaseCache {
+impl<K: Hash + Eq + Copy> BoundedCache<K> {
+    pub fn new(budget: usize) -> BoundedCache<K> {
+        BoundedCache {
             budget,
             used: 0,
             entries: HashMap::new(),
@@ -26,11 +24,11 @@ impl BaseCache {
         }
     }
 
-    pub fn get(&self, key: &CacheKey) -> Option<Arc<[u8]>> {
+    pub fn get(&self, key: &K) -> Option<Arc<[u8]>> {
         self.entries.get(key).cloned()
     }
 
-    pub fn insert(&mut self, key: CacheKey, value: Arc<[u8]>) {
+    pub fn insert(&mut self, key: K, value: Arc<[u8]>) {
         if value.len() > self.budget / 8 || self.entries.contains_key(&key) {
             return;
         }
@@ -54,7 +52,7 @@ mod tests {
 
     #[test]
     fn stays_within_budget() {
-        let mut cache = BaseCache::new(800);
+        let mut cache = BoundedCache::new(800);
         for i in 0..100u64 {
             cache.insert((0, i), vec![0u8; 100].into());
             assert!(cache.used <= 800);

@@ -11,7 +11,7 @@
 //!     objects/<b3>.idx   … and their sorted indexes (native id ⇄ SHA-1)
 //! ```
 
-mod cache;
+pub(crate) mod cache;
 pub mod migrate;
 mod name;
 mod refs;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::git::{check_ref_name, native_to_git};
 use crate::object::{Kind, NativeObject, ObjectId, Sha1, decode};
 
-use super::cache::BaseCache;
+use super::cache::BoundedCache;
 use super::refs::{Expected, RefTarget, RefUpdate};
 use super::segment::{RawEntry, Segment, SegmentWriter, Storage, WRITERS_LOCK, writers_lock};
 use super::{RepoRecord, StoreError, open_db};
@@ -108,7 +108,8 @@ pub struct Repo {
     db: redb::Database,
     /// Newest first, so recent objects are found first.
     segments: RwLock<Arc<Vec<Arc<LoadedSegment>>>>,
-    cache: Mutex<BaseCache>,
+    /// Decoded delta bases by (segment serial, entry offset).
+    cache: Mutex<BoundedCache<(u64, u64)>>,
 }
 
 /// The bytes of an entry: inflated, or as stored when it is not compressed.
@@ -173,7 +174,7 @@ impl Repo {
             dir: dir.to_owned(),
             db,
             segments: RwLock::new(Arc::new(Vec::new())),
-            cache: Mutex::new(BaseCache::new(CACHE_BUDGET)),
+            cache: Mutex::new(BoundedCache::new(CACHE_BUDGET)),
         };
         repo.reload_segments()?;
         Ok(repo)

@@ -54,6 +54,27 @@ pub fn git_output(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
     out
 }
 
+/// A work tree cloned from `source`, to commit in and push back.
+pub fn clone_work(source: &Path, work: &Path) {
+    let parent = work.parent().expect("a work tree has a parent directory");
+    git(
+        parent,
+        &[
+            "clone",
+            "-q",
+            &source.display().to_string(),
+            &work.display().to_string(),
+        ],
+    );
+}
+
+/// Writes a file in a work tree and commits everything with `message`.
+pub fn commit_file(work: &Path, name: &str, content: impl AsRef<[u8]>, message: &str) {
+    std::fs::write(work.join(name), content).expect("writing into the work tree");
+    git(work, &["add", "-A"]);
+    git(work, &["commit", "-q", "-m", message]);
+}
+
 /// `git hash-object -w --literally`: stores any bytes as an object of any type.
 pub fn literally(repo: &Path, kind: &str, body: &[u8]) -> String {
     let out = git_bytes(
