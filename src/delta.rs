@@ -935,32 +935,17 @@ mod tests {
         }
     }
 
-    /// Git itself must accept our deltas: a hand-built pack with a blob and
-    /// a REF_DELTA against it goes through `git index-pack`.
+    /// Git itself must accept our deltas: a pack with a blob and a REF_DELTA and an
+    /// OFS_DELTA against it (written by `git::pack`) goes through `git index-pack`.
     #[test]
     fn git_accepts_deltas() {
-        use flate2::{Compression, write::ZlibEncoder};
+        use crate::git::git_sha1;
+        use crate::git::pack::{PackEntryKind, PackWriter};
+        use crate::object::Kind;
+        use crate::store::segment::zlib_compress;
         use std::io::Write;
         use std::process::{Command, Stdio};
 
-        fn blob_id(data: &[u8]) -> [u8; 20] {
-            crate::git::git_sha1(crate::object::Kind::Blob, data).0
-        }
-        fn zlib(data: &[u8]) -> Vec<u8> {
-            let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
-            z.write_all(data).unwrap();
-            z.finish().unwrap()
-        }
-        fn entry_header(pack: &mut Vec<u8>, kind: u8, size: usize) {
-            let mut byte = (kind << 4) | (size & 0x0f) as u8;
-            let mut rest = size >> 4;
-            while rest > 0 {
-                pack.push(byte | 0x80);
-                byte = (rest & 0x7f) as u8;
-                rest >>= 7;
-            }
-            pack.push(byte);
-        }
         fn git(dir: &std::path::Path, args: &[&str], input: &[u8]) -> Vec<u8> {
             let mut child = Command::new("git")
                 .args(args)
@@ -984,31 +969,47 @@ mod tests {
         target.drain(20_000..21_000);
         let delta = encode(&base, &target);
         assert!(delta.len() < 200, "{}", delta.len());
+        let mut edited = base.clone();
+        edited[5000] = b'#';
+        let mut edit = Vec::new();
+        encode_edit(&base, &edited, 0, 0, &mut edit, usize::MAX).unwrap();
 
-        let mut pack = b"PACK".to_vec();
-        pack.extend_from_slice(&2u32.to_be_bytes());
-        pack.extend_from_slice(&2u32.to_be_bytes());
-        entry_header(&mut pack, 3, base.len());
-        pack.extend_from_slice(&zlib(&base));
-        entry_header(&mut pack, 7, delta.len());
-        pack.extend_from_slice(&blob_id(&base));
-        pack.extend_from_slice(&zlib(&delta));
-        let mut hasher = crate::gitx::Hasher::new();
-        hasher.update(&pack);
-        let trailer = hasher.finish().0;
-        pack.extend_from_slice(&trailer);
+        let (base_id, target_id, edited_id) = (
+            git_sha1(Kind::Blob, &base),
+            git_sha1(Kind::Blob, &target),
+            git_sha1(Kind::Blob, &edited),
+        );
+        let mut pack = PackWriter::new(Vec::new(), 3).unwrap();
+        let base_at = pack
+            .write_entry(
+                base_id,
+                PackEntryKind::Whole(Kind::Blob),
+                base.len() as u64,
+                &zlib_compress(&base),
+            )
+            .unwrap();
+        pack.write_entry(
+            target_id,
+            PackEntryKind::RefDelta(base_id),
+            delta.len() as u64,
+            &zlib_compress(&delta),
+        )
+        .unwrap();
+        pack.write_entry(
+            edited_id,
+            PackEntryKind::OfsDelta(base_at),
+            edit.len() as u64,
+            &zlib_compress(&edit),
+        )
+        .unwrap();
+        let (_, pack, _) = pack.finish().unwrap();
 
-        let dir = std::env::temp_dir().join(format!("forge-delta-git-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        git(&dir, &["init", "--bare", "-q", "."], b"");
-        git(&dir, &["index-pack", "--stdin"], &pack);
-        let id: String = blob_id(&target)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let shown = git(&dir, &["cat-file", "-p", &id], b"");
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert!(shown == target, "git rebuilt a different blob");
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "--bare", "-q", "."], b"");
+        git(dir.path(), &["index-pack", "--stdin"], &pack);
+        for (id, content) in [(target_id, &target), (edited_id, &edited)] {
+            let shown = git(dir.path(), &["cat-file", "-p", &id.to_hex()], b"");
+            assert!(shown == *content, "git rebuilt a different blob");
+        }
     }
 }
