@@ -23,10 +23,6 @@ impl Progress {
         }
     }
 
-    pub fn hidden() -> Progress {
-        Progress { bar: None }
-    }
-
     /// Starts a new phase with an optional total.
     pub fn phase(&self, name: &str, total: Option<u64>) {
         if let Some(bar) = &self.bar {

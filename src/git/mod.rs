@@ -6,6 +6,4 @@ mod refname;
 mod translate;
 
 pub use refname::check_ref_name;
-pub use translate::{
-    Sha1Hasher, git_children, git_sha1, git_to_native, native_to_git, tree_to_native_encoding,
-};
+pub use translate::{Sha1Hasher, git_sha1, git_to_native, native_to_git, tree_to_native_encoding};

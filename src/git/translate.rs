@@ -94,13 +94,6 @@ pub fn native_to_git<E>(
     }
 }
 
-/// Child SHA-1s of a git body, as git itself would follow them (gitlinks excluded).
-pub fn git_children(kind: Kind, git_body: &[u8], mut f: impl FnMut(Sha1)) {
-    if let Some(node) = format::parse(kind, git_body) {
-        node.for_each_child(&mut f)
-    }
-}
-
 /// git's object id: SHA-1 over `"<kind> <size>\0"` and the body (with collision detection).
 pub fn git_sha1(kind: Kind, body: &[u8]) -> Sha1 {
     let mut hasher = Sha1Hasher::new(kind, body.len() as u64);

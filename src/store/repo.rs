@@ -644,3 +644,136 @@ impl Repo {
         txn.commit().map_err(|e| self.db_error(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{EntryTarget, Node, Tree, TreeEntry, encode, native_id};
+    use crate::store::{DataDir, RepoName};
+
+    fn main_ref(id: ObjectId) -> RefTarget {
+        RefTarget::Direct(id)
+    }
+
+    #[test]
+    fn objects_and_refs_round_trip_with_compare_and_swap() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open_or_init(&dir.path().join("data")).unwrap();
+        let repo = data
+            .open_or_create_repo(&RepoName::parse("a/b").unwrap())
+            .unwrap()
+            .0;
+
+        let blob = b"hello\n";
+        let blob_id = ObjectId::for_blob(blob);
+        let blob_sha1 = crate::git::git_sha1(Kind::Blob, blob);
+        let tree = NativeObject::Parsed {
+            node: Node::Tree(Tree {
+                entries: vec![TreeEntry {
+                    mode: "100644".into(),
+                    name: "hello".into(),
+                    target: EntryTarget::Object(blob_id),
+                }],
+            }),
+            git_verbatim: None,
+        };
+        let encoded = encode(&tree);
+        let tree_id = native_id(Kind::Tree, &encoded);
+        let git_tree = native_to_git(&tree, |_| Ok::<_, ()>(blob_sha1))
+            .unwrap()
+            .into_owned();
+        let tree_sha1 = crate::git::git_sha1(Kind::Tree, &git_tree);
+
+        let mut writer = repo.new_segment().unwrap();
+        writer
+            .append_full(blob_id, blob_sha1, Kind::Blob, blob)
+            .unwrap();
+        writer
+            .append_full(tree_id, tree_sha1, Kind::Tree, &encoded)
+            .unwrap();
+        let create = RefUpdate {
+            name: "refs/heads/main".into(),
+            expected: Expected::Absent,
+            new: Some(main_ref(tree_id)),
+        };
+        repo.commit(Some(writer), std::slice::from_ref(&create))
+            .unwrap();
+
+        assert_eq!(
+            repo.read(&blob_id).unwrap(),
+            Some(StoredObject::Blob(blob.to_vec()))
+        );
+        assert_eq!(
+            repo.read(&tree_id).unwrap(),
+            Some(StoredObject::Node(Box::new(tree)))
+        );
+        assert_eq!(repo.id_of_sha1(&tree_sha1), Some(tree_id));
+        let location = repo.locate(&tree_id).unwrap();
+        assert_eq!(
+            repo.git_object(&location).unwrap(),
+            (Kind::Tree, git_tree.to_vec())
+        );
+
+        // A stale expectation is refused and changes nothing.
+        let err = repo
+            .commit(None, std::slice::from_ref(&create))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::RefConflict { .. }), "{err}");
+        // A ref to an object that is not stored is refused.
+        let dangling = RefUpdate {
+            name: "refs/heads/other".into(),
+            expected: Expected::Absent,
+            new: Some(main_ref(ObjectId([9; 32]))),
+        };
+        assert!(matches!(
+            repo.commit(None, &[dangling]),
+            Err(StoreError::DanglingRef { .. })
+        ));
+        // All or nothing: a good update beside a bad one does not apply.
+        let good = RefUpdate {
+            name: "refs/tags/v1".into(),
+            expected: Expected::Absent,
+            new: Some(main_ref(blob_id)),
+        };
+        let bad = RefUpdate {
+            name: "refs/heads/main".into(),
+            expected: Expected::Value(main_ref(blob_id)),
+            new: None,
+        };
+        assert!(repo.commit(None, &[good.clone(), bad]).is_err());
+        assert_eq!(repo.read_ref(b"refs/tags/v1").unwrap(), None);
+        // Invalid names are refused.
+        let hostile = RefUpdate {
+            name: "refs/../../etc".into(),
+            ..good.clone()
+        };
+        assert!(matches!(
+            repo.commit(None, &[hostile]),
+            Err(StoreError::InvalidRefName { .. })
+        ));
+        // Deleting with the right expectation works.
+        let delete = RefUpdate {
+            name: "refs/heads/main".into(),
+            expected: Expected::Value(main_ref(tree_id)),
+            new: None,
+        };
+        repo.commit(None, &[delete, good]).unwrap();
+        assert_eq!(repo.read_ref(b"refs/heads/main").unwrap(), None);
+        assert_eq!(
+            repo.read_ref(b"refs/tags/v1").unwrap(),
+            Some(main_ref(blob_id))
+        );
+
+        // A segment written but never committed is left over, and removed by the clean-up.
+        let mut writer = repo.new_segment().unwrap();
+        writer
+            .append_full(ObjectId([3; 32]), Sha1([3; 20]), Kind::Blob, b"x")
+            .unwrap();
+        let unregistered = writer.finish().unwrap().unwrap();
+        drop(unregistered);
+        assert_eq!(repo.unregistered_files().unwrap().len(), 2);
+        assert_eq!(repo.remove_unregistered_files().unwrap(), 2);
+        assert!(repo.unregistered_files().unwrap().is_empty());
+        assert!(repo.contains(&blob_id));
+    }
+}

@@ -527,10 +527,6 @@ impl Segment {
         self.count == 0
     }
 
-    pub fn data_len(&self) -> u64 {
-        self.data.len() as u64
-    }
-
     /// Whether the segment's bytes still hash to its recorded checksum (and name).
     pub fn verify_checksum(&self) -> bool {
         let recorded = &self.index[self.index.len() - 64..self.index.len() - 32];
