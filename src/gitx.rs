@@ -113,10 +113,6 @@ impl SourceRepo {
         Ok(SourceRepo { repo })
     }
 
-    pub fn git_dir(&self) -> &Path {
-        self.repo.git_dir()
-    }
-
     pub fn is_shallow(&self) -> bool {
         self.repo.is_shallow().unwrap_or(false)
     }
@@ -238,13 +234,6 @@ impl SourcePack {
 
     pub fn num_objects(&self) -> u32 {
         self.bundle.index.num_objects()
-    }
-
-    pub fn contains(&self, id: &Sha1) -> bool {
-        self.bundle
-            .index
-            .lookup(gix::oid::from_bytes_unchecked(id.as_bytes()))
-            .is_some()
     }
 
     /// Decodes every object in parallel, verifying the pack checksum, every entry's CRC32 and

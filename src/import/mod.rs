@@ -68,6 +68,7 @@ pub struct ImportReport {
     pub verbatim: u64,
     pub blob_deltas_reused: u64,
     pub tree_deltas: u64,
+    /// Bytes read from the source: its pack files, plus loose objects' inflated bodies.
     pub source_bytes: u64,
     pub seconds: f64,
     /// Seconds per phase: scan, translate, blobs, publish.

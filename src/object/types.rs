@@ -73,6 +73,32 @@ impl<Id> TreeEntry<Id> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_read_as_git_reads_them() {
+        let kind = |mode: &str| {
+            TreeEntry {
+                mode: mode.into(),
+                name: "x".into(),
+                target: EntryTarget::Object(Sha1([0; 20])),
+            }
+            .kind()
+        };
+        assert_eq!(kind("100644"), EntryKind::File);
+        assert_eq!(kind("100664"), EntryKind::File);
+        assert_eq!(kind("100755"), EntryKind::Executable);
+        assert_eq!(kind("120000"), EntryKind::Symlink);
+        assert_eq!(kind("40000"), EntryKind::Directory);
+        assert_eq!(kind("040000"), EntryKind::Directory);
+        assert_eq!(kind("160000"), EntryKind::Gitlink);
+        assert!(mode_is_gitlink(b"0160000") && !mode_is_gitlink(b"100644"));
+        assert_eq!(parse_octal_mode(b"8"), None);
+    }
+}
+
 /// An author, committer or tagger line: `Name <email> 1700000000 +0100`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {

@@ -143,10 +143,6 @@ impl DataDir {
         })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn db_error(&self, e: impl std::fmt::Display) -> StoreError {
         StoreError::db(&self.root.join("forge.redb"), e)
     }

@@ -184,10 +184,6 @@ impl Repo {
         &self.record.name
     }
 
-    pub fn record(&self) -> &RepoRecord {
-        &self.record
-    }
-
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -291,10 +287,6 @@ impl Repo {
             std::fs::remove_file(path).map_err(|e| StoreError::io("remove", path, e))?;
         }
         Ok(files.len())
-    }
-
-    pub fn object_count(&self) -> usize {
-        self.segments().iter().map(|s| s.segment.len()).sum()
     }
 
     /// Visits every stored object's location, segment by segment, newest first. An object

@@ -5,8 +5,8 @@
 //! then does the repository's database register the segment (in the same transaction as the
 //! ref updates), so a crash at any point leaves at most an unregistered file behind.
 //!
-//! Entries are zlib streams, either of the whole object or of a git-format delta against
-//! another object. Blob deltas keep the bytes git had in its pack, so they stay as small as
+//! Entries hold the whole object or a git-format delta against another object, as a zlib
+//! stream (or as is, when zlib would not make them smaller). Blob deltas keep the bytes git had in its pack, so they stay as small as
 //! git made them and can be sent to git clients again as they are. Layouts are specified in
 //! `docs/object-format.md`.
 
