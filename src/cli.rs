@@ -52,6 +52,14 @@ enum Command {
     },
     /// Write a bare git repository generated from the native store.
     Export { repo: String, out_dir: PathBuf },
+    /// Rebuild the clone pack of the pack tier (git packs derived from the native store, from
+    /// which clones and fetches are served).
+    Repack {
+        repo: String,
+        /// Rebuild even when the clone pack already matches the branches and tags.
+        #[arg(long)]
+        force: bool,
+    },
     /// Re-derive every id and check that every ref reaches a complete history.
     Fsck {
         /// One repository; all of them when omitted.
@@ -239,6 +247,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     report.refs,
                     out_dir.display(),
                     report.seconds
+                );
+            }
+        }
+        Command::Repack { repo, force } => {
+            let name = parse_name(&repo)?;
+            let data = DataDir::open(&cli.data)?;
+            let repo = data.open_repo(&name)?;
+            let mut graph = crate::history::CommitGraph::default();
+            let report = crate::packing::repack(&repo, &mut graph, force)
+                .with_context(|| format!("repack of {name} failed"))?;
+            if cli.json {
+                print_json(json!({ "repo": name.to_string(), "repack": report }));
+            } else if report.rebuilt {
+                println!(
+                    "repacked {name}: {} objects ({} deltas) from {} refs, {:.1} MiB, in {:.1}s",
+                    report.objects,
+                    report.deltas,
+                    report.refs,
+                    report.pack_bytes as f64 / (1 << 20) as f64,
+                    report.seconds
+                );
+            } else {
+                println!(
+                    "{name}: the clone pack already matches its {} branches and tags",
+                    report.refs
                 );
             }
         }

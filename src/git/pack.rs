@@ -15,6 +15,17 @@ pub enum PackEntryKind {
     RefDelta(Sha1),
 }
 
+/// The kind of a whole-object entry from its pack type code.
+pub fn kind_of_type_code(code: u8) -> Option<Kind> {
+    Some(match code {
+        1 => Kind::Commit,
+        2 => Kind::Tree,
+        3 => Kind::Blob,
+        4 => Kind::Tag,
+        _ => return None,
+    })
+}
+
 fn type_code(kind: Kind) -> u8 {
     match kind {
         Kind::Commit => 1,

@@ -165,6 +165,83 @@ pub fn decode(kind: Kind, bytes: &[u8]) -> Result<NativeObject, DecodeError> {
     Ok(object)
 }
 
+/// What a commit links to, read from its encoding without decoding the rest: enough to walk
+/// history. An unparsed commit links to nothing (git cannot follow it either).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitLinks {
+    pub tree: Option<ObjectId>,
+    pub parents: Vec<ObjectId>,
+    /// Committer time in seconds, 0 without a committer (as git's `commit->date`).
+    pub committer_time: i64,
+}
+
+pub fn commit_links(encoded: &[u8]) -> Result<CommitLinks, DecodeError> {
+    let mut r = Reader {
+        bytes: encoded,
+        pos: 0,
+        kind: Kind::Commit,
+    };
+    if r.u8()? == FORM_UNPARSED {
+        return Ok(CommitLinks {
+            tree: None,
+            parents: Vec::new(),
+            committer_time: 0,
+        });
+    }
+    let tree = r.id()?;
+    let n = r.count(32)?;
+    let parents = (0..n).map(|_| r.id()).collect::<Result<Vec<_>, _>>()?;
+    r.signature()?;
+    let committer_time = r.signature()?.map_or(0, |s| s.time);
+    Ok(CommitLinks {
+        tree: Some(tree),
+        parents,
+        committer_time,
+    })
+}
+
+/// The object a tag points at, read from its encoding; `None` for an unparsed tag.
+pub fn tag_target(encoded: &[u8]) -> Result<Option<ObjectId>, DecodeError> {
+    let mut r = Reader {
+        bytes: encoded,
+        pos: 0,
+        kind: Kind::Tag,
+    };
+    if r.u8()? == FORM_UNPARSED {
+        return Ok(None);
+    }
+    r.id().map(Some)
+}
+
+/// Calls `f(mode, child)` for every entry of a tree encoding that names an object of the
+/// repository (gitlinks are skipped), without decoding the tree.
+pub fn for_each_tree_child(
+    encoded: &[u8],
+    mut f: impl FnMut(&[u8], ObjectId),
+) -> Result<(), DecodeError> {
+    let mut r = Reader {
+        bytes: encoded,
+        pos: 0,
+        kind: Kind::Tree,
+    };
+    if r.u8()? == FORM_UNPARSED {
+        return Ok(());
+    }
+    let n = r.count(3 + 20)?;
+    for _ in 0..n {
+        let mode = r.bytes()?;
+        r.bytes()?;
+        match r.u8()? {
+            TARGET_OBJECT => f(mode, r.id()?),
+            TARGET_GITLINK => {
+                r.take(20)?;
+            }
+            _ => return Err(r.error("unknown entry target")),
+        }
+    }
+    Ok(())
+}
+
 struct Writer(Vec<u8>);
 
 impl Writer {

@@ -132,6 +132,9 @@ impl std::hash::Hasher for IdHasher {
 /// A `HashMap` keyed by object ids, hashed by `IdHasher`.
 pub type IdMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
 
+/// A `HashSet` of object ids, hashed by `IdHasher`.
+pub type IdSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<IdHasher>>;
+
 macro_rules! define_id {
     ($(#[$doc:meta])* $name:ident, $len:expr) => {
         $(#[$doc])*

@@ -7,10 +7,11 @@ mod id;
 mod types;
 
 pub use encoding::{
-    COMMIT_CONTEXT, DecodeError, NativeObject, TAG_CONTEXT, TREE_CONTEXT, decode, encode,
-    encode_tree, native_id, tree_header_len,
+    COMMIT_CONTEXT, CommitLinks, DecodeError, NativeObject, TAG_CONTEXT, TREE_CONTEXT,
+    commit_links, decode, encode, encode_tree, for_each_tree_child, native_id, tag_target,
+    tree_header_len,
 };
-pub use id::{HexError, HexPrefix, IdHasher, IdMap, Kind, ObjectId, Sha1};
+pub use id::{HexError, HexPrefix, IdHasher, IdMap, IdSet, Kind, ObjectId, Sha1};
 pub use types::{
     Commit, EntryKind, EntryTarget, ExtraHeader, Node, Signature, Tag, Tree, TreeEntry,
     mode_is_gitlink, parse_octal_mode,

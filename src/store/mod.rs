@@ -244,6 +244,11 @@ impl DataDir {
         std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io("remove", &dir, e))
     }
 
+    /// Opens a repository found by `find_repo`.
+    pub fn open_record(&self, record: RepoRecord) -> Result<Repo, StoreError> {
+        Repo::open(&self.repo_dir(record.id), record)
+    }
+
     pub fn open_repo(&self, name: &RepoName) -> Result<Repo, StoreError> {
         let record = self
             .find_repo(name)?

@@ -184,6 +184,12 @@ impl Repo {
         &self.record.name
     }
 
+    /// The registry id: a repository deleted and created again under the same name gets
+    /// a new one.
+    pub fn id(&self) -> u64 {
+        self.record.id
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -447,6 +453,31 @@ impl Repo {
                 .insert((segment.serial, *offset), current.clone());
         }
         Ok((kind, current))
+    }
+
+    /// The size of an object's content, from its entry header (nothing is inflated).
+    pub fn object_size(&self, location: &ObjectLocation) -> Result<u64, StoreError> {
+        Ok(location.segment.segment.entry(location.offset())?.size)
+    }
+
+    /// The stored entry of an object: its zlib stream, as a whole object or a delta.
+    pub fn raw_entry<'a>(&self, location: &'a ObjectLocation) -> Result<RawEntry<'a>, StoreError> {
+        location.segment.segment.entry(location.offset())
+    }
+
+    /// Picks up segments other processes registered since this handle last looked.
+    pub fn refresh(&self) -> Result<(), StoreError> {
+        let registered = self.registered_segments()?;
+        let current = self.segments();
+        let unchanged = registered.len() == current.len()
+            && registered
+                .iter()
+                .zip(current.iter())
+                .all(|((name, _), loaded)| loaded.segment.name() == name);
+        if unchanged {
+            return Ok(());
+        }
+        self.reload_segments()
     }
 
     /// Reads and decodes an object.

@@ -1,20 +1,27 @@
-//! `forge serve`: the HTTP server. For now it serves the list of repositories; the git smart
-//! HTTP front end, the REST API and the pages come next.
+//! `forge serve`: the HTTP server. git's smart HTTP protocol (`smart_http.rs`) and, for
+//! now, a page listing the repositories; the REST API and the pages come next.
 
+mod smart_http;
+
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 
 use crate::store::DataDir;
+use crate::upload::RepoState;
 
-struct AppState {
-    data: PathBuf,
+pub struct AppState {
+    data: DataDir,
+    /// Served repositories by registry id (a name deleted and created again is a new id).
+    repos: Mutex<HashMap<u64, Arc<RepoState>>>,
 }
 
 /// Serves until interrupted. Announces the address on stderr (or as a JSON line on stdout
@@ -23,14 +30,26 @@ pub fn serve(data: PathBuf, listen: SocketAddr, json: bool) -> anyhow::Result<()
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let data_dir = DataDir::open_or_init(&data)?;
     runtime.block_on(async move {
-        let state = Arc::new(AppState { data: data.clone() });
+        let state = Arc::new(AppState {
+            data: data_dir,
+            repos: Mutex::new(HashMap::new()),
+        });
         let app = Router::new()
             .route("/", get(index))
             .route("/healthz", get(|| async { "ok\n" }))
+            .route("/{owner}/{repo}/info/refs", get(smart_http::info_refs))
+            .route(
+                "/{owner}/{repo}/git-upload-pack",
+                post(smart_http::upload_pack),
+            )
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
+        // git waits for each small response before sending the next request: no Nagle delay.
+        let listener = tokio::net::TcpListener::bind(listen).await?.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let addr = axum::serve::Listener::local_addr(&listener)?;
         if json {
             println!(
                 "{}",
@@ -57,10 +76,7 @@ fn escape(text: &str) -> String {
 }
 
 async fn index(State(state): State<Arc<AppState>>) -> Response {
-    let listed = tokio::task::spawn_blocking(move || {
-        DataDir::open(&state.data).and_then(|d| d.list_repos())
-    })
-    .await;
+    let listed = tokio::task::spawn_blocking(move || state.data.list_repos()).await;
     match listed {
         Ok(Ok(mut repos)) => {
             repos.sort_by(|a, b| a.name.cmp(&b.name));

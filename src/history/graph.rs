@@ -1,0 +1,119 @@
+//! The commit graph of a repository, loaded from the native store on demand and kept in
+//! memory: parents, root tree, committer time and generation number of every commit met.
+//!
+//! Commits never change, so a loaded node stays valid for the life of the process; a new
+//! tip only loads the commits not met before.
+
+use crate::object::{IdMap, Kind, ObjectId, commit_links};
+use crate::store::{Repo, StoreError};
+
+/// Index of a commit in its graph.
+pub type CommitIndex = u32;
+
+#[derive(Debug, Clone, Copy)]
+pub struct CommitNode {
+    pub id: ObjectId,
+    pub tree: Option<ObjectId>,
+    /// 1 for a root commit, else one more than the highest parent: a parent's generation is
+    /// always lower than its child's, so visiting by descending generation is a topological
+    /// order.
+    pub generation: u32,
+    pub time: i64,
+    parents_start: u32,
+    parents_len: u32,
+}
+
+#[derive(Default)]
+pub struct CommitGraph {
+    index: IdMap<ObjectId, CommitIndex>,
+    nodes: Vec<CommitNode>,
+    parents: Vec<CommitIndex>,
+}
+
+impl CommitGraph {
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn get(&self, id: &ObjectId) -> Option<CommitIndex> {
+        self.index.get(id).copied()
+    }
+
+    pub fn node(&self, i: CommitIndex) -> &CommitNode {
+        &self.nodes[i as usize]
+    }
+
+    pub fn parents(&self, i: CommitIndex) -> &[CommitIndex] {
+        let n = &self.nodes[i as usize];
+        &self.parents[n.parents_start as usize..(n.parents_start + n.parents_len) as usize]
+    }
+
+    /// Loads a commit and its whole ancestry. `None` when `id` is not a commit of the store.
+    /// Parents that are not commits are left out, as git cannot walk through them either.
+    pub fn load(&mut self, repo: &Repo, id: ObjectId) -> Result<Option<CommitIndex>, StoreError> {
+        if let Some(i) = self.get(&id) {
+            return Ok(Some(i));
+        }
+        if !is_commit(repo, &id) {
+            return Ok(None);
+        }
+        let mut pending: IdMap<ObjectId, crate::object::CommitLinks> = IdMap::default();
+        let mut stack = vec![id];
+        while let Some(&top) = stack.last() {
+            if self.index.contains_key(&top) {
+                stack.pop();
+                continue;
+            }
+            if !pending.contains_key(&top) {
+                let location = repo
+                    .locate(&top)
+                    .ok_or_else(|| StoreError::MissingObject(top.to_hex()))?;
+                let (_, content) = repo.read_content(&location)?;
+                let mut links = commit_links(&content)
+                    .map_err(|e| StoreError::Corrupt(format!("commit {top}: {e}")))?;
+                links.parents.retain(|p| is_commit(repo, p));
+                pending.insert(top, links);
+            }
+            let links = &pending[&top];
+            let before = stack.len();
+            stack.extend(
+                links
+                    .parents
+                    .iter()
+                    .filter(|p| !self.index.contains_key(*p)),
+            );
+            if stack.len() > before {
+                continue;
+            }
+            let links = pending.remove(&top).expect("pending commit");
+            stack.pop();
+            let parents_start = self.parents.len() as u32;
+            let mut generation = 0;
+            for p in &links.parents {
+                let pi = self.index[p];
+                generation = generation.max(self.nodes[pi as usize].generation);
+                self.parents.push(pi);
+            }
+            let index = self.nodes.len() as CommitIndex;
+            self.nodes.push(CommitNode {
+                id: top,
+                tree: links.tree,
+                generation: generation + 1,
+                time: links.committer_time,
+                parents_start,
+                parents_len: links.parents.len() as u32,
+            });
+            self.index.insert(top, index);
+        }
+        Ok(self.get(&id))
+    }
+}
+
+fn is_commit(repo: &Repo, id: &ObjectId) -> bool {
+    repo.locate(id)
+        .is_some_and(|l| l.kind() == Some(Kind::Commit))
+}

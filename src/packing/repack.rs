@@ -1,0 +1,163 @@
+//! `forge repack`: rebuilds a repository's clone pack from the native store.
+
+use std::io::BufWriter;
+use std::path::Path;
+
+use bstr::ByteSlice;
+use serde::Serialize;
+
+use crate::git::pack::index_v2;
+use crate::history::{CommitGraph, reachable};
+use crate::object::IdSet;
+use crate::store::segment::{sync_dir, write_synced};
+use crate::store::{RefTarget, Repo, StoreError};
+
+use super::tier::{Manifest, read_manifest, tier_dir, write_manifest};
+use super::write::{Bases, PackError, PackItem, PackJob, PackOptions};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepackReport {
+    pub objects: u64,
+    pub refs: u64,
+    pub pack_bytes: u64,
+    pub deltas: u64,
+    pub seconds: f64,
+    /// False when the clone pack already matched the refs.
+    pub rebuilt: bool,
+}
+
+/// The refs a clone pack covers: branches and tags (what `git clone` fetches).
+pub fn clone_refs(repo: &Repo) -> Result<Vec<(String, crate::object::ObjectId)>, StoreError> {
+    let mut out = Vec::new();
+    for (name, target) in repo.refs()? {
+        if let RefTarget::Direct(id) = target
+            && (name.starts_with(b"refs/heads/") || name.starts_with(b"refs/tags/"))
+        {
+            out.push((name.to_str_lossy().into_owned(), id));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |e| StoreError::io("write", path, e)
+}
+
+/// Rebuilds the clone pack unless it already covers exactly the current branches and tags
+/// (`force` rebuilds anyway). Old packs are removed once the new manifest is in place.
+pub fn repack(
+    repo: &Repo,
+    graph: &mut CommitGraph,
+    force: bool,
+) -> Result<RepackReport, PackError> {
+    let started = std::time::Instant::now();
+    let dir = tier_dir(repo.dir());
+    std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+    let lock_path = dir.join("repack.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io_error(&lock_path))?;
+    lock.lock().map_err(io_error(&lock_path))?;
+
+    let refs = clone_refs(repo)?;
+    let mut named = Vec::with_capacity(refs.len());
+    for (name, id) in &refs {
+        let sha1 = repo.sha1_of(id).ok_or_else(|| StoreError::DanglingRef {
+            name: name.clone(),
+            target: id.to_hex(),
+        })?;
+        named.push((name.clone(), sha1.to_hex()));
+    }
+    let mut report = RepackReport {
+        refs: refs.len() as u64,
+        ..RepackReport::default()
+    };
+    if !force
+        && let Some(current) = read_manifest(repo.dir())?
+        && current.refs == named
+        && dir.join(format!("{}.pack", current.pack)).exists()
+    {
+        report.objects = current.objects;
+        report.pack_bytes = current.bytes;
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+    report.rebuilt = true;
+    let tips: Vec<_> = refs.iter().map(|(_, id)| *id).collect();
+    let set = reachable(repo, graph, &tips)?;
+    let mut items = Vec::with_capacity(set.len());
+    let mut added: IdSet<crate::object::ObjectId> = IdSet::default();
+    repo.for_each_entry(|location, entry| -> Result<(), StoreError> {
+        let id = location.id();
+        if set.contains(&id) && added.insert(id) {
+            items.push(PackItem {
+                location: location.clone(),
+                kind: entry.kind,
+            });
+        }
+        Ok(())
+    })?;
+    let empty = IdSet::default();
+    let job = PackJob {
+        repo,
+        tier: None,
+        options: PackOptions {
+            thin: false,
+            ofs_delta: true,
+        },
+        bases: Bases {
+            chosen: &set,
+            client_has: &empty,
+        },
+    };
+    let tmp = dir.join(format!("tmp-repack-{}.pack", std::process::id()));
+    let file = std::fs::File::create(&tmp).map_err(io_error(&tmp))?;
+    let result = job.write(&items, BufWriter::with_capacity(1 << 20, file), &mut |_| {
+        Ok(())
+    });
+    let (checksum, out, mut objects, stats) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let file = out
+        .into_inner()
+        .map_err(|e| io_error(&tmp)(e.into_error()))?;
+    file.sync_all().map_err(io_error(&tmp))?;
+    let name = format!("pack-{checksum}");
+    write_synced(
+        &dir.join(format!("{name}.idx")),
+        &index_v2(&mut objects, &checksum),
+    )?;
+    let pack_path = dir.join(format!("{name}.pack"));
+    std::fs::rename(&tmp, &pack_path).map_err(io_error(&pack_path))?;
+    sync_dir(&dir)?;
+    write_manifest(
+        repo.dir(),
+        &Manifest {
+            pack: name.clone(),
+            refs: named,
+            objects: stats.objects,
+            bytes: stats.bytes,
+        },
+    )?;
+    // Readers that still map an old pack keep their mapping after the unlink.
+    for entry in std::fs::read_dir(&dir).map_err(io_error(&dir))?.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        if file_name.starts_with("pack-") && !file_name.starts_with(&name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    report.objects = stats.objects;
+    report.pack_bytes = stats.bytes;
+    report.deltas = stats.deltas;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}

@@ -1,0 +1,308 @@
+//! git's smart HTTP protocol: `GET …/info/refs?service=…` and `POST …/git-upload-pack`,
+//! with the headers, content types and body handling of `git http-backend`.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::protocol::pktline;
+use crate::store::{RepoName, StoreError};
+use crate::upload::{self, RepoState, UploadError, advertise};
+
+use super::AppState;
+
+/// Largest request body accepted after decompression. Negotiation requests are small; a
+/// lazy fetch of a huge checkout sends one `want` line (50 bytes) per blob.
+const MAX_REQUEST_BODY: usize = 64 << 20;
+/// Buffered response packets per request (each up to 64 KiB): bounds memory per clone.
+const RESPONSE_QUEUE: usize = 16;
+
+#[derive(Deserialize)]
+pub struct ServiceQuery {
+    service: Option<String>,
+}
+
+/// Which protocol the client asked for in `Git-Protocol` (`version=2`); v0 without it.
+fn protocol_version(headers: &HeaderMap) -> u8 {
+    headers
+        .get("git-protocol")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(':')
+                .filter_map(|kv| kv.strip_prefix("version="))
+                .filter_map(|n| n.parse::<u8>().ok())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+fn no_cache(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::EXPIRES,
+        HeaderValue::from_static("Fri, 01 Jan 1980 00:00:00 GMT"),
+    );
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, max-age=0, must-revalidate"),
+    );
+}
+
+fn git_response(content_type: &'static str, body: Body) -> Response {
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response();
+    no_cache(&mut response);
+    response
+}
+
+fn plain(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut message = message.into();
+    if !message.ends_with('\n') {
+        message.push('\n');
+    }
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response();
+    no_cache(&mut response);
+    response
+}
+
+/// Finds (and caches) the served state of `owner/name[.git]`.
+fn served_repo(app: &AppState, owner: &str, name: &str) -> Result<Arc<RepoState>, Response> {
+    let name = name.strip_suffix(".git").unwrap_or(name);
+    let not_found = || plain(StatusCode::NOT_FOUND, "repository not found");
+    let Ok(repo_name) = RepoName::parse(&format!("{owner}/{name}")) else {
+        return Err(not_found());
+    };
+    let internal = |e: StoreError| {
+        tracing::error!("opening {repo_name}: {e}");
+        plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {e}"),
+        )
+    };
+    let Some(record) = app.data.find_repo(&repo_name).map_err(internal)? else {
+        return Err(not_found());
+    };
+    let mut repos = app.repos.lock().expect("repo cache lock");
+    if let Some(state) = repos.get(&record.id) {
+        let state = state.clone();
+        drop(repos);
+        state.repo.refresh().map_err(internal)?;
+        return Ok(state);
+    }
+    let id = record.id;
+    let state = Arc::new(RepoState::new(
+        app.data.open_record(record).map_err(internal)?,
+    ));
+    repos.insert(id, state.clone());
+    Ok(state)
+}
+
+pub async fn info_refs(
+    State(app): State<Arc<AppState>>,
+    Path((owner, name)): Path<(String, String)>,
+    Query(query): Query<ServiceQuery>,
+    headers: HeaderMap,
+) -> Response {
+    match query.service.as_deref() {
+        Some("git-upload-pack") => {}
+        Some("git-receive-pack") => {
+            return plain(
+                StatusCode::FORBIDDEN,
+                "forge: pushing is not available on this server yet",
+            );
+        }
+        Some(_) => return plain(StatusCode::FORBIDDEN, "Unsupported service"),
+        None => {
+            return plain(
+                StatusCode::FORBIDDEN,
+                "forge serves git's smart HTTP protocol only (this git is too old)",
+            );
+        }
+    }
+    let version = protocol_version(&headers);
+    let answer = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Response> {
+        if version == 2 {
+            // Refs come with `ls-refs`; the repository must still exist.
+            served_repo(&app, &owner, &name)?;
+            return Ok(advertise::capabilities_v2());
+        }
+        let state = served_repo(&app, &owner, &name)?;
+        let mut body = Vec::new();
+        pktline::text(&mut body, "# service=git-upload-pack");
+        pktline::flush(&mut body);
+        if version == 1 {
+            pktline::text(&mut body, "version 1");
+        }
+        match advertise::advertisement_v0(&state) {
+            Ok(refs) => body.extend_from_slice(&refs),
+            Err(e) => {
+                return Err(plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("internal error: {e}"),
+                ));
+            }
+        }
+        Ok(body)
+    })
+    .await;
+    match answer {
+        Ok(Ok(body)) => git_response(
+            "application/x-git-upload-pack-advertisement",
+            Body::from(body),
+        ),
+        Ok(Err(response)) => response,
+        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
+}
+
+/// Reads the request body, inflating it when git sent it gzip-compressed.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
+    let too_large = || {
+        plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {} MiB", MAX_REQUEST_BODY >> 20),
+        )
+    };
+    let raw = axum::body::to_bytes(body, MAX_REQUEST_BODY)
+        .await
+        .map_err(|_| too_large())?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match encoding {
+        "" | "identity" => Ok(raw.to_vec()),
+        "gzip" | "x-gzip" => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&raw[..])
+                .take(MAX_REQUEST_BODY as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| plain(StatusCode::BAD_REQUEST, format!("bad gzip body: {e}")))?;
+            if out.len() > MAX_REQUEST_BODY {
+                return Err(too_large());
+            }
+            Ok(out)
+        }
+        other => Err(plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported Content-Encoding '{other}'"),
+        )),
+    }
+}
+
+/// An `io::Write` that hands each write to the HTTP response body. Fails once the client
+/// has gone, which stops the pack being made.
+struct BodyWriter {
+    tx: mpsc::Sender<Result<Bytes, io::Error>>,
+}
+
+impl Write for BodyWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.tx
+            .blocking_send(Ok(Bytes::copy_from_slice(bytes)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+pub async fn upload_pack(
+    State(app): State<Arc<AppState>>,
+    Path((owner, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type != "application/x-git-upload-pack-request" {
+        return plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type application/x-git-upload-pack-request",
+        );
+    }
+    let version = protocol_version(&headers);
+    let body = match read_body(&headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
+    let app_for_task = app.clone();
+    let work = tokio::task::spawn_blocking(move || -> Result<(), Response> {
+        let state = served_repo(&app_for_task, &owner, &name)?;
+        let answer = if version == 2 {
+            upload::serve_v2(&state, &body)
+        } else {
+            upload::serve_v0(&state, &body)
+        };
+        let response = match answer {
+            Ok(response) => response,
+            Err(e) => {
+                if !matches!(e, UploadError::Request(_) | UploadError::NotOurRef(_)) {
+                    tracing::error!("upload-pack of {}: {e}", state.repo.name());
+                }
+                upload::Response {
+                    head: upload::error_response(&e),
+                    pack: None,
+                }
+            }
+        };
+        if tx.blocking_send(Ok(Bytes::from(response.head))).is_err() {
+            return Ok(());
+        }
+        if let Some(plan) = response.pack
+            && let Err(e) = plan.run(&state, BodyWriter { tx: tx.clone() })
+        {
+            // The client sees band 3 (or a pack without its trailer); cut the body short too.
+            let _ = tx.blocking_send(Err(e));
+        }
+        Ok(())
+    });
+    // Lookup failures must become real HTTP statuses, so wait for the first message or
+    // the task's end before answering.
+    let mut rx = rx;
+    let first = rx.recv().await;
+    match first {
+        Some(first) => {
+            tokio::spawn(async move {
+                let _ = work.await;
+            });
+            let stream =
+                futures_util::stream::unfold((Some(first), rx), |(first, mut rx)| async move {
+                    if let Some(item) = first {
+                        return Some((item, (None, rx)));
+                    }
+                    rx.recv().await.map(|item| (item, (None, rx)))
+                });
+            git_response(
+                "application/x-git-upload-pack-result",
+                Body::from_stream(stream),
+            )
+        }
+        None => match work.await {
+            Ok(Err(response)) => response,
+            _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        },
+    }
+}

@@ -1,0 +1,173 @@
+//! Which objects a pack carries: the commits negotiation chose, their trees and blobs minus
+//! what the client already has, filtered for partial clones, plus tags that follow.
+
+use crate::history::{CommitGraph, CommitIndex, locate, peel, walk_tree};
+use crate::object::{IdSet, Kind, ObjectId};
+use crate::packing::PackError;
+use crate::store::{ObjectLocation, Repo};
+
+use super::request::Filter;
+
+/// An object chosen for the pack.
+#[derive(Clone)]
+pub struct Selected {
+    pub location: ObjectLocation,
+    pub kind: Kind,
+}
+
+#[derive(Default)]
+pub struct Selection {
+    pub objects: Vec<Selected>,
+    /// Trees and blobs the client has (reachable from the boundary commits): thin-pack
+    /// delta bases.
+    pub client_has: IdSet<ObjectId>,
+    /// Every selected id.
+    pub chosen: IdSet<ObjectId>,
+    /// Trees and blobs the walk has met (sent, had by the client, or filtered out).
+    visited: IdSet<ObjectId>,
+}
+
+pub struct Enumeration<'a> {
+    pub repo: &'a Repo,
+    pub graph: &'a CommitGraph,
+    pub filter: Option<Filter>,
+    /// Called now and then with the number of objects chosen so far (progress, keep-alive).
+    pub tick: &'a mut dyn FnMut(usize) -> std::io::Result<()>,
+}
+
+impl Enumeration<'_> {
+    /// Everything the client has from `boundary` commits and `have_other` objects.
+    pub fn client_has(
+        &mut self,
+        boundary: &[CommitIndex],
+        have_other: &[ObjectId],
+    ) -> Result<IdSet<ObjectId>, PackError> {
+        let mut has = IdSet::default();
+        for &c in boundary {
+            let node = self.graph.node(c);
+            has.insert(node.id);
+            if let Some(tree) = node.tree {
+                walk_tree(self.repo, tree, &mut has, |_, _, _| Ok(true))?;
+            }
+            (self.tick)(0)?;
+        }
+        for &id in have_other {
+            walk_tree(self.repo, id, &mut has, |_, _, _| Ok(true))?;
+        }
+        Ok(has)
+    }
+
+    pub fn select(
+        &mut self,
+        commits: &[CommitIndex],
+        want_other: &[ObjectId],
+        client_has: IdSet<ObjectId>,
+    ) -> Result<Selection, PackError> {
+        let repo = self.repo;
+        let mut selection = Selection {
+            client_has,
+            ..Selection::default()
+        };
+        for &c in commits {
+            let id = self.graph.node(c).id;
+            if selection.chosen.insert(id) {
+                selection.objects.push(Selected {
+                    location: locate(repo, &id)?,
+                    kind: Kind::Commit,
+                });
+            }
+        }
+        (self.tick)(selection.objects.len())?;
+        // Explicit wants are sent whatever the filter says (a partial clone's lazy fetch
+        // asks for blobs with its filter still set).
+        for id in want_other {
+            let location = locate(repo, id)?;
+            let kind = location.kind().unwrap_or(Kind::Blob);
+            if kind == Kind::Tree {
+                self.add_tree(*id, &mut selection, true)?;
+            } else if selection.chosen.insert(*id) {
+                selection.objects.push(Selected { location, kind });
+            }
+        }
+        let mut last_tick = selection.objects.len();
+        for &c in commits {
+            if let Some(tree) = self.graph.node(c).tree {
+                self.add_tree(tree, &mut selection, false)?;
+            }
+            if selection.objects.len() - last_tick >= 1000 {
+                last_tick = selection.objects.len();
+                (self.tick)(last_tick)?;
+            }
+        }
+        (self.tick)(selection.objects.len())?;
+        Ok(selection)
+    }
+
+    fn add_tree(
+        &mut self,
+        root: ObjectId,
+        selection: &mut Selection,
+        explicit: bool,
+    ) -> Result<(), PackError> {
+        let repo = self.repo;
+        let filter = self.filter;
+        let Selection {
+            objects,
+            client_has,
+            chosen,
+            visited,
+        } = selection;
+        let mut too_deep = Vec::new();
+        walk_tree(repo, root, visited, |location, kind, depth| {
+            let id = location.id();
+            if client_has.contains(&id) {
+                return Ok(false);
+            }
+            let keep = match (filter, kind) {
+                _ if explicit && depth == 0 => true,
+                (Some(Filter::NoBlobs), Kind::Blob) => false,
+                (Some(Filter::BlobLimit(limit)), Kind::Blob) => repo.object_size(location)? < limit,
+                (Some(Filter::TreeDepth(limit)), _) if depth >= limit => {
+                    // Met again nearer the root, it must be looked at again.
+                    too_deep.push(id);
+                    false
+                }
+                _ => true,
+            };
+            if keep && chosen.insert(id) {
+                objects.push(Selected {
+                    location: location.clone(),
+                    kind,
+                });
+            }
+            Ok(keep)
+        })?;
+        for id in too_deep {
+            visited.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// Annotated tags (and tag chains) under `refs/tags/` whose final target is in the pack.
+    pub fn include_tags(
+        &mut self,
+        tags: &[ObjectId],
+        selection: &mut Selection,
+    ) -> Result<(), PackError> {
+        for &tag in tags {
+            let (chain, target, _) = peel(self.repo, tag)?;
+            if chain.is_empty() || !selection.chosen.contains(&target) {
+                continue;
+            }
+            for id in chain {
+                if selection.chosen.insert(id) {
+                    selection.objects.push(Selected {
+                        location: locate(self.repo, &id)?,
+                        kind: Kind::Tag,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
