@@ -108,6 +108,25 @@ pub fn commit_tree(body: &[u8]) -> Option<Sha1> {
     hex_id(&line[..40])
 }
 
+/// The tree and parents of a commit read the way git's `parse_commit_buffer` reads them: a
+/// `tree` line first, then consecutive `parent` lines; the rest is not looked at. Works on
+/// commits too odd for `parse`.
+pub fn commit_links(body: &[u8]) -> Option<(Sha1, Vec<Sha1>)> {
+    let tree = commit_tree(body)?;
+    let mut rest = &body[46..];
+    let mut parents = Vec::new();
+    while let Some(line) = rest.strip_prefix(b"parent ") {
+        match line.get(..41) {
+            Some(hex) if hex[40] == b'\n' => {
+                parents.push(hex_id(&hex[..40])?);
+                rest = &line[41..];
+            }
+            _ => break,
+        }
+    }
+    Some((tree, parents))
+}
+
 fn serialize_tree(tree: &Tree<Sha1>, out: &mut Vec<u8>) {
     for entry in &tree.entries {
         out.extend_from_slice(&entry.mode);

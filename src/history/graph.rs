@@ -4,7 +4,7 @@
 //! Commits never change, so a loaded node stays valid for the life of the process; a new
 //! tip only loads the commits not met before.
 
-use crate::object::{IdMap, Kind, ObjectId, commit_links};
+use crate::object::{CommitLinks, IdMap, Kind, ObjectId, commit_links};
 use crate::store::{Repo, StoreError};
 
 /// Index of a commit in its graph.
@@ -61,24 +61,30 @@ impl CommitGraph {
         if !is_commit(repo, &id) {
             return Ok(None);
         }
-        let mut pending: IdMap<ObjectId, crate::object::CommitLinks> = IdMap::default();
+        let mut pending: IdMap<ObjectId, CommitLinks> = IdMap::default();
         let mut stack = vec![id];
         while let Some(&top) = stack.last() {
             if self.index.contains_key(&top) {
                 stack.pop();
                 continue;
             }
-            if !pending.contains_key(&top) {
-                let location = repo
-                    .locate(&top)
-                    .ok_or_else(|| StoreError::MissingObject(top.to_hex()))?;
-                let (_, content) = repo.read_content(&location)?;
-                let mut links = commit_links(&content)
-                    .map_err(|e| StoreError::Corrupt(format!("commit {top}: {e}")))?;
-                links.parents.retain(|p| is_commit(repo, p));
-                pending.insert(top, links);
-            }
-            let links = &pending[&top];
+            let links = match pending.entry(top) {
+                std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let location = repo
+                        .locate(&top)
+                        .ok_or_else(|| StoreError::MissingObject(top.to_hex()))?;
+                    let (_, content) = repo.read_content(&location)?;
+                    let mut links = commit_links(&content)
+                        .map_err(|e| StoreError::Corrupt(format!("commit {top}: {e}")))?;
+                    if links.tree.is_none() {
+                        // Too odd to parse into fields; git still follows its links.
+                        links = git_links(repo, &location)?;
+                    }
+                    links.parents.retain(|p| is_commit(repo, p));
+                    slot.insert(links)
+                }
+            };
             let before = stack.len();
             stack.extend(
                 links
@@ -111,6 +117,24 @@ impl CommitGraph {
         }
         Ok(self.get(&id))
     }
+}
+
+/// A commit's links read from its git bytes, as git reads them.
+fn git_links(
+    repo: &Repo,
+    location: &crate::store::ObjectLocation,
+) -> Result<CommitLinks, StoreError> {
+    let (_, body) = repo.git_object(location)?;
+    let mut links = CommitLinks {
+        tree: None,
+        parents: Vec::new(),
+        committer_time: 0,
+    };
+    if let Some((tree, parents)) = crate::git::format::commit_links(&body) {
+        links.tree = repo.id_of_sha1(&tree);
+        links.parents = parents.iter().filter_map(|p| repo.id_of_sha1(p)).collect();
+    }
+    Ok(links)
 }
 
 fn is_commit(repo: &Repo, id: &ObjectId) -> bool {

@@ -1,7 +1,9 @@
 //! Reachability on the native store: peeling tags, walking trees, the closure of a set of
 //! tips.
 
-use crate::object::{IdMap, IdSet, Kind, ObjectId, for_each_tree_child, tag_target};
+use crate::object::{
+    IdMap, IdSet, Kind, ObjectId, for_each_tree_child, mode_is_followed, tag_target,
+};
 use crate::store::{ObjectLocation, Repo, StoreError};
 
 use super::graph::{CommitGraph, CommitIndex};
@@ -11,7 +13,9 @@ use super::graph::{CommitGraph, CommitIndex};
 const MAX_TAG_CHAIN: usize = 1000;
 
 /// Follows tags to the object they finally point at. Returns the chain of tag ids met (the
-/// start included when it is a tag) and the final object with its kind.
+/// start included when it is a tag) and the final object with its kind. Like git, a tag
+/// whose `type` header names another kind than its target's does not peel: the kind is
+/// then `None`.
 pub fn peel(
     repo: &Repo,
     id: ObjectId,
@@ -31,7 +35,13 @@ pub fn peel(
         match tag_target(&content)
             .map_err(|e| StoreError::Corrupt(format!("tag {current}: {e}")))?
         {
-            Some(target) => current = target,
+            Some((target, claimed)) => {
+                let actual = repo.locate(&target).and_then(|l| l.kind());
+                if actual.is_none_or(|k| k.as_str().as_bytes() != claimed) {
+                    return Ok((chain, target, None));
+                }
+                current = target;
+            }
             None => return Ok((chain, current, kind)),
         }
     }
@@ -63,8 +73,12 @@ pub fn walk_tree(
         }
         let (_, content) = repo.read_content(&location)?;
         children.clear();
-        for_each_tree_child(&content, |_, child| children.push(child))
-            .map_err(|e| StoreError::Corrupt(format!("tree {id}: {e}")))?;
+        for_each_tree_child(&content, |mode, child| {
+            if mode_is_followed(mode) {
+                children.push(child)
+            }
+        })
+        .map_err(|e| StoreError::Corrupt(format!("tree {id}: {e}")))?;
         // Pushed in reverse so that entries come out in tree order.
         for &child in children.iter().rev() {
             if skip.insert(child) {

@@ -200,8 +200,9 @@ pub fn commit_links(encoded: &[u8]) -> Result<CommitLinks, DecodeError> {
     })
 }
 
-/// The object a tag points at, read from its encoding; `None` for an unparsed tag.
-pub fn tag_target(encoded: &[u8]) -> Result<Option<ObjectId>, DecodeError> {
+/// The object a tag points at and the type its `type` header claims, read from its
+/// encoding; `None` for an unparsed tag.
+pub fn tag_target(encoded: &[u8]) -> Result<Option<(ObjectId, &[u8])>, DecodeError> {
     let mut r = Reader {
         bytes: encoded,
         pos: 0,
@@ -210,7 +211,8 @@ pub fn tag_target(encoded: &[u8]) -> Result<Option<ObjectId>, DecodeError> {
     if r.u8()? == FORM_UNPARSED {
         return Ok(None);
     }
-    r.id().map(Some)
+    let target = r.id()?;
+    Ok(Some((target, r.bytes()?)))
 }
 
 /// Calls `f(mode, child)` for every entry of a tree encoding that names an object of the

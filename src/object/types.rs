@@ -60,6 +60,13 @@ pub fn mode_is_gitlink(mode: &[u8]) -> bool {
     parse_octal_mode(mode).is_some_and(|m| m & S_IFMT == 0o160000)
 }
 
+/// Whether git follows an entry with this mode when it walks trees: git reads any mode that
+/// is not a file, symlink or directory as a submodule (`canon_mode`), so `644` is not
+/// followed although the store keeps its target as an object.
+pub fn mode_is_followed(mode: &[u8]) -> bool {
+    parse_octal_mode(mode).is_none_or(|m| matches!(m & S_IFMT, 0o100000 | 0o120000 | 0o040000))
+}
+
 impl<Id> TreeEntry<Id> {
     pub fn kind(&self) -> EntryKind {
         let mode = parse_octal_mode(&self.mode).unwrap_or(0);
@@ -95,6 +102,8 @@ mod tests {
         assert_eq!(kind("040000"), EntryKind::Directory);
         assert_eq!(kind("160000"), EntryKind::Gitlink);
         assert!(mode_is_gitlink(b"0160000") && !mode_is_gitlink(b"100644"));
+        assert!(mode_is_followed(b"100644") && mode_is_followed(b"40000"));
+        assert!(!mode_is_followed(b"644") && !mode_is_followed(b"160000"));
         assert_eq!(parse_octal_mode(b"8"), None);
     }
 }

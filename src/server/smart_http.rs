@@ -82,16 +82,37 @@ fn plain(status: StatusCode, message: impl Into<String>) -> Response {
     response
 }
 
+/// A failure answered with an HTTP status and a plain-text reason (git prints it).
+pub struct HttpError {
+    status: StatusCode,
+    message: String,
+}
+
+impl HttpError {
+    fn new(status: StatusCode, message: impl Into<String>) -> HttpError {
+        HttpError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        plain(self.status, self.message)
+    }
+}
+
 /// Finds (and caches) the served state of `owner/name[.git]`.
-fn served_repo(app: &AppState, owner: &str, name: &str) -> Result<Arc<RepoState>, Response> {
+fn served_repo(app: &AppState, owner: &str, name: &str) -> Result<Arc<RepoState>, HttpError> {
     let name = name.strip_suffix(".git").unwrap_or(name);
-    let not_found = || plain(StatusCode::NOT_FOUND, "repository not found");
+    let not_found = || HttpError::new(StatusCode::NOT_FOUND, "repository not found");
     let Ok(repo_name) = RepoName::parse(&format!("{owner}/{name}")) else {
         return Err(not_found());
     };
     let internal = |e: StoreError| {
         tracing::error!("opening {repo_name}: {e}");
-        plain(
+        HttpError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error: {e}"),
         )
@@ -137,7 +158,7 @@ pub async fn info_refs(
         }
     }
     let version = protocol_version(&headers);
-    let answer = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, Response> {
+    let answer = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, HttpError> {
         if version == 2 {
             // Refs come with `ls-refs`; the repository must still exist.
             served_repo(&app, &owner, &name)?;
@@ -153,7 +174,7 @@ pub async fn info_refs(
         match advertise::advertisement_v0(&state) {
             Ok(refs) => body.extend_from_slice(&refs),
             Err(e) => {
-                return Err(plain(
+                return Err(HttpError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("internal error: {e}"),
                 ));
@@ -167,7 +188,7 @@ pub async fn info_refs(
             "application/x-git-upload-pack-advertisement",
             Body::from(body),
         ),
-        Ok(Err(response)) => response,
+        Ok(Err(e)) => e.into_response(),
         Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
     }
 }
@@ -249,7 +270,7 @@ pub async fn upload_pack(
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
     let app_for_task = app.clone();
-    let work = tokio::task::spawn_blocking(move || -> Result<(), Response> {
+    let work = tokio::task::spawn_blocking(move || -> Result<(), HttpError> {
         let state = served_repo(&app_for_task, &owner, &name)?;
         let answer = if version == 2 {
             upload::serve_v2(&state, &body)
@@ -301,7 +322,7 @@ pub async fn upload_pack(
             )
         }
         None => match work.await {
-            Ok(Err(response)) => response,
+            Ok(Err(e)) => e.into_response(),
             _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         },
     }

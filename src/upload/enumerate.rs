@@ -155,8 +155,8 @@ impl Enumeration<'_> {
         selection: &mut Selection,
     ) -> Result<(), PackError> {
         for &tag in tags {
-            let (chain, target, _) = peel(self.repo, tag)?;
-            if chain.is_empty() || !selection.chosen.contains(&target) {
+            let (chain, target, kind) = peel(self.repo, tag)?;
+            if chain.is_empty() || kind.is_none() || !selection.chosen.contains(&target) {
                 continue;
             }
             for id in chain {

@@ -41,6 +41,9 @@ pub enum UploadError {
     Store(#[from] StoreError),
 }
 
+/// The objects reachable from a set of refs.
+type ReachableAt = (Vec<(BString, RefTarget)>, Arc<IdSet<ObjectId>>);
+
 /// Per-repository state a server keeps between requests: the commit graph, the clone pack,
 /// peeled tags and the set of reachable objects (for wants that are not ref tips).
 pub struct RepoState {
@@ -48,7 +51,7 @@ pub struct RepoState {
     graph: RwLock<CommitGraph>,
     tier: Mutex<Option<(String, Arc<ClonePack>)>>,
     peeled: Mutex<IdMap<ObjectId, Option<ObjectId>>>,
-    reachable: Mutex<Option<(Vec<(BString, RefTarget)>, Arc<IdSet<ObjectId>>)>>,
+    reachable: Mutex<Option<ReachableAt>>,
 }
 
 impl RepoState {
@@ -99,8 +102,8 @@ impl RepoState {
         if let Some(hit) = self.peeled.lock().expect("peel lock").get(&id) {
             return Ok(*hit);
         }
-        let (chain, target, _) = crate::history::peel(&self.repo, id)?;
-        let peeled = (!chain.is_empty()).then_some(target);
+        let (chain, target, kind) = crate::history::peel(&self.repo, id)?;
+        let peeled = (!chain.is_empty() && kind.is_some()).then_some(target);
         self.peeled.lock().expect("peel lock").insert(id, peeled);
         Ok(peeled)
     }

@@ -57,7 +57,8 @@ pub fn resolve(
                 resolved.want_commits.push(index);
             }
             Some(_) => resolved.want_other.push(target),
-            None => return Err(StoreError::MissingObject(target.to_hex()).into()),
+            // A tag git cannot peel either: only the tags themselves are sent.
+            None => {}
         }
     }
     let mut seen = HashSet::new();
@@ -97,27 +98,39 @@ pub fn ready(graph: &CommitGraph, resolved: &Resolved) -> bool {
     let Some(min_generation) = they_have.iter().map(|&c| graph.node(c).generation).min() else {
         return false;
     };
-    // Nodes already explored without finding a have; sharing them across wants only makes
-    // the answer more cautious (the client then sends another round).
-    let mut explored: HashSet<CommitIndex> = HashSet::new();
-    resolved.want_commits.iter().all(|&want| {
-        let mut stack = vec![want];
-        while let Some(c) = stack.pop() {
-            if they_have.contains(&c) {
-                return true;
-            }
-            if !explored.insert(c) {
-                continue;
-            }
-            stack.extend(
-                graph
-                    .parents(c)
-                    .iter()
-                    .filter(|&&p| graph.node(p).generation >= min_generation),
-            );
+    // Depth-first from each want, remembering which commits reach a have and which were
+    // fully explored without finding one.
+    let mut reaching: HashSet<CommitIndex> = HashSet::new();
+    let mut dead: HashSet<CommitIndex> = HashSet::new();
+    for &want in &resolved.want_commits {
+        if reaching.contains(&want) {
+            continue;
         }
-        false
-    })
+        let mut stack: Vec<(CommitIndex, usize)> = vec![(want, 0)];
+        let mut found = false;
+        while let Some((c, next)) = stack.last_mut() {
+            if they_have.contains(c) || reaching.contains(c) {
+                found = true;
+                break;
+            }
+            let parents = graph.parents(*c);
+            if *next < parents.len() {
+                let p = parents[*next];
+                *next += 1;
+                if graph.node(p).generation >= min_generation && !dead.contains(&p) {
+                    stack.push((p, 0));
+                }
+            } else {
+                dead.insert(*c);
+                stack.pop();
+            }
+        }
+        if !found {
+            return false;
+        }
+        reaching.extend(stack.iter().map(|&(c, _)| c));
+    }
+    true
 }
 
 /// The outcome of `deepen`, `deepen-since`, `deepen-not` and the client's `shallow` lines.

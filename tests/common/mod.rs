@@ -213,3 +213,92 @@ pub fn fsck_messages(git_dir: &Path) -> Vec<String> {
     lines.sort();
     lines
 }
+
+/// A running `forge serve` on a free loopback port, stopped when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl Server {
+    pub fn start(forge: &Forge) -> Server {
+        use std::io::BufRead;
+        let mut child = forge
+            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("forge serve starts");
+        let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        stderr
+            .read_line(&mut line)
+            .expect("forge serve announces itself");
+        let url = line
+            .trim()
+            .rsplit(" on ")
+            .next()
+            .expect("an address")
+            .trim_end_matches('/')
+            .to_owned();
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while stderr.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
+        Server { child, url }
+    }
+
+    pub fn repo_url(&self, name: &str) -> String {
+        format!("{}/{name}.git", self.url)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `git for-each-ref` of branches and tags: what a clone must reproduce.
+pub fn branches_and_tags(git_dir: &Path) -> String {
+    git(
+        git_dir,
+        &[
+            "for-each-ref",
+            "--format=%(objectname) %(refname)",
+            "refs/heads",
+            "refs/tags",
+        ],
+    )
+}
+
+/// Every object reachable from branches and tags, sorted.
+pub fn reachable_objects(git_dir: &Path) -> Vec<String> {
+    let mut list: Vec<String> = git(git_dir, &["rev-list", "--objects", "--branches", "--tags"])
+        .lines()
+        .map(|l| l.split(' ').next().unwrap_or_default().to_owned())
+        .collect();
+    list.sort();
+    list.dedup();
+    list
+}
+
+/// `git fsck` must succeed and say nothing.
+pub fn assert_fsck_clean(git_dir: &Path) {
+    let out = git_output(git_dir, &["fsck", "--no-progress"], None);
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "git fsck in {}: {}{}",
+        git_dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,580 @@
+//! Clone and fetch with stock git against a real `forge serve`.
+
+mod common;
+
+use std::path::Path;
+
+use common::corpus::{malformed_corpus, synthetic_history};
+use common::{
+    Forge, Server, assert_fsck_clean, branches_and_tags, commit_file, git, git_output,
+    reachable_objects,
+};
+
+/// A source repository with history, merges, annotated and lightweight tags and a tag of a
+/// tag, imported into a fresh forge as `alice/app`.
+fn served_source(tmp: &Path, commits: usize) -> (Forge, std::path::PathBuf) {
+    let source = tmp.join("source.git");
+    synthetic_history(&source, commits);
+    git(
+        &source,
+        &["tag", "-a", "-m", "a tag of a tag", "v0-signed", "v0"],
+    );
+    let forge = Forge::new(&tmp.join("data"));
+    forge.ok(&["import", "alice/app", &source.display().to_string()]);
+    (forge, source)
+}
+
+fn clone_bare(tmp: &Path, url: &str, dir: &str, extra: &[&str]) -> std::path::PathBuf {
+    let target = tmp.join(dir);
+    let mut args = vec!["clone", "-q", "--bare"];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let target_arg = target.display().to_string();
+    args.push(&target_arg);
+    git(tmp, &args);
+    target
+}
+
+fn assert_same_history(source: &Path, clone: &Path) {
+    assert_eq!(branches_and_tags(clone), branches_and_tags(source));
+    assert_eq!(reachable_objects(clone), reachable_objects(source));
+    assert_fsck_clean(clone);
+}
+
+#[test]
+fn clone_with_every_protocol_version_with_and_without_the_clone_pack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (forge, source) = served_source(tmp.path(), 600);
+    let server = Server::start(&forge);
+    let url = server.repo_url("alice/app");
+    for round in ["store", "clone-pack"] {
+        if round == "clone-pack" {
+            let report = forge.json(&["repack", "alice/app"]);
+            assert_eq!(report["repack"]["rebuilt"], true, "{report}");
+            assert_eq!(
+                report["repack"]["objects"].as_u64().unwrap() as usize,
+                reachable_objects(&source).len()
+            );
+        }
+        for version in ["2", "1", "0"] {
+            let dir = format!("clone-{round}-v{version}");
+            let clone = clone_bare(
+                tmp.path(),
+                &url,
+                &dir,
+                &["-c", &format!("protocol.version={version}")],
+            );
+            assert_same_history(&source, &clone);
+            assert_eq!(
+                git(&clone, &["symbolic-ref", "HEAD"]).trim(),
+                "refs/heads/main"
+            );
+        }
+    }
+    // Without `.git` in the URL, too; a second repack with unchanged refs does nothing.
+    let clone = clone_bare(
+        tmp.path(),
+        &format!("{}/alice/app", server.url),
+        "plain",
+        &[],
+    );
+    assert_same_history(&source, &clone);
+    let again = forge.json(&["repack", "alice/app"]);
+    assert_eq!(again["repack"]["rebuilt"], false, "{again}");
+}
+
+#[test]
+fn incremental_fetch_negotiates_over_several_rounds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (forge, source) = served_source(tmp.path(), 300);
+    forge.ok(&["repack", "alice/app"]);
+    let server = Server::start(&forge);
+    let url = server.repo_url("alice/app");
+    let work = tmp.path().join("work");
+    git(
+        tmp.path(),
+        &["clone", "-q", &url, &work.display().to_string()],
+    );
+    // Local commits the server has never seen make git send many unknown haves, so it
+    // needs several rounds before the common base is found.
+    git(&work, &["checkout", "-q", "-b", "local"]);
+    for i in 0..300 {
+        git(
+            &work,
+            &["commit", "-q", "--allow-empty", "-m", &format!("local {i}")],
+        );
+    }
+    // New history on the server side: commits on main in a clone of the source, imported.
+    let upstream = tmp.path().join("upstream");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            &source.display().to_string(),
+            &upstream.display().to_string(),
+        ],
+    );
+    for i in 0..20 {
+        commit_file(
+            &upstream,
+            &format!("new{i}.txt"),
+            format!("new {i}\n"),
+            "more",
+        );
+    }
+    git(&upstream, &["tag", "-a", "-m", "new release", "v-new"]);
+    git(&upstream, &["push", "-q", "origin", "main", "v-new"]);
+    forge.ok(&["import", "alice/app", &source.display().to_string()]);
+
+    let trace = traced(&work, &["fetch", "origin"]);
+    let rounds = trace.matches("fetch> command=fetch").count();
+    assert!(
+        rounds >= 2,
+        "expected several rounds, saw {rounds}:\n{trace}"
+    );
+    assert!(trace.contains("fetch< ready"), "{trace}");
+    let main = git(&source, &["rev-parse", "refs/heads/main"]);
+    assert_eq!(git(&work, &["rev-parse", "refs/remotes/origin/main"]), main);
+    // The annotated tag on the new commits followed the branch.
+    assert_eq!(
+        git(&work, &["rev-parse", "refs/tags/v-new"]),
+        git(&source, &["rev-parse", "refs/tags/v-new"])
+    );
+    assert_fsck_clean(&work);
+}
+
+/// Runs git with packet tracing; returns the trace (stderr).
+fn traced(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TRACE_PACKET", "1")
+        .output()
+        .unwrap();
+    let trace = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "git {args:?}: {trace}");
+    trace
+}
+
+#[test]
+fn shallow_clones_deepen_and_unshallow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (forge, source) = served_source(tmp.path(), 400);
+    let server = Server::start(&forge);
+    let url = server.repo_url("alice/app");
+    let head = git(&source, &["rev-parse", "main"]);
+
+    let shallow = clone_bare(tmp.path(), &url, "depth1", &["--depth", "1"]);
+    assert_eq!(git(&shallow, &["rev-parse", "main"]), head);
+    assert_eq!(git(&shallow, &["rev-list", "--count", "main"]).trim(), "1");
+    assert_eq!(
+        std::fs::read_to_string(shallow.join("shallow")).unwrap(),
+        head
+    );
+    assert_fsck_clean(&shallow);
+    // Its tree is complete: every object of the tip is there.
+    let tip_objects = git(&source, &["rev-list", "--objects", "--no-walk", "main"]);
+    let present = git(&shallow, &["rev-list", "--objects", "--no-walk", "main"]);
+    assert_eq!(present, tip_objects);
+
+    git(&shallow, &["fetch", "-q", "--deepen", "5", "origin"]);
+    assert_eq!(git(&shallow, &["rev-list", "--count", "main"]).trim(), "6");
+    assert_fsck_clean(&shallow);
+
+    git(&shallow, &["fetch", "-q", "--unshallow", "origin"]);
+    assert!(!shallow.join("shallow").exists());
+    assert_eq!(
+        git(&shallow, &["rev-list", "--count", "main"]),
+        git(&source, &["rev-list", "--count", "main"])
+    );
+    assert_fsck_clean(&shallow);
+
+    // --shallow-since: the synthetic commits are one minute apart from 1600000000.
+    let since = clone_bare(
+        tmp.path(),
+        &url,
+        "since",
+        &["--shallow-since", "@1600018000", "--single-branch"],
+    );
+    let expected = git(
+        &source,
+        &["rev-list", "--count", "--since=1600018000", "main"],
+    );
+    assert_eq!(git(&since, &["rev-list", "--count", "main"]), expected);
+    assert_fsck_clean(&since);
+
+    // --shallow-exclude: history stops at the excluded tag.
+    let exclude = clone_bare(
+        tmp.path(),
+        &url,
+        "exclude",
+        &["--shallow-exclude", "v200", "--single-branch"],
+    );
+    let expected = git(&source, &["rev-list", "--count", "main", "^v200"]);
+    assert_eq!(git(&exclude, &["rev-list", "--count", "main"]), expected);
+    assert_fsck_clean(&exclude);
+
+    // An unknown ref to exclude is refused with git's message.
+    let out = git_output(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            "--shallow-exclude",
+            "nope",
+            &url,
+            "bad",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ambiguous deepen-not: nope"), "{stderr}");
+}
+
+#[test]
+fn partial_clones_fetch_missing_blobs_lazily() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (forge, source) = served_source(tmp.path(), 200);
+    // A large file, so blob:limit has something to leave out.
+    let upstream = tmp.path().join("upstream");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            &source.display().to_string(),
+            &upstream.display().to_string(),
+        ],
+    );
+    commit_file(&upstream, "big.bin", vec![b'x'; 5000], "big file");
+    git(&upstream, &["push", "-q", "origin", "main"]);
+    forge.ok(&["import", "alice/app", &source.display().to_string()]);
+    let server = Server::start(&forge);
+    let url = server.repo_url("alice/app");
+
+    let work = tmp.path().join("blobless");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--filter=blob:none",
+            "--no-checkout",
+            &url,
+            &work.display().to_string(),
+        ],
+    );
+    let missing = git(&work, &["rev-list", "--objects", "--missing=print", "main"]);
+    let missing_count = missing.lines().filter(|l| l.starts_with('?')).count();
+    assert!(missing_count > 100, "blobs were left out: {missing_count}");
+    // Checking out fetches the blobs of the tip on demand.
+    git(&work, &["checkout", "-q", "main"]);
+    assert_eq!(
+        std::fs::read(work.join("big.bin")).unwrap(),
+        vec![b'x'; 5000]
+    );
+    assert_eq!(
+        git(&work, &["rev-parse", "HEAD^{tree}"]),
+        git(&source, &["rev-parse", "main^{tree}"])
+    );
+    assert!(git(&work, &["status", "--porcelain"]).is_empty());
+    let out = git_output(&work, &["fsck", "--no-progress"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let limited = clone_bare(tmp.path(), &url, "limited", &["--filter=blob:limit=1k"]);
+    let big = git(&source, &["rev-parse", "main:big.bin"]);
+    let small = git(&source, &["rev-parse", "main:bin/run0.sh"]);
+    let has = |id: &str| {
+        git_output(&limited, &["cat-file", "-e", id.trim()], None)
+            .status
+            .success()
+    };
+    // Lazy fetching is off for this probe: only what the clone received counts.
+    let missing = git(
+        &limited,
+        &["rev-list", "--objects", "--missing=print", "main"],
+    );
+    assert!(missing.contains(&format!("?{}", big.trim())), "{missing}");
+    assert!(!missing.contains(&format!("?{}", small.trim())));
+    assert!(has(&small));
+}
+
+#[test]
+fn ls_remote_lists_refs_peeled_and_the_empty_repository_clones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (forge, source) = served_source(tmp.path(), 100);
+    // Many refs: 5,000 extra branches.
+    let mut refs = String::new();
+    let head = git(&source, &["rev-parse", "main"]);
+    for i in 0..5000 {
+        refs.push_str(&format!("create refs/heads/many/{i:05} {}", head));
+    }
+    common::git_bytes(&source, &["update-ref", "--stdin"], Some(refs.as_bytes()));
+    forge.ok(&["import", "alice/app", &source.display().to_string()]);
+    forge.ok(&["repo", "create", "alice/empty"]);
+    let server = Server::start(&forge);
+
+    let listed = git(tmp.path(), &["ls-remote", &server.repo_url("alice/app")]);
+    let expected = git(&source, &["show-ref", "--head", "-d"]);
+    let normalize = |text: &str| {
+        let mut lines: Vec<String> = text.lines().map(|l| l.replace('\t', " ")).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(normalize(&listed), normalize(&expected));
+    assert!(listed.lines().count() > 5000);
+    // Protocol v0 lists the same.
+    let v0 = git(
+        tmp.path(),
+        &[
+            "-c",
+            "protocol.version=0",
+            "ls-remote",
+            &server.repo_url("alice/app"),
+        ],
+    );
+    assert_eq!(normalize(&v0), normalize(&listed));
+
+    let out = git_output(
+        tmp.path(),
+        &["clone", &server.repo_url("alice/empty"), "empty"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("You appear to have cloned an empty repository"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let empty = tmp.path().join("empty");
+    assert_eq!(
+        git(&empty, &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/main"
+    );
+
+    // Unknown repositories are 404s that git reports.
+    let out = git_output(
+        tmp.path(),
+        &["ls-remote", &server.repo_url("alice/nope")],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not found"), "{stderr}");
+}
+
+/// Every object of a repository, byte for byte (`cat-file --batch` of all objects).
+fn all_objects(dir: &Path) -> Vec<u8> {
+    common::git_bytes(
+        dir,
+        &["cat-file", "--batch-all-objects", "--batch", "--unordered"],
+        None,
+    )
+}
+
+#[test]
+fn malformed_objects_fetch_byte_exact_wherever_git_itself_can_serve_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("corpus.git");
+    malformed_corpus(&source);
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["import", "odd/corpus", &source.display().to_string()]);
+    let server = Server::start(&forge);
+    let refs = git(&source, &["for-each-ref", "--format=%(refname)"]);
+    let (mut served_by_both, mut refused_by_git) = (0, 0);
+    for (i, name) in refs.lines().enumerate() {
+        // git's own upload-pack first: what it can serve, the forge must serve identically.
+        let fetch = |url: &str, dir: &str| {
+            let target = tmp.path().join(format!("{dir}-{i}"));
+            git(
+                tmp.path(),
+                &["init", "-q", "--bare", &target.display().to_string()],
+            );
+            let out = git_output(
+                &target,
+                &["fetch", "-q", "--no-tags", url, &format!("+{name}:{name}")],
+                None,
+            );
+            (target, out.status.success())
+        };
+        let (by_git, git_ok) = fetch(&format!("file://{}", source.display()), "git");
+        let (by_forge, forge_ok) = fetch(&server.repo_url("odd/corpus"), "forge");
+        if git_ok {
+            served_by_both += 1;
+            assert!(
+                forge_ok,
+                "the forge failed to serve {name}, which git serves"
+            );
+            let mut a = all_objects(&by_git);
+            let mut b = all_objects(&by_forge);
+            a.sort_unstable();
+            b.sort_unstable();
+            assert!(a == b, "objects of {name} differ");
+            assert_eq!(
+                git(&by_forge, &["rev-parse", name]),
+                git(&source, &["rev-parse", name])
+            );
+        } else {
+            refused_by_git += 1;
+        }
+    }
+    assert!(served_by_both > 50, "{served_by_both} refs served by both");
+    eprintln!("{served_by_both} refs served byte-exact; git itself refuses {refused_by_git}");
+    // The whole main history (an octopus over the odd commits) clones and equals git's clone.
+    let ours = clone_bare(
+        tmp.path(),
+        &server.repo_url("odd/corpus"),
+        "ours",
+        &["--single-branch"],
+    );
+    let theirs = clone_bare(
+        tmp.path(),
+        &format!("file://{}", source.display()),
+        "theirs",
+        &["--single-branch"],
+    );
+    assert_eq!(branches_and_tags(&ours), branches_and_tags(&theirs));
+    assert_eq!(reachable_objects(&ours), reachable_objects(&theirs));
+    assert_eq!(common::fsck_messages(&ours), common::fsck_messages(&theirs));
+}
+
+#[test]
+fn bad_requests_get_errors_git_prints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (forge, source) = served_source(tmp.path(), 50);
+    // An object in the store that no ref reaches.
+    let orphan = common::literally(&source, "blob", b"not reachable from any ref\n");
+    forge.ok(&["import", "alice/app", &source.display().to_string()]);
+    let server = Server::start(&forge);
+    let url = server.repo_url("alice/app");
+
+    let work = tmp.path().join("work");
+    git(tmp.path(), &["init", "-q", &work.display().to_string()]);
+    let out = git_output(&work, &["fetch", &url, &orphan], None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("upload-pack: not our ref {orphan}")),
+        "{stderr}"
+    );
+    let missing = "0123456789012345678901234567890123456789";
+    let out = git_output(&work, &["fetch", &url, missing], None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("not our ref {missing}")),
+        "{stderr}"
+    );
+
+    // Raw requests: a broken pkt-line and an unknown command are answered with ERR lines.
+    let fetch_with = |arg: &str| {
+        let mut body = pkt("command=fetch\n");
+        body.extend_from_slice(b"0001");
+        body.extend(pkt(arg));
+        body.extend_from_slice(b"0000");
+        body
+    };
+    for (body, expected) in [
+        (b"00zzcommand=fetch".to_vec(), "invalid pkt-line length"),
+        (
+            [pkt("command=frobnicate\n"), b"0000".to_vec()].concat(),
+            "invalid command",
+        ),
+        (fetch_with("deepen -1\n"), "invalid deepen: -1"),
+        (fetch_with("filter tree:x\n"), "unsupported filter 'tree:x'"),
+        (
+            fetch_with("want 12345\n"),
+            "expected an object id, got '12345'",
+        ),
+    ] {
+        let response = post(
+            &server.url,
+            "alice/app",
+            &body,
+            &[("Git-Protocol", "version=2")],
+        );
+        assert!(response.contains(&format!("ERR ")), "{response}");
+        assert!(response.contains(expected), "{response}");
+    }
+    // A gzip-compressed request is understood.
+    let request = [
+        pkt("command=ls-refs\n"),
+        b"0001".to_vec(),
+        pkt("ref-prefix refs/heads/main\n"),
+        b"0000".to_vec(),
+    ]
+    .concat();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &request).unwrap();
+    let response = post(
+        &server.url,
+        "alice/app",
+        &gz.finish().unwrap(),
+        &[("Git-Protocol", "version=2"), ("Content-Encoding", "gzip")],
+    );
+    let main = git(&source, &["rev-parse", "main"]);
+    assert!(
+        response.contains(&format!("{} refs/heads/main", main.trim())),
+        "{response}"
+    );
+}
+
+fn pkt(line: &str) -> Vec<u8> {
+    format!("{:04x}{line}", line.len() + 4).into_bytes()
+}
+
+/// POSTs to `git-upload-pack` over a plain socket; returns the whole response as text.
+fn post(base: &str, repo: &str, body: &[u8], headers: &[(&str, &str)]) -> String {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut request = format!(
+        "POST /{repo}.git/git-upload-pack HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-git-upload-pack-request\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[test]
+fn repositories_imported_while_serving_are_served_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["repo", "create", "bob/later"]);
+    let server = Server::start(&forge);
+    let url = server.repo_url("bob/later");
+    // The server opens the (empty) repository first.
+    assert!(git(tmp.path(), &["ls-remote", &url]).is_empty());
+    let source = tmp.path().join("source.git");
+    synthetic_history(&source, 30);
+    forge.ok(&["import", "bob/later", &source.display().to_string()]);
+    forge.ok(&["repack", "bob/later"]);
+    let clone = clone_bare(tmp.path(), &url, "clone", &[]);
+    assert_same_history(&source, &clone);
+    // A repository created while serving.
+    forge.ok(&["import", "bob/new", &source.display().to_string()]);
+    let clone = clone_bare(tmp.path(), &server.repo_url("bob/new"), "new", &[]);
+    assert_same_history(&source, &clone);
+    forge.ok(&["fsck"]);
+}
