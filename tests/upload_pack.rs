@@ -507,7 +507,7 @@ fn bad_requests_get_errors_git_prints() {
             &body,
             &[("Git-Protocol", "version=2")],
         );
-        assert!(response.contains(&format!("ERR ")), "{response}");
+        assert!(response.contains("ERR "), "{response}");
         assert!(response.contains(expected), "{response}");
     }
     // A gzip-compressed request is understood.

@@ -73,7 +73,7 @@ pub fn walk_tree(
         }
         let (_, content) = repo.read_content(&location)?;
         children.clear();
-        for_each_tree_child(&content, |mode, child| {
+        for_each_tree_child(&content, |mode, _, child| {
             if mode_is_followed(mode) {
                 children.push(child)
             }

@@ -215,11 +215,11 @@ pub fn tag_target(encoded: &[u8]) -> Result<Option<(ObjectId, &[u8])>, DecodeErr
     Ok(Some((target, r.bytes()?)))
 }
 
-/// Calls `f(mode, child)` for every entry of a tree encoding that names an object of the
-/// repository (gitlinks are skipped), without decoding the tree.
+/// Calls `f(mode, name, child)` for every entry of a tree encoding that names an object of
+/// the repository (gitlinks are skipped), without decoding the tree.
 pub fn for_each_tree_child(
     encoded: &[u8],
-    mut f: impl FnMut(&[u8], ObjectId),
+    mut f: impl FnMut(&[u8], &[u8], ObjectId),
 ) -> Result<(), DecodeError> {
     let mut r = Reader {
         bytes: encoded,
@@ -232,9 +232,9 @@ pub fn for_each_tree_child(
     let n = r.count(3 + 20)?;
     for _ in 0..n {
         let mode = r.bytes()?;
-        r.bytes()?;
+        let name = r.bytes()?;
         match r.u8()? {
-            TARGET_OBJECT => f(mode, r.id()?),
+            TARGET_OBJECT => f(mode, name, r.id()?),
             TARGET_GITLINK => {
                 r.take(20)?;
             }

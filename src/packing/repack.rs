@@ -112,6 +112,7 @@ pub fn repack(
         bases: Bases {
             chosen: &set,
             client_has: &empty,
+            hints: None,
         },
     };
     let tmp = dir.join(format!("tmp-repack-{}.pack", std::process::id()));

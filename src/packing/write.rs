@@ -57,6 +57,9 @@ pub struct Bases<'a> {
     pub chosen: &'a IdSet<ObjectId>,
     /// Objects the client has (used only for thin packs).
     pub client_has: &'a IdSet<ObjectId>,
+    /// Suggested bases for blobs stored whole (the same path in the parent commit): a
+    /// fresh delta is computed against them when usable.
+    pub hints: Option<&'a IdMap<ObjectId, ObjectId>>,
 }
 
 pub struct PackJob<'a> {
@@ -172,6 +175,11 @@ impl<W: Write> State<'_, W> {
                 }
             }
         };
+        if matches!(kind, Some(PackEntryKind::Whole(Kind::Blob)))
+            && self.write_hinted_delta(item)?
+        {
+            return Ok(());
+        }
         match kind {
             Some(kind) => {
                 let at = self.pack.write_entry(sha1, kind, entry.size, entry.zlib)?;
@@ -182,8 +190,55 @@ impl<W: Write> State<'_, W> {
                 }
                 Ok(())
             }
+            None if self.write_hinted_delta(item)? => Ok(()),
             None => self.write_whole(item),
         }
+    }
+
+    /// Writes a blob as a fresh delta against its hinted base, when there is one the client
+    /// can resolve and the delta is less than half the blob. Returns whether it did.
+    fn write_hinted_delta(&mut self, item: &PackItem) -> Result<bool, PackError> {
+        let repo = self.job.repo;
+        let Some(&base) = self
+            .job
+            .bases
+            .hints
+            .and_then(|h| h.get(&item.location.id()))
+        else {
+            return Ok(false);
+        };
+        let Some(base_sha1) = repo.sha1_of(&base) else {
+            return Ok(false);
+        };
+        // Only bases already written or with the client: a forward reference could close a
+        // cycle with a stored delta that goes the other way.
+        let reference = match self.written.get(&base_sha1) {
+            Some(&offset) if self.job.options.ofs_delta => PackEntryKind::OfsDelta(offset),
+            Some(_) => PackEntryKind::RefDelta(base_sha1),
+            None if self.job.options.thin && self.job.bases.client_has.contains(&base) => {
+                PackEntryKind::RefDelta(base_sha1)
+            }
+            None => return Ok(false),
+        };
+        let base_location = repo
+            .locate(&base)
+            .ok_or_else(|| StoreError::MissingObject(base.to_hex()))?;
+        let (_, base_content) = repo.read_content(&base_location)?;
+        let (_, content) = repo.read_content(&item.location)?;
+        if DeltaIndex::new(&base_content)
+            .encode(&content, &mut self.delta, content.len() / 2)
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let sha1 = item.location.sha1();
+        let zlib = zlib_compress(&self.delta);
+        let at = self
+            .pack
+            .write_entry(sha1, reference, self.delta.len() as u64, &zlib)?;
+        self.record(sha1, at);
+        self.stats.deltas += 1;
+        Ok(true)
     }
 
     fn write_whole(&mut self, item: &PackItem) -> Result<(), PackError> {
@@ -207,6 +262,7 @@ impl<W: Write> State<'_, W> {
         if item.kind == Kind::Blob {
             // A blob's native content is its git content: the stored stream is valid git.
             let kind = match (raw.storage, base) {
+                (Storage::Full, _) if self.write_hinted_delta(item)? => return Ok(()),
                 (Storage::Full, _) => Some(PackEntryKind::Whole(Kind::Blob)),
                 (_, Some(base)) => repo
                     .sha1_of(&base)
@@ -219,6 +275,9 @@ impl<W: Write> State<'_, W> {
                     .into());
                 }
             };
+            if kind.is_none() && self.write_hinted_delta(item)? {
+                return Ok(());
+            }
             if let Some(kind) = kind {
                 let at = self
                     .pack

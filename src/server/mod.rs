@@ -27,6 +27,7 @@ pub struct AppState {
 /// Serves until interrupted. Announces the address on stderr (or as a JSON line on stdout
 /// with `json`), which matters when `listen` asks for any free port (`127.0.0.1:0`).
 pub fn serve(data: PathBuf, listen: SocketAddr, json: bool) -> anyhow::Result<()> {
+    return_freed_memory_promptly();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -65,6 +66,17 @@ pub fn serve(data: PathBuf, listen: SocketAddr, json: bool) -> anyhow::Result<()
             .await?;
         Ok(())
     })
+}
+
+/// A server lives long and its requests allocate in bursts on many threads: freed memory
+/// goes back to the system at once instead of after mimalloc's default delay, so the
+/// resident size follows the work in progress (measured: 43 → 29 MiB anonymous after a
+/// blobless clone of tokio, no CPU cost seen).
+fn return_freed_memory_promptly() {
+    /// `mi_option_purge_delay` in mimalloc 2's `mimalloc.h` (libmimalloc-sys 0.1.49).
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: sets a process-wide option; mimalloc allows it at any time.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
 }
 
 fn escape(text: &str) -> String {

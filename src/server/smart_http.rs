@@ -20,6 +20,9 @@ use super::AppState;
 /// Largest request body accepted after decompression. Negotiation requests are small; a
 /// lazy fetch of a huge checkout sends one `want` line (50 bytes) per blob.
 const MAX_REQUEST_BODY: usize = 64 << 20;
+/// Decoded delta bases a served repository keeps between requests. Walks go newest to
+/// oldest, so a small cache already resolves most chains; more only holds memory.
+const SERVED_REPO_CACHE: usize = 16 << 20;
 /// Buffered response packets per request (each up to 64 KiB): bounds memory per clone.
 const RESPONSE_QUEUE: usize = 16;
 
@@ -128,9 +131,9 @@ fn served_repo(app: &AppState, owner: &str, name: &str) -> Result<Arc<RepoState>
         return Ok(state);
     }
     let id = record.id;
-    let state = Arc::new(RepoState::new(
-        app.data.open_record(record).map_err(internal)?,
-    ));
+    let repo = app.data.open_record(record).map_err(internal)?;
+    repo.set_cache_budget(SERVED_REPO_CACHE);
+    let state = Arc::new(RepoState::new(repo));
     repos.insert(id, state.clone());
     Ok(state)
 }

@@ -184,6 +184,11 @@ impl Repo {
         &self.record.name
     }
 
+    /// Sets how many bytes of decoded delta bases this handle keeps (the cache is emptied).
+    pub fn set_cache_budget(&self, bytes: usize) {
+        *self.cache.lock().expect("cache lock") = BoundedCache::new(bytes);
+    }
+
     /// The registry id: a repository deleted and created again under the same name gets
     /// a new one.
     pub fn id(&self) -> u64 {

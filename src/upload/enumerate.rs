@@ -2,7 +2,7 @@
 //! what the client already has, filtered for partial clones, plus tags that follow.
 
 use crate::history::{CommitGraph, CommitIndex, locate, peel, walk_tree};
-use crate::object::{IdSet, Kind, ObjectId};
+use crate::object::{IdMap, IdSet, Kind, ObjectId, for_each_tree_child, mode_is_followed};
 use crate::packing::PackError;
 use crate::store::{ObjectLocation, Repo};
 
@@ -25,6 +25,9 @@ pub struct Selection {
     pub chosen: IdSet<ObjectId>,
     /// Trees and blobs the walk has met (sent, had by the client, or filtered out).
     visited: IdSet<ObjectId>,
+    /// For blobs that changed in a sent commit: the blob at the same path in its first
+    /// parent, a good delta base when the stored form has none the client can use.
+    pub hints: IdMap<ObjectId, ObjectId>,
 }
 
 pub struct Enumeration<'a> {
@@ -116,6 +119,7 @@ impl Enumeration<'_> {
             client_has,
             chosen,
             visited,
+            ..
         } = selection;
         let mut too_deep = Vec::new();
         walk_tree(repo, root, visited, |location, kind, depth| {
@@ -148,6 +152,52 @@ impl Enumeration<'_> {
         Ok(())
     }
 
+    /// Pairs each blob a sent commit changed with the blob at the same path in its first
+    /// parent (descending only into subtrees that differ).
+    pub fn delta_hints(
+        &mut self,
+        commits: &[CommitIndex],
+        selection: &mut Selection,
+    ) -> Result<(), PackError> {
+        let repo = self.repo;
+        let mut pairs: Vec<(ObjectId, ObjectId)> = Vec::new();
+        let mut seen_pairs: IdSet<ObjectId> = IdSet::default();
+        for &c in commits {
+            let Some(&parent) = self.graph.parents(c).first() else {
+                continue;
+            };
+            if let (Some(new), Some(old)) = (self.graph.node(c).tree, self.graph.node(parent).tree)
+                && new != old
+                && seen_pairs.insert(new)
+            {
+                pairs.push((new, old));
+            }
+            while let Some((new, old)) = pairs.pop() {
+                let old_entries = tree_entries(repo, &old)?;
+                for (name, mode, id) in tree_entries(repo, &new)? {
+                    let Ok(i) = old_entries.binary_search_by(|(n, _, _)| n.as_slice().cmp(&name))
+                    else {
+                        continue;
+                    };
+                    let (_, old_mode, old_id) = &old_entries[i];
+                    if *old_id == id || !selection.chosen.contains(&id) {
+                        continue;
+                    }
+                    match (is_tree_mode(&mode), is_tree_mode(old_mode)) {
+                        (true, true) if seen_pairs.insert(id) => pairs.push((id, *old_id)),
+                        (true, true) => {}
+                        (false, false) => {
+                            selection.hints.entry(id).or_insert(*old_id);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            (self.tick)(selection.objects.len())?;
+        }
+        Ok(())
+    }
+
     /// Annotated tags (and tag chains) under `refs/tags/` whose final target is in the pack.
     pub fn include_tags(
         &mut self,
@@ -170,4 +220,25 @@ impl Enumeration<'_> {
         }
         Ok(())
     }
+}
+
+fn is_tree_mode(mode: &[u8]) -> bool {
+    crate::object::parse_octal_mode(mode).is_some_and(|m| m & 0o170000 == 0o040000)
+}
+
+/// A tree entry as (name, mode, id).
+type NamedEntry = (Vec<u8>, Vec<u8>, ObjectId);
+
+/// A tree's followed entries, sorted by name.
+fn tree_entries(repo: &Repo, id: &ObjectId) -> Result<Vec<NamedEntry>, PackError> {
+    let (_, content) = repo.read_content(&locate(repo, id)?)?;
+    let mut out = Vec::new();
+    for_each_tree_child(&content, |mode, name, child| {
+        if mode_is_followed(mode) {
+            out.push((name.to_vec(), mode.to_vec(), child));
+        }
+    })
+    .map_err(|e| crate::store::StoreError::Corrupt(format!("tree {id}: {e}")))?;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }

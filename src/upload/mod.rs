@@ -452,6 +452,11 @@ impl Walk {
         if !self.include_tags.is_empty() {
             enumeration.include_tags(&self.include_tags, &mut selection)?;
         }
+        // Blobs the client has an older version of deserve a delta against it (an
+        // incremental fetch); a clone has no such bases.
+        if self.options.thin && !selection.client_has.is_empty() {
+            enumeration.delta_hints(&self.commits, &mut selection)?;
+        }
         drop(graph);
         let count = selection.objects.len();
         sideband.progress(&format!("Enumerating objects: {count}, done.\n"))?;
@@ -470,6 +475,7 @@ impl Walk {
             bases: Bases {
                 chosen: &selection.chosen,
                 client_has: &selection.client_has,
+                hints: Some(&selection.hints),
             },
         };
         let (_, _, _, stats) = job.write(&items, &mut *sideband, &mut |_| Ok(()))?;
