@@ -1,24 +1,21 @@
 //! `forge export`: a bare git repository generated from the native store.
 //!
-//! One pack holds every stored object. Blobs go out as their stored zlib streams, git deltas
-//! included; trees, commits and tags are regenerated from their native form (trees as git
-//! deltas against the tree the store deltified them against). The `.idx` is written from the
-//! ids the pack writer saw, so no second pass over the pack is needed.
+//! One pack holds every stored object, written by `packing::PackJob` in storage order: blobs
+//! go out as their stored zlib streams, git deltas included; trees, commits and tags are
+//! regenerated from their native form (trees as git deltas against the tree the store
+//! deltified them against). The `.idx` is written from the ids the pack writer saw, so no
+//! second pass over the pack is needed.
 
-use std::collections::{HashMap, HashSet};
-use std::io::BufWriter;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use bstr::ByteSlice;
 use serde::Serialize;
 
-use crate::delta::DeltaIndex;
-use crate::git::pack::{PackEntryKind, PackWriter, index_v2};
-use crate::object::{Kind, ObjectId};
+use crate::packing::PackError;
+use crate::packing::write::{items_in_storage_order, write_pack_files};
 use crate::progress::Progress;
-use crate::store::cache::BoundedCache;
-use crate::store::segment::{Storage, sync_dir, write_synced, zlib_compress};
+use crate::store::segment::{sync_dir, write_synced};
 use crate::store::{RefTarget, Repo, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,90 +95,21 @@ fn write_pack(
     progress: &Progress,
 ) -> Result<u64, ExportError> {
     progress.phase("Writing objects", Some(u64::from(count)));
-    let tmp_path = pack_dir.join("tmp-export.pack");
-    let file = std::fs::File::create(&tmp_path).map_err(write_error(&tmp_path))?;
-    let mut pack = PackWriter::new(BufWriter::with_capacity(1 << 20, file), count)
-        .map_err(write_error(&tmp_path))?;
-    let mut written: HashMap<ObjectId, u64> = HashMap::with_capacity(count as usize);
-    // Recently written git tree bodies, as delta bases for the trees that follow.
-    let mut trees: BoundedCache<ObjectId> = BoundedCache::new(64 << 20);
-    let mut delta = Vec::new();
-    repo.for_each_entry(|location, entry| -> Result<(), ExportError> {
-        let id = location.id();
-        if written.contains_key(&id) {
-            return Ok(());
-        }
-        let sha1 = location.sha1();
-        let base = repo.delta_base(location, entry.storage);
-        let base_ref = |base: ObjectId| -> Result<PackEntryKind, ExportError> {
-            Ok(match written.get(&base) {
-                Some(&offset) => PackEntryKind::OfsDelta(offset),
-                None => PackEntryKind::RefDelta(
-                    repo.sha1_of(&base)
-                        .ok_or_else(|| StoreError::MissingObject(base.to_hex()))?,
-                ),
-            })
-        };
-        let offset = if entry.kind == Kind::Blob {
-            // A blob's native content is its git content: its stored stream is valid git.
-            let kind = match (entry.storage, base) {
-                (Storage::Full, _) => PackEntryKind::Whole(Kind::Blob),
-                (_, Some(base)) => base_ref(base)?,
-                (_, None) => {
-                    return Err(
-                        StoreError::Corrupt(format!("delta base of {id} is missing")).into(),
-                    );
-                }
-            };
-            pack.write_entry(sha1, kind, entry.inflated_size, &entry.zlib())
-        } else {
-            let (kind, body) = repo.git_object(location)?;
-            let body: Arc<[u8]> = body.into();
-            let tree_base = base
-                .filter(|_| kind == Kind::Tree)
-                .and_then(|b| trees.get(&b).map(|body| (b, body)));
-            let deltified = tree_base.and_then(|(base, base_body)| {
-                DeltaIndex::new(&base_body)
-                    .encode(&body, &mut delta, body.len() / 2)
-                    .map(|()| base)
-            });
-            if kind == Kind::Tree {
-                trees.insert(id, body.clone());
-            }
-            match deltified {
-                Some(base) => {
-                    let kind = base_ref(base)?;
-                    pack.write_entry(sha1, kind, delta.len() as u64, &zlib_compress(&delta))
-                }
-                None => pack.write_entry(
-                    sha1,
-                    PackEntryKind::Whole(kind),
-                    body.len() as u64,
-                    &zlib_compress(&body),
-                ),
-            }
-        }
-        .map_err(write_error(&tmp_path))?;
-        written.insert(id, offset);
-        progress.inc(1);
+    let (items, chosen) = items_in_storage_order(repo, |_| true)?;
+    let mut done = 0;
+    let (_, stats) = write_pack_files(repo, &items, &chosen, pack_dir, &mut |n| {
+        progress.inc((n - done) as u64);
+        done = n;
         Ok(())
+    })
+    .map_err(|e| match e {
+        PackError::Store(e) => ExportError::Store(e),
+        PackError::Io(source) => ExportError::Write {
+            path: pack_dir.to_owned(),
+            source,
+        },
     })?;
-    let (checksum, file, mut objects) = pack.finish().map_err(write_error(&tmp_path))?;
-    let file = file.into_inner().map_err(|e| ExportError::Write {
-        path: tmp_path.clone(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(write_error(&tmp_path))?;
-    let bytes = file.metadata().map_err(write_error(&tmp_path))?.len();
-    let name = format!("pack-{checksum}");
-    write_synced(
-        &pack_dir.join(format!("{name}.idx")),
-        &index_v2(&mut objects, &checksum),
-    )?;
-    let pack_path = pack_dir.join(format!("{name}.pack"));
-    std::fs::rename(&tmp_path, &pack_path).map_err(write_error(&tmp_path))?;
-    sync_dir(pack_dir)?;
-    Ok(bytes)
+    Ok(stats.bytes)
 }
 
 /// `packed-refs` for direct refs, loose files for symbolic ones, and `HEAD`.

@@ -1,19 +1,15 @@
 //! `forge repack`: rebuilds a repository's clone pack from the native store.
 
-use std::io::BufWriter;
 use std::path::Path;
 
 use bstr::ByteSlice;
 use serde::Serialize;
 
-use crate::git::pack::index_v2;
 use crate::history::{CommitGraph, reachable};
-use crate::object::IdSet;
-use crate::store::segment::{sync_dir, write_synced};
 use crate::store::{RefTarget, Repo, StoreError};
 
 use super::tier::{Manifest, read_manifest, tier_dir, write_manifest};
-use super::write::{Bases, PackError, PackItem, PackJob, PackOptions};
+use super::write::{PackError, items_in_storage_order, write_pack_files};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RepackReport {
@@ -89,56 +85,8 @@ pub fn repack(
     report.rebuilt = true;
     let tips: Vec<_> = refs.iter().map(|(_, id)| *id).collect();
     let set = reachable(repo, graph, &tips)?;
-    let mut items = Vec::with_capacity(set.len());
-    let mut added: IdSet<crate::object::ObjectId> = IdSet::default();
-    repo.for_each_entry(|location, entry| -> Result<(), StoreError> {
-        let id = location.id();
-        if set.contains(&id) && added.insert(id) {
-            items.push(PackItem {
-                location: location.clone(),
-                kind: entry.kind,
-            });
-        }
-        Ok(())
-    })?;
-    let empty = IdSet::default();
-    let job = PackJob {
-        repo,
-        tier: None,
-        options: PackOptions {
-            thin: false,
-            ofs_delta: true,
-        },
-        bases: Bases {
-            chosen: &set,
-            client_has: &empty,
-            hints: None,
-        },
-    };
-    let tmp = dir.join(format!("tmp-repack-{}.pack", std::process::id()));
-    let file = std::fs::File::create(&tmp).map_err(io_error(&tmp))?;
-    let result = job.write(&items, BufWriter::with_capacity(1 << 20, file), &mut |_| {
-        Ok(())
-    });
-    let (checksum, out, mut objects, stats) = match result {
-        Ok(done) => done,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    let file = out
-        .into_inner()
-        .map_err(|e| io_error(&tmp)(e.into_error()))?;
-    file.sync_all().map_err(io_error(&tmp))?;
-    let name = format!("pack-{checksum}");
-    write_synced(
-        &dir.join(format!("{name}.idx")),
-        &index_v2(&mut objects, &checksum),
-    )?;
-    let pack_path = dir.join(format!("{name}.pack"));
-    std::fs::rename(&tmp, &pack_path).map_err(io_error(&pack_path))?;
-    sync_dir(&dir)?;
+    let (items, _) = items_in_storage_order(repo, |id| set.contains(id))?;
+    let (name, stats) = write_pack_files(repo, &items, &set, &dir, &mut |_| Ok(()))?;
     write_manifest(
         repo.dir(),
         &Manifest {

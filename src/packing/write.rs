@@ -338,3 +338,72 @@ impl<W: Write> State<'_, W> {
         Ok(())
     }
 }
+
+/// The stored objects whose ids `keep` accepts, once each, in storage order (delta bases
+/// before their deltas).
+pub fn items_in_storage_order(
+    repo: &Repo,
+    mut keep: impl FnMut(&ObjectId) -> bool,
+) -> Result<(Vec<PackItem>, IdSet<ObjectId>), StoreError> {
+    let mut items = Vec::new();
+    let mut added = IdSet::default();
+    repo.for_each_entry(|location, entry| -> Result<(), StoreError> {
+        let id = location.id();
+        if keep(&id) && added.insert(id) {
+            items.push(PackItem {
+                location: location.clone(),
+                kind: entry.kind,
+            });
+        }
+        Ok(())
+    })?;
+    Ok((items, added))
+}
+
+/// Writes a self-contained pack of `items` (which must hold every delta base) into `dir`
+/// as `pack-<checksum>.pack` and `.idx`, synced and renamed into place only when complete.
+/// Returns the file name without extension and the statistics.
+pub fn write_pack_files(
+    repo: &Repo,
+    items: &[PackItem],
+    chosen: &IdSet<ObjectId>,
+    dir: &std::path::Path,
+    tick: &mut dyn FnMut(usize) -> io::Result<()>,
+) -> Result<(String, PackStats), PackError> {
+    let nobody = IdSet::default();
+    let job = PackJob {
+        repo,
+        tier: None,
+        options: PackOptions {
+            thin: false,
+            ofs_delta: true,
+        },
+        bases: Bases {
+            chosen,
+            client_has: &nobody,
+            hints: None,
+        },
+    };
+    let tmp = dir.join(format!("tmp-pack-{}.pack", std::process::id()));
+    let io_error = |e: io::Error| StoreError::io("write", &tmp, e);
+    let file = std::fs::File::create(&tmp).map_err(io_error)?;
+    let written = job.write(items, io::BufWriter::with_capacity(1 << 20, file), tick);
+    let (checksum, out, mut objects, stats) = match written {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
+    file.sync_all().map_err(io_error)?;
+    let name = format!("pack-{checksum}");
+    crate::store::segment::write_synced(
+        &dir.join(format!("{name}.idx")),
+        &crate::git::pack::index_v2(&mut objects, &checksum),
+    )?;
+    let pack_path = dir.join(format!("{name}.pack"));
+    std::fs::rename(&tmp, &pack_path).map_err(|e| StoreError::io("rename", &pack_path, e))?;
+    crate::store::segment::sync_dir(dir)?;
+    Ok((name, stats))
+}
