@@ -114,8 +114,7 @@ fn write_pack(
 
 /// `packed-refs` for direct refs, loose files for symbolic ones, and `HEAD`.
 fn write_refs(repo: &Repo, out: &Path) -> Result<u64, ExportError> {
-    let mut refs = repo.refs()?;
-    refs.sort_by(|a, b| a.0.cmp(&b.0));
+    let refs = repo.refs()?;
     let mut packed = Vec::new();
     let mut count = 0;
     for (name, target) in &refs {

@@ -14,5 +14,5 @@ pub use encoding::{
 pub use id::{HexError, HexPrefix, IdHasher, IdMap, IdSet, Kind, ObjectId, Sha1};
 pub use types::{
     Commit, EntryKind, EntryTarget, ExtraHeader, Node, Signature, Tag, Tree, TreeEntry,
-    mode_is_followed, mode_is_gitlink, parse_octal_mode,
+    mode_is_followed, mode_is_gitlink, mode_kind, parse_octal_mode,
 };

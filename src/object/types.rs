@@ -67,16 +67,21 @@ pub fn mode_is_followed(mode: &[u8]) -> bool {
     parse_octal_mode(mode).is_none_or(|m| matches!(m & S_IFMT, 0o100000 | 0o120000 | 0o040000))
 }
 
+/// The kind of entry a mode names (what `TreeEntry::kind` returns).
+pub fn mode_kind(mode: &[u8]) -> EntryKind {
+    let mode = parse_octal_mode(mode).unwrap_or(0);
+    match mode & S_IFMT {
+        0o040000 => EntryKind::Directory,
+        0o120000 => EntryKind::Symlink,
+        0o160000 => EntryKind::Gitlink,
+        _ if mode & 0o100 != 0 => EntryKind::Executable,
+        _ => EntryKind::File,
+    }
+}
+
 impl<Id> TreeEntry<Id> {
     pub fn kind(&self) -> EntryKind {
-        let mode = parse_octal_mode(&self.mode).unwrap_or(0);
-        match mode & S_IFMT {
-            0o040000 => EntryKind::Directory,
-            0o120000 => EntryKind::Symlink,
-            0o160000 => EntryKind::Gitlink,
-            _ if mode & 0o100 != 0 => EntryKind::Executable,
-            _ => EntryKind::File,
-        }
+        mode_kind(&self.mode)
     }
 }
 

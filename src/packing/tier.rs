@@ -77,6 +77,29 @@ pub fn tier_dir(repo_dir: &Path) -> PathBuf {
     repo_dir.join(TIER_DIR)
 }
 
+/// Identifies one written manifest: it is replaced by a rename, so a new one has a new
+/// inode (and usually another size and time). `None` when there is no clone pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestStamp {
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+pub fn manifest_stamp(repo_dir: &Path) -> Result<Option<ManifestStamp>, StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let path = tier_dir(repo_dir).join(MANIFEST);
+    match std::fs::metadata(&path) {
+        Ok(meta) => Ok(Some(ManifestStamp {
+            inode: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io("read", &path, e)),
+    }
+}
+
 pub fn read_manifest(repo_dir: &Path) -> Result<Option<Manifest>, StoreError> {
     let path = tier_dir(repo_dir).join(MANIFEST);
     match std::fs::read(&path) {

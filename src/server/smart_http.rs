@@ -271,10 +271,9 @@ pub async fn upload_pack(
         Ok(body) => body,
         Err(response) => return response,
     };
-    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
-    let app_for_task = app.clone();
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
     let work = tokio::task::spawn_blocking(move || -> Result<(), HttpError> {
-        let state = served_repo(&app_for_task, &owner, &name)?;
+        let state = served_repo(&app, &owner, &name)?;
         let answer = if version == 2 {
             upload::serve_v2(&state, &body)
         } else {
@@ -305,7 +304,6 @@ pub async fn upload_pack(
     });
     // Lookup failures must become real HTTP statuses, so wait for the first message or
     // the task's end before answering.
-    let mut rx = rx;
     let first = rx.recv().await;
     match first {
         Some(first) => {

@@ -526,6 +526,7 @@ impl Repo {
         ))
     }
 
+    /// Every ref, sorted by name (the table's key order).
     pub fn refs(&self) -> Result<Vec<(BString, RefTarget)>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
         let table = txn.open_table(REFS).map_err(|e| self.db_error(e))?;

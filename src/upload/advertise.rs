@@ -4,9 +4,10 @@
 use bstr::{BStr, BString, ByteSlice};
 
 use crate::object::{ObjectId, Sha1};
-use crate::protocol::pktline::{self, Packet, PktReader};
+use crate::protocol::pktline::{self, PktReader};
 use crate::store::{RefTarget, StoreError};
 
+use super::request::next_arg;
 use super::{AGENT, RepoState, UploadError};
 
 /// How many symbolic refs are followed before giving up (git: 5).
@@ -24,6 +25,7 @@ struct Advertised {
 /// HEAD when it names a branch that does not exist yet.
 struct Unborn(BString);
 
+/// Follows `name` to a direct ref in `refs` (sorted by name).
 fn resolve(
     refs: &[(BString, RefTarget)],
     name: &BStr,
@@ -48,8 +50,7 @@ fn resolve(
 /// Every ref, HEAD first, as the store has them.
 fn list(state: &RepoState) -> Result<(Vec<Advertised>, Option<Unborn>), StoreError> {
     let repo = &state.repo;
-    let mut refs = repo.refs()?;
-    refs.sort_by(|a, b| a.0.cmp(&b.0));
+    let refs = repo.refs()?;
     let mut out = Vec::with_capacity(refs.len());
     let mut unborn = None;
     let advertised = |name: &BString, id: ObjectId, symref_target| -> Result<_, StoreError> {
@@ -112,35 +113,25 @@ pub fn capabilities_v2() -> Vec<u8> {
 pub fn ls_refs(state: &RepoState, reader: &mut PktReader<'_>) -> Result<Vec<u8>, UploadError> {
     let (mut peel, mut symrefs, mut unborn_wanted) = (false, false, false);
     let mut prefixes: Vec<Vec<u8>> = Vec::new();
-    loop {
-        match reader.next_packet()? {
-            Some(packet @ Packet::Data(_)) => {
-                let line = packet.text().unwrap_or_default();
-                match line {
-                    b"peel" => peel = true,
-                    b"symrefs" => symrefs = true,
-                    b"unborn" => unborn_wanted = true,
-                    _ => {
-                        if let Some(prefix) = line.strip_prefix(b"ref-prefix ") {
-                            // Past git's own limit, prefixes only cost time: list everything.
-                            if prefixes.len() < 65536 {
-                                prefixes.push(prefix.to_vec());
-                            }
-                        } else {
-                            return Err(UploadError::Request(format!(
-                                "unexpected line: '{}'",
-                                line.as_bstr()
-                            )));
-                        }
-                    }
+    // git always ends the arguments with a flush; a body that simply ends is taken as well.
+    while !reader.at_end()
+        && let Some(line) = next_arg(reader, "ls-refs arguments")?
+    {
+        match line {
+            b"peel" => peel = true,
+            b"symrefs" => symrefs = true,
+            b"unborn" => unborn_wanted = true,
+            _ => match line.strip_prefix(b"ref-prefix ") {
+                // Past git's own limit, prefixes only cost time: list everything.
+                Some(prefix) if prefixes.len() < 65536 => prefixes.push(prefix.to_vec()),
+                Some(_) => {}
+                None => {
+                    return Err(UploadError::Request(format!(
+                        "unexpected line: '{}'",
+                        line.as_bstr()
+                    )));
                 }
-            }
-            Some(Packet::Flush) | None => break,
-            Some(other) => {
-                return Err(UploadError::Request(format!(
-                    "unexpected {other:?} in ls-refs arguments"
-                )));
-            }
+            },
         }
     }
     let wanted = |name: &[u8]| prefixes.is_empty() || prefixes.iter().any(|p| name.starts_with(p));
@@ -227,23 +218,16 @@ pub fn advertisement_v0(state: &RepoState) -> Result<Vec<u8>, StoreError> {
 
 /// Resolves a ref the way git's `expand_ref` does for `deepen-not`: the full name, or a
 /// short name under `refs/`, `refs/tags/`, `refs/heads/`, `refs/remotes/`; exactly one
-/// must exist.
+/// must exist. `refs` is sorted by name, as `Repo::refs` returns them.
 pub fn expand_ref(refs: &[(BString, RefTarget)], name: &[u8]) -> Option<ObjectId> {
     let candidates: Vec<Vec<u8>> = ["", "refs/", "refs/tags/", "refs/heads/", "refs/remotes/"]
         .iter()
         .map(|p| [p.as_bytes(), name].concat())
         .chain(std::iter::once([b"refs/remotes/", name, b"/HEAD"].concat()))
         .collect();
-    let mut sorted: Vec<(BString, RefTarget)> = refs.to_vec();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let found: Vec<ObjectId> = candidates
         .iter()
-        .filter_map(|c| {
-            resolve(&sorted, c.as_bstr())
-                .ok()
-                .flatten()
-                .map(|(id, _)| id)
-        })
+        .filter_map(|c| resolve(refs, c.as_bstr()).ok().flatten().map(|(id, _)| id))
         .collect();
     match found.as_slice() {
         [one] => Some(*one),

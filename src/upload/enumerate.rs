@@ -2,7 +2,9 @@
 //! what the client already has, filtered for partial clones, plus tags that follow.
 
 use crate::history::{CommitGraph, CommitIndex, locate, peel, walk_tree};
-use crate::object::{IdMap, IdSet, Kind, ObjectId, for_each_tree_child, mode_is_followed};
+use crate::object::{
+    EntryKind, IdMap, IdSet, Kind, ObjectId, for_each_tree_child, mode_is_followed, mode_kind,
+};
 use crate::packing::PackError;
 use crate::store::{ObjectLocation, Repo};
 
@@ -223,7 +225,7 @@ impl Enumeration<'_> {
 }
 
 fn is_tree_mode(mode: &[u8]) -> bool {
-    crate::object::parse_octal_mode(mode).is_some_and(|m| m & 0o170000 == 0o040000)
+    mode_kind(mode) == EntryKind::Directory
 }
 
 /// A tree entry as (name, mode, id).

@@ -17,7 +17,7 @@ use bstr::{BString, ByteSlice};
 
 use crate::history::{CommitGraph, CommitIndex};
 use crate::object::{IdMap, IdSet, Kind, ObjectId, Sha1};
-use crate::packing::tier::read_manifest;
+use crate::packing::tier::{ManifestStamp, manifest_stamp};
 use crate::packing::write::Bases;
 use crate::packing::{ClonePack, PackItem, PackJob, PackOptions};
 use crate::protocol::pktline::{self, Band, Packet, PktError, PktReader, Sideband};
@@ -49,7 +49,7 @@ type ReachableAt = (Vec<(BString, RefTarget)>, Arc<IdSet<ObjectId>>);
 pub struct RepoState {
     pub repo: Repo,
     graph: RwLock<CommitGraph>,
-    tier: Mutex<Option<(String, Arc<ClonePack>)>>,
+    tier: Mutex<Option<(ManifestStamp, Arc<ClonePack>)>>,
     peeled: Mutex<IdMap<ObjectId, Option<ObjectId>>>,
     reachable: Mutex<Option<ReachableAt>>,
 }
@@ -65,22 +65,23 @@ impl RepoState {
         }
     }
 
-    /// The current clone pack, reopened when `forge repack` replaced it.
+    /// The current clone pack, reopened when `forge repack` replaced it (seen by the
+    /// manifest's file identity, so an unchanged tier costs one `stat`).
     pub fn clone_pack(&self) -> Result<Option<Arc<ClonePack>>, StoreError> {
-        let Some(manifest) = read_manifest(self.repo.dir())? else {
-            *self.tier.lock().expect("tier lock") = None;
+        let mut tier = self.tier.lock().expect("tier lock");
+        let Some(stamp) = manifest_stamp(self.repo.dir())? else {
+            *tier = None;
             return Ok(None);
         };
-        let mut tier = self.tier.lock().expect("tier lock");
-        if let Some((name, pack)) = tier.as_ref()
-            && *name == manifest.pack
+        if let Some((seen, pack)) = tier.as_ref()
+            && *seen == stamp
         {
             return Ok(Some(pack.clone()));
         }
         match ClonePack::open(self.repo.dir()) {
             Ok(Some(pack)) => {
                 let pack = Arc::new(pack);
-                *tier = Some((pack.manifest.pack.clone(), pack.clone()));
+                *tier = Some((stamp, pack.clone()));
                 Ok(Some(pack))
             }
             Ok(None) => Ok(None),
@@ -108,19 +109,29 @@ impl RepoState {
         Ok(peeled)
     }
 
-    /// Whether `id` may be fetched: a ref tip, a peeled tip, or reachable from a ref.
+    /// The objects refs point at, and what their annotated tags peel to.
+    fn ref_tips(&self, refs: &[(BString, RefTarget)]) -> Result<IdSet<ObjectId>, StoreError> {
+        let mut tips = IdSet::default();
+        for (_, target) in refs {
+            if let RefTarget::Direct(tip) = target {
+                tips.insert(*tip);
+                tips.extend(self.peeled(*tip)?);
+            }
+        }
+        Ok(tips)
+    }
+
+    /// Whether `id` may be fetched: a ref tip (`tips`), a peeled tip, or reachable from a
+    /// ref.
     fn allowed(
         &self,
         graph: &mut CommitGraph,
         refs: &[(BString, RefTarget)],
+        tips: &IdSet<ObjectId>,
         id: ObjectId,
     ) -> Result<bool, UploadError> {
-        for (_, target) in refs {
-            if let RefTarget::Direct(tip) = target
-                && (*tip == id || self.peeled(*tip)? == Some(id))
-            {
-                return Ok(true);
-            }
+        if tips.contains(&id) {
+            return Ok(true);
         }
         let mut cache = self.reachable.lock().expect("reachable lock");
         let set = match cache.as_ref() {
@@ -233,8 +244,13 @@ fn negotiate(state: &RepoState, args: &FetchArgs) -> Result<Negotiated, UploadEr
         deepen_not.push(id);
     }
     state.with_graph(|graph| {
+        let mut tips = None;
         let resolved = negotiate::resolve(repo, graph, args, |graph, _, id| {
-            state.allowed(graph, &refs, id)
+            let tips = match &mut tips {
+                Some(tips) => tips,
+                empty => empty.insert(state.ref_tips(&refs)?),
+            };
+            state.allowed(graph, &refs, tips, id)
         })?;
         let client = negotiate::client_shallows(repo, graph, args)?;
         let mut not_commits = Vec::new();
@@ -280,11 +296,14 @@ fn fetch_v2(state: &RepoState, args: FetchArgs) -> Result<Response, UploadError>
         if negotiated.resolved.common.is_empty() {
             pktline::text(&mut head, "NAK");
         }
-        for sha1 in &negotiated.resolved.common {
-            hex_line(&mut head, "ACK ", sha1);
+        for common in &negotiated.resolved.common {
+            hex_line(&mut head, "ACK ", &common.sha1);
         }
+        let resolved = &negotiated.resolved;
         let ready = !args.wait_for_done
-            && state.with_graph(|graph| negotiate::ready(graph, &negotiated.resolved));
+            && state.with_graph(|graph| {
+                negotiate::ready(graph, &resolved.want_commits, &resolved.common)
+            });
         if !ready {
             pktline::flush(&mut head);
             return Ok(Response { head, pack: None });
@@ -329,7 +348,7 @@ fn plan_pack(
     } = negotiated;
     let mut wants = resolved.want_commits.clone();
     wants.extend(&shallow.extra_wants);
-    let mut haves = resolved.have_commits.clone();
+    let mut haves: Vec<CommitIndex> = negotiate::have_commits(&resolved.common).collect();
     haves.extend(&shallow.extra_edges);
     let (commits, mut boundary) = state
         .with_graph(|graph| negotiate::commits_to_send(graph, &wants, &haves, &shallow.grafts));
@@ -411,7 +430,7 @@ impl PackPlan {
             PackSource::Verbatim(tier) => {
                 let count = tier.manifest.objects;
                 sideband.progress(&format!(
-                    "Enumerating objects: {count}, done.\nTotal {count} (delta 0), reused 0 (delta 0), pack-reused {count}\n"
+                    "Enumerating objects: {count}, done.\nTotal {count}, pack-reused {count}\n"
                 ))?;
                 sideband.write_all(tier.bytes())?;
                 Ok(())
@@ -480,11 +499,10 @@ impl Walk {
         };
         let (_, _, _, stats) = job.write(&items, &mut *sideband, &mut |_| Ok(()))?;
         sideband.progress(&format!(
-            "Total {} (delta {}), reused {} (delta {}), pack-reused {}\n",
+            "Total {} (delta {}), reused {}, pack-reused {}\n",
             stats.objects,
             stats.deltas,
             stats.reused + stats.copied,
-            stats.deltas,
             stats.reused
         ))?;
         Ok(())
@@ -502,52 +520,55 @@ pub fn serve_v0(state: &RepoState, body: &[u8]) -> Result<Response, UploadError>
     }
     // git's get_common_commits, for one stateless round.
     let resolved = &negotiated.resolved;
-    let mut known = negotiate::Resolved::default();
+    let by_sha1: std::collections::HashMap<Sha1, negotiate::Common> =
+        resolved.common.iter().map(|c| (c.sha1, *c)).collect();
+    let mut known: Vec<negotiate::Common> = Vec::new();
+    let mut acked: std::collections::HashSet<Sha1> = std::collections::HashSet::new();
     let mut last: Option<Sha1> = None;
     let mut got_other = false;
     let mut sent_ready = false;
-    let common: std::collections::HashSet<Sha1> = resolved.common.iter().copied().collect();
-    let is_ready = |known: &negotiate::Resolved| {
-        let probe = negotiate::Resolved {
-            want_commits: resolved.want_commits.clone(),
-            common: known.common.clone(),
-            have_commits: known.have_commits.clone(),
-            ..negotiate::Resolved::default()
-        };
-        state.with_graph(|graph| negotiate::ready(graph, &probe))
+    let is_ready = |known: &[negotiate::Common]| {
+        state.with_graph(|graph| negotiate::ready(graph, &resolved.want_commits, known))
     };
+    // `ready` only changes when a common have is added: (haves known, answer) of the last check.
+    let mut checked: Option<(usize, bool)> = None;
     let multi_ack = args.multi_ack || args.multi_ack_detailed;
     for sha1 in &args.haves {
-        if common.contains(sha1) {
-            if known.common.contains(sha1) {
+        if let Some(common) = by_sha1.get(sha1) {
+            if !acked.insert(*sha1) {
                 continue;
             }
-            known.common.push(*sha1);
+            known.push(*common);
             last = Some(*sha1);
             if args.multi_ack_detailed {
                 pktline::text(&mut head, &format!("ACK {sha1} common"));
             } else if args.multi_ack {
                 pktline::text(&mut head, &format!("ACK {sha1} continue"));
-            } else if known.common.len() == 1 {
+            } else if known.len() == 1 {
                 hex_line(&mut head, "ACK ", sha1);
             }
         } else {
             got_other = true;
-            if multi_ack && !sent_ready {
-                known.have_commits = commits_of(state, &known.common)?;
-                if is_ready(&known) {
-                    if args.multi_ack_detailed {
-                        sent_ready = true;
-                        pktline::text(&mut head, &format!("ACK {sha1} ready"));
-                    } else {
-                        pktline::text(&mut head, &format!("ACK {sha1} continue"));
-                    }
+            let ready_now = match checked {
+                Some((n, answer)) if n == known.len() => answer,
+                _ if !multi_ack || sent_ready => false,
+                _ => {
+                    let answer = is_ready(&known);
+                    checked = Some((known.len(), answer));
+                    answer
+                }
+            };
+            if multi_ack && !sent_ready && ready_now {
+                if args.multi_ack_detailed {
+                    sent_ready = true;
+                    pktline::text(&mut head, &format!("ACK {sha1} ready"));
+                } else {
+                    pktline::text(&mut head, &format!("ACK {sha1} continue"));
                 }
             }
         }
     }
     if !args.done {
-        known.have_commits = commits_of(state, &known.common)?;
         if args.multi_ack_detailed
             && let Some(last) = last
             && !got_other
@@ -556,7 +577,7 @@ pub fn serve_v0(state: &RepoState, body: &[u8]) -> Result<Response, UploadError>
             sent_ready = true;
             pktline::text(&mut head, &format!("ACK {last} ready"));
         }
-        if known.common.is_empty() || multi_ack {
+        if known.is_empty() || multi_ack {
             pktline::text(&mut head, "NAK");
         }
         match (args.no_done && sent_ready, last) {
@@ -575,22 +596,6 @@ pub fn serve_v0(state: &RepoState, body: &[u8]) -> Result<Response, UploadError>
         head,
         pack: Some(plan),
     })
-}
-
-fn commits_of(state: &RepoState, haves: &[Sha1]) -> Result<Vec<CommitIndex>, UploadError> {
-    let repo = &state.repo;
-    let mut out = Vec::new();
-    for sha1 in haves {
-        if let Some(id) = repo.id_of_sha1(sha1) {
-            let (_, target, kind) = crate::history::peel(repo, id)?;
-            if kind == Some(Kind::Commit)
-                && let Some(c) = state.with_graph(|g| g.load(repo, target))?
-            {
-                out.push(c);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The `ERR` response for a request that failed before any pack byte.

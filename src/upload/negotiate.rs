@@ -2,6 +2,7 @@
 //! asking (`ready`), the shallow boundary of a deepen request, and the commits to send.
 
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::ops::ControlFlow;
 
 use crate::history::{CommitGraph, CommitIndex, peel};
 use crate::object::{Kind, ObjectId, Sha1};
@@ -13,6 +14,19 @@ use super::request::FetchArgs;
 /// git's "infinite" depth (`--unshallow` sends it).
 const INFINITE_DEPTH: u32 = 0x7fff_ffff;
 
+/// A have the store has.
+#[derive(Debug, Clone, Copy)]
+pub struct Common {
+    pub sha1: Sha1,
+    /// The commit it is or peels to.
+    pub commit: Option<CommitIndex>,
+}
+
+/// The commits among the haves, tags peeled.
+pub fn have_commits(common: &[Common]) -> impl Iterator<Item = CommitIndex> + '_ {
+    common.iter().filter_map(|c| c.commit)
+}
+
 /// The client's wants and haves, resolved against the store.
 #[derive(Debug, Default)]
 pub struct Resolved {
@@ -22,9 +36,7 @@ pub struct Resolved {
     /// blobs. They are sent whatever the filter says.
     pub want_other: Vec<ObjectId>,
     /// Haves the store has, in the order the client sent them (each is acknowledged).
-    pub common: Vec<Sha1>,
-    /// Commits among the haves, tags peeled.
-    pub have_commits: Vec<CommitIndex>,
+    pub common: Vec<Common>,
     /// Trees and blobs among the haves.
     pub have_other: Vec<ObjectId>,
 }
@@ -69,29 +81,29 @@ pub fn resolve(
         let Some(id) = repo.id_of_sha1(sha1) else {
             continue;
         };
-        resolved.common.push(*sha1);
         let (_, target, kind) = peel(repo, id)?;
+        let mut commit = None;
         match kind {
-            Some(Kind::Commit) => {
-                if let Some(index) = graph.load(repo, target)? {
-                    resolved.have_commits.push(index);
-                }
-            }
+            Some(Kind::Commit) => commit = graph.load(repo, target)?,
             Some(_) => resolved.have_other.push(target),
             None => {}
         }
+        resolved.common.push(Common {
+            sha1: *sha1,
+            commit,
+        });
     }
     Ok(resolved)
 }
 
 /// git's `ok_to_give_up`: every wanted commit reaches something the client has (a have or
 /// the parent of a have), so the server can build a good pack without more rounds.
-pub fn ready(graph: &CommitGraph, resolved: &Resolved) -> bool {
-    if resolved.common.is_empty() {
+pub fn ready(graph: &CommitGraph, wants: &[CommitIndex], common: &[Common]) -> bool {
+    if common.is_empty() {
         return false;
     }
     let mut they_have: HashSet<CommitIndex> = HashSet::new();
-    for &h in &resolved.have_commits {
+    for h in have_commits(common) {
         they_have.insert(h);
         they_have.extend(graph.parents(h));
     }
@@ -102,7 +114,7 @@ pub fn ready(graph: &CommitGraph, resolved: &Resolved) -> bool {
     // fully explored without finding one.
     let mut reaching: HashSet<CommitIndex> = HashSet::new();
     let mut dead: HashSet<CommitIndex> = HashSet::new();
-    for &want in &resolved.want_commits {
+    for &want in wants {
         if reaching.contains(&want) {
             continue;
         }
@@ -251,13 +263,14 @@ pub fn shallow_update(
     Ok(update)
 }
 
-/// Commits within `depth` of the wants (a want is at depth 1), and the commits exactly at
-/// `depth`: the boundary.
-fn within_depth(
+/// Visits the commits reachable from the wants breadth first, each once with its smallest
+/// depth (a want is at depth 1). `visit` says whether to go on to the commit's parents, or
+/// stops the walk with a value.
+fn by_depth<T>(
     graph: &CommitGraph,
     wants: &[CommitIndex],
-    depth: u32,
-) -> (HashSet<CommitIndex>, Vec<CommitIndex>) {
+    mut visit: impl FnMut(CommitIndex, u32) -> ControlFlow<T, bool>,
+) -> Option<T> {
     let mut at: HashMap<CommitIndex, u32> = HashMap::new();
     let mut queue: VecDeque<CommitIndex> = VecDeque::new();
     for &w in wants {
@@ -265,22 +278,41 @@ fn within_depth(
             queue.push_back(w);
         }
     }
-    let mut inside = HashSet::new();
-    let mut border = Vec::new();
     while let Some(c) = queue.pop_front() {
         let d = at[&c];
-        if d >= depth {
-            border.push(c);
-            continue;
-        }
-        inside.insert(c);
-        for &p in graph.parents(c) {
-            if let std::collections::hash_map::Entry::Vacant(slot) = at.entry(p) {
-                slot.insert(d + 1);
-                queue.push_back(p);
+        match visit(c, d) {
+            ControlFlow::Break(value) => return Some(value),
+            ControlFlow::Continue(false) => {}
+            ControlFlow::Continue(true) => {
+                for &p in graph.parents(c) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = at.entry(p) {
+                        slot.insert(d + 1);
+                        queue.push_back(p);
+                    }
+                }
             }
         }
     }
+    None
+}
+
+/// Commits within `depth` of the wants, and the commits exactly at `depth`: the boundary.
+fn within_depth(
+    graph: &CommitGraph,
+    wants: &[CommitIndex],
+    depth: u32,
+) -> (HashSet<CommitIndex>, Vec<CommitIndex>) {
+    let mut inside = HashSet::new();
+    let mut border = Vec::new();
+    by_depth::<()>(graph, wants, |c, d| {
+        if d >= depth {
+            border.push(c);
+            ControlFlow::Continue(false)
+        } else {
+            inside.insert(c);
+            ControlFlow::Continue(true)
+        }
+    });
     (inside, border)
 }
 
@@ -291,26 +323,13 @@ fn depth_of_first(
     wants: &[CommitIndex],
     client: &HashSet<CommitIndex>,
 ) -> Option<u32> {
-    let mut at: HashMap<CommitIndex, u32> = HashMap::new();
-    let mut queue: VecDeque<CommitIndex> = VecDeque::new();
-    for &w in wants {
-        if at.insert(w, 1).is_none() {
-            queue.push_back(w);
-        }
-    }
-    while let Some(c) = queue.pop_front() {
-        let d = at[&c];
+    by_depth(graph, wants, |c, d| {
         if client.contains(&c) {
-            return Some(d);
+            ControlFlow::Break(d)
+        } else {
+            ControlFlow::Continue(true)
         }
-        for &p in graph.parents(c) {
-            if let std::collections::hash_map::Entry::Vacant(slot) = at.entry(p) {
-                slot.insert(d + 1);
-                queue.push_back(p);
-            }
-        }
-    }
-    None
+    })
 }
 
 fn ancestors(graph: &CommitGraph, tips: &[CommitIndex]) -> HashSet<CommitIndex> {

@@ -170,27 +170,30 @@ pub fn parse_id(hex: &[u8]) -> Result<Sha1, UploadError> {
     })
 }
 
+/// The next text line of a section of arguments, `None` at the flush that ends it.
+pub fn next_arg<'a>(
+    reader: &mut PktReader<'a>,
+    section: &str,
+) -> Result<Option<&'a [u8]>, UploadError> {
+    match reader.next_packet()? {
+        Some(Packet::Flush) => Ok(None),
+        Some(packet @ Packet::Data(_)) => Ok(packet.text()),
+        Some(other) => Err(UploadError::Request(format!(
+            "unexpected {other:?} in {section}"
+        ))),
+        None => Err(UploadError::Request(format!(
+            "expected flush after {section}"
+        ))),
+    }
+}
+
 /// The arguments of a v2 `fetch` command (after the delimiter, up to the flush).
 pub fn parse_v2_fetch(reader: &mut PktReader<'_>) -> Result<FetchArgs, UploadError> {
     let mut args = FetchArgs {
         band: Some(Band::Large),
         ..FetchArgs::default()
     };
-    loop {
-        let line = match reader.next_packet()? {
-            Some(Packet::Flush) => break,
-            Some(packet @ Packet::Data(_)) => packet.text().unwrap_or_default(),
-            Some(other) => {
-                return Err(UploadError::Request(format!(
-                    "unexpected {other:?} in fetch arguments"
-                )));
-            }
-            None => {
-                return Err(UploadError::Request(
-                    "expected flush after fetch arguments".into(),
-                ));
-            }
-        };
+    while let Some(line) = next_arg(reader, "fetch arguments")? {
         if let Some(hex) = line.strip_prefix(b"want ") {
             push_limited(&mut args.wants, parse_id(hex)?, MAX_WANTS, "want")?;
             continue;
@@ -226,17 +229,7 @@ pub fn parse_v0(body: &[u8]) -> Result<FetchArgs, UploadError> {
         ..FetchArgs::default()
     };
     let mut first = true;
-    loop {
-        let line = match reader.next_packet()? {
-            Some(Packet::Flush) => break,
-            Some(packet @ Packet::Data(_)) => packet.text().unwrap_or_default(),
-            Some(other) => {
-                return Err(UploadError::Request(format!(
-                    "unexpected {other:?} in the want list"
-                )));
-            }
-            None => return Err(UploadError::Request("the want list has no flush".into())),
-        };
+    while let Some(line) = next_arg(&mut reader, "the want list")? {
         if let Some(rest) = line.strip_prefix(b"want ") {
             let (hex, features) = rest.split_at(rest.len().min(40));
             push_limited(&mut args.wants, parse_id(hex)?, MAX_WANTS, "want")?;
