@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -40,6 +41,10 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Seconds of silence after which a fetch whose pack is still being prepared gets a
+        /// keep-alive packet (git's uploadpack.keepAlive); 0 sends none.
+        #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
+        keepalive: f64,
     },
     /// Create and list repositories.
     #[command(subcommand)]
@@ -157,6 +162,15 @@ fn parse_name(name: &str) -> anyhow::Result<RepoName> {
     Ok(RepoName::parse(name).map_err(StoreError::from)?)
 }
 
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && (0.0..=86_400.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "expected seconds between 0 and 86400, got '{text}'"
+        )),
+    }
+}
+
 fn print_json(value: serde_json::Value) {
     println!(
         "{}",
@@ -167,10 +181,15 @@ fn print_json(value: serde_json::Value) {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(!cli.json);
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, keepalive } => {
             let data = DataDir::open_or_init(&cli.data)?;
             drop(data);
-            crate::server::serve(cli.data, listen, cli.json)?;
+            let options = crate::server::ServeOptions {
+                listen,
+                keepalive: (keepalive > 0.0).then(|| Duration::from_secs_f64(keepalive)),
+                json: cli.json,
+            };
+            crate::server::serve(cli.data, options)?;
         }
         Command::Repo(RepoCommand::Create { name }) => {
             let name = parse_name(&name)?;

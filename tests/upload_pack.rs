@@ -157,9 +157,32 @@ fn shallow_clones_deepen_and_unshallow() {
     let (forge, source) = served_source(tmp.path(), 400);
     let server = Server::start(&forge);
     let url = server.repo_url("alice/app");
-    let head = git(&source, &["rev-parse", "main"]);
+    // Protocol v2 sends shallow lines once in a `shallow-info` section; v0 re-sends them
+    // with every stateless round. `clone -c` keeps the version for later fetches.
+    for version in ["2", "0"] {
+        shallow_round(tmp.path(), &source, &url, version);
+    }
+}
 
-    let shallow = clone_bare(tmp.path(), &url, "depth1", &["--depth", "1"]);
+/// `-c CONFIG` followed by `args`.
+fn with_config<'a>(config: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["-c", config];
+    all.extend_from_slice(args);
+    all
+}
+
+fn shallow_round(tmp: &Path, source: &Path, url: &str, version: &str) {
+    let config = format!("protocol.version={version}");
+    let clone_with = |dir: &str, extra: &[&str]| {
+        clone_bare(
+            tmp,
+            url,
+            &format!("{dir}-v{version}"),
+            &with_config(&config, extra),
+        )
+    };
+    let head = git(source, &["rev-parse", "main"]);
+    let shallow = clone_with("depth1", &["--depth", "1"]);
     assert_eq!(git(&shallow, &["rev-parse", "main"]), head);
     assert_eq!(git(&shallow, &["rev-list", "--count", "main"]).trim(), "1");
     assert_eq!(
@@ -168,7 +191,7 @@ fn shallow_clones_deepen_and_unshallow() {
     );
     assert_fsck_clean(&shallow);
     // Its tree is complete: every object of the tip is there.
-    let tip_objects = git(&source, &["rev-list", "--objects", "--no-walk", "main"]);
+    let tip_objects = git(source, &["rev-list", "--objects", "--no-walk", "main"]);
     let present = git(&shallow, &["rev-list", "--objects", "--no-walk", "main"]);
     assert_eq!(present, tip_objects);
 
@@ -180,47 +203,58 @@ fn shallow_clones_deepen_and_unshallow() {
     assert!(!shallow.join("shallow").exists());
     assert_eq!(
         git(&shallow, &["rev-list", "--count", "main"]),
-        git(&source, &["rev-list", "--count", "main"])
+        git(source, &["rev-list", "--count", "main"])
     );
     assert_fsck_clean(&shallow);
 
     // --shallow-since: the synthetic commits are one minute apart from 1600000000.
-    let since = clone_bare(
-        tmp.path(),
-        &url,
+    let since = clone_with(
         "since",
         &["--shallow-since", "@1600018000", "--single-branch"],
     );
     let expected = git(
-        &source,
+        source,
         &["rev-list", "--count", "--since=1600018000", "main"],
     );
     assert_eq!(git(&since, &["rev-list", "--count", "main"]), expected);
     assert_fsck_clean(&since);
 
     // --shallow-exclude: history stops at the excluded tag.
-    let exclude = clone_bare(
-        tmp.path(),
-        &url,
-        "exclude",
-        &["--shallow-exclude", "v200", "--single-branch"],
-    );
-    let expected = git(&source, &["rev-list", "--count", "main", "^v200"]);
+    let exclude = clone_with("exclude", &["--shallow-exclude", "v200", "--single-branch"]);
+    let expected = git(source, &["rev-list", "--count", "main", "^v200"]);
     assert_eq!(git(&exclude, &["rev-list", "--count", "main"]), expected);
+    assert_fsck_clean(&exclude);
+    // Deepening a history cut by ref goes on from its shallow boundary as with git's own
+    // upload-pack.
+    git(&exclude, &["fetch", "-q", "--deepen", "3", "origin"]);
+    let theirs = clone_bare(
+        tmp,
+        &format!("file://{}", source.display()),
+        &format!("exclude-git-v{version}"),
+        &with_config(&config, &["--shallow-exclude", "v200", "--single-branch"]),
+    );
+    git(&theirs, &["fetch", "-q", "--deepen", "3", "origin"]);
+    assert_eq!(
+        git(&exclude, &["rev-list", "main"]),
+        git(&theirs, &["rev-list", "main"])
+    );
     assert_fsck_clean(&exclude);
 
     // An unknown ref to exclude is refused with git's message.
     let out = git_output(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            "--shallow-exclude",
-            "nope",
-            &url,
-            "bad",
-        ],
+        tmp,
+        &with_config(
+            &config,
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                "--shallow-exclude",
+                "nope",
+                url,
+                "bad",
+            ],
+        ),
         None,
     );
     assert!(!out.status.success());
@@ -561,4 +595,191 @@ fn repositories_imported_while_serving_are_served_at_once() {
     let clone = clone_bare(tmp.path(), &server.repo_url("bob/new"), "new", &[]);
     assert_same_history(&source, &clone);
     forge.ok(&["fsck"]);
+}
+
+#[test]
+fn keepalive_packets_while_a_pack_is_prepared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (forge, source) = served_source(tmp.path(), 200);
+    // Two servers on one data directory: git's default interval (5 s), which this small
+    // clone never reaches, and one so short that every pause in the enumeration sends one.
+    let quiet = Server::start(&forge);
+    let eager = Server::start_with(&forge, &["--keepalive", "0.000001"]);
+    for (server, expect_keepalives) in [(&quiet, false), (&eager, true)] {
+        for version in ["2", "0"] {
+            let dir = tmp
+                .path()
+                .join(format!("clone-{expect_keepalives}-v{version}"));
+            let trace = traced(
+                tmp.path(),
+                &[
+                    "-c",
+                    &format!("protocol.version={version}"),
+                    "clone",
+                    "-q",
+                    "--bare",
+                    &server.repo_url("alice/app"),
+                    &dir.display().to_string(),
+                ],
+            );
+            // A keep-alive is an empty band-1 packet: `0005\x01`.
+            let keepalives = trace
+                .lines()
+                .filter(|l| l.ends_with("sideband< \\1"))
+                .count();
+            assert_eq!(keepalives > 0, expect_keepalives, "{keepalives}\n{trace}");
+            assert_same_history(&source, &dir);
+        }
+    }
+}
+
+#[test]
+fn a_lazy_fetch_of_many_blobs_sends_a_chunked_body() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 25,000 distinct blobs: the lazy fetch of all of them asks with 25,000 `want` lines,
+    // over 1 MiB, more than git's http.postBuffer, so git streams the body chunked.
+    let source = tmp.path().join("many.git");
+    std::fs::create_dir_all(&source).unwrap();
+    git(&source, &["init", "-q", "--bare", "-b", "main"]);
+    let mut script = String::from(
+        "commit refs/heads/main\ncommitter C <c@example.com> 1600000000 +0000\ndata 5\nmany\n",
+    );
+    for i in 0..25_000 {
+        let body = format!("blob number {i}\n");
+        script.push_str(&format!(
+            "M 100644 inline d{}/f{i}.txt\ndata {}\n{body}\n",
+            i % 50,
+            body.len()
+        ));
+    }
+    common::git_bytes(
+        &source,
+        &["fast-import", "--quiet"],
+        Some(script.as_bytes()),
+    );
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["import", "alice/many", &source.display().to_string()]);
+    let server = Server::start(&forge);
+
+    let work = tmp.path().join("work");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--filter=blob:none",
+            "--no-checkout",
+            &server.repo_url("alice/many"),
+            &work.display().to_string(),
+        ],
+    );
+    let curl_trace = tmp.path().join("curl.trace");
+    let out = std::process::Command::new("git")
+        .args(["checkout", "-q", "main"])
+        .current_dir(&work)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TRACE_CURL", &curl_trace)
+        .env("GIT_TRACE_CURL_NO_DATA", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trace = std::fs::read_to_string(&curl_trace).unwrap();
+    assert!(
+        trace.contains("Transfer-Encoding: chunked"),
+        "the lazy fetch was not chunked"
+    );
+    assert_eq!(
+        git(&work, &["rev-parse", "HEAD^{tree}"]),
+        git(&source, &["rev-parse", "main^{tree}"])
+    );
+    assert!(git(&work, &["status", "--porcelain"]).is_empty());
+    let missing = git(&work, &["rev-list", "--objects", "--missing=print", "HEAD"]);
+    assert!(
+        !missing.lines().any(|l| l.starts_with('?')),
+        "blobs still missing"
+    );
+}
+
+#[test]
+fn an_error_in_the_middle_of_a_pack_reaches_git_and_breaks_the_pack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (forge, source) = served_source(tmp.path(), 50);
+    // A blob that does not compress keeps its bytes visible in its segment (as is, or in
+    // deflate's stored blocks): find it there and break its entry header. Nothing reads
+    // blob headers before the pack is under way.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..200_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let upstream = tmp.path().join("upstream");
+    common::clone_work(&source, &upstream);
+    commit_file(&upstream, "zz-noise.bin", &noise, "noise");
+    git(&upstream, &["push", "-q", "origin", "main"]);
+    forge.ok(&["import", "alice/app", &source.display().to_string()]);
+    let (segment, data_start) =
+        find_in_files(&tmp.path().join("data"), &noise[..64]).expect("the blob's bytes");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    // The entry starts with a tag byte (kind, storage in bits 4-6) and the size as a
+    // varint: 200,000 is c0 9a 0c.
+    let before = &bytes[data_start - 20..data_start];
+    let size_at = before
+        .windows(3)
+        .rposition(|w| w == [0xc0, 0x9a, 0x0c])
+        .expect("the entry header");
+    let tag = data_start - 20 + size_at - 1;
+    assert_eq!((bytes[tag] >> 4) & 7, 0, "a whole object: {before:x?}");
+    bytes[tag] |= 0x70;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let server = Server::start(&forge);
+    for version in ["2", "0"] {
+        let target = tmp.path().join(format!("broken-v{version}"));
+        let out = git_output(
+            tmp.path(),
+            &[
+                "-c",
+                &format!("protocol.version={version}"),
+                "clone",
+                "--bare",
+                &server.repo_url("alice/app"),
+                &target.display().to_string(),
+            ],
+            None,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("remote: upload-pack: store is corrupt: segment")
+                && stderr.contains("bad entry at offset"),
+            "{stderr}"
+        );
+        assert!(!target.exists(), "git keeps no half clone");
+    }
+}
+
+/// The file under `dir` containing `needle`, and the offset where it starts.
+fn find_in_files(dir: &Path, needle: &[u8]) -> Option<(std::path::PathBuf, usize)> {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if let Some(found) = find_in_files(&path, needle) {
+                return Some(found);
+            }
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && let Some(at) = bytes.windows(needle.len()).position(|w| w == needle)
+        {
+            return Some((path, at));
+        }
+    }
+    None
 }

@@ -134,6 +134,7 @@ pub struct Sideband<W: Write> {
     progress: bool,
     buf: Vec<u8>,
     last_sent: Instant,
+    keepalive: Option<Duration>,
 }
 
 impl<W: Write> Sideband<W> {
@@ -144,7 +145,14 @@ impl<W: Write> Sideband<W> {
             progress: progress && band != Band::None,
             buf: Vec::with_capacity(SIDEBAND_64K_DATA + 5),
             last_sent: Instant::now(),
+            keepalive: Some(KEEPALIVE),
         }
+    }
+
+    /// Silence after which `keepalive` sends a packet; `None` never does.
+    pub fn with_keepalive(mut self, interval: Option<Duration>) -> Sideband<W> {
+        self.keepalive = interval;
+        self
     }
 
     fn capacity(&self) -> usize {
@@ -199,16 +207,21 @@ impl<W: Write> Sideband<W> {
             return Ok(());
         }
         self.flush_data()?;
-        let message = format!("{message}\n");
+        // git prints band 3 as a line of its own, as it does git's own "aborting due to
+        // possible repository corruption" (sent without a newline).
+        let message = message.trim_end_matches('\n');
         let capacity = self.capacity();
         self.send_packet(3, &message.as_bytes()[..message.len().min(capacity)])?;
         self.out.flush()
     }
 
-    /// Keeps the connection alive while the pack is being prepared: after `KEEPALIVE` of
-    /// silence, sends what is buffered or an empty band-1 packet.
+    /// Keeps the connection alive while the pack is being prepared: after the keep-alive
+    /// interval of silence, sends what is buffered or an empty band-1 packet.
     pub fn keepalive(&mut self) -> io::Result<()> {
-        if self.last_sent.elapsed() < KEEPALIVE || self.band == Band::None {
+        let Some(interval) = self.keepalive else {
+            return Ok(());
+        };
+        if self.last_sent.elapsed() < interval || self.band == Band::None {
             return Ok(());
         }
         if self.buf.is_empty() {

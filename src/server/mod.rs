@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -18,15 +19,31 @@ use axum::serve::ListenerExt;
 use crate::store::DataDir;
 use crate::upload::RepoState;
 
+/// How `forge serve` runs.
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// Silence after which a pack being prepared sends a keep-alive packet (git's
+    /// `uploadpack.keepAlive`); `None` never sends one.
+    pub keepalive: Option<Duration>,
+    /// Print the address as a JSON line on stdout instead of a sentence on stderr.
+    pub json: bool,
+}
+
 pub struct AppState {
     data: DataDir,
+    keepalive: Option<Duration>,
     /// Served repositories by registry id (a name deleted and created again is a new id).
     repos: Mutex<HashMap<u64, Arc<RepoState>>>,
 }
 
-/// Serves until interrupted. Announces the address on stderr (or as a JSON line on stdout
-/// with `json`), which matters when `listen` asks for any free port (`127.0.0.1:0`).
-pub fn serve(data: PathBuf, listen: SocketAddr, json: bool) -> anyhow::Result<()> {
+/// Serves until interrupted. Announces the address, which matters when `listen` asks for
+/// any free port (`127.0.0.1:0`).
+pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
+    let ServeOptions {
+        listen,
+        keepalive,
+        json,
+    } = options;
     return_freed_memory_promptly();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -35,6 +52,7 @@ pub fn serve(data: PathBuf, listen: SocketAddr, json: bool) -> anyhow::Result<()
     runtime.block_on(async move {
         let state = Arc::new(AppState {
             data: data_dir,
+            keepalive,
             repos: Mutex::new(HashMap::new()),
         });
         let app = Router::new()

@@ -133,7 +133,7 @@ fn served_repo(app: &AppState, owner: &str, name: &str) -> Result<Arc<RepoState>
     let id = record.id;
     let repo = app.data.open_record(record).map_err(internal)?;
     repo.set_cache_budget(SERVED_REPO_CACHE);
-    let state = Arc::new(RepoState::new(repo));
+    let state = Arc::new(RepoState::new(repo, app.keepalive));
     repos.insert(id, state.clone());
     Ok(state)
 }

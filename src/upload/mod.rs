@@ -12,6 +12,7 @@ pub mod request;
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use bstr::{BString, ByteSlice};
 
@@ -52,12 +53,15 @@ pub struct RepoState {
     tier: Mutex<Option<(ManifestStamp, Arc<ClonePack>)>>,
     peeled: Mutex<IdMap<ObjectId, Option<ObjectId>>>,
     reachable: Mutex<Option<ReachableAt>>,
+    /// Silence after which a pack being prepared sends a keep-alive packet.
+    keepalive: Option<Duration>,
 }
 
 impl RepoState {
-    pub fn new(repo: Repo) -> RepoState {
+    pub fn new(repo: Repo, keepalive: Option<Duration>) -> RepoState {
         RepoState {
             repo,
+            keepalive,
             graph: RwLock::new(CommitGraph::default()),
             tier: Mutex::new(None),
             peeled: Mutex::new(IdMap::default()),
@@ -407,16 +411,22 @@ fn verbatim_fits(tier: &ClonePack, args: &FetchArgs, negotiated: &Negotiated) ->
 }
 
 impl PackPlan {
-    /// Streams the pack (side-band framed unless the client asked for none). Errors after
-    /// the first byte go to band 3 and leave the pack without its trailer.
+    /// Streams the pack (side-band framed unless the client asked for none). An error
+    /// after the first byte goes to band 3, which git prints and dies on, and the pack
+    /// stays without its trailer. Without a side band there is no way to say why: the
+    /// error is returned so the caller cuts the response off.
     pub fn run<W: Write>(self, state: &RepoState, out: W) -> io::Result<()> {
-        let mut sideband = Sideband::new(out, self.band, self.progress);
+        let band = self.band;
+        let mut sideband = Sideband::new(out, band, self.progress).with_keepalive(state.keepalive);
         match self.stream(state, &mut sideband) {
             Ok(()) => sideband.finish().map(|_| ()),
             Err(e) => {
                 tracing::warn!("upload-pack of {} failed: {e}", state.repo.name());
-                let _ = sideband.fatal(&format!("upload-pack: {e}"));
-                Err(io::Error::other(e.to_string()))
+                match sideband.fatal(&format!("upload-pack: {e}")) {
+                    Ok(()) if band != Band::None => Ok(()),
+                    Ok(()) => Err(io::Error::other(e.to_string())),
+                    Err(sending) => Err(sending),
+                }
             }
         }
     }
@@ -517,6 +527,9 @@ pub fn serve_v0(state: &RepoState, body: &[u8]) -> Result<Response, UploadError>
     if args.deepens() {
         shallow_lines(state, &negotiated.shallow, &mut head);
         pktline::flush(&mut head);
+    }
+    if !args.negotiates {
+        return Ok(Response { head, pack: None });
     }
     // git's get_common_commits, for one stateless round.
     let resolved = &negotiated.resolved;

@@ -90,6 +90,9 @@ pub struct FetchArgs {
     pub multi_ack: bool,
     pub multi_ack_detailed: bool,
     pub no_done: bool,
+    /// v0 only: whether anything followed the want list. A deepening client's first
+    /// stateless request stops there and expects only the shallow list back.
+    pub negotiates: bool,
 }
 
 impl FetchArgs {
@@ -247,6 +250,7 @@ pub fn parse_v0(body: &[u8]) -> Result<FetchArgs, UploadError> {
         }
     }
     while let Some(packet) = reader.next_packet()? {
+        args.negotiates = true;
         match packet {
             Packet::Flush => {}
             Packet::Data(_) => {

@@ -223,9 +223,16 @@ pub struct Server {
 
 impl Server {
     pub fn start(forge: &Forge) -> Server {
+        Server::start_with(forge, &[])
+    }
+
+    /// Starts `forge serve` with more options.
+    pub fn start_with(forge: &Forge, options: &[&str]) -> Server {
         use std::io::BufRead;
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(options);
         let mut child = forge
-            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .command(&args)
             .stderr(Stdio::piped())
             .spawn()
             .expect("forge serve starts");
