@@ -45,6 +45,10 @@ enum Command {
         /// keep-alive packet (git's uploadpack.keepAlive); 0 sends none.
         #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
         keepalive: f64,
+        /// Do not rebuild a missing or stale clone pack in the background after a full
+        /// clone (`forge repack` still does).
+        #[arg(long)]
+        no_auto_repack: bool,
     },
     /// Create and list repositories.
     #[command(subcommand)]
@@ -181,12 +185,19 @@ fn print_json(value: serde_json::Value) {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(!cli.json);
     match cli.command {
-        Command::Serve { listen, keepalive } => {
+        Command::Serve {
+            listen,
+            keepalive,
+            no_auto_repack,
+        } => {
             let data = DataDir::open_or_init(&cli.data)?;
             drop(data);
             let options = crate::server::ServeOptions {
                 listen,
-                keepalive: (keepalive > 0.0).then(|| Duration::from_secs_f64(keepalive)),
+                settings: crate::upload::ServeSettings {
+                    keepalive: (keepalive > 0.0).then(|| Duration::from_secs_f64(keepalive)),
+                    auto_repack: !no_auto_repack,
+                },
                 json: cli.json,
             };
             crate::server::serve(cli.data, options)?;

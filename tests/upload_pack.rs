@@ -45,7 +45,8 @@ fn assert_same_history(source: &Path, clone: &Path) {
 fn clone_with_every_protocol_version_with_and_without_the_clone_pack() {
     let tmp = tempfile::tempdir().unwrap();
     let (forge, source) = served_source(tmp.path(), 600);
-    let server = Server::start(&forge);
+    // Clones walk the store until the clone pack is built here, not in the background.
+    let server = Server::start_with(&forge, &["--no-auto-repack"]);
     let url = server.repo_url("alice/app");
     for round in ["store", "clone-pack"] {
         if round == "clone-pack" {
@@ -603,8 +604,9 @@ fn keepalive_packets_while_a_pack_is_prepared() {
     let (forge, source) = served_source(tmp.path(), 200);
     // Two servers on one data directory: git's default interval (5 s), which this small
     // clone never reaches, and one so short that every pause in the enumeration sends one.
-    let quiet = Server::start(&forge);
-    let eager = Server::start_with(&forge, &["--keepalive", "0.000001"]);
+    // Without the clone pack, which would be sent with no preparation at all.
+    let quiet = Server::start_with(&forge, &["--no-auto-repack"]);
+    let eager = Server::start_with(&forge, &["--no-auto-repack", "--keepalive", "0.000001"]);
     for (server, expect_keepalives) in [(&quiet, false), (&eager, true)] {
         for version in ["2", "0"] {
             let dir = tmp
@@ -782,4 +784,76 @@ fn find_in_files(dir: &Path, needle: &[u8]) -> Option<(std::path::PathBuf, usize
         }
     }
     None
+}
+
+#[test]
+fn full_clones_rebuild_a_stale_clone_pack_in_the_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (forge, source) = served_source(tmp.path(), 120);
+    let server = Server::start(&forge);
+    let url = server.repo_url("alice/app");
+    let data = tmp.path().join("data");
+    let mut clones = 0;
+    let mut clone = |progress: bool| {
+        clones += 1;
+        let dir = tmp.path().join(format!("clone{clones}"));
+        let mut args = vec!["clone", "--bare"];
+        if progress {
+            args.push("--progress");
+        }
+        args.extend([url.as_str(), dir.to_str().unwrap()]);
+        let out = git_output(tmp.path(), &args, None);
+        assert!(out.status.success());
+        assert_same_history(&source, &dir);
+        // A walked pack ends with "remote: Total N (delta D), reused R, pack-reused P";
+        // the clone pack sent as it is with "remote: Total N, pack-reused N".
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let total = stderr
+            .split(['\n', '\r'])
+            .find(|l| l.contains("remote: Total"))
+            .map(str::to_owned)
+            .unwrap_or_default();
+        let verbatim = total.contains(", pack-reused") && !total.contains("(delta");
+        (total, verbatim)
+    };
+    for round in 0..2 {
+        if round == 1 {
+            // The refs move: the clone pack no longer covers them.
+            let upstream = tmp.path().join("upstream");
+            common::clone_work(&source, &upstream);
+            commit_file(&upstream, "later.txt", "later\n", "later");
+            git(&upstream, &["push", "-q", "origin", "main"]);
+            forge.ok(&["import", "alice/app", &source.display().to_string()]);
+        }
+        let main = git(&source, &["rev-parse", "main"]);
+        // The first clone is walked and asks for a rebuild; clone again until the
+        // manifest names the current tip (a rebuild too soon after the last is skipped).
+        let (total, verbatim) = clone(true);
+        assert!(!verbatim, "{total}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !manifest_of(&data).contains(main.trim()) {
+            assert!(std::time::Instant::now() < deadline, "no background repack");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            clone(false);
+        }
+        let (total, verbatim) = clone(true);
+        assert!(verbatim, "{total}");
+    }
+    forge.ok(&["fsck"]);
+}
+
+/// The clone pack's manifest (`clone.json`) under a data directory, or "".
+fn manifest_of(dir: &Path) -> String {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let found = manifest_of(&path);
+            if !found.is_empty() {
+                return found;
+            }
+        } else if path.file_name().is_some_and(|n| n == "clone.json") {
+            return std::fs::read_to_string(&path).unwrap_or_default();
+        }
+    }
+    String::new()
 }

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -17,21 +16,19 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 
 use crate::store::DataDir;
-use crate::upload::RepoState;
+use crate::upload::{RepoState, ServeSettings};
 
 /// How `forge serve` runs.
 pub struct ServeOptions {
     pub listen: SocketAddr,
-    /// Silence after which a pack being prepared sends a keep-alive packet (git's
-    /// `uploadpack.keepAlive`); `None` never sends one.
-    pub keepalive: Option<Duration>,
+    pub settings: ServeSettings,
     /// Print the address as a JSON line on stdout instead of a sentence on stderr.
     pub json: bool,
 }
 
 pub struct AppState {
     data: DataDir,
-    keepalive: Option<Duration>,
+    settings: ServeSettings,
     /// Served repositories by registry id (a name deleted and created again is a new id).
     repos: Mutex<HashMap<u64, Arc<RepoState>>>,
 }
@@ -41,7 +38,7 @@ pub struct AppState {
 pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
     let ServeOptions {
         listen,
-        keepalive,
+        settings,
         json,
     } = options;
     return_freed_memory_promptly();
@@ -52,7 +49,7 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let state = Arc::new(AppState {
             data: data_dir,
-            keepalive,
+            settings,
             repos: Mutex::new(HashMap::new()),
         });
         let app = Router::new()

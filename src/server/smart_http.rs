@@ -133,7 +133,7 @@ fn served_repo(app: &AppState, owner: &str, name: &str) -> Result<Arc<RepoState>
     let id = record.id;
     let repo = app.data.open_record(record).map_err(internal)?;
     repo.set_cache_budget(SERVED_REPO_CACHE);
-    let state = Arc::new(RepoState::new(repo, app.keepalive));
+    let state = Arc::new(RepoState::new(repo, app.settings));
     repos.insert(id, state.clone());
     Ok(state)
 }
@@ -294,11 +294,16 @@ pub async fn upload_pack(
         if tx.blocking_send(Ok(Bytes::from(response.head))).is_err() {
             return Ok(());
         }
-        if let Some(plan) = response.pack
-            && let Err(e) = plan.run(&state, BodyWriter { tx: tx.clone() })
-        {
-            // The client sees band 3 (or a pack without its trailer); cut the body short too.
-            let _ = tx.blocking_send(Err(e));
+        if let Some(plan) = response.pack {
+            let repack_wanted = plan.repack_wanted;
+            if let Err(e) = plan.run(&state, BodyWriter { tx: tx.clone() }) {
+                // Without a side band git cannot be told why: cut the body short.
+                let _ = tx.blocking_send(Err(e));
+            }
+            drop(tx);
+            if repack_wanted {
+                state.schedule_repack();
+            }
         }
         Ok(())
     });

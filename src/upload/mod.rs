@@ -12,7 +12,7 @@ pub mod request;
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bstr::{BString, ByteSlice};
 
@@ -53,15 +53,46 @@ pub struct RepoState {
     tier: Mutex<Option<(ManifestStamp, Arc<ClonePack>)>>,
     peeled: Mutex<IdMap<ObjectId, Option<ObjectId>>>,
     reachable: Mutex<Option<ReachableAt>>,
-    /// Silence after which a pack being prepared sends a keep-alive packet.
-    keepalive: Option<Duration>,
+    settings: ServeSettings,
+    repack: Mutex<RepackSchedule>,
 }
 
+/// How a server answers fetches.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeSettings {
+    /// Silence after which a pack being prepared sends a keep-alive packet (git's
+    /// `uploadpack.keepAlive`); `None` never sends one.
+    pub keepalive: Option<Duration>,
+    /// Rebuild a missing or stale clone pack in the background after a full clone.
+    pub auto_repack: bool,
+}
+
+impl Default for ServeSettings {
+    fn default() -> ServeSettings {
+        ServeSettings {
+            keepalive: Some(pktline::KEEPALIVE),
+            auto_repack: true,
+        }
+    }
+}
+
+/// Background rebuilds of the clone pack: one at a time, and after one that took `t`, none
+/// before `REPACK_SPACING × t` has passed, so a repository whose refs move all the time
+/// spends at most about a tenth of a core on it.
+#[derive(Default)]
+struct RepackSchedule {
+    running: bool,
+    not_before: Option<Instant>,
+}
+
+const REPACK_SPACING: u32 = 10;
+
 impl RepoState {
-    pub fn new(repo: Repo, keepalive: Option<Duration>) -> RepoState {
+    pub fn new(repo: Repo, settings: ServeSettings) -> RepoState {
         RepoState {
             repo,
-            keepalive,
+            settings,
+            repack: Mutex::new(RepackSchedule::default()),
             graph: RwLock::new(CommitGraph::default()),
             tier: Mutex::new(None),
             peeled: Mutex::new(IdMap::default()),
@@ -98,6 +129,46 @@ impl RepoState {
     }
 
     /// Runs `f` on the commit graph, which it may extend.
+    /// Rebuilds the clone pack in a background thread unless one is running or the last
+    /// one ended too recently. The rebuild loads its own commit graph so that fetches go on
+    /// meanwhile; they see the new pack by its manifest.
+    pub fn schedule_repack(self: &Arc<Self>) {
+        if !self.settings.auto_repack {
+            return;
+        }
+        {
+            let mut schedule = self.repack.lock().expect("repack schedule lock");
+            if schedule.running || schedule.not_before.is_some_and(|t| Instant::now() < t) {
+                return;
+            }
+            schedule.running = true;
+        }
+        let state = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("repack".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let mut graph = CommitGraph::default();
+                match crate::packing::repack(&state.repo, &mut graph, false) {
+                    Ok(report) => tracing::info!(
+                        "repacked {}: {} objects, {} bytes in {:.2} s",
+                        state.repo.name(),
+                        report.objects,
+                        report.pack_bytes,
+                        report.seconds
+                    ),
+                    Err(e) => tracing::warn!("repack of {} failed: {e}", state.repo.name()),
+                }
+                let mut schedule = state.repack.lock().expect("repack schedule lock");
+                schedule.running = false;
+                schedule.not_before = Some(Instant::now() + started.elapsed() * REPACK_SPACING);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start a repack thread: {e}");
+            self.repack.lock().expect("repack schedule lock").running = false;
+        }
+    }
+
     pub fn with_graph<T>(&self, f: impl FnOnce(&mut CommitGraph) -> T) -> T {
         f(&mut self.graph.write().expect("graph lock"))
     }
@@ -168,6 +239,8 @@ pub struct PackPlan {
     band: Band,
     progress: bool,
     source: PackSource,
+    /// A clone was walked because the clone pack is missing or stale: worth rebuilding it.
+    pub repack_wanted: bool,
 }
 
 enum PackSource {
@@ -336,15 +409,19 @@ fn plan_pack(
     let band = args.band.unwrap_or(Band::Large);
     let progress = !args.no_progress;
     let tier = state.clone_pack()?;
-    if let Some(tier) = &tier
-        && verbatim_fits(tier, args, &negotiated)
+    let clone_like = clone_like(args, &negotiated);
+    if clone_like
+        && let Some(tier) = &tier
+        && verbatim_fits(tier, args)
     {
         return Ok(PackPlan {
             band,
             progress,
             source: PackSource::Verbatim(tier.clone()),
+            repack_wanted: false,
         });
     }
+    let repack_wanted = clone_like && tier_is_stale(state, tier.as_deref(), &negotiated.refs);
     let Negotiated {
         resolved,
         shallow,
@@ -390,24 +467,47 @@ fn plan_pack(
             },
             tier,
         })),
+        repack_wanted,
     })
 }
 
-/// The clone pack answers a request that wants exactly its tips, with nothing to subtract
-/// and nothing to filter.
-fn verbatim_fits(tier: &ClonePack, args: &FetchArgs, negotiated: &Negotiated) -> bool {
-    if !args.ofs_delta
-        || args.filter.is_some()
-        || args.deepens()
-        || !args.shallows.is_empty()
-        || !negotiated.resolved.common.is_empty()
-    {
-        return false;
-    }
+/// A request the clone pack could answer: nothing to subtract and nothing to filter.
+fn clone_like(args: &FetchArgs, negotiated: &Negotiated) -> bool {
+    args.ofs_delta
+        && args.filter.is_none()
+        && !args.deepens()
+        && args.shallows.is_empty()
+        && negotiated.resolved.common.is_empty()
+}
+
+/// The clone pack answers a clone-like request that wants exactly its tips.
+fn verbatim_fits(tier: &ClonePack, args: &FetchArgs) -> bool {
     let mut wants = args.wants.clone();
     wants.sort_unstable();
     wants.dedup();
     wants == tier.manifest.tips()
+}
+
+/// Whether the clone pack (if any) no longer covers the current branches and tags.
+fn tier_is_stale(
+    state: &RepoState,
+    tier: Option<&ClonePack>,
+    refs: &[(BString, RefTarget)],
+) -> bool {
+    let mut tips: Vec<Sha1> = refs
+        .iter()
+        .filter(|(name, _)| name.starts_with(b"refs/heads/") || name.starts_with(b"refs/tags/"))
+        .filter_map(|(_, target)| match target {
+            RefTarget::Direct(id) => state.repo.sha1_of(id),
+            RefTarget::Symbolic(_) => None,
+        })
+        .collect();
+    tips.sort_unstable();
+    tips.dedup();
+    match tier {
+        Some(tier) => tier.manifest.tips() != tips,
+        None => !tips.is_empty(),
+    }
 }
 
 impl PackPlan {
@@ -417,7 +517,8 @@ impl PackPlan {
     /// error is returned so the caller cuts the response off.
     pub fn run<W: Write>(self, state: &RepoState, out: W) -> io::Result<()> {
         let band = self.band;
-        let mut sideband = Sideband::new(out, band, self.progress).with_keepalive(state.keepalive);
+        let mut sideband =
+            Sideband::new(out, band, self.progress).with_keepalive(state.settings.keepalive);
         match self.stream(state, &mut sideband) {
             Ok(()) => sideband.finish().map(|_| ()),
             Err(e) => {
