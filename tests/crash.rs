@@ -47,13 +47,15 @@ fn killed_imports_leave_a_sound_store_and_can_be_rerun() {
 
     let data = tmp.path().join("data");
     let forge = Forge::new(&data);
-    forge.ok(&["repo", "create", "alice/app"]);
     let mut kills_while_running = 0;
     let mut kills_while_writing = 0;
     let delays = [5u64, 40, 120, 250, 400, 700, 1000, 1500, 2500];
+    // A repository per round: an import into a repository that already holds the objects
+    // skips them and would end too soon to be cut off.
+    let name = |round: usize| format!("alice/r{round}");
     for (round, delay) in delays.iter().enumerate() {
         let mut child = forge
-            .command(&["import", "alice/app", source.to_str().unwrap()])
+            .command(&["import", &name(round), source.to_str().unwrap()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -83,7 +85,7 @@ fn killed_imports_leave_a_sound_store_and_can_be_rerun() {
         // Whatever the moment, the store opens and is sound.
         let fsck = forge.json(&["fsck"]);
         assert_eq!(fsck["ok"], true, "after a kill at round {round}: {fsck}");
-        assert_eq!(forge.ok(&["repo", "list"]), "alice/app\n");
+        forge.ok(&["repo", "list"]);
     }
     assert!(
         kills_while_running >= 5,
@@ -94,8 +96,9 @@ fn killed_imports_leave_a_sound_store_and_can_be_rerun() {
         "{kills_while_writing} kills while writing"
     );
 
-    forge.ok(&["import", "alice/app", source.to_str().unwrap()]);
-    let fsck = forge.json(&["fsck"]);
+    let last = name(delays.len() - 1);
+    forge.ok(&["import", &last, source.to_str().unwrap()]);
+    let fsck = forge.json(&["fsck", &last]);
     assert_eq!(fsck["ok"], true, "{fsck}");
     assert_eq!(
         fsck["repos"][0]["notes"].as_array().unwrap().len(),
@@ -103,6 +106,6 @@ fn killed_imports_leave_a_sound_store_and_can_be_rerun() {
         "{fsck}"
     );
     let out = tmp.path().join("export.git");
-    forge.ok(&["export", "alice/app", out.to_str().unwrap()]);
+    forge.ok(&["export", &last, out.to_str().unwrap()]);
     assert_eq!(snapshot(&source), snapshot(&out));
 }

@@ -20,7 +20,7 @@ mod translate;
 mod write;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use bstr::BString;
@@ -30,6 +30,7 @@ use crate::git::check_ref_name;
 use crate::gitx::{SourceError, SourceRepo, SourceTarget};
 use crate::object::{IdMap, Kind, ObjectId, Sha1};
 use crate::progress::Progress;
+use crate::store::segment::SegmentWriter;
 use crate::store::{Expected, RefTarget, RefUpdate, Repo, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +103,9 @@ struct Stash {
     len: usize,
 }
 
+/// What the store already has: SHA-1 → native id.
+type Known<'a> = &'a (dyn Fn(&Sha1) -> Option<ObjectId> + Sync);
+
 /// Everything the scan found.
 
 #[derive(Default)]
@@ -138,6 +142,83 @@ pub fn import(
     let forge_refs: HashMap<BString, RefTarget> = repo.refs()?.into_iter().collect();
     repo.remove_unregistered_files()?;
 
+    let roots: Vec<(String, Sha1)> = source_refs
+        .iter()
+        .filter_map(|r| match &r.target {
+            SourceTarget::Object(id) => Some((r.name.to_string(), *id)),
+            SourceTarget::Symbolic(_) => None,
+        })
+        .collect();
+    let Ingested {
+        writer,
+        mut report,
+        ids,
+    } = ingest(repo, &source.object_dirs(), &roots, progress)?;
+    let lap = Instant::now();
+    let mut updates = Vec::new();
+    for r in &source_refs {
+        let new = match &r.target {
+            SourceTarget::Object(id) => RefTarget::Direct(
+                ids.resolve(repo, id)
+                    .expect("every ref target was translated or the walk failed"),
+            ),
+            SourceTarget::Symbolic(target) => RefTarget::Symbolic(target.clone()),
+        };
+        updates.push(RefUpdate {
+            expected: match forge_refs.get(&r.name) {
+                Some(old) => Expected::Value(old.clone()),
+                None => Expected::Absent,
+            },
+            name: r.name.clone(),
+            new: Some(new),
+        });
+    }
+    report.refs = updates.len() as u64;
+    progress.phase("Publishing", None);
+    repo.commit(Some(writer), &updates)?;
+    progress.finish();
+    report.phase_seconds[3] = lap.elapsed().as_secs_f64();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Objects read from git object directories and written into a new segment that is not
+/// published yet: the caller commits it with its ref updates (or drops it).
+pub struct Ingested {
+    pub writer: SegmentWriter,
+    pub report: ImportReport,
+    pub ids: IngestedIds,
+}
+
+/// The native ids of the objects an ingest translated.
+pub struct IngestedIds {
+    nodes: IdMap<Sha1, ObjectId>,
+    blobs: IdMap<Sha1, ObjectId>,
+}
+
+impl IngestedIds {
+    /// The native id of a SHA-1: translated here, or already in the store.
+    pub fn resolve(&self, repo: &Repo, sha1: &Sha1) -> Option<ObjectId> {
+        self.nodes
+            .get(sha1)
+            .or_else(|| self.blobs.get(sha1))
+            .copied()
+            .or_else(|| repo.id_of_sha1(sha1))
+    }
+}
+
+/// Reads every object of the packs and loose objects in `object_dirs` and translates those
+/// the store does not have yet into a new segment. Every root must then have its whole
+/// history in the segment or the store, or the ingest fails naming what is missing: objects
+/// already stored are complete by construction, so this is the connectivity check.
+pub fn ingest(
+    repo: &Repo,
+    object_dirs: &[PathBuf],
+    roots: &[(String, Sha1)],
+    progress: &Progress,
+) -> Result<Ingested, ImportError> {
+    let started = Instant::now();
+    let known = |sha1: &Sha1| repo.id_of_sha1(sha1);
     let mut report = ImportReport::default();
     let stash_file = tempfile::tempfile_in(repo.dir()).map_err(ImportError::Stash)?;
     let mut stash = Stash {
@@ -145,7 +226,14 @@ pub fn import(
         len: 0,
     };
     let mut packs = Vec::new();
-    let scan = scan::scan(&source, &mut packs, &mut stash, &mut report, progress)?;
+    let scan = scan::scan(
+        object_dirs,
+        &known,
+        &mut packs,
+        &mut stash,
+        &mut report,
+        progress,
+    )?;
     let mut lap = Instant::now();
     report.phase_seconds[0] = started.elapsed().as_secs_f64();
     let stash_file = stash
@@ -161,13 +249,6 @@ pub fn import(
     let stash_bytes: &[u8] = stash_map.as_deref().unwrap_or(&[]);
 
     let mut writer = repo.new_segment()?;
-    let roots: Vec<(String, Sha1)> = source_refs
-        .iter()
-        .filter_map(|r| match &r.target {
-            SourceTarget::Object(id) => Some((r.name.to_string(), *id)),
-            SourceTarget::Symbolic(_) => None,
-        })
-        .collect();
     // Translation runs on every core; the writer thread deltifies, compresses and writes the
     // results in the order the walk produced them.
     let (results, written_results) = std::sync::mpsc::sync_channel(64);
@@ -176,7 +257,8 @@ pub fn import(
             .name("forge-writer".into())
             .spawn_scoped(scope, || write::write_nodes(written_results, &mut writer))
             .expect("spawning a thread");
-        let translated = translate::translate(&scan, stash_bytes, &roots, results, progress);
+        let translated =
+            translate::translate(&scan, stash_bytes, roots, &known, results, progress);
         (
             translated,
             writing.join().expect("the writer thread does not panic"),
@@ -194,38 +276,15 @@ pub fn import(
     lap = Instant::now();
     write::write_blobs(&scan, &packs, &mut writer, &mut report, progress)?;
     report.phase_seconds[2] = lap.elapsed().as_secs_f64();
-    lap = Instant::now();
-
-    let resolve = |id: &Sha1| {
-        translated
-            .ids
-            .get(id)
-            .copied()
-            .or_else(|| scan.blobs.get(id).map(|b| b.id))
-    };
-    let mut updates = Vec::new();
-    for r in &source_refs {
-        let new = match &r.target {
-            SourceTarget::Object(id) => RefTarget::Direct(
-                resolve(id).expect("every ref target was translated or the walk failed"),
-            ),
-            SourceTarget::Symbolic(target) => RefTarget::Symbolic(target.clone()),
-        };
-        updates.push(RefUpdate {
-            expected: match forge_refs.get(&r.name) {
-                Some(old) => Expected::Value(old.clone()),
-                None => Expected::Absent,
-            },
-            name: r.name.clone(),
-            new: Some(new),
-        });
-    }
-    report.refs = updates.len() as u64;
     report.objects = report.blobs + report.trees + report.commits + report.tags;
-    progress.phase("Publishing", None);
-    repo.commit(Some(writer), &updates)?;
-    progress.finish();
-    report.phase_seconds[3] = lap.elapsed().as_secs_f64();
     report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    let blobs = scan.blobs.iter().map(|(s, b)| (*s, b.id)).collect();
+    Ok(Ingested {
+        writer,
+        report,
+        ids: IngestedIds {
+            nodes: translated.ids,
+            blobs,
+        },
+    })
 }

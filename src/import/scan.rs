@@ -1,30 +1,34 @@
 //! Scanning a source repository: every object decoded once and verified.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use crate::git::git_sha1;
-use crate::gitx::{SourcePack, SourceRepo};
+use crate::gitx::SourcePack;
 use crate::object::{Kind, ObjectId, Sha1};
 use crate::progress::Progress;
 use crate::store::segment::zlib_compress;
 
-use super::{BlobInfo, BlobSource, ImportError, ImportReport, Scan, Stash, StashedNode};
+use super::{
+    BlobInfo, BlobSource, ImportError, ImportReport, Known, Scan, Stash, StashedNode,
+};
 
 /// Decodes every object of every pack (in parallel) and every loose object. Blobs get their
-/// native id; trees, commits and tags are appended to the stash.
+/// native id; trees, commits and tags are appended to the stash. Objects the store already
+/// has are verified and left out.
 pub(super) fn scan(
-    source: &SourceRepo,
+    dirs: &[PathBuf],
+    known: Known<'_>,
     packs: &mut Vec<SourcePack>,
     stash: &mut Stash,
     report: &mut ImportReport,
     progress: &Progress,
 ) -> Result<Scan, ImportError> {
     let mut scan = Scan::default();
-    let dirs = source.object_dirs();
     let mut indices = Vec::new();
-    for dir in &dirs {
+    for dir in dirs {
         indices.extend(crate::gitx::pack_indices(dir)?);
     }
     for idx in &indices {
@@ -54,8 +58,14 @@ pub(super) fn scan(
         let interrupt_ref = &interrupt;
         pack.for_each_object(&interrupt, move |id, kind, offset, body| {
             let blob_id = (kind == Kind::Blob).then(|| ObjectId::for_blob(body));
+            let stored = known(&id).is_some();
             let mut found = shared.lock().expect("scan lock");
             found.offsets.push((offset, id));
+            if stored {
+                drop(found);
+                progress.inc(1);
+                return;
+            }
             match blob_id {
                 Some(b3) => found.blobs.push((id, b3, body.len() as u64, offset)),
                 None => {
@@ -97,10 +107,11 @@ pub(super) fn scan(
     let mut corrupt_loose = None;
     let mut stash_error = None;
     progress.phase("Reading loose objects", None);
-    for dir in &dirs {
+    for dir in dirs {
         crate::gitx::for_each_loose_object(dir, |id, kind, body| {
             progress.inc(1);
-            if scan.blobs.contains_key(&id) || scan.nodes.contains_key(&id) {
+            if scan.blobs.contains_key(&id) || scan.nodes.contains_key(&id) || known(&id).is_some()
+            {
                 return Ok(());
             }
             let actual = git_sha1(kind, body);

@@ -18,7 +18,7 @@ use crate::object::{IdMap, Kind, NativeObject, Node, ObjectId, Sha1, encode, nat
 use crate::progress::Progress;
 
 use super::write::{NodeWrite, Results};
-use super::{ImportError, Scan, StashedNode};
+use super::{ImportError, Known, Scan, StashedNode};
 
 const TRANSLATE_WORKERS: usize = 1;
 /// Objects handed to a worker at a time, to keep thread hand-offs rare.
@@ -34,6 +34,8 @@ enum Slot {
 
 struct Plan<'a> {
     nodes: Vec<(Sha1, StashedNode)>,
+    /// Objects the store already has (left out of the scan).
+    known: Known<'a>,
     slots: IdMap<Sha1, Slot>,
     stash: &'a [u8],
     /// Per node: its native id once translated, `None` if it could not be (missing objects).
@@ -58,8 +60,13 @@ impl Plan<'_> {
         match self.slots.get(&child) {
             Some(Slot::Blob(id)) => Ok(*id),
             Some(Slot::Node(i)) => wait(&self.results[*i as usize]).ok_or(()),
-            None => Err(()),
+            None => (self.known)(&child).ok_or(()),
         }
+    }
+
+    /// Whether an id is neither in the scan nor in the store.
+    fn is_missing(&self, id: &Sha1) -> bool {
+        !self.slots.contains_key(id) && (self.known)(id).is_none()
     }
 }
 
@@ -98,6 +105,7 @@ pub(super) fn translate(
     scan: &Scan,
     stash: &[u8],
     roots: &[(String, Sha1)],
+    known: Known<'_>,
     out: SyncSender<Results>,
     progress: &Progress,
 ) -> Result<Translation, ImportError> {
@@ -116,6 +124,7 @@ pub(super) fn translate(
     let results = (0..nodes.len()).map(|_| OnceLock::new()).collect();
     let plan = Plan {
         nodes,
+        known,
         slots,
         stash,
         results,
@@ -253,7 +262,7 @@ impl Walk {
             let ok = match plan.slots.get(root) {
                 Some(Slot::Blob(_)) => true,
                 Some(Slot::Node(i)) => matches!(plan.results[*i as usize].get(), Some(Some(_))),
-                None => false,
+                None => (plan.known)(root).is_some(),
             };
             (!ok).then(|| name.clone())
         })
@@ -293,7 +302,7 @@ fn walk(
         }
         let root = root.expect("roots are ids");
         let Some(node) = plan.node_of(&root) else {
-            if from_ref && !plan.slots.contains_key(&root) {
+            if from_ref && plan.is_missing(&root) {
                 missing.push(root);
             }
             continue;
@@ -370,7 +379,9 @@ fn push_children(
         Some(Slot::Node(i)) => (state[*i as usize] == UNSEEN).then_some(*i),
         Some(Slot::Blob(_)) => None,
         None => {
-            on_missing(*id);
+            if plan.is_missing(id) {
+                on_missing(*id);
+            }
             None
         }
     };
