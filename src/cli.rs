@@ -49,6 +49,13 @@ enum Command {
         /// clone (`forge repack` still does).
         #[arg(long)]
         no_auto_repack: bool,
+        /// Largest push accepted, in bytes (commands and pack).
+        #[arg(long, default_value_t = crate::receive::PushLimits::default().max_push_bytes)]
+        max_push_bytes: u64,
+        /// Largest object a push may bring, in bytes (inflated); also bounds any single
+        /// allocation while the pack is indexed, which stops delta bombs.
+        #[arg(long, default_value_t = crate::receive::PushLimits::default().max_object_bytes)]
+        max_object_bytes: u64,
     },
     /// Create and list repositories.
     #[command(subcommand)]
@@ -84,6 +91,13 @@ enum RepoCommand {
     Create { name: String },
     /// List repositories.
     List,
+    /// Show or change a repository setting. `allow-force` (true|false, default false):
+    /// whether pushes may rewrite the default branch's history.
+    Config {
+        name: String,
+        key: String,
+        value: Option<String>,
+    },
 }
 
 /// A failure the user caused or can fix, with a stable code for `--json`.
@@ -189,6 +203,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             keepalive,
             no_auto_repack,
+            max_push_bytes,
+            max_object_bytes,
         } => {
             let data = DataDir::open_or_init(&cli.data)?;
             drop(data);
@@ -197,6 +213,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings: crate::upload::ServeSettings {
                     keepalive: (keepalive > 0.0).then(|| Duration::from_secs_f64(keepalive)),
                     auto_repack: !no_auto_repack,
+                    push: crate::receive::PushLimits {
+                        max_push_bytes,
+                        max_object_bytes,
+                    },
                 },
                 json: cli.json,
             };
@@ -222,6 +242,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for RepoRecord { name, .. } in repos {
                     println!("{name}");
                 }
+            }
+        }
+        Command::Repo(RepoCommand::Config { name, key, value }) => {
+            let name = parse_name(&name)?;
+            if key != crate::receive::rules::ALLOW_FORCE {
+                return Err(user_error(
+                    "bad_config",
+                    format!("unknown setting '{key}' (known: allow-force)"),
+                ));
+            }
+            let data = DataDir::open(&cli.data)?;
+            let repo = data.open_repo(&name)?;
+            if let Some(value) = &value {
+                if value != "true" && value != "false" {
+                    return Err(user_error(
+                        "bad_config",
+                        format!("{key} is true or false, not '{value}'"),
+                    ));
+                }
+                repo.set_config(&key, value)?;
+            }
+            let current = repo.config(&key)?.unwrap_or_else(|| "false".into());
+            if cli.json {
+                print_json(json!({ "repo": name.to_string(), "key": key, "value": current }));
+            } else {
+                println!("{current}");
             }
         }
         Command::Import { repo, git_dir } => {

@@ -338,3 +338,73 @@ pub fn for_each_loose_object(
     }
     Ok(())
 }
+
+/// What `index_pack` wrote.
+pub struct IndexedPack {
+    pub objects: u32,
+    /// The `.idx` beside the `.pack` (`None` for an empty pack: nothing is written).
+    pub index_path: Option<PathBuf>,
+}
+
+/// Where a thin pack's missing bases come from: the git bytes of an object by SHA-1.
+struct BaseLookup<F>(F);
+
+impl<F> gix::objs::Find for BaseLookup<F>
+where
+    F: Fn(&Sha1, &mut Vec<u8>) -> Option<Kind>,
+{
+    fn try_find<'a>(
+        &self,
+        id: &gix::oid,
+        buffer: &'a mut Vec<u8>,
+    ) -> Result<Option<gix::objs::Data<'a>>, gix::error::Error> {
+        buffer.clear();
+        let Some(kind) = (self.0)(&sha1_of(id), buffer) else {
+            return Ok(None);
+        };
+        let kind = match kind {
+            Kind::Blob => gix::objs::Kind::Blob,
+            Kind::Tree => gix::objs::Kind::Tree,
+            Kind::Commit => gix::objs::Kind::Commit,
+            Kind::Tag => gix::objs::Kind::Tag,
+        };
+        Ok(Some(gix::objs::Data {
+            kind,
+            object_hash: gix::hash::Kind::Sha1,
+            data: buffer,
+        }))
+    }
+}
+
+/// Reads a pack stream into `pack_dir` as a `.pack` with its `.idx`, verifying the pack's
+/// checksum and every object's SHA-1. Ref-deltas whose base is not in the pack (a thin
+/// pack) get the base from `lookup`, which the written pack then contains. No single
+/// allocation may exceed `alloc_limit` bytes (declared object sizes are the client's).
+pub fn index_pack(
+    pack: &mut dyn std::io::BufRead,
+    pack_dir: &Path,
+    lookup: impl Fn(&Sha1, &mut Vec<u8>) -> Option<Kind>,
+    alloc_limit: usize,
+    interrupt: &AtomicBool,
+) -> Result<IndexedPack, SourceError> {
+    let outcome = gix_pack::Bundle::write_to_directory(
+        pack,
+        Some(pack_dir),
+        &mut gix::utils::progress::Discard,
+        interrupt,
+        Some(BaseLookup(lookup)),
+        gix::hash::Kind::Sha1,
+        gix_pack::bundle::write::Options {
+            thread_limit: None,
+            iteration_mode: gix_pack::data::input::Mode::Verify,
+            index_version: Default::default(),
+            alloc_limit_bytes: Some(alloc_limit),
+            compression: gix::zlib::Compression::BEST_SPEED,
+        },
+    )
+    .map_err(|e| read_error(pack_dir, "pushed pack", e))?;
+    Ok(IndexedPack {
+        objects: outcome.index.num_objects,
+        index_path: outcome.index_path,
+    })
+}

@@ -14,6 +14,7 @@ pub mod object;
 pub mod packing;
 pub mod progress;
 pub mod protocol;
+pub mod receive;
 pub mod server;
 pub mod store;
 pub mod upload;

@@ -1,14 +1,49 @@
-//! Progress bars for long commands, shown only on a terminal.
+//! Progress for long operations: a bar on the terminal for commands, or git-style lines
+//! ("Translating objects:  45% (450/1000)") sent to a remote client on side band 2.
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// A progress display that is a no-op when stderr is not a terminal (or it was turned off).
+/// A progress display; a no-op when stderr is not a terminal (or it was turned off) and no
+/// remote client listens.
 #[derive(Clone)]
 pub struct Progress {
     bar: Option<ProgressBar>,
+    remote: Option<Arc<Remote>>,
+}
+
+/// Progress lines for a client, at most every `REMOTE_INTERVAL`.
+struct Remote {
+    send: Box<dyn Fn(&str) + Send + Sync>,
+    state: Mutex<Phase>,
+}
+
+#[derive(Default)]
+struct Phase {
+    name: String,
+    total: Option<u64>,
+    done: u64,
+    last_sent: Option<Instant>,
+}
+
+const REMOTE_INTERVAL: Duration = Duration::from_millis(250);
+
+impl Phase {
+    fn line(&self, end: &str) -> String {
+        match self.total {
+            Some(total) if total > 0 => format!(
+                "{}: {:3}% ({}/{}){end}",
+                self.name,
+                self.done.min(total) * 100 / total,
+                self.done.min(total),
+                total
+            ),
+            _ => format!("{}: {}{end}", self.name, self.done),
+        }
+    }
 }
 
 impl Progress {
@@ -20,6 +55,18 @@ impl Progress {
                 bar.enable_steady_tick(Duration::from_millis(200));
                 bar
             }),
+            remote: None,
+        }
+    }
+
+    /// Progress as text lines handed to `send` (each ends in `\r`, or `\n` when a phase ends).
+    pub fn remote(send: impl Fn(&str) + Send + Sync + 'static) -> Progress {
+        Progress {
+            bar: None,
+            remote: Some(Arc::new(Remote {
+                send: Box::new(send),
+                state: Mutex::new(Phase::default()),
+            })),
         }
     }
 
@@ -36,17 +83,52 @@ impl Progress {
             bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
             bar.set_message(name.to_owned());
         }
+        if let Some(remote) = &self.remote {
+            let mut phase = remote.state.lock().expect("progress lock");
+            remote.end_phase(&mut phase);
+            *phase = Phase {
+                name: name.to_owned(),
+                total,
+                done: 0,
+                last_sent: None,
+            };
+        }
     }
 
     pub fn inc(&self, n: u64) {
         if let Some(bar) = &self.bar {
             bar.inc(n)
         }
+        if let Some(remote) = &self.remote {
+            let mut phase = remote.state.lock().expect("progress lock");
+            phase.done += n;
+            if phase
+                .last_sent
+                .is_none_or(|t| t.elapsed() >= REMOTE_INTERVAL)
+            {
+                phase.last_sent = Some(Instant::now());
+                (remote.send)(&phase.line("\r"));
+            }
+        }
     }
 
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear()
+        }
+        if let Some(remote) = &self.remote {
+            let mut phase = remote.state.lock().expect("progress lock");
+            remote.end_phase(&mut phase);
+            *phase = Phase::default();
+        }
+    }
+}
+
+impl Remote {
+    /// Closes a phase that showed anything with its final count and ", done.".
+    fn end_phase(&self, phase: &mut Phase) {
+        if !phase.name.is_empty() && (phase.done > 0 || phase.total.is_some_and(|t| t > 0)) {
+            (self.send)(&phase.line(", done.\n"));
         }
     }
 }

@@ -47,6 +47,8 @@ fn killed_imports_leave_a_sound_store_and_can_be_rerun() {
 
     let data = tmp.path().join("data");
     let forge = Forge::new(&data);
+    // The data directory exists before the first kill (as in the original rounds).
+    forge.ok(&["repo", "create", "alice/seed"]);
     let mut kills_while_running = 0;
     let mut kills_while_writing = 0;
     let delays = [5u64, 40, 120, 250, 400, 700, 1000, 1500, 2500];

@@ -31,6 +31,24 @@ pub struct CommitGraph {
 }
 
 impl CommitGraph {
+    /// Whether `target` is one of `from` or an ancestor of one. Generation numbers stop the
+    /// walk below the target's, so an unrelated history is not walked to its root.
+    pub fn reaches(&self, from: &[CommitIndex], target: CommitIndex) -> bool {
+        let floor = self.node(target).generation;
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack: Vec<CommitIndex> = from.to_vec();
+        while let Some(i) = stack.pop() {
+            if i == target {
+                return true;
+            }
+            if std::mem::replace(&mut seen[i as usize], true) || self.node(i).generation <= floor {
+                continue;
+            }
+            stack.extend_from_slice(self.parents(i));
+        }
+        false
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }

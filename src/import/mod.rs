@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bstr::BString;
+use bstr::{BString, ByteSlice};
 use serde::Serialize;
 
 use crate::git::check_ref_name;
@@ -53,6 +53,58 @@ pub enum ImportError {
     BadRef { name: String, reason: &'static str },
     #[error("cannot use the temporary stash: {0}")]
     Stash(std::io::Error),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Checks an ingest makes on every object it reads (a push is held to them; an import of
+/// a repository the admin trusts is not).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestRules {
+    /// Objects larger than this are refused.
+    pub max_object_bytes: Option<u64>,
+    /// Tree entries that would be dangerous in a checkout (`.git`, `.`, `..`, empty, or
+    /// containing `/`) are refused.
+    pub refuse_hostile_names: bool,
+}
+
+impl IngestRules {
+    fn check(&self, id: &Sha1, kind: Kind, body: &[u8]) -> Result<(), String> {
+        if let Some(max) = self.max_object_bytes
+            && body.len() as u64 > max
+        {
+            return Err(format!(
+                "object {id} is {} bytes, over this server's limit of {max}",
+                body.len()
+            ));
+        }
+        if self.refuse_hostile_names && kind == Kind::Tree {
+            for entry in crate::git::format::tree_entries(body).map_while(Result::ok) {
+                if let Some(why) = hostile_name(entry.name) {
+                    return Err(format!(
+                        "tree {id} has an entry named {:?}: {why}",
+                        entry.name.as_bstr()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a tree entry name is unsafe to check out, if it is.
+fn hostile_name(name: &[u8]) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("an empty name")
+    } else if name == b"." || name == b".." {
+        Some("a path component that leaves the tree")
+    } else if name.eq_ignore_ascii_case(b".git") {
+        Some("git's own directory")
+    } else if name.contains(&b'/') {
+        Some("a name containing '/'")
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -153,7 +205,13 @@ pub fn import(
         writer,
         mut report,
         ids,
-    } = ingest(repo, &source.object_dirs(), &roots, progress)?;
+    } = ingest(
+        repo,
+        &source.object_dirs(),
+        &roots,
+        IngestRules::default(),
+        progress,
+    )?;
     let lap = Instant::now();
     let mut updates = Vec::new();
     for r in &source_refs {
@@ -192,18 +250,26 @@ pub struct Ingested {
 
 /// The native ids of the objects an ingest translated.
 pub struct IngestedIds {
-    nodes: IdMap<Sha1, ObjectId>,
+    nodes: IdMap<Sha1, (ObjectId, Kind)>,
     blobs: IdMap<Sha1, ObjectId>,
 }
 
 impl IngestedIds {
     /// The native id of a SHA-1: translated here, or already in the store.
     pub fn resolve(&self, repo: &Repo, sha1: &Sha1) -> Option<ObjectId> {
-        self.nodes
-            .get(sha1)
-            .or_else(|| self.blobs.get(sha1))
-            .copied()
-            .or_else(|| repo.id_of_sha1(sha1))
+        self.typed(repo, sha1).map(|(id, _)| id)
+    }
+
+    /// The native id and kind of a SHA-1: translated here, or already in the store.
+    pub fn typed(&self, repo: &Repo, sha1: &Sha1) -> Option<(ObjectId, Kind)> {
+        if let Some(node) = self.nodes.get(sha1) {
+            return Some(*node);
+        }
+        if let Some(blob) = self.blobs.get(sha1) {
+            return Some((*blob, Kind::Blob));
+        }
+        let location = repo.locate_sha1(sha1)?;
+        Some((location.id(), location.kind()?))
     }
 }
 
@@ -215,6 +281,7 @@ pub fn ingest(
     repo: &Repo,
     object_dirs: &[PathBuf],
     roots: &[(String, Sha1)],
+    rules: IngestRules,
     progress: &Progress,
 ) -> Result<Ingested, ImportError> {
     let started = Instant::now();
@@ -229,6 +296,7 @@ pub fn ingest(
     let scan = scan::scan(
         object_dirs,
         &known,
+        rules,
         &mut packs,
         &mut stash,
         &mut report,
@@ -257,8 +325,7 @@ pub fn ingest(
             .name("forge-writer".into())
             .spawn_scoped(scope, || write::write_nodes(written_results, &mut writer))
             .expect("spawning a thread");
-        let translated =
-            translate::translate(&scan, stash_bytes, roots, &known, results, progress);
+        let translated = translate::translate(&scan, stash_bytes, roots, &known, results, progress);
         (
             translated,
             writing.join().expect("the writer thread does not panic"),
@@ -279,12 +346,14 @@ pub fn ingest(
     report.objects = report.blobs + report.trees + report.commits + report.tags;
     report.seconds = started.elapsed().as_secs_f64();
     let blobs = scan.blobs.iter().map(|(s, b)| (*s, b.id)).collect();
+    let nodes = translated
+        .ids
+        .iter()
+        .map(|(sha1, id)| (*sha1, (*id, scan.nodes[sha1].kind)))
+        .collect();
     Ok(Ingested {
         writer,
         report,
-        ids: IngestedIds {
-            nodes: translated.ids,
-            blobs,
-        },
+        ids: IngestedIds { nodes, blobs },
     })
 }

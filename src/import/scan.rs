@@ -12,7 +12,7 @@ use crate::progress::Progress;
 use crate::store::segment::zlib_compress;
 
 use super::{
-    BlobInfo, BlobSource, ImportError, ImportReport, Known, Scan, Stash, StashedNode,
+    BlobInfo, BlobSource, ImportError, ImportReport, IngestRules, Known, Scan, Stash, StashedNode,
 };
 
 /// Decodes every object of every pack (in parallel) and every loose object. Blobs get their
@@ -21,6 +21,7 @@ use super::{
 pub(super) fn scan(
     dirs: &[PathBuf],
     known: Known<'_>,
+    rules: IngestRules,
     packs: &mut Vec<SourcePack>,
     stash: &mut Stash,
     report: &mut ImportReport,
@@ -43,6 +44,7 @@ pub(super) fn scan(
         offsets: Vec<(u64, Sha1)>,
         stash: &'s mut Stash,
         error: Option<std::io::Error>,
+        refused: Option<String>,
     }
     let interrupt = AtomicBool::new(false);
     for (pack_no, pack) in packs.iter().enumerate() {
@@ -53,13 +55,19 @@ pub(super) fn scan(
             offsets: Vec::new(),
             stash: &mut *stash,
             error: None,
+            refused: None,
         });
         let shared = &found;
         let interrupt_ref = &interrupt;
-        pack.for_each_object(&interrupt, move |id, kind, offset, body| {
+        let scanned = pack.for_each_object(&interrupt, move |id, kind, offset, body| {
             let blob_id = (kind == Kind::Blob).then(|| ObjectId::for_blob(body));
             let stored = known(&id).is_some();
+            let verdict = rules.check(&id, kind, body);
             let mut found = shared.lock().expect("scan lock");
+            if let Err(why) = verdict {
+                found.refused.get_or_insert(why);
+                interrupt_ref.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             found.offsets.push((offset, id));
             if stored {
                 drop(found);
@@ -80,8 +88,12 @@ pub(super) fn scan(
             }
             drop(found);
             progress.inc(1);
-        })?;
+        });
         let mut found = found.into_inner().expect("scan lock");
+        if let Some(why) = found.refused.take() {
+            return Err(ImportError::Refused(why));
+        }
+        scanned?;
         if let Some(e) = found.error.take() {
             return Err(ImportError::Stash(e));
         }
@@ -105,6 +117,7 @@ pub(super) fn scan(
     }
 
     let mut corrupt_loose = None;
+    let mut refused = None;
     let mut stash_error = None;
     progress.phase("Reading loose objects", None);
     for dir in dirs {
@@ -117,6 +130,10 @@ pub(super) fn scan(
             let actual = git_sha1(kind, body);
             if actual != id {
                 corrupt_loose.get_or_insert((id, actual));
+                return Ok(());
+            }
+            if let Err(why) = rules.check(&id, kind, body) {
+                refused.get_or_insert(why);
                 return Ok(());
             }
             report.source_bytes += body.len() as u64;
@@ -147,6 +164,9 @@ pub(super) fn scan(
             }
             Ok(())
         })?;
+    }
+    if let Some(why) = refused {
+        return Err(ImportError::Refused(why));
     }
     if let Some((id, actual)) = corrupt_loose {
         return Err(ImportError::CorruptLoose { id, actual });

@@ -109,7 +109,7 @@ pub(super) fn translate(
     out: SyncSender<Results>,
     progress: &Progress,
 ) -> Result<Translation, ImportError> {
-    progress.phase("Translating", Some(scan.nodes.len() as u64));
+    progress.phase("Translating objects", Some(scan.nodes.len() as u64));
     let mut nodes: Vec<(Sha1, StashedNode)> = scan.nodes.iter().map(|(s, n)| (*s, *n)).collect();
     // Stash order (the source pack's order) for the objects no ref reaches.
     nodes.sort_unstable_by_key(|(_, n)| n.at);

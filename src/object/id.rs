@@ -161,6 +161,11 @@ macro_rules! define_id {
                 &self.0
             }
 
+            /// The all-zero id git uses for "no object".
+            pub fn is_zero(&self) -> bool {
+                self.0.iter().all(|&b| b == 0)
+            }
+
             /// Parses full-length hex in either case.
             pub fn from_hex(hex: &[u8]) -> Result<Self, HexError> {
                 let mut out = [0u8; $len];

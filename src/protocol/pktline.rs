@@ -54,6 +54,11 @@ impl<'a> PktReader<'a> {
         self.pos >= self.buf.len()
     }
 
+    /// Bytes consumed so far (where raw data after the pkt-lines starts).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     /// The next packet, `None` at the end of the input.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'a>>, PktError> {
         if self.at_end() {

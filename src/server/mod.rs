@@ -60,6 +60,10 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
                 "/{owner}/{repo}/git-upload-pack",
                 post(smart_http::upload_pack),
             )
+            .route(
+                "/{owner}/{repo}/git-receive-pack",
+                post(smart_http::receive_pack),
+            )
             .with_state(state);
         // git waits for each small response before sending the next request: no Nagle delay.
         let listener = tokio::net::TcpListener::bind(listen).await?.tap_io(|tcp| {

@@ -146,12 +146,7 @@ pub async fn info_refs(
 ) -> Response {
     match query.service.as_deref() {
         Some("git-upload-pack") => {}
-        Some("git-receive-pack") => {
-            return plain(
-                StatusCode::FORBIDDEN,
-                "forge: pushing is not available on this server yet",
-            );
-        }
+        Some("git-receive-pack") => return receive_pack_refs(app, owner, name).await,
         Some(_) => return plain(StatusCode::FORBIDDEN, "Unsupported service"),
         None => {
             return plain(
@@ -196,15 +191,16 @@ pub async fn info_refs(
     }
 }
 
-/// Reads the request body, inflating it when git sent it gzip-compressed.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
+/// Reads the request body (at most `limit` bytes), inflating it when git sent it
+/// gzip-compressed.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, Response> {
     let too_large = || {
         plain(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body larger than {} MiB", MAX_REQUEST_BODY >> 20),
+            format!("forge: request body larger than this server's limit of {limit} bytes"),
         )
     };
-    let raw = axum::body::to_bytes(body, MAX_REQUEST_BODY)
+    let raw = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large())?;
     let encoding = headers
@@ -216,10 +212,10 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response>
         "gzip" | "x-gzip" => {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(&raw[..])
-                .take(MAX_REQUEST_BODY as u64 + 1)
+                .take(limit as u64 + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| plain(StatusCode::BAD_REQUEST, format!("bad gzip body: {e}")))?;
-            if out.len() > MAX_REQUEST_BODY {
+            if out.len() > limit {
                 return Err(too_large());
             }
             Ok(out)
@@ -233,6 +229,7 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response>
 
 /// An `io::Write` that hands each write to the HTTP response body. Fails once the client
 /// has gone, which stops the pack being made.
+#[derive(Clone)]
 struct BodyWriter {
     tx: mpsc::Sender<Result<Bytes, io::Error>>,
 }
@@ -267,7 +264,7 @@ pub async fn upload_pack(
         );
     }
     let version = protocol_version(&headers);
-    let body = match read_body(&headers, body).await {
+    let body = match read_body(&headers, body, MAX_REQUEST_BODY).await {
         Ok(body) => body,
         Err(response) => return response,
     };
@@ -315,16 +312,9 @@ pub async fn upload_pack(
             tokio::spawn(async move {
                 let _ = work.await;
             });
-            let stream =
-                futures_util::stream::unfold((Some(first), rx), |(first, mut rx)| async move {
-                    if let Some(item) = first {
-                        return Some((item, (None, rx)));
-                    }
-                    rx.recv().await.map(|item| (item, (None, rx)))
-                });
             git_response(
                 "application/x-git-upload-pack-result",
-                Body::from_stream(stream),
+                Body::from_stream(response_stream(first, rx)),
             )
         }
         None => match work.await {
@@ -332,4 +322,102 @@ pub async fn upload_pack(
             _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         },
     }
+}
+
+async fn receive_pack_refs(app: Arc<AppState>, owner: String, name: String) -> Response {
+    let answer = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, HttpError> {
+        let state = served_repo(&app, &owner, &name)?;
+        let mut body = Vec::new();
+        pktline::text(&mut body, "# service=git-receive-pack");
+        pktline::flush(&mut body);
+        let refs = crate::receive::advertisement(&state).map_err(|e| {
+            HttpError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("internal error: {e}"),
+            )
+        })?;
+        body.extend_from_slice(&refs);
+        Ok(body)
+    })
+    .await;
+    match answer {
+        Ok(Ok(body)) => git_response(
+            "application/x-git-receive-pack-advertisement",
+            Body::from(body),
+        ),
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
+}
+
+pub async fn receive_pack(
+    State(app): State<Arc<AppState>>,
+    Path((owner, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type != "application/x-git-receive-pack-request" {
+        return plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type application/x-git-receive-pack-request",
+        );
+    }
+    let limits = app.settings.push;
+    let limit = usize::try_from(limits.max_push_bytes).unwrap_or(usize::MAX);
+    let body = match read_body(&headers, body, limit).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let request = match crate::receive::request::parse(&body) {
+        Ok(request) => request,
+        Err(reason) => return plain(StatusCode::BAD_REQUEST, format!("forge: {reason}")),
+    };
+    if request.commands.is_empty() {
+        // The probe git sends before a large chunked body.
+        return git_response("application/x-git-receive-pack-result", Body::empty());
+    }
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
+    let work = tokio::task::spawn_blocking(move || -> Result<(), HttpError> {
+        let state = served_repo(&app, &owner, &name)?;
+        let writer = BodyWriter { tx };
+        match crate::receive::receive(&state, &request, &body, limits, writer) {
+            Ok(true) => state.schedule_repack(),
+            Ok(false) => {}
+            Err(e) => tracing::info!("push to {}: {e}", state.repo.name()),
+        }
+        Ok(())
+    });
+    let first = rx.recv().await;
+    match first {
+        Some(first) => {
+            tokio::spawn(async move {
+                let _ = work.await;
+            });
+            git_response(
+                "application/x-git-receive-pack-result",
+                Body::from_stream(response_stream(first, rx)),
+            )
+        }
+        None => match work.await {
+            Ok(Err(e)) => e.into_response(),
+            _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        },
+    }
+}
+
+/// The HTTP body: the first message (already received), then the rest of the channel.
+fn response_stream(
+    first: Result<Bytes, io::Error>,
+    rx: mpsc::Receiver<Result<Bytes, io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, io::Error>> {
+    futures_util::stream::unfold((Some(first), rx), |(first, mut rx)| async move {
+        if let Some(item) = first {
+            return Some((item, (None, rx)));
+        }
+        rx.recv().await.map(|item| (item, (None, rx)))
+    })
 }

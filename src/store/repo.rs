@@ -22,6 +22,8 @@ use super::{RepoRecord, StoreError, open_db};
 const REFS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refs");
 /// Registered segment name → `SegmentRecord` (JSON).
 const SEGMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("segments");
+/// Repository settings (`forge repo config`): key → value.
+const CONFIG: TableDefinition<&str, &str> = TableDefinition::new("config");
 
 /// Longest delta chain a read follows before calling the store corrupt (git's own packs
 /// stay below 4096).
@@ -550,6 +552,27 @@ impl Repo {
                     .ok_or_else(|| StoreError::Corrupt(format!("ref {}", name.as_bstr())))
             })
             .transpose()
+    }
+
+    /// A repository setting (`None` when never set).
+    pub fn config(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let table = match txn.open_table(CONFIG) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.db_error(e)),
+        };
+        let value = table.get(key).map_err(|e| self.db_error(e))?;
+        Ok(value.map(|v| v.value().to_owned()))
+    }
+
+    pub fn set_config(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
+        {
+            let mut table = txn.open_table(CONFIG).map_err(|e| self.db_error(e))?;
+            table.insert(key, value).map_err(|e| self.db_error(e))?;
+        }
+        txn.commit().map_err(|e| self.db_error(e))
     }
 
     /// Starts writing a new segment of objects for this repository.

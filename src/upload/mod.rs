@@ -55,6 +55,8 @@ pub struct RepoState {
     reachable: Mutex<Option<ReachableAt>>,
     settings: ServeSettings,
     repack: Mutex<RepackSchedule>,
+    /// Pushes check and move refs one at a time (they receive their packs in parallel).
+    push: Mutex<()>,
 }
 
 /// How a server answers fetches.
@@ -63,8 +65,9 @@ pub struct ServeSettings {
     /// Silence after which a pack being prepared sends a keep-alive packet (git's
     /// `uploadpack.keepAlive`); `None` never sends one.
     pub keepalive: Option<Duration>,
-    /// Rebuild a missing or stale clone pack in the background after a full clone.
+    /// Rebuild a missing or stale clone pack in the background after a full clone or a push.
     pub auto_repack: bool,
+    pub push: crate::receive::PushLimits,
 }
 
 impl Default for ServeSettings {
@@ -72,6 +75,7 @@ impl Default for ServeSettings {
         ServeSettings {
             keepalive: Some(pktline::KEEPALIVE),
             auto_repack: true,
+            push: crate::receive::PushLimits::default(),
         }
     }
 }
@@ -93,6 +97,7 @@ impl RepoState {
             repo,
             settings,
             repack: Mutex::new(RepackSchedule::default()),
+            push: Mutex::new(()),
             graph: RwLock::new(CommitGraph::default()),
             tier: Mutex::new(None),
             peeled: Mutex::new(IdMap::default()),
@@ -167,6 +172,13 @@ impl RepoState {
             tracing::warn!("cannot start a repack thread: {e}");
             self.repack.lock().expect("repack schedule lock").running = false;
         }
+    }
+
+    /// Held while a push checks its updates and moves refs.
+    pub fn push_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.push
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn with_graph<T>(&self, f: impl FnOnce(&mut CommitGraph) -> T) -> T {

@@ -1,0 +1,396 @@
+//! git-receive-pack over smart HTTP (git always pushes with protocol v0 over HTTP).
+//!
+//! 1. `request.rs` parses the commands, the client's capabilities and push options.
+//! 2. The pack is indexed into a quarantine directory beside the repository, thin packs
+//!    completed from the store (`gitx::index_pack`: pack checksum and every SHA-1 checked,
+//!    allocations bounded).
+//! 3. `import::ingest` translates what the store lacks into an unpublished segment, refusing
+//!    hostile tree entries and oversized objects; a new tip whose history is incomplete
+//!    fails it (the connectivity check).
+//! 4. Under the repository's push lock every update goes through `rules::check_update`,
+//!    then the segment is registered and the refs move in one transaction.
+//! 5. The report (`unpack ok`, `ok REF` / `ng REF reason`), inside band 1 when asked.
+//!
+//! Nothing of a failed or rejected push is published; the quarantine is removed on drop.
+
+pub mod request;
+pub mod rules;
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::sync::atomic::AtomicBool;
+
+use bstr::{BString, ByteSlice};
+
+use crate::gitx::SourcePack;
+use crate::import::{IngestRules, Ingested, ingest};
+use crate::object::{IdSet, ObjectId, Sha1};
+use crate::progress::Progress;
+use crate::protocol::pktline::{self, SIDEBAND_64K_DATA};
+use crate::store::{RefTarget, StoreError};
+use crate::upload::RepoState;
+
+use request::PushRequest;
+use rules::{Proposed, RepoPolicy};
+
+/// Limits on what one push may bring.
+#[derive(Debug, Clone, Copy)]
+pub struct PushLimits {
+    /// The whole request body (commands and pack).
+    pub max_push_bytes: u64,
+    /// One object, inflated.
+    pub max_object_bytes: u64,
+}
+
+impl Default for PushLimits {
+    fn default() -> PushLimits {
+        PushLimits {
+            max_push_bytes: 2 << 30,
+            max_object_bytes: 512 << 20,
+        }
+    }
+}
+
+/// git's receive-pack capabilities, as this server supports them.
+pub fn capabilities() -> String {
+    format!(
+        "report-status report-status-v2 delete-refs side-band-64k quiet atomic ofs-delta push-options object-format=sha1 agent={}",
+        crate::upload::AGENT
+    )
+}
+
+/// The ref advertisement (after the `# service=` header): every ref, the first with the
+/// capabilities; an empty repository advertises `capabilities^{}` with the zero id.
+pub fn advertisement(state: &RepoState) -> Result<Vec<u8>, StoreError> {
+    let repo = &state.repo;
+    let mut out = Vec::new();
+    let caps = capabilities();
+    let mut first = true;
+    for (name, target) in repo.refs()? {
+        let RefTarget::Direct(id) = target else {
+            continue;
+        };
+        let Some(sha1) = repo.sha1_of(&id) else {
+            continue;
+        };
+        let line = if first {
+            format!("{sha1} {}\0{caps}\n", name.as_bstr())
+        } else {
+            format!("{sha1} {}\n", name.as_bstr())
+        };
+        first = false;
+        pktline::data(&mut out, line.as_bytes());
+    }
+    if first {
+        let line = format!("{} capabilities^{{}}\0{caps}\n", "0".repeat(40));
+        pktline::data(&mut out, line.as_bytes());
+    }
+    pktline::flush(&mut out);
+    Ok(out)
+}
+
+/// Runs a parsed push and writes git's report to `out` (band 1 when the client asked for a
+/// side band, with progress on band 2 unless `quiet`). Returns whether any ref moved.
+pub fn receive<W>(
+    state: &RepoState,
+    request: &PushRequest,
+    body: &[u8],
+    limits: PushLimits,
+    out: W,
+) -> io::Result<bool>
+where
+    W: Write + Clone + Send + 'static,
+{
+    let progress = if request.side_band && !request.quiet {
+        let sink = std::sync::Mutex::new(out.clone());
+        Progress::remote(move |line| {
+            let mut sink = sink
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = sink.write_all(&band_packet(2, line.as_bytes()));
+        })
+    } else {
+        Progress::new(false)
+    };
+    let results = match receive_objects(state, request, body, limits, &progress) {
+        Ok(received) => {
+            let results = apply(state, request, received);
+            (None, results)
+        }
+        Err(reason) => {
+            tracing::info!("push to {} refused: {reason}", state.repo.name());
+            let results = request
+                .commands
+                .iter()
+                .map(|c| (c.name.clone(), Err("unpacker error".to_owned())))
+                .collect();
+            (Some(reason), results)
+        }
+    };
+    progress.finish();
+    let report = report(&results.0, &results.1);
+    let mut out = out;
+    if request.side_band {
+        for chunk in report.chunks(SIDEBAND_64K_DATA) {
+            out.write_all(&band_packet(1, chunk))?;
+        }
+        out.write_all(b"0000")?;
+    } else {
+        out.write_all(&report)?;
+    }
+    out.flush()?;
+    Ok(results.1.iter().any(|(_, r)| r.is_ok()))
+}
+
+fn band_packet(band: u8, payload: &[u8]) -> Vec<u8> {
+    let mut packet = format!("{:04x}", payload.len() + 5).into_bytes();
+    packet.push(band);
+    packet.extend_from_slice(payload);
+    packet
+}
+
+/// `unpack ok|reason`, then `ok REF` or `ng REF reason` per command, then a flush.
+fn report(unpack_error: &Option<String>, results: &[RefResult]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let unpack = match unpack_error {
+        None => "unpack ok\n".to_owned(),
+        Some(reason) => format!("unpack {}\n", one_line(reason)),
+    };
+    pktline::data(&mut out, unpack.as_bytes());
+    for (name, result) in results {
+        let line = match result {
+            Ok(()) => format!("ok {}\n", name.as_bstr()),
+            Err(reason) => format!("ng {} {}\n", name.as_bstr(), one_line(reason)),
+        };
+        let line = line.as_bytes();
+        pktline::data(&mut out, &line[..line.len().min(pktline::MAX_PAYLOAD)]);
+    }
+    pktline::flush(&mut out);
+    out
+}
+
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}
+
+/// One command's outcome: `ok`, or `ng` with the reason.
+type RefResult = (BString, Result<(), String>);
+
+/// What the pack brought, translated but not yet published.
+struct Received {
+    ingested: Option<Ingested>,
+    /// The indexed pack, to read new commits' parents for fast-forward checks.
+    pack: Option<SourcePack>,
+    _quarantine: Option<tempfile::TempDir>,
+}
+
+fn receive_objects(
+    state: &RepoState,
+    request: &PushRequest,
+    body: &[u8],
+    limits: PushLimits,
+    progress: &Progress,
+) -> Result<Received, String> {
+    let repo = &state.repo;
+    if !request.shallow.is_empty() {
+        return Err("pushing from a shallow clone is not supported".into());
+    }
+    let pack = &body[request.pack_start..];
+    if !request.expects_pack() {
+        if !pack.is_empty() {
+            return Err("a delete-only push must not send a pack".into());
+        }
+        return Ok(Received {
+            ingested: None,
+            pack: None,
+            _quarantine: None,
+        });
+    }
+    if pack.is_empty() {
+        return Err("the pack is missing".into());
+    }
+    let quarantine = tempfile::Builder::new()
+        .prefix("push-")
+        .tempdir_in(repo.dir())
+        .map_err(|e| format!("cannot create a quarantine: {e}"))?;
+    let objects = quarantine.path().join("objects");
+    let pack_dir = objects.join("pack");
+    std::fs::create_dir_all(&pack_dir).map_err(|e| format!("cannot create a quarantine: {e}"))?;
+    let alloc_limit = usize::try_from(limits.max_object_bytes).unwrap_or(usize::MAX);
+    let interrupt = AtomicBool::new(false);
+    progress.phase("Indexing objects", None);
+    let indexed = crate::gitx::index_pack(
+        &mut &pack[..],
+        &pack_dir,
+        |sha1, buf| {
+            let location = repo.locate_sha1(sha1)?;
+            let (kind, bytes) = repo.git_object(&location).ok()?;
+            buf.extend_from_slice(&bytes);
+            Some(kind)
+        },
+        alloc_limit,
+        &interrupt,
+    )
+    .map_err(|e| e.to_string())?;
+    progress.inc(u64::from(indexed.objects));
+    let roots: Vec<(String, Sha1)> = request
+        .commands
+        .iter()
+        .filter(|c| !c.is_delete())
+        .map(|c| (c.name.to_str_lossy().into_owned(), c.new))
+        .collect();
+    let rules = IngestRules {
+        max_object_bytes: Some(limits.max_object_bytes),
+        refuse_hostile_names: true,
+    };
+    let ingested = ingest(repo, &[objects], &roots, rules, progress).map_err(|e| e.to_string())?;
+    let pack = match &indexed.index_path {
+        Some(idx) => Some(SourcePack::open(idx).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok(Received {
+        ingested: Some(ingested),
+        pack,
+        _quarantine: Some(quarantine),
+    })
+}
+
+/// Checks every update and applies those that pass (all or none with `atomic`).
+fn apply(state: &RepoState, request: &PushRequest, received: Received) -> Vec<RefResult> {
+    let repo = &state.repo;
+    let _push = state.push_lock();
+    let outcome = (|| -> Result<Vec<RefResult>, StoreError> {
+        let refs: HashMap<BString, RefTarget> = repo.refs()?.into_iter().collect();
+        let policy = RepoPolicy {
+            allow_force: repo.config(rules::ALLOW_FORCE)?.as_deref() == Some("true"),
+            default_branch: match refs.get(b"HEAD".as_slice()) {
+                Some(RefTarget::Symbolic(target)) => Some(target.clone()),
+                _ => None,
+            },
+        };
+        let mut verdicts = Vec::with_capacity(request.commands.len());
+        for command in &request.commands {
+            let current = refs.get(&command.name).and_then(|target| match target {
+                RefTarget::Direct(id) => repo.sha1_of(id).map(|sha1| (target.clone(), sha1)),
+                RefTarget::Symbolic(_) => None,
+            });
+            let new = if command.is_delete() {
+                None
+            } else {
+                match &received.ingested {
+                    Some(ingested) => ingested.ids.typed(repo, &command.new),
+                    None => None,
+                }
+            };
+            let proposed = Proposed {
+                command,
+                current,
+                new,
+            };
+            let mut is_ancestor = |old: ObjectId, new: Sha1| {
+                is_ancestor(state, &received, old, new).map_err(|e| e.to_string())
+            };
+            verdicts.push(rules::check_update(&policy, &proposed, &mut is_ancestor));
+        }
+        let refused = verdicts.iter().any(Result::is_err);
+        if request.atomic && refused {
+            return Ok(request
+                .commands
+                .iter()
+                .zip(verdicts)
+                .map(|(c, v)| {
+                    let reason = match v {
+                        Err(reason) => reason,
+                        Ok(_) => "atomic push failed: another ref was rejected".to_owned(),
+                    };
+                    (c.name.clone(), Err(reason))
+                })
+                .collect());
+        }
+        let updates: Vec<_> = verdicts
+            .iter()
+            .filter_map(|v| v.as_ref().ok())
+            .cloned()
+            .collect();
+        let segment = received.ingested.map(|i| i.writer);
+        let committed = if updates.is_empty() {
+            Ok(())
+        } else {
+            repo.commit(segment, &updates).map_err(|e| match e {
+                StoreError::RefConflict { name, found, .. } => {
+                    format!("fetch first: {name} moved to {found} meanwhile")
+                }
+                other => other.to_string(),
+            })
+        };
+        Ok(request
+            .commands
+            .iter()
+            .zip(verdicts)
+            .map(|(c, v)| {
+                let result = match (v, &committed) {
+                    (Err(reason), _) => Err(reason),
+                    (Ok(_), Ok(())) => Ok(()),
+                    (Ok(_), Err(reason)) => Err(reason.clone()),
+                };
+                (c.name.clone(), result)
+            })
+            .collect())
+    })();
+    outcome.unwrap_or_else(|e| {
+        tracing::error!("push to {}: {e}", repo.name());
+        request
+            .commands
+            .iter()
+            .map(|c| (c.name.clone(), Err(format!("internal error: {e}"))))
+            .collect()
+    })
+}
+
+/// Whether the stored commit `old` is in the history of `new` (a pushed commit, or one the
+/// store has): new commits' parents are read from the pushed pack, stored ones from the
+/// commit graph.
+fn is_ancestor(
+    state: &RepoState,
+    received: &Received,
+    old: ObjectId,
+    new: Sha1,
+) -> Result<bool, StoreError> {
+    let repo = &state.repo;
+    let mut stored: Vec<ObjectId> = Vec::new();
+    let mut seen: IdSet<Sha1> = IdSet::default();
+    let mut stack = vec![new];
+    while let Some(sha1) = stack.pop() {
+        if !seen.insert(sha1) {
+            continue;
+        }
+        if let Some(id) = repo.id_of_sha1(&sha1) {
+            if id == old {
+                return Ok(true);
+            }
+            stored.push(id);
+            continue;
+        }
+        let Some(pack) = &received.pack else {
+            continue;
+        };
+        let Ok(body) = pack.decode(&sha1) else {
+            continue;
+        };
+        if let Some((_, parents)) = crate::git::format::commit_links(&body) {
+            stack.extend(parents);
+        }
+    }
+    state.with_graph(|graph| {
+        let Some(target) = graph.load(repo, old)? else {
+            return Ok(false);
+        };
+        let mut from = Vec::with_capacity(stored.len());
+        for id in stored {
+            if let Some(i) = graph.load(repo, id)? {
+                from.push(i);
+            }
+        }
+        Ok(graph.reaches(&from, target))
+    })
+}

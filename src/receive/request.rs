@@ -1,0 +1,171 @@
+//! The body of a push: shallow lines, commands with the client's capabilities, push
+//! options, then the raw pack.
+
+use bstr::{BString, ByteSlice};
+
+use crate::object::Sha1;
+use crate::protocol::pktline::{Packet, PktReader};
+
+/// Commands in one push; git sends one per ref, so this bounds nothing a person does.
+const MAX_COMMANDS: usize = 100_000;
+const MAX_PUSH_OPTIONS: usize = 1_000;
+
+/// `<old> <new> <ref>`: move `ref` from `old` to `new` (the zero id for "absent").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushCommand {
+    pub old: Sha1,
+    pub new: Sha1,
+    pub name: BString,
+}
+
+impl PushCommand {
+    pub fn is_delete(&self) -> bool {
+        self.new.is_zero()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct PushRequest {
+    pub commands: Vec<PushCommand>,
+    pub report_status: bool,
+    pub report_status_v2: bool,
+    pub side_band: bool,
+    pub quiet: bool,
+    pub atomic: bool,
+    pub options: Vec<BString>,
+    pub shallow: Vec<Sha1>,
+    /// Where the pack starts in the body.
+    pub pack_start: usize,
+}
+
+impl PushRequest {
+    /// Whether the client sends a pack: every push with anything but deletions does (possibly
+    /// an empty one); a delete-only push sends none.
+    pub fn expects_pack(&self) -> bool {
+        self.commands.iter().any(|c| !c.is_delete())
+    }
+}
+
+/// Parses the pkt-line part of a push. An empty list (the `0000` probe git sends before a
+/// large chunked body) gives no commands.
+pub fn parse(body: &[u8]) -> Result<PushRequest, String> {
+    let mut reader = PktReader::new(body);
+    let mut request = PushRequest::default();
+    let mut push_options = false;
+    loop {
+        let packet = reader.next_packet().map_err(|e| e.to_string())?;
+        let line = match packet {
+            None => {
+                // A body that ends without a flush is only valid when it is empty.
+                if request.commands.is_empty() && request.shallow.is_empty() {
+                    return Ok(request);
+                }
+                return Err("the command list ends without a flush packet".into());
+            }
+            Some(Packet::Flush) => break,
+            Some(packet @ Packet::Data(_)) => packet.text().unwrap_or_default().to_owned(),
+            Some(other) => return Err(format!("unexpected {other:?} in the command list")),
+        };
+        if let Some(hex) = line.strip_prefix(b"shallow ") {
+            request.shallow.push(parse_id(hex)?);
+            continue;
+        }
+        let (command, features) = match line.find_byte(0) {
+            Some(nul) => (&line[..nul], Some(&line[nul + 1..])),
+            None => (&line[..], None),
+        };
+        if let Some(features) = features.filter(|_| request.commands.is_empty()) {
+            for feature in features.split_str(" ") {
+                match feature {
+                    b"report-status" => request.report_status = true,
+                    b"report-status-v2" => request.report_status_v2 = true,
+                    b"side-band-64k" => request.side_band = true,
+                    b"quiet" => request.quiet = true,
+                    b"atomic" => request.atomic = true,
+                    b"push-options" => push_options = true,
+                    _ => {}
+                }
+            }
+        }
+        let mut parts = command.splitn_str(3, " ");
+        let (Some(old), Some(new), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!(
+                "protocol error: expected old/new/ref, got '{}'",
+                command.as_bstr()
+            ));
+        };
+        if request.commands.len() == MAX_COMMANDS {
+            return Err(format!("more than {MAX_COMMANDS} ref updates in one push"));
+        }
+        request.commands.push(PushCommand {
+            old: parse_id(old)?,
+            new: parse_id(new)?,
+            name: name.into(),
+        });
+    }
+    if push_options {
+        loop {
+            match reader.next_packet().map_err(|e| e.to_string())? {
+                Some(Packet::Flush) => break,
+                Some(packet @ Packet::Data(_)) => {
+                    if request.options.len() == MAX_PUSH_OPTIONS {
+                        return Err(format!("more than {MAX_PUSH_OPTIONS} push options"));
+                    }
+                    request
+                        .options
+                        .push(packet.text().unwrap_or_default().into());
+                }
+                _ => return Err("the push options end without a flush packet".into()),
+            }
+        }
+    }
+    request.pack_start = reader.position();
+    Ok(request)
+}
+
+fn parse_id(hex: &[u8]) -> Result<Sha1, String> {
+    Sha1::from_hex(hex).map_err(|_| format!("expected an object id, got '{}'", hex.as_bstr()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(line: &[u8]) -> Vec<u8> {
+        let mut out = format!("{:04x}", line.len() + 4).into_bytes();
+        out.extend_from_slice(line);
+        out
+    }
+
+    #[test]
+    fn commands_capabilities_options_and_the_pack_start() {
+        let zero = "0".repeat(40);
+        let one = "1".repeat(40);
+        let mut body = pkt(
+            format!("{zero} {one} refs/heads/main\0report-status-v2 side-band-64k atomic push-options agent=git/2.47\n")
+                .as_bytes(),
+        );
+        body.extend(pkt(format!("{one} {zero} refs/heads/old\n").as_bytes()));
+        body.extend_from_slice(b"0000");
+        body.extend(pkt(b"ci.skip\n"));
+        body.extend_from_slice(b"0000PACK");
+        let request = parse(&body).unwrap();
+        assert_eq!(request.commands.len(), 2);
+        assert_eq!(request.commands[0].name, "refs/heads/main");
+        assert!(request.commands[1].is_delete());
+        assert!(request.report_status_v2 && request.side_band && request.atomic);
+        assert!(!request.quiet && !request.report_status);
+        assert_eq!(request.options, vec![BString::from("ci.skip")]);
+        assert_eq!(&body[request.pack_start..], b"PACK");
+    }
+
+    #[test]
+    fn the_probe_and_bad_lines() {
+        assert!(parse(b"0000").unwrap().commands.is_empty());
+        assert!(parse(b"").unwrap().commands.is_empty());
+        let err = parse(&[pkt(b"nonsense\n"), b"0000".to_vec()].concat()).unwrap_err();
+        assert!(err.contains("expected old/new/ref"), "{err}");
+        let err = parse(&[pkt(b"12 34 refs/heads/x\n"), b"0000".to_vec()].concat()).unwrap_err();
+        assert!(err.contains("expected an object id"), "{err}");
+    }
+}
