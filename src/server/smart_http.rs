@@ -234,6 +234,13 @@ struct BodyWriter {
     tx: mpsc::Sender<Result<Bytes, io::Error>>,
 }
 
+impl BodyWriter {
+    /// Ends the body with an error: the client sees the response cut off.
+    fn abort(&self, error: io::Error) {
+        let _ = self.tx.blocking_send(Err(error));
+    }
+}
+
 impl Write for BodyWriter {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.tx
@@ -253,23 +260,15 @@ pub async fn upload_pack(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type != "application/x-git-upload-pack-request" {
-        return plain(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "expected Content-Type application/x-git-upload-pack-request",
-        );
+    if let Err(response) = expect_content_type(&headers, "application/x-git-upload-pack-request") {
+        return *response;
     }
     let version = protocol_version(&headers);
     let body = match read_body(&headers, body, MAX_REQUEST_BODY).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
-    let work = tokio::task::spawn_blocking(move || -> Result<(), HttpError> {
+    streamed("application/x-git-upload-pack-result", move |mut out| {
         let state = served_repo(&app, &owner, &name)?;
         let answer = if version == 2 {
             upload::serve_v2(&state, &body)
@@ -288,40 +287,23 @@ pub async fn upload_pack(
                 }
             }
         };
-        if tx.blocking_send(Ok(Bytes::from(response.head))).is_err() {
+        if out.write_all(&response.head).is_err() {
             return Ok(());
         }
         if let Some(plan) = response.pack {
             let repack_wanted = plan.repack_wanted;
-            if let Err(e) = plan.run(&state, BodyWriter { tx: tx.clone() }) {
+            if let Err(e) = plan.run(&state, out.clone()) {
                 // Without a side band git cannot be told why: cut the body short.
-                let _ = tx.blocking_send(Err(e));
+                out.abort(e);
             }
-            drop(tx);
+            drop(out);
             if repack_wanted {
                 state.schedule_repack();
             }
         }
         Ok(())
-    });
-    // Lookup failures must become real HTTP statuses, so wait for the first message or
-    // the task's end before answering.
-    let first = rx.recv().await;
-    match first {
-        Some(first) => {
-            tokio::spawn(async move {
-                let _ = work.await;
-            });
-            git_response(
-                "application/x-git-upload-pack-result",
-                Body::from_stream(response_stream(first, rx)),
-            )
-        }
-        None => match work.await {
-            Ok(Err(e)) => e.into_response(),
-            _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
-        },
-    }
+    })
+    .await
 }
 
 async fn receive_pack_refs(app: Arc<AppState>, owner: String, name: String) -> Response {
@@ -356,15 +338,8 @@ pub async fn receive_pack(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type != "application/x-git-receive-pack-request" {
-        return plain(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "expected Content-Type application/x-git-receive-pack-request",
-        );
+    if let Err(response) = expect_content_type(&headers, "application/x-git-receive-pack-request") {
+        return *response;
     }
     let limits = app.settings.push;
     let limit = usize::try_from(limits.max_push_bytes).unwrap_or(usize::MAX);
@@ -380,33 +355,55 @@ pub async fn receive_pack(
         // The probe git sends before a large chunked body.
         return git_response("application/x-git-receive-pack-result", Body::empty());
     }
-    let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
-    let work = tokio::task::spawn_blocking(move || -> Result<(), HttpError> {
+    streamed("application/x-git-receive-pack-result", move |out| {
         let state = served_repo(&app, &owner, &name)?;
-        let writer = BodyWriter { tx };
-        match crate::receive::receive(&state, &request, &body, limits, writer) {
+        match crate::receive::receive(&state, &request, &body, limits, out) {
             Ok(true) => state.schedule_repack(),
             Ok(false) => {}
             Err(e) => tracing::info!("push to {}: {e}", state.repo.name()),
         }
         Ok(())
-    });
-    let first = rx.recv().await;
-    match first {
+    })
+    .await
+}
+
+/// Runs `work` on a blocking thread, its writes streamed as the response body. Lookup
+/// failures must become real HTTP statuses, so this waits for the first write or the
+/// work's end before answering.
+async fn streamed(
+    content_type: &'static str,
+    work: impl FnOnce(BodyWriter) -> Result<(), HttpError> + Send + 'static,
+) -> Response {
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
+    let work = tokio::task::spawn_blocking(move || work(BodyWriter { tx }));
+    match rx.recv().await {
         Some(first) => {
             tokio::spawn(async move {
                 let _ = work.await;
             });
-            git_response(
-                "application/x-git-receive-pack-result",
-                Body::from_stream(response_stream(first, rx)),
-            )
+            git_response(content_type, Body::from_stream(response_stream(first, rx)))
         }
         None => match work.await {
+            // Nothing to say (git's `0000` probe before a large chunked request).
+            Ok(Ok(())) => git_response(content_type, Body::empty()),
             Ok(Err(e)) => e.into_response(),
-            _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         },
     }
+}
+
+fn expect_content_type(headers: &HeaderMap, expected: &str) -> Result<(), Box<Response>> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type == expected {
+        return Ok(());
+    }
+    Err(Box::new(plain(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("expected Content-Type {expected}"),
+    )))
 }
 
 /// The HTTP body: the first message (already received), then the rest of the channel.
