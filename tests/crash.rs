@@ -30,16 +30,8 @@ fn killed_imports_leave_a_sound_store_and_can_be_rerun() {
     // Large, poorly compressible blobs make the import last long enough to be cut off.
     let work = tmp.path().join("work");
     clone_work(&source, &work);
-    let mut state = 0x2545F4914F6CDD1Du64;
     for i in 0..12 {
-        let bytes: Vec<u8> = (0..3_000_000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state % 251) as u8
-            })
-            .collect();
+        let bytes = common::noise(0x2545F4914F6CDD1D + i, 3_000_000, |s| (s % 251) as u8);
         commit_file(&work, &format!("big{i}.bin"), bytes, &format!("big {i}"));
     }
     git(&work, &["push", "-q", "origin", "main"]);

@@ -256,35 +256,9 @@ fn big_chunked_and_thin_pushes() {
         tmp.path(),
         &["init", "-q", "-b", "main", &work.display().to_string()],
     );
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut noise = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                b'a' + (state % 26) as u8
-            })
-            .collect()
-    };
-    let mut big = noise(3_000_000);
+    let mut big = common::noise(0x9e37_79b9_7f4a_7c15, 3_000_000, |s| b'a' + (s % 26) as u8);
     commit_file(&work, "big.txt", &big, "big");
-    let trace = tmp.path().join("curl.trace");
-    let out = std::process::Command::new("git")
-        .args(["push", &url, "main"])
-        .current_dir(&work)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TRACE_CURL", &trace)
-        .env("GIT_TRACE_CURL_NO_DATA", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let trace = std::fs::read_to_string(&trace).unwrap();
+    let trace = common::curl_trace(&work, &["push", &url, "main"]);
     assert!(trace.contains("Transfer-Encoding: chunked"), "not chunked");
     // A small edit of the big file: git sends a thin pack, a delta against the blob the
     // server already has.

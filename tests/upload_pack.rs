@@ -139,17 +139,8 @@ fn incremental_fetch_negotiates_over_several_rounds() {
 
 /// Runs git with packet tracing; returns the trace (stderr).
 fn traced(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TRACE_PACKET", "1")
-        .output()
-        .unwrap();
-    let trace = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "git {args:?}: {trace}");
-    trace
+    let out = common::git_with_env(dir, args, &[("GIT_TRACE_PACKET", "1".as_ref())]);
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -675,22 +666,7 @@ fn a_lazy_fetch_of_many_blobs_sends_a_chunked_body() {
             &work.display().to_string(),
         ],
     );
-    let curl_trace = tmp.path().join("curl.trace");
-    let out = std::process::Command::new("git")
-        .args(["checkout", "-q", "main"])
-        .current_dir(&work)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TRACE_CURL", &curl_trace)
-        .env("GIT_TRACE_CURL_NO_DATA", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let trace = std::fs::read_to_string(&curl_trace).unwrap();
+    let trace = common::curl_trace(&work, &["checkout", "-q", "main"]);
     assert!(
         trace.contains("Transfer-Encoding: chunked"),
         "the lazy fetch was not chunked"
@@ -714,15 +690,7 @@ fn an_error_in_the_middle_of_a_pack_reaches_git_and_breaks_the_pack() {
     // A blob that does not compress keeps its bytes visible in its segment (as is, or in
     // deflate's stored blocks): find it there and break its entry header. Nothing reads
     // blob headers before the pack is under way.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let noise: Vec<u8> = (0..200_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let noise = common::noise(0x2545_f491_4f6c_dd1d, 200_000, |s| s as u8);
     let upstream = tmp.path().join("upstream");
     common::clone_work(&source, &upstream);
     commit_file(&upstream, "zz-noise.bin", &noise, "noise");

@@ -98,6 +98,13 @@ impl HttpError {
             message: message.into(),
         }
     }
+
+    fn internal(error: impl std::fmt::Display) -> HttpError {
+        HttpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {error}"),
+        )
+    }
 }
 
 impl IntoResponse for HttpError {
@@ -115,10 +122,7 @@ fn served_repo(app: &AppState, owner: &str, name: &str) -> Result<Arc<RepoState>
     };
     let internal = |e: StoreError| {
         tracing::error!("opening {repo_name}: {e}");
-        HttpError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {e}"),
-        )
+        HttpError::internal(e)
     };
     let Some(record) = app.data.find_repo(&repo_name).map_err(internal)? else {
         return Err(not_found());
@@ -156,7 +160,7 @@ pub async fn info_refs(
         }
     }
     let version = protocol_version(&headers);
-    let answer = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, HttpError> {
+    answered("application/x-git-upload-pack-advertisement", move || {
         if version == 2 {
             // Refs come with `ls-refs`; the repository must still exist.
             served_repo(&app, &owner, &name)?;
@@ -169,23 +173,20 @@ pub async fn info_refs(
         if version == 1 {
             pktline::text(&mut body, "version 1");
         }
-        match advertise::advertisement_v0(&state) {
-            Ok(refs) => body.extend_from_slice(&refs),
-            Err(e) => {
-                return Err(HttpError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("internal error: {e}"),
-                ));
-            }
-        }
+        let refs = advertise::advertisement_v0(&state).map_err(HttpError::internal)?;
+        body.extend_from_slice(&refs);
         Ok(body)
     })
-    .await;
-    match answer {
-        Ok(Ok(body)) => git_response(
-            "application/x-git-upload-pack-advertisement",
-            Body::from(body),
-        ),
+    .await
+}
+
+/// Answers with what `work` computes on a blocking thread.
+async fn answered(
+    content_type: &'static str,
+    work: impl FnOnce() -> Result<Vec<u8>, HttpError> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(body)) => git_response(content_type, Body::from(body)),
         Ok(Err(e)) => e.into_response(),
         Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
     }
@@ -307,29 +308,16 @@ pub async fn upload_pack(
 }
 
 async fn receive_pack_refs(app: Arc<AppState>, owner: String, name: String) -> Response {
-    let answer = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, HttpError> {
+    answered("application/x-git-receive-pack-advertisement", move || {
         let state = served_repo(&app, &owner, &name)?;
         let mut body = Vec::new();
         pktline::text(&mut body, "# service=git-receive-pack");
         pktline::flush(&mut body);
-        let refs = crate::receive::advertisement(&state).map_err(|e| {
-            HttpError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("internal error: {e}"),
-            )
-        })?;
+        let refs = crate::receive::advertisement(&state).map_err(HttpError::internal)?;
         body.extend_from_slice(&refs);
         Ok(body)
     })
-    .await;
-    match answer {
-        Ok(Ok(body)) => git_response(
-            "application/x-git-receive-pack-advertisement",
-            Body::from(body),
-        ),
-        Ok(Err(e)) => e.into_response(),
-        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
-    }
+    .await
 }
 
 pub async fn receive_pack(

@@ -27,6 +27,51 @@ pub fn git_bytes(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
     out.stdout
 }
 
+/// Runs git with extra environment variables (git's tracing); asserts success.
+pub fn git_with_env(dir: &Path, args: &[&str], vars: &[(&str, &std::ffi::OsStr)]) -> Output {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .envs(vars.iter().copied())
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs git with `GIT_TRACE_CURL` (headers only); returns the trace.
+pub fn curl_trace(dir: &Path, args: &[&str]) -> String {
+    let file = tempfile::NamedTempFile::new().expect("a temporary file");
+    git_with_env(
+        dir,
+        args,
+        &[
+            ("GIT_TRACE_CURL", file.path().as_os_str()),
+            ("GIT_TRACE_CURL_NO_DATA", "1".as_ref()),
+        ],
+    );
+    std::fs::read_to_string(file.path()).expect("the curl trace")
+}
+
+/// Incompressible bytes from a xorshift generator, each made by `byte` from the state.
+pub fn noise(seed: u64, len: usize, byte: impl Fn(u64) -> u8) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            byte(state)
+        })
+        .collect()
+}
+
 pub fn git_output(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
     let mut child = Command::new("git")
         .args(args)
