@@ -376,6 +376,19 @@ where
     }
 }
 
+/// Why a pushed pack could not be indexed, in words for the client (no server paths).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct IndexError(String);
+
+/// Where `index_pack` is, for progress: objects read from the stream (out of the count the
+/// pack header declares), then objects whose ids were computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexStage {
+    Receiving,
+    Resolving,
+}
+
 /// Reads a pack stream into `pack_dir` as a `.pack` with its `.idx`, verifying the pack's
 /// checksum and every object's SHA-1. Ref-deltas whose base is not in the pack (a thin
 /// pack) get the base from `lookup`, which the written pack then contains. No single
@@ -386,25 +399,202 @@ pub fn index_pack(
     lookup: impl Fn(&Sha1, &mut Vec<u8>) -> Option<Kind>,
     alloc_limit: usize,
     interrupt: &AtomicBool,
-) -> Result<IndexedPack, SourceError> {
-    let outcome = gix_pack::Bundle::write_to_directory(
-        pack,
-        Some(pack_dir),
-        &mut gix::utils::progress::Discard,
-        interrupt,
-        Some(BaseLookup(lookup)),
-        gix::hash::Kind::Sha1,
-        gix_pack::bundle::write::Options {
-            thread_limit: None,
-            iteration_mode: gix_pack::data::input::Mode::Verify,
-            index_version: Default::default(),
-            alloc_limit_bytes: Some(alloc_limit),
-            compression: gix::zlib::Compression::BEST_SPEED,
-        },
-    )
-    .map_err(|e| read_error(pack_dir, "pushed pack", e))?;
+    on_progress: &(dyn Fn(IndexStage, u64, Option<u64>) + Sync),
+) -> Result<IndexedPack, IndexError> {
+    let counters = index_progress::Counters::default();
+    let finished = AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| counters.report_until(&finished, on_progress));
+        let outcome = gix_pack::Bundle::write_to_directory(
+            pack,
+            Some(pack_dir),
+            &mut counters.root(),
+            interrupt,
+            Some(BaseLookup(lookup)),
+            gix::hash::Kind::Sha1,
+            gix_pack::bundle::write::Options {
+                thread_limit: None,
+                iteration_mode: gix_pack::data::input::Mode::Verify,
+                index_version: Default::default(),
+                alloc_limit_bytes: Some(alloc_limit),
+                compression: gix::zlib::Compression::BEST_SPEED,
+            },
+        );
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        outcome
+    })
+    .map_err(|e| IndexError(error_chain(&e)))?;
     Ok(IndexedPack {
         objects: outcome.index.num_objects,
         index_path: outcome.index_path,
     })
+}
+
+/// An error with its sources, `outer: inner: innermost`, without repeating a source that
+/// the outer message already quotes.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        source = inner.source();
+    }
+    text
+}
+
+/// gix reports progress through counters it increments from its worker threads; these
+/// hold them so a thread can read them and report in the crate's own terms.
+mod index_progress {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use gix::progress::{Count, Id, MessageLevel, NestedProgress, Progress, StepShared, Unit};
+
+    use super::IndexStage;
+
+    const OBJECTS_INDEXED: Id = *b"IWIO";
+    const OBJECTS_RESOLVED: Id = *b"IWRO";
+    const POLL: Duration = Duration::from_millis(50);
+
+    /// Every counter gix created, with its declared maximum.
+    #[derive(Default)]
+    pub(super) struct Counters(Arc<Mutex<Vec<(Id, StepShared, Arc<AtomicUsize>)>>>);
+
+    impl Counters {
+        pub(super) fn root(&self) -> Node {
+            Node::new(self.0.clone(), *b"ROOT")
+        }
+
+        /// Calls `report` with the latest counts until `finished`, then once more.
+        pub(super) fn report_until(
+            &self,
+            finished: &AtomicBool,
+            report: &(dyn Fn(IndexStage, u64, Option<u64>) + Sync),
+        ) {
+            let mut last = None;
+            loop {
+                let done = finished.load(Ordering::Relaxed);
+                let now = self.current();
+                if now.is_some() && now != last {
+                    if let Some((stage, count, max)) = now {
+                        report(stage, count, max);
+                    }
+                    last = now;
+                }
+                if done {
+                    return;
+                }
+                std::thread::sleep(POLL);
+            }
+        }
+
+        /// The stage gix is in and its count: resolving once that counter started.
+        fn current(&self) -> Option<(IndexStage, u64, Option<u64>)> {
+            let counters = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let find = |wanted: Id| {
+                counters.iter().rev().find(|(id, ..)| *id == wanted).map(|(_, step, max)| {
+                    let max = max.load(Ordering::Relaxed);
+                    (step.load(Ordering::Relaxed) as u64, (max > 0).then_some(max as u64))
+                })
+            };
+            let resolved = find(OBJECTS_RESOLVED).filter(|(count, _)| *count > 0);
+            match (resolved, find(OBJECTS_INDEXED)) {
+                (Some((count, max)), _) => Some((IndexStage::Resolving, count, max)),
+                (None, Some((count, max))) => Some((IndexStage::Receiving, count, max)),
+                (None, None) => None,
+            }
+        }
+    }
+
+    pub(super) struct Node {
+        registry: Arc<Mutex<Vec<(Id, StepShared, Arc<AtomicUsize>)>>>,
+        id: Id,
+        name: String,
+        step: StepShared,
+        max: Arc<AtomicUsize>,
+    }
+
+    impl Node {
+        fn new(registry: Arc<Mutex<Vec<(Id, StepShared, Arc<AtomicUsize>)>>>, id: Id) -> Node {
+            let node = Node {
+                registry,
+                id,
+                name: String::new(),
+                step: StepShared::default(),
+                max: Arc::default(),
+            };
+            node.registry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((id, node.step.clone(), node.max.clone()));
+            node
+        }
+    }
+
+    impl Count for Node {
+        fn set(&self, step: usize) {
+            self.step.store(step, Ordering::Relaxed);
+        }
+
+        fn step(&self) -> usize {
+            self.step.load(Ordering::Relaxed)
+        }
+
+        fn inc_by(&self, step: usize) {
+            self.step.fetch_add(step, Ordering::Relaxed);
+        }
+
+        fn counter(&self) -> StepShared {
+            self.step.clone()
+        }
+    }
+
+    impl Progress for Node {
+        fn init(&mut self, max: Option<usize>, _unit: Option<Unit>) {
+            self.max.store(max.unwrap_or(0), Ordering::Relaxed);
+            self.step.store(0, Ordering::Relaxed);
+        }
+
+        fn max(&self) -> Option<usize> {
+            Some(self.max.load(Ordering::Relaxed)).filter(|&m| m > 0)
+        }
+
+        fn set_max(&mut self, max: Option<usize>) -> Option<usize> {
+            let previous = self.max.swap(max.unwrap_or(0), Ordering::Relaxed);
+            (previous > 0).then_some(previous)
+        }
+
+        fn set_name(&mut self, name: String) {
+            self.name = name;
+        }
+
+        fn name(&self) -> Option<String> {
+            Some(self.name.clone())
+        }
+
+        fn id(&self) -> Id {
+            self.id
+        }
+
+        fn message(&self, _level: MessageLevel, _message: String) {}
+    }
+
+    impl NestedProgress for Node {
+        type SubProgress = Node;
+
+        fn add_child(&mut self, name: impl Into<String>) -> Node {
+            self.add_child_with_id(name, *b"    ")
+        }
+
+        fn add_child_with_id(&mut self, name: impl Into<String>, id: Id) -> Node {
+            let mut child = Node::new(self.registry.clone(), id);
+            child.name = name.into();
+            child
+        }
+    }
 }

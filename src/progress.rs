@@ -102,13 +102,19 @@ impl Progress {
         if let Some(remote) = &self.remote {
             let mut phase = remote.state.lock().expect("progress lock");
             phase.done += n;
-            if phase
-                .last_sent
-                .is_none_or(|t| t.elapsed() >= REMOTE_INTERVAL)
-            {
-                phase.last_sent = Some(Instant::now());
-                (remote.send)(&phase.line("\r"));
-            }
+            remote.maybe_send(&mut phase);
+        }
+    }
+
+    /// Sets the current phase's count (for counts kept elsewhere).
+    pub fn set(&self, done: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done)
+        }
+        if let Some(remote) = &self.remote {
+            let mut phase = remote.state.lock().expect("progress lock");
+            phase.done = done;
+            remote.maybe_send(&mut phase);
         }
     }
 
@@ -125,6 +131,17 @@ impl Progress {
 }
 
 impl Remote {
+    /// Sends the phase's line unless one went out less than `REMOTE_INTERVAL` ago.
+    fn maybe_send(&self, phase: &mut Phase) {
+        if phase
+            .last_sent
+            .is_none_or(|t| t.elapsed() >= REMOTE_INTERVAL)
+        {
+            phase.last_sent = Some(Instant::now());
+            (self.send)(&phase.line("\r"));
+        }
+    }
+
     /// Closes a phase that showed anything with its final count and ", done.".
     fn end_phase(&self, phase: &mut Phase) {
         if !phase.name.is_empty() && (phase.done > 0 || phase.total.is_some_and(|t| t > 0)) {

@@ -17,12 +17,12 @@ pub mod request;
 pub mod rules;
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 use std::sync::atomic::AtomicBool;
 
 use bstr::{BString, ByteSlice};
 
-use crate::gitx::SourcePack;
+use crate::gitx::{IndexStage, SourcePack};
 use crate::import::{IngestRules, Ingested, ingest};
 use crate::object::{IdSet, ObjectId, Sha1};
 use crate::progress::Progress;
@@ -94,7 +94,7 @@ pub fn advertisement(state: &RepoState) -> Result<Vec<u8>, StoreError> {
 pub fn receive<W>(
     state: &RepoState,
     request: &PushRequest,
-    body: &[u8],
+    pack: &mut dyn BufRead,
     limits: PushLimits,
     out: W,
 ) -> io::Result<bool>
@@ -112,7 +112,13 @@ where
     } else {
         Progress::new(false)
     };
-    let results = match receive_objects(state, request, body, limits, &progress) {
+    let received = receive_objects(state, request, pack, limits, &progress);
+    if received.is_err() {
+        // git sends the whole body before it reads the answer: let it finish, so it is told
+        // why instead of seeing the connection drop.
+        let _ = io::copy(pack, &mut io::sink());
+    }
+    let results = match received {
         Ok(received) => {
             let results = apply(state, request, received);
             (None, results)
@@ -187,7 +193,7 @@ struct Received {
 fn receive_objects(
     state: &RepoState,
     request: &PushRequest,
-    body: &[u8],
+    pack: &mut dyn BufRead,
     limits: PushLimits,
     progress: &Progress,
 ) -> Result<Received, String> {
@@ -195,9 +201,12 @@ fn receive_objects(
     if !request.shallow.is_empty() {
         return Err("pushing from a shallow clone is not supported".into());
     }
-    let pack = &body[request.pack_start..];
+    let at_end = pack
+        .fill_buf()
+        .map_err(|e| format!("reading the pack: {e}"))?
+        .is_empty();
     if !request.expects_pack() {
-        if !pack.is_empty() {
+        if !at_end {
             return Err("a delete-only push must not send a pack".into());
         }
         return Ok(Received {
@@ -206,7 +215,7 @@ fn receive_objects(
             _quarantine: None,
         });
     }
-    if pack.is_empty() {
+    if at_end {
         return Err("the pack is missing".into());
     }
     let quarantine = tempfile::Builder::new()
@@ -218,9 +227,23 @@ fn receive_objects(
     std::fs::create_dir_all(&pack_dir).map_err(|e| format!("cannot create a quarantine: {e}"))?;
     let alloc_limit = usize::try_from(limits.max_object_bytes).unwrap_or(usize::MAX);
     let interrupt = AtomicBool::new(false);
-    progress.phase("Indexing objects", None);
+    let stage = std::sync::Mutex::new(None);
+    let on_progress = |now: IndexStage, count: u64, total: Option<u64>| {
+        let mut stage = stage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *stage != Some(now) {
+            *stage = Some(now);
+            progress.phase(
+                match now {
+                    IndexStage::Receiving => "Receiving objects",
+                    IndexStage::Resolving => "Checking objects",
+                },
+                total,
+            );
+        }
+        progress.set(count);
+    };
     let indexed = crate::gitx::index_pack(
-        &mut &pack[..],
+        pack,
         &pack_dir,
         |sha1, buf| {
             let location = repo.locate_sha1(sha1)?;
@@ -230,9 +253,10 @@ fn receive_objects(
         },
         alloc_limit,
         &interrupt,
+        &on_progress,
     )
     .map_err(|e| e.to_string())?;
-    progress.inc(u64::from(indexed.objects));
+    tracing::debug!("push to {}: {} objects indexed", repo.name(), indexed.objects);
     let roots: Vec<(String, Sha1)> = request
         .commands
         .iter()

@@ -1,10 +1,12 @@
 //! The body of a push: shallow lines, commands with the client's capabilities, push
 //! options, then the raw pack.
 
+use std::io::Read;
+
 use bstr::{BString, ByteSlice};
 
 use crate::object::Sha1;
-use crate::protocol::pktline::{Packet, PktReader};
+use crate::protocol::pktline::{Packet, PktError, PktReader};
 
 /// Commands in one push; git sends one per ref, so this bounds nothing a person does.
 const MAX_COMMANDS: usize = 100_000;
@@ -34,8 +36,6 @@ pub struct PushRequest {
     pub atomic: bool,
     pub options: Vec<BString>,
     pub shallow: Vec<Sha1>,
-    /// Where the pack starts in the body.
-    pub pack_start: usize,
 }
 
 impl PushRequest {
@@ -46,22 +46,82 @@ impl PushRequest {
     }
 }
 
-/// Parses the pkt-line part of a push. An empty list (the `0000` probe git sends before a
-/// large chunked body) gives no commands.
-pub fn parse(body: &[u8]) -> Result<PushRequest, String> {
-    let mut reader = PktReader::new(body);
+/// Reads the pkt-line part of a push from the start of the body, leaving `input` at the
+/// first byte of the pack. An empty list (the `0000` probe git sends before a large chunked
+/// body) gives no commands.
+pub fn read_request(input: &mut impl Read) -> Result<PushRequest, String> {
+    let mut section = Vec::new();
+    if !read_section(input, &mut section)? {
+        return Ok(PushRequest::default());
+    }
+    let (mut request, options_follow) = parse_commands(&section)?;
+    if options_follow {
+        section.clear();
+        if !read_section(input, &mut section)? {
+            return Err("the push options are missing".into());
+        }
+        parse_options(&section, &mut request)?;
+    }
+    Ok(request)
+}
+
+/// Copies whole packets from `input` into `out` up to and including a flush. Returns
+/// `false` when the input ends before the first byte.
+fn read_section(input: &mut impl Read, out: &mut Vec<u8>) -> Result<bool, String> {
+    let start = out.len();
+    loop {
+        let mut header = [0u8; 4];
+        let read = read_full(input, &mut header)?;
+        if read == 0 && out.len() == start {
+            return Ok(false);
+        }
+        if read < 4 {
+            return Err(PktError::Truncated.to_string());
+        }
+        let bad = || PktError::BadLength(String::from_utf8_lossy(&header).into_owned()).to_string();
+        if !header.iter().all(u8::is_ascii_hexdigit) {
+            return Err(bad());
+        }
+        let text = std::str::from_utf8(&header).map_err(|_| bad())?;
+        let len = usize::from_str_radix(text, 16).map_err(|_| bad())?;
+        out.extend_from_slice(&header);
+        match len {
+            0 => return Ok(true),
+            1..=4 => return Err(bad()),
+            _ => {
+                let payload = out.len();
+                out.resize(payload + len - 4, 0);
+                if read_full(input, &mut out[payload..])? < len - 4 {
+                    return Err(PktError::Truncated.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Fills `buf` unless the input ends first; returns how much it read.
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> Result<usize, String> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(filled)
+}
+
+/// The commands (with the capabilities on the first) up to their flush; also says whether
+/// push options follow.
+fn parse_commands(section: &[u8]) -> Result<(PushRequest, bool), String> {
+    let mut reader = PktReader::new(section);
     let mut request = PushRequest::default();
     let mut push_options = false;
     loop {
-        let packet = reader.next_packet().map_err(|e| e.to_string())?;
-        let line = match packet {
-            None => {
-                // A body that ends without a flush is only valid when it is empty.
-                if request.commands.is_empty() && request.shallow.is_empty() {
-                    return Ok(request);
-                }
-                return Err("the command list ends without a flush packet".into());
-            }
+        let line = match reader.next_packet().map_err(|e| e.to_string())? {
+            None => return Err("the command list ends without a flush packet".into()),
             Some(Packet::Flush) => break,
             Some(packet @ Packet::Data(_)) => packet.text().unwrap_or_default().to_owned(),
             Some(other) => return Err(format!("unexpected {other:?} in the command list")),
@@ -103,24 +163,27 @@ pub fn parse(body: &[u8]) -> Result<PushRequest, String> {
             name: name.into(),
         });
     }
-    if push_options {
-        loop {
-            match reader.next_packet().map_err(|e| e.to_string())? {
-                Some(Packet::Flush) => break,
-                Some(packet @ Packet::Data(_)) => {
-                    if request.options.len() == MAX_PUSH_OPTIONS {
-                        return Err(format!("more than {MAX_PUSH_OPTIONS} push options"));
-                    }
-                    request
-                        .options
-                        .push(packet.text().unwrap_or_default().into());
+    // Options follow only a non-empty command list (the probe has none).
+    let options_follow = push_options && !request.commands.is_empty();
+    Ok((request, options_follow))
+}
+
+fn parse_options(section: &[u8], request: &mut PushRequest) -> Result<(), String> {
+    let mut reader = PktReader::new(section);
+    loop {
+        match reader.next_packet().map_err(|e| e.to_string())? {
+            Some(Packet::Flush) => return Ok(()),
+            Some(packet @ Packet::Data(_)) => {
+                if request.options.len() == MAX_PUSH_OPTIONS {
+                    return Err(format!("more than {MAX_PUSH_OPTIONS} push options"));
                 }
-                _ => return Err("the push options end without a flush packet".into()),
+                request
+                    .options
+                    .push(packet.text().unwrap_or_default().into());
             }
+            _ => return Err("the push options end without a flush packet".into()),
         }
     }
-    request.pack_start = reader.position();
-    Ok(request)
 }
 
 fn parse_id(hex: &[u8]) -> Result<Sha1, String> {
@@ -149,23 +212,33 @@ mod tests {
         body.extend_from_slice(b"0000");
         body.extend(pkt(b"ci.skip\n"));
         body.extend_from_slice(b"0000PACK");
-        let request = parse(&body).unwrap();
+        let mut input = &body[..];
+        let request = read_request(&mut input).unwrap();
         assert_eq!(request.commands.len(), 2);
         assert_eq!(request.commands[0].name, "refs/heads/main");
         assert!(request.commands[1].is_delete());
         assert!(request.report_status_v2 && request.side_band && request.atomic);
         assert!(!request.quiet && !request.report_status);
         assert_eq!(request.options, vec![BString::from("ci.skip")]);
-        assert_eq!(&body[request.pack_start..], b"PACK");
+        assert_eq!(input, b"PACK");
     }
 
     #[test]
     fn the_probe_and_bad_lines() {
+        let parse = |body: &[u8]| read_request(&mut &body[..]);
         assert!(parse(b"0000").unwrap().commands.is_empty());
         assert!(parse(b"").unwrap().commands.is_empty());
         let err = parse(&[pkt(b"nonsense\n"), b"0000".to_vec()].concat()).unwrap_err();
         assert!(err.contains("expected old/new/ref"), "{err}");
         let err = parse(&[pkt(b"12 34 refs/heads/x\n"), b"0000".to_vec()].concat()).unwrap_err();
         assert!(err.contains("expected an object id"), "{err}");
+        let err = parse(&pkt(b"0000000000000000000000000000000000000000 1 r")[..20]).unwrap_err();
+        assert!(err.contains("ends inside a pkt-line"), "{err}");
+        let err = parse(b"00zz").unwrap_err();
+        assert!(err.contains("invalid pkt-line length"), "{err}");
+        let one = "1".repeat(40);
+        let line = format!("{one} {one} refs/heads/x\0push-options\n");
+        let err = parse(&[pkt(line.as_bytes()), b"0000".to_vec()].concat()).unwrap_err();
+        assert!(err.contains("push options are missing"), "{err}");
     }
 }

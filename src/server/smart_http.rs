@@ -1,7 +1,7 @@
 //! git's smart HTTP protocol: `GET …/info/refs?service=…` and `POST …/git-upload-pack`,
 //! with the headers, content types and body handling of `git http-backend`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -25,6 +25,9 @@ const MAX_REQUEST_BODY: usize = 64 << 20;
 const SERVED_REPO_CACHE: usize = 16 << 20;
 /// Buffered response packets per request (each up to 64 KiB): bounds memory per clone.
 const RESPONSE_QUEUE: usize = 16;
+/// Request body frames queued between the connection and a push being indexed.
+const REQUEST_QUEUE: usize = 16;
+const REQUEST_BUFFER: usize = 256 << 10;
 
 #[derive(Deserialize)]
 pub struct ServiceQuery {
@@ -204,13 +207,9 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
     let raw = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large())?;
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    match encoding {
-        "" | "identity" => Ok(raw.to_vec()),
-        "gzip" | "x-gzip" => {
+    match content_encoding(headers).map_err(|r| *r)? {
+        ContentEncoding::Identity => Ok(raw.to_vec()),
+        ContentEncoding::Gzip => {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(&raw[..])
                 .take(limit as u64 + 1)
@@ -221,10 +220,6 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
             }
             Ok(out)
         }
-        other => Err(plain(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported Content-Encoding '{other}'"),
-        )),
     }
 }
 
@@ -330,22 +325,21 @@ pub async fn receive_pack(
         return *response;
     }
     let limits = app.settings.push;
-    let limit = usize::try_from(limits.max_push_bytes).unwrap_or(usize::MAX);
-    let body = match read_body(&headers, body, limit).await {
-        Ok(body) => body,
-        Err(response) => return response,
+    let encoding = match content_encoding(&headers) {
+        Ok(encoding) => encoding,
+        Err(response) => return *response,
     };
-    let request = match crate::receive::request::parse(&body) {
-        Ok(request) => request,
-        Err(reason) => return plain(StatusCode::BAD_REQUEST, format!("forge: {reason}")),
-    };
-    if request.commands.is_empty() {
-        // The probe git sends before a large chunked body.
-        return git_response("application/x-git-receive-pack-result", Body::empty());
-    }
+    let input = request_stream(body);
     streamed("application/x-git-receive-pack-result", move |out| {
         let state = served_repo(&app, &owner, &name)?;
-        match crate::receive::receive(&state, &request, &body, limits, out) {
+        let mut input = decoded_input(input, encoding, limits.max_push_bytes);
+        let request = crate::receive::request::read_request(&mut input)
+            .map_err(|reason| HttpError::new(StatusCode::BAD_REQUEST, format!("forge: {reason}")))?;
+        if request.commands.is_empty() {
+            // The probe git sends before a large chunked body.
+            return Ok(());
+        }
+        match crate::receive::receive(&state, &request, &mut input, limits, out) {
             Ok(true) => state.schedule_repack(),
             Ok(false) => {}
             Err(e) => tracing::info!("push to {}: {e}", state.repo.name()),
@@ -353,6 +347,119 @@ pub async fn receive_pack(
         Ok(())
     })
     .await
+}
+
+/// How the request body is encoded: as sent, or gzip-compressed.
+#[derive(Debug, Clone, Copy)]
+enum ContentEncoding {
+    Identity,
+    Gzip,
+}
+
+fn content_encoding(headers: &HeaderMap) -> Result<ContentEncoding, Box<Response>> {
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match encoding {
+        "" | "identity" => Ok(ContentEncoding::Identity),
+        "gzip" | "x-gzip" => Ok(ContentEncoding::Gzip),
+        other => Err(Box::new(plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported Content-Encoding '{other}'"),
+        ))),
+    }
+}
+
+/// The request body, decoded, as a blocking reader that fails past `limit` bytes.
+fn decoded_input(input: RequestStream, encoding: ContentEncoding, limit: u64) -> impl BufRead {
+    let decoded: Box<dyn Read + Send> = match encoding {
+        ContentEncoding::Identity => Box::new(input),
+        ContentEncoding::Gzip => Box::new(flate2::read::GzDecoder::new(input)),
+    };
+    io::BufReader::with_capacity(
+        REQUEST_BUFFER,
+        Limited {
+            inner: decoded,
+            left: limit,
+            limit,
+        },
+    )
+}
+
+/// Reads at most `limit` bytes, then fails saying so.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            // One byte more tells "exactly at the limit" from "over it".
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::FileTooLarge,
+                    format!(
+                        "the push is larger than this server's limit of {} bytes",
+                        self.limit
+                    ),
+                )),
+            };
+        }
+        let wanted = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..wanted])?;
+        self.left -= read as u64;
+        Ok(read)
+    }
+}
+
+/// The request body as a blocking `Read`: frames come from the connection through a small
+/// queue, so a push of any size holds only a few of them in memory.
+struct RequestStream {
+    rx: mpsc::Receiver<Result<Bytes, io::Error>>,
+    current: Bytes,
+}
+
+fn request_stream(body: Body) -> RequestStream {
+    let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+    tokio::spawn(async move {
+        let mut frames = body.into_data_stream();
+        while let Some(frame) = futures_util::StreamExt::next(&mut frames).await {
+            let frame = frame.map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the request body was cut off: {e}"),
+                )
+            });
+            let failed = frame.is_err();
+            if tx.send(frame).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    RequestStream {
+        rx,
+        current: Bytes::new(),
+    }
+}
+
+impl Read for RequestStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(frame) => self.current = frame?,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        bytes::Buf::advance(&mut self.current, n);
+        Ok(n)
+    }
 }
 
 /// Runs `work` on a blocking thread, its writes streamed as the response body. Lookup
