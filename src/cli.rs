@@ -56,6 +56,11 @@ enum Command {
         /// allocation while the pack is indexed, which stops delta bombs.
         #[arg(long, default_value_t = crate::receive::PushLimits::default().max_object_bytes)]
         max_object_bytes: u64,
+        /// Threads that check a pushed pack's objects at once (default: every core). Memory
+        /// while indexing stays under about twice this times --max-object-bytes, plus a
+        /// few dozen bytes per object.
+        #[arg(long)]
+        index_threads: Option<usize>,
     },
     /// Create and list repositories.
     #[command(subcommand)]
@@ -205,6 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             no_auto_repack,
             max_push_bytes,
             max_object_bytes,
+            index_threads,
         } => {
             let data = DataDir::open_or_init(&cli.data)?;
             drop(data);
@@ -216,6 +222,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     push: crate::receive::PushLimits {
                         max_push_bytes,
                         max_object_bytes,
+                        index_threads,
                     },
                 },
                 json: cli.json,

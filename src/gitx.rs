@@ -378,8 +378,21 @@ where
 
 /// Why a pushed pack could not be indexed, in words for the client (no server paths).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct IndexError(String);
+pub enum IndexError {
+    #[error("an object is larger than this server's limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What indexing a pack may use.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexLimits {
+    /// Largest single allocation (object, delta result, the delta tree).
+    pub alloc_bytes: usize,
+    /// Threads resolving deltas (`None`: every core).
+    pub threads: Option<usize>,
+}
 
 /// Where `index_pack` is, for progress: objects read from the stream (out of the count the
 /// pack header declares), then objects whose ids were computed.
@@ -397,7 +410,7 @@ pub fn index_pack(
     pack: &mut dyn std::io::BufRead,
     pack_dir: &Path,
     lookup: impl Fn(&Sha1, &mut Vec<u8>) -> Option<Kind>,
-    alloc_limit: usize,
+    limits: IndexLimits,
     interrupt: &AtomicBool,
     on_progress: &(dyn Fn(IndexStage, u64, Option<u64>) + Sync),
 ) -> Result<IndexedPack, IndexError> {
@@ -413,17 +426,25 @@ pub fn index_pack(
             Some(BaseLookup(lookup)),
             gix::hash::Kind::Sha1,
             gix_pack::bundle::write::Options {
-                thread_limit: None,
+                thread_limit: limits.threads,
                 iteration_mode: gix_pack::data::input::Mode::Verify,
                 index_version: Default::default(),
-                alloc_limit_bytes: Some(alloc_limit),
+                alloc_limit_bytes: Some(limits.alloc_bytes),
                 compression: gix::zlib::Compression::BEST_SPEED,
             },
         );
         finished.store(true, std::sync::atomic::Ordering::Relaxed);
         outcome
     })
-    .map_err(|e| IndexError(error_chain(&e)))?;
+    .map_err(|e| {
+        if e.is_resource_exhausted() {
+            IndexError::TooLarge {
+                limit: limits.alloc_bytes,
+            }
+        } else {
+            IndexError::Refused(error_chain(&e))
+        }
+    })?;
     Ok(IndexedPack {
         objects: outcome.index.num_objects,
         index_path: outcome.index_path,
@@ -495,12 +516,22 @@ mod index_progress {
 
         /// The stage gix is in and its count: resolving once that counter started.
         fn current(&self) -> Option<(IndexStage, u64, Option<u64>)> {
-            let counters = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let counters = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let find = |wanted: Id| {
-                counters.iter().rev().find(|(id, ..)| *id == wanted).map(|(_, step, max)| {
-                    let max = max.load(Ordering::Relaxed);
-                    (step.load(Ordering::Relaxed) as u64, (max > 0).then_some(max as u64))
-                })
+                counters
+                    .iter()
+                    .rev()
+                    .find(|(id, ..)| *id == wanted)
+                    .map(|(_, step, max)| {
+                        let max = max.load(Ordering::Relaxed);
+                        (
+                            step.load(Ordering::Relaxed) as u64,
+                            (max > 0).then_some(max as u64),
+                        )
+                    })
             };
             let resolved = find(OBJECTS_RESOLVED).filter(|(count, _)| *count > 0);
             match (resolved, find(OBJECTS_INDEXED)) {

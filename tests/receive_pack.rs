@@ -258,14 +258,58 @@ fn big_chunked_and_thin_pushes() {
     );
     let mut big = common::noise(0x9e37_79b9_7f4a_7c15, 3_000_000, |s| b'a' + (s % 26) as u8);
     commit_file(&work, "big.txt", &big, "big");
-    let trace = common::curl_trace(&work, &["push", &url, "main"]);
+    let (trace, stderr) = common::curl_trace(&work, &["push", "--progress", &url, "main"]);
     assert!(trace.contains("Transfer-Encoding: chunked"), "not chunked");
+    assert!(
+        stderr.contains("remote: Checking objects: 100% (3/3), done."),
+        "{stderr}"
+    );
+    let early = clone_back(tmp.path(), &url, "early");
     // A small edit of the big file: git sends a thin pack, a delta against the blob the
-    // server already has.
+    // server already has. The store keeps that delta, and a fetch sends it on.
     big[1_000_000..1_000_010].copy_from_slice(b"0123456789");
     commit_file(&work, "big.txt", &big, "edit");
+    let segments = |dir: &Path| -> Vec<(String, u64)> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_name().to_string_lossy().ends_with(".seg") {
+                found.push((
+                    entry.file_name().to_string_lossy().into_owned(),
+                    entry.metadata().unwrap().len(),
+                ));
+            }
+        }
+        found
+    };
+    let objects_dir = tmp.path().join("data/repos/1/objects");
+    let before = segments(&objects_dir);
     let (ok, stderr) = try_git(&work, &["push", &url, "main"]);
     assert!(ok, "{stderr}");
+    let added: Vec<_> = segments(&objects_dir)
+        .into_iter()
+        .filter(|s| !before.contains(s))
+        .collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert!(
+        added[0].1 < 10_000,
+        "the edit is stored as a delta: {added:?}"
+    );
+    let pack_kib = |repo: &Path| -> u64 {
+        let counts = git(repo, &["count-objects", "-v"]);
+        counts
+            .lines()
+            .find_map(|l| l.strip_prefix("size-pack: "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let early_before = pack_kib(&early);
+    git(&early, &["fetch", "-q", &url, "main:main"]);
+    assert!(
+        pack_kib(&early) - early_before < 10,
+        "the fetch reuses the pushed delta"
+    );
     let back = clone_back(tmp.path(), &url, "back");
     assert_eq!(reachable_objects(&back), reachable_objects(&work));
     assert_fsck_clean(&back);

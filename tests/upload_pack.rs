@@ -666,7 +666,7 @@ fn a_lazy_fetch_of_many_blobs_sends_a_chunked_body() {
             &work.display().to_string(),
         ],
     );
-    let trace = common::curl_trace(&work, &["checkout", "-q", "main"]);
+    let (trace, _) = common::curl_trace(&work, &["checkout", "-q", "main"]);
     assert!(
         trace.contains("Transfer-Encoding: chunked"),
         "the lazy fetch was not chunked"

@@ -33,6 +33,9 @@ use crate::progress::Progress;
 use crate::store::segment::SegmentWriter;
 use crate::store::{Expected, RefTarget, RefUpdate, Repo, StoreError};
 
+/// Longest stored delta chain a newly stored blob delta may extend (git's default depth).
+const MAX_STORED_DELTA_DEPTH: usize = 50;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error(transparent)]
@@ -341,7 +344,21 @@ pub fn ingest(
     report.skipped_unreachable = translated.skipped_unreachable;
     report.phase_seconds[1] = lap.elapsed().as_secs_f64();
     lap = Instant::now();
-    write::write_blobs(&scan, &packs, &mut writer, &mut report, progress)?;
+    // A pushed delta against a blob the store has is kept as it is (fetches then send it
+    // as it came), unless the base's own chain is already long.
+    let stored_base = |sha1: &Sha1| {
+        let location = repo.locate_sha1(sha1)?;
+        let depth = repo.delta_depth(&location, MAX_STORED_DELTA_DEPTH).ok()?;
+        (location.kind()? == Kind::Blob && depth < MAX_STORED_DELTA_DEPTH).then(|| location.id())
+    };
+    write::write_blobs(
+        &scan,
+        &packs,
+        &stored_base,
+        &mut writer,
+        &mut report,
+        progress,
+    )?;
     report.phase_seconds[2] = lap.elapsed().as_secs_f64();
     report.objects = report.blobs + report.trees + report.commits + report.tags;
     report.seconds = started.elapsed().as_secs_f64();

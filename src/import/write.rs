@@ -192,11 +192,12 @@ fn tree_delta(base: &[u8], target: &[u8], delta: &mut Vec<u8>) -> bool {
 }
 
 /// Stores every blob, keeping git's zlib streams and deltas as they are. A delta whose base
-/// cannot be stored first (not a blob of this import, or a cycle between packs) is decoded
-/// and stored whole instead.
+/// the store already has refers to it there (`stored_base` says whether it may); one whose
+/// base cannot be stored first (a cycle between packs) is decoded and stored whole instead.
 pub(super) fn write_blobs(
     scan: &Scan,
     packs: &[SourcePack],
+    stored_base: &dyn Fn(&Sha1) -> Option<ObjectId>,
     writer: &mut SegmentWriter,
     report: &mut ImportReport,
     progress: &Progress,
@@ -263,6 +264,7 @@ pub(super) fn write_blobs(
                     stack.push(base_sha1);
                     continue;
                 }
+                Some((base_sha1, None)) => stored_base(&base_sha1).map(Storage::DeltaOf),
                 _ => None,
             };
             match storage {

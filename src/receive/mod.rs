@@ -38,8 +38,10 @@ use rules::{Proposed, RepoPolicy};
 pub struct PushLimits {
     /// The whole request body (commands and pack).
     pub max_push_bytes: u64,
-    /// One object, inflated.
+    /// One object, inflated (and so any one buffer while indexing).
     pub max_object_bytes: u64,
+    /// Threads checking objects while indexing (`None`: every core).
+    pub index_threads: Option<usize>,
 }
 
 impl Default for PushLimits {
@@ -47,6 +49,7 @@ impl Default for PushLimits {
         PushLimits {
             max_push_bytes: 2 << 30,
             max_object_bytes: 512 << 20,
+            index_threads: None,
         }
     }
 }
@@ -187,7 +190,7 @@ struct Received {
     ingested: Option<Ingested>,
     /// The indexed pack, to read new commits' parents for fast-forward checks.
     pack: Option<SourcePack>,
-    _quarantine: Option<tempfile::TempDir>,
+    _quarantine: Option<crate::store::Quarantine>,
 }
 
 fn receive_objects(
@@ -218,9 +221,14 @@ fn receive_objects(
     if at_end {
         return Err("the pack is missing".into());
     }
-    let quarantine = tempfile::Builder::new()
-        .prefix("push-")
-        .tempdir_in(repo.dir())
+    if let Err(e) = repo.remove_unregistered_files() {
+        tracing::warn!(
+            "{}: cannot remove what an interrupted write left: {e}",
+            repo.name()
+        );
+    }
+    let quarantine = repo
+        .quarantine()
         .map_err(|e| format!("cannot create a quarantine: {e}"))?;
     let objects = quarantine.path().join("objects");
     let pack_dir = objects.join("pack");
@@ -229,7 +237,9 @@ fn receive_objects(
     let interrupt = AtomicBool::new(false);
     let stage = std::sync::Mutex::new(None);
     let on_progress = |now: IndexStage, count: u64, total: Option<u64>| {
-        let mut stage = stage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stage = stage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if *stage != Some(now) {
             *stage = Some(now);
             progress.phase(
@@ -251,12 +261,19 @@ fn receive_objects(
             buf.extend_from_slice(&bytes);
             Some(kind)
         },
-        alloc_limit,
+        crate::gitx::IndexLimits {
+            alloc_bytes: alloc_limit,
+            threads: limits.index_threads,
+        },
         &interrupt,
         &on_progress,
     )
     .map_err(|e| e.to_string())?;
-    tracing::debug!("push to {}: {} objects indexed", repo.name(), indexed.objects);
+    tracing::debug!(
+        "push to {}: {} objects indexed",
+        repo.name(),
+        indexed.objects
+    );
     let roots: Vec<(String, Sha1)> = request
         .commands
         .iter()

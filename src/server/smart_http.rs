@@ -333,8 +333,9 @@ pub async fn receive_pack(
     streamed("application/x-git-receive-pack-result", move |out| {
         let state = served_repo(&app, &owner, &name)?;
         let mut input = decoded_input(input, encoding, limits.max_push_bytes);
-        let request = crate::receive::request::read_request(&mut input)
-            .map_err(|reason| HttpError::new(StatusCode::BAD_REQUEST, format!("forge: {reason}")))?;
+        let request = crate::receive::request::read_request(&mut input).map_err(|reason| {
+            HttpError::new(StatusCode::BAD_REQUEST, format!("forge: {reason}"))
+        })?;
         if request.commands.is_empty() {
             // The probe git sends before a large chunked body.
             return Ok(());
@@ -383,15 +384,19 @@ fn decoded_input(input: RequestStream, encoding: ContentEncoding, limit: u64) ->
             inner: decoded,
             left: limit,
             limit,
+            overflowed: false,
         },
     )
 }
 
-/// Reads at most `limit` bytes, then fails saying so.
+/// Reads at most `limit` bytes, then fails saying so. After that one failure it lets the
+/// caller drain up to `limit` more (discarding them), so the client finishes sending and
+/// reads the answer instead of seeing its upload cut off.
 struct Limited<R> {
     inner: R,
     left: u64,
     limit: u64,
+    overflowed: bool,
 }
 
 impl<R: Read> Read for Limited<R> {
@@ -399,18 +404,25 @@ impl<R: Read> Read for Limited<R> {
         if self.left == 0 {
             // One byte more tells "exactly at the limit" from "over it".
             let mut probe = [0u8; 1];
-            return match self.inner.read(&mut probe)? {
-                0 => Ok(0),
-                _ => Err(io::Error::new(
-                    io::ErrorKind::FileTooLarge,
-                    format!(
-                        "the push is larger than this server's limit of {} bytes",
-                        self.limit
-                    ),
-                )),
-            };
+            if self.inner.read(&mut probe)? == 0 {
+                return Ok(0);
+            }
+            let first = !self.overflowed;
+            self.overflowed = true;
+            if first {
+                self.left = self.limit;
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!(
+                    "the push is larger than this server's limit of {} bytes",
+                    self.limit
+                ),
+            ));
         }
-        let wanted = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let wanted = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let read = self.inner.read(&mut buf[..wanted])?;
         self.left -= read as u64;
         Ok(read)

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use name::{InvalidRepoName, RepoName};
 pub use refs::{Expected, RefTarget, RefUpdate};
-pub use repo::{ObjectLocation, Repo, StoredObject};
+pub use repo::{ObjectLocation, Quarantine, Repo, StoredObject};
 
 /// Repository names (lowercased) → their record.
 const REPOS: TableDefinition<&str, &[u8]> = TableDefinition::new("repos");

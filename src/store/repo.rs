@@ -256,7 +256,7 @@ impl Repo {
     }
 
     /// Segment files in the objects directory that no committed write registered (left by
-    /// a crash or an interrupted write).
+    /// a crash or an interrupted write), and quarantine directories.
     pub fn unregistered_files(&self) -> Result<Vec<PathBuf>, StoreError> {
         let names = self.segment_names();
         let dir = self.objects_dir();
@@ -271,7 +271,40 @@ impl Repo {
                 out.push(path);
             }
         }
+        out.extend(self.stale_quarantines()?);
         out.sort();
+        Ok(out)
+    }
+
+    /// A private directory beside the store for incoming data (a pushed pack being
+    /// indexed), removed when dropped; one left by a crash goes with the next
+    /// `remove_unregistered_files`.
+    pub fn quarantine(&self) -> Result<Quarantine, StoreError> {
+        let lock = writers_lock(&self.objects_dir())?;
+        lock.lock_shared()
+            .map_err(|e| StoreError::io("lock", &self.objects_dir().join(WRITERS_LOCK), e))?;
+        let dir = tempfile::Builder::new()
+            .prefix(QUARANTINE_PREFIX)
+            .tempdir_in(&self.dir)
+            .map_err(|e| StoreError::io("create a quarantine in", &self.dir, e))?;
+        Ok(Quarantine { dir, _lock: lock })
+    }
+
+    /// Quarantine directories whose writer is gone.
+    fn stale_quarantines(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let mut out = Vec::new();
+        for entry in
+            std::fs::read_dir(&self.dir).map_err(|e| StoreError::io("read", &self.dir, e))?
+        {
+            let entry = entry.map_err(|e| StoreError::io("read", &self.dir, e))?;
+            let is_quarantine = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(QUARANTINE_PREFIX));
+            if is_quarantine && entry.path().is_dir() {
+                out.push(entry.path());
+            }
+        }
         Ok(out)
     }
 
@@ -284,8 +317,9 @@ impl Repo {
             .collect()
     }
 
-    /// Deletes segment files that no committed write registered. Does nothing while any
-    /// writer (of any process) is between creating a segment and registering it.
+    /// Deletes segment files that no committed write registered, and quarantines left by
+    /// an interrupted push. Does nothing while any writer (of any process) is between
+    /// creating a segment or quarantine and registering or dropping it.
     pub fn remove_unregistered_files(&self) -> Result<usize, StoreError> {
         let lock = writers_lock(&self.objects_dir())?;
         match lock.try_lock() {
@@ -297,7 +331,12 @@ impl Repo {
         }
         let files = self.unregistered_files()?;
         for path in &files {
-            std::fs::remove_file(path).map_err(|e| StoreError::io("remove", path, e))?;
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(path)
+            } else {
+                std::fs::remove_file(path)
+            };
+            removed.map_err(|e| StoreError::io("remove", path, e))?;
         }
         Ok(files.len())
     }
@@ -465,6 +504,33 @@ impl Repo {
     /// The size of an object's content, from its entry header (nothing is inflated).
     pub fn object_size(&self, location: &ObjectLocation) -> Result<u64, StoreError> {
         Ok(location.segment.segment.entry(location.offset())?.size)
+    }
+
+    /// How many deltas must be applied to read the object at `location`, counting at most
+    /// to `limit` (entry headers only, nothing is inflated).
+    pub fn delta_depth(
+        &self,
+        location: &ObjectLocation,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let mut segment = location.segment.clone();
+        let mut offset = location.offset();
+        let mut depth = 0;
+        while depth < limit {
+            match segment.segment.entry(offset)?.storage {
+                Storage::Full => break,
+                Storage::DeltaAt(base) => offset = base,
+                Storage::DeltaOf(base) => {
+                    let base = self.locate(&base).ok_or_else(|| {
+                        StoreError::Corrupt(format!("delta base {base} is missing"))
+                    })?;
+                    offset = base.offset();
+                    segment = base.segment;
+                }
+            }
+            depth += 1;
+        }
+        Ok(depth)
     }
 
     /// The stored entry of an object: its zlib stream, as a whole object or a delta.
@@ -694,6 +760,20 @@ impl Repo {
             }
         }
         txn.commit().map_err(|e| self.db_error(e))
+    }
+}
+
+const QUARANTINE_PREFIX: &str = "push-";
+
+/// A directory for incoming data that is not part of the store (see `Repo::quarantine`).
+pub struct Quarantine {
+    dir: tempfile::TempDir,
+    _lock: std::fs::File,
+}
+
+impl Quarantine {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
     }
 }
 

@@ -45,10 +45,10 @@ pub fn git_with_env(dir: &Path, args: &[&str], vars: &[(&str, &std::ffi::OsStr)]
     out
 }
 
-/// Runs git with `GIT_TRACE_CURL` (headers only); returns the trace.
-pub fn curl_trace(dir: &Path, args: &[&str]) -> String {
+/// Runs git with `GIT_TRACE_CURL` (headers only); returns the trace and git's stderr.
+pub fn curl_trace(dir: &Path, args: &[&str]) -> (String, String) {
     let file = tempfile::NamedTempFile::new().expect("a temporary file");
-    git_with_env(
+    let out = git_with_env(
         dir,
         args,
         &[
@@ -56,7 +56,10 @@ pub fn curl_trace(dir: &Path, args: &[&str]) -> String {
             ("GIT_TRACE_CURL_NO_DATA", "1".as_ref()),
         ],
     );
-    std::fs::read_to_string(file.path()).expect("the curl trace")
+    (
+        std::fs::read_to_string(file.path()).expect("the curl trace"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Incompressible bytes from a xorshift generator, each made by `byte` from the state.

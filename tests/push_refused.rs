@@ -1,0 +1,624 @@
+//! Pushes that must be refused or that break off: corrupt, truncated and lying packs,
+//! delta and zlib bombs, size limits, hostile tree entries, a body cut off half way and a
+//! server killed mid-push. Each leaves the refs and the stored objects as they were, and
+//! the client is told why.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::corpus::synthetic_history;
+use common::{
+    Forge, Server, assert_fsck_clean, clone_work, commit_file, git, git_bytes, git_output,
+    literally,
+};
+
+const ZERO: &str = "0000000000000000000000000000000000000000";
+
+/// A forge with `alice/app` holding `source`'s main branch, served with `options`.
+fn seeded_forge(tmp: &Path, source: &Path, options: &[&str]) -> (Forge, Server, String) {
+    let forge = Forge::new(&tmp.join("data"));
+    forge.ok(&["repo", "create", "alice/app"]);
+    let mut all = vec!["--no-auto-repack"];
+    all.extend_from_slice(options);
+    let server = Server::start_with(&forge, &all);
+    let url = server.repo_url("alice/app");
+    git(source, &["push", "-q", &url, "main"]);
+    (forge, server, url)
+}
+
+/// Runs git, returning (success, stderr).
+fn try_git(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = git_output(dir, args, None);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn pkt(line: &str) -> Vec<u8> {
+    let mut out = format!("{:04x}", line.len() + 4).into_bytes();
+    out.extend_from_slice(line.as_bytes());
+    out
+}
+
+/// A push body: one command with `report-status`, then `pack`.
+fn push_body(old: &str, new: &str, pack: &[u8]) -> Vec<u8> {
+    let mut body = pkt(&format!(
+        "{old} {new} refs/heads/main\0report-status agent=test\n"
+    ));
+    body.extend_from_slice(b"0000");
+    body.extend_from_slice(pack);
+    body
+}
+
+/// POSTs `body` to `url`'s git-receive-pack over a raw connection; returns the status and
+/// the decoded body.
+fn post_receive_pack(url: &str, body: &[u8]) -> (u16, String) {
+    let (host, path) = split_url(url);
+    let mut stream = TcpStream::connect(&host).unwrap();
+    write!(
+        stream,
+        "POST {path}/git-receive-pack HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head[9..12].parse().unwrap();
+    let mut payload = response[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        payload = dechunk(&payload);
+    }
+    (status, String::from_utf8_lossy(&payload).into_owned())
+}
+
+fn split_url(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let slash = rest.find('/').unwrap();
+    (rest[..slash].to_owned(), rest[slash..].to_owned())
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
+        data = &data[line_end + 2 + size + 2..];
+    }
+}
+
+/// The pack git would send for `revs` (lines for `pack-objects --revs`).
+fn pack_of(repo: &Path, revs: &str) -> Vec<u8> {
+    git_bytes(
+        repo,
+        &["pack-objects", "--revs", "--stdout", "-q"],
+        Some(revs.as_bytes()),
+    )
+}
+
+/// One entry of a hand-made pack.
+enum Entry {
+    /// Type number (3 = blob), the size the header declares, the data to compress.
+    Whole(u8, u64, Vec<u8>),
+    /// A delta against the entry just before.
+    DeltaOfPrevious(Vec<u8>),
+    /// A delta against an object named by id.
+    RefDelta([u8; 20], Vec<u8>),
+}
+
+/// A pack of hand-made entries, with its trailer.
+fn hand_pack(entries: &[Entry]) -> Vec<u8> {
+    let mut pack = b"PACK".to_vec();
+    pack.extend_from_slice(&2u32.to_be_bytes());
+    pack.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+    let mut previous = 0u64;
+    for entry in entries {
+        let here = pack.len() as u64;
+        let (kind, size, payload) = match entry {
+            Entry::Whole(kind, size, data) => (*kind, *size, data),
+            Entry::DeltaOfPrevious(delta) => (6, delta.len() as u64, delta),
+            Entry::RefDelta(_, delta) => (7, delta.len() as u64, delta),
+        };
+        let mut size = size;
+        let mut byte = (kind << 4) | (size & 0x0f) as u8;
+        size >>= 4;
+        while size > 0 {
+            pack.push(byte | 0x80);
+            byte = (size & 0x7f) as u8;
+            size >>= 7;
+        }
+        pack.push(byte);
+        match entry {
+            Entry::DeltaOfPrevious(_) => {
+                let mut distance = here - previous;
+                let mut bytes = vec![(distance & 0x7f) as u8];
+                distance >>= 7;
+                while distance > 0 {
+                    distance -= 1;
+                    bytes.push(0x80 | (distance & 0x7f) as u8);
+                    distance >>= 7;
+                }
+                bytes.reverse();
+                pack.extend_from_slice(&bytes);
+            }
+            Entry::RefDelta(base, _) => pack.extend_from_slice(base),
+            Entry::Whole(..) => {}
+        }
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        zlib.write_all(payload).unwrap();
+        pack.extend_from_slice(&zlib.finish().unwrap());
+        previous = here;
+    }
+    let mut hasher = forge::gitx::Hasher::new();
+    hasher.update(&pack);
+    pack.extend_from_slice(&hasher.finish().0);
+    pack
+}
+
+fn delta_varint(mut n: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// A delta that doubles its base: two copies of the whole base.
+fn doubling_delta(base_size: u64) -> Vec<u8> {
+    let mut delta = Vec::new();
+    delta_varint(base_size, &mut delta);
+    delta_varint(base_size * 2, &mut delta);
+    for _ in 0..2 {
+        // Copy from offset 0 (no offset bytes), three size bytes.
+        delta.push(0x80 | 0x10 | 0x20 | 0x40);
+        delta.extend_from_slice(&[
+            base_size as u8,
+            (base_size >> 8) as u8,
+            (base_size >> 16) as u8,
+        ]);
+    }
+    delta
+}
+
+/// Every quarantine directory and every file of the data directory, relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path.strip_prefix(dir).unwrap().display().to_string();
+            if path.is_dir() {
+                if relative.contains("push-") {
+                    out.push(relative);
+                }
+                stack.push(path);
+            } else if !relative.ends_with(".redb") && !relative.ends_with(".lock") {
+                out.push(relative);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn remote_main(work: &Path, url: &str) -> String {
+    let out = git(work, &["ls-remote", url, "refs/heads/main"]);
+    out.split_whitespace().next().unwrap_or("").to_owned()
+}
+
+/// The `unpack` line of a report-status answer, and whether the ref was refused.
+fn unpack_reason(answer: &str) -> String {
+    let line = answer
+        .lines()
+        .find_map(|l| l.split_once("unpack ").map(|(_, reason)| reason))
+        .unwrap_or_else(|| panic!("no unpack line in {answer:?}"));
+    assert!(
+        answer.contains("ng refs/heads/main "),
+        "the ref must be refused: {answer:?}"
+    );
+    line.to_owned()
+}
+
+fn source_with_history(tmp: &Path, commits: usize) -> (PathBuf, PathBuf) {
+    let source = tmp.join("source.git");
+    synthetic_history(&source, commits);
+    let work = tmp.join("work");
+    clone_work(&source, &work);
+    (source, work)
+}
+
+#[test]
+fn corrupt_truncated_and_lying_packs_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, work) = source_with_history(tmp.path(), 20);
+    let (forge, _server, url) = seeded_forge(tmp.path(), &source, &[]);
+    let old = remote_main(&work, &url);
+    commit_file(
+        &work,
+        "new.txt",
+        common::noise(7, 50_000, |n| n as u8),
+        "new",
+    );
+    let new = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let pack = pack_of(&work, &format!("{new}\n^{old}\n"));
+    let before = files_under(&tmp.path().join("data"));
+
+    let mut flipped = pack.clone();
+    let middle = pack.len() / 2;
+    flipped[middle] ^= 0xff;
+    let truncated = pack[..pack.len() - 30].to_vec();
+    let mut bad_trailer = pack.clone();
+    *bad_trailer.last_mut().unwrap() ^= 1;
+    let unknown_base_entry = hand_pack(&[Entry::RefDelta([0xab; 20], doubling_delta(10))]);
+    let lying_id = "1234567890123456789012345678901234567890";
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "a flipped byte",
+            push_body(&old, &new, &flipped),
+            "corrupt deflate stream",
+        ),
+        (
+            "a truncated pack",
+            push_body(&old, &new, &truncated),
+            "pack is incomplete",
+        ),
+        (
+            "a wrong trailer",
+            push_body(&old, &new, &bad_trailer),
+            "Failed to verify pack checksum",
+        ),
+        (
+            "a command whose object the pack lacks",
+            push_body(&old, lying_id, &pack),
+            lying_id,
+        ),
+        (
+            "no pack at all",
+            push_body(&old, &new, b""),
+            "the pack is missing",
+        ),
+        (
+            "not a pack",
+            push_body(&old, &new, b"NOTAPACK at all, really"),
+            "Pack data type not recognized",
+        ),
+        (
+            "a delta against an object nobody has",
+            push_body(&old, &new, &unknown_base_entry),
+            "base object abababababababababababababababababababab could not be found",
+        ),
+    ];
+    for (what, body, expected) in cases {
+        let (status, answer) = post_receive_pack(&url, &body);
+        assert_eq!(status, 200, "{what}: {answer}");
+        let reason = unpack_reason(&answer);
+        assert_ne!(reason, "ok", "{what}: {answer}");
+        assert!(reason.contains(expected), "{what}: {reason}");
+        assert_eq!(remote_main(&work, &url), old, "{what}");
+        assert_eq!(files_under(&tmp.path().join("data")), before, "{what}");
+    }
+    let fsck = forge.ok(&["fsck"]);
+    assert!(!fsck.contains("unregistered"), "{fsck}");
+
+    // The same push done right lands.
+    git(&work, &["push", "-q", &url, "main"]);
+    assert_eq!(remote_main(&work, &url), new);
+    forge.ok(&["fsck"]);
+}
+
+#[test]
+fn bombs_and_oversized_pushes_are_refused_with_the_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, work) = source_with_history(tmp.path(), 5);
+    let (forge, _server, url) = seeded_forge(
+        tmp.path(),
+        &source,
+        &[
+            "--max-object-bytes",
+            "1048576",
+            "--max-push-bytes",
+            "4000000",
+        ],
+    );
+    let old = remote_main(&work, &url);
+    let before = files_under(&tmp.path().join("data"));
+    let too_large = "an object is larger than this server's limit of 1048576 bytes";
+
+    // A delta bomb: each delta doubles the last; the tenth would be 4 MiB.
+    let mut entries = vec![Entry::Whole(3, 4096, vec![0u8; 4096])];
+    for i in 0..10 {
+        entries.push(Entry::DeltaOfPrevious(doubling_delta(4096 << i)));
+    }
+    let delta_bomb = hand_pack(&entries);
+    assert!(delta_bomb.len() < 1000);
+    let (status, answer) = post_receive_pack(&url, &push_body(&old, &"1".repeat(40), &delta_bomb));
+    assert_eq!(status, 200);
+    assert_eq!(unpack_reason(&answer), too_large, "{answer}");
+
+    // A zlib bomb: one blob declaring 64 MiB of zeros (64 KiB compressed).
+    let zlib_bomb = hand_pack(&[Entry::Whole(3, 64 << 20, vec![0u8; 64 << 20])]);
+    assert!(zlib_bomb.len() < 200_000);
+    let (_, answer) = post_receive_pack(&url, &push_body(&old, &"2".repeat(40), &zlib_bomb));
+    assert_eq!(unpack_reason(&answer), too_large, "{answer}");
+
+    // With stock git: one object over the limit, then a push over the size limit.
+    commit_file(
+        &work,
+        "big.bin",
+        common::noise(1, 2 << 20, |n| n as u8),
+        "big",
+    );
+    let (ok, stderr) = try_git(&work, &["push", &url, "main"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("error: remote unpack failed: {too_large}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(" ! [remote rejected] main -> main (unpacker error)"),
+        "{stderr}"
+    );
+    git(&work, &["reset", "-q", "--hard", "HEAD~1"]);
+    for i in 0..6 {
+        let name = format!("part{i}.bin");
+        commit_file(
+            &work,
+            &name,
+            common::noise(10 + i, 900_000, |n| n as u8),
+            "part",
+        );
+    }
+    let (ok, stderr) = try_git(&work, &["push", &url, "main"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the push is larger than this server's limit of 4000000 bytes"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("curl"),
+        "git must get the answer: {stderr}"
+    );
+
+    assert_eq!(remote_main(&work, &url), old);
+    assert_eq!(files_under(&tmp.path().join("data")), before);
+    let fsck = forge.ok(&["fsck"]);
+    assert!(!fsck.contains("unregistered"), "{fsck}");
+}
+
+#[test]
+fn hostile_tree_entries_are_refused_and_nothing_is_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, work) = source_with_history(tmp.path(), 3);
+    let (forge, _server, url) = seeded_forge(tmp.path(), &source, &[]);
+    let before = files_under(&tmp.path().join("data"));
+    let blob = literally(&work, "blob", b"payload\n");
+    let head = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let cases = [
+        (".git", "git's own directory"),
+        (".GIT", "git's own directory"),
+        ("..", "a path component that leaves the tree"),
+        ("a/b", "a name containing '/'"),
+    ];
+    for (i, (name, why)) in cases.iter().enumerate() {
+        let mut inner = format!("100644 {name}\0").into_bytes();
+        inner.extend(common::hex_to_bytes(&blob));
+        let tree = literally(&work, "tree", &inner);
+        // Nested one level down too: the check applies at every depth.
+        let mut outer = b"40000 dir\0".to_vec();
+        outer.extend(common::hex_to_bytes(&tree));
+        let top = literally(&work, "tree", &outer);
+        for (depth, tree) in [(0, &tree), (1, &top)] {
+            let commit = git(
+                &work,
+                &[
+                    "commit-tree",
+                    tree,
+                    "-p",
+                    &head,
+                    "-m",
+                    &format!("hostile {i}"),
+                ],
+            );
+            let branch = format!("refs/heads/hostile-{i}-{depth}");
+            let (ok, stderr) = try_git(
+                &work,
+                &["push", &url, &format!("{}:{branch}", commit.trim())],
+            );
+            assert!(!ok, "{name}");
+            assert!(stderr.contains("error: remote unpack failed:"), "{stderr}");
+            assert!(stderr.contains(why), "{name}: {stderr}");
+            assert!(stderr.contains("(unpacker error)"), "{stderr}");
+        }
+    }
+    assert_eq!(files_under(&tmp.path().join("data")), before);
+    let refs = git(&work, &["ls-remote", &url]);
+    assert!(!refs.contains("hostile"), "{refs}");
+    forge.ok(&["fsck"]);
+}
+
+#[test]
+fn quiet_pushes_show_no_progress_and_empty_packs_and_deletions_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, work) = source_with_history(tmp.path(), 3);
+    let (forge, _server, url) = seeded_forge(tmp.path(), &source, &[]);
+    for i in 0..40 {
+        commit_file(&work, &format!("f{i}.txt"), format!("{i}\n"), "more");
+    }
+    let first = git(&work, &["rev-parse", "HEAD~20"]).trim().to_owned();
+    let (ok, loud) = try_git(
+        &work,
+        &[
+            "push",
+            "--progress",
+            &url,
+            &format!("{first}:refs/heads/main"),
+        ],
+    );
+    assert!(ok, "{loud}");
+    assert!(loud.contains("remote: Translating objects: 100%"), "{loud}");
+    let (ok, quiet) = try_git(&work, &["push", "--quiet", &url, "main"]);
+    assert!(ok, "{quiet}");
+    assert!(!quiet.contains("remote:"), "{quiet}");
+
+    // A branch at a commit the server has: git sends an empty pack.
+    let trace = git_output(&work, &["push", &url, "main:refs/heads/copy"], None);
+    assert!(trace.status.success());
+    let main = remote_main(&work, &url);
+    let copy = git(&work, &["ls-remote", &url, "refs/heads/copy"]);
+    assert!(copy.starts_with(&main), "{copy}");
+    // Delete-only: no pack at all.
+    let (ok, stderr) = try_git(&work, &["push", &url, ":refs/heads/copy"]);
+    assert!(ok, "{stderr}");
+    assert!(git(&work, &["ls-remote", &url, "refs/heads/copy"]).is_empty());
+    // A pack sent with a delete-only push is refused.
+    let (_, answer) = post_receive_pack(&url, &{
+        let mut body = pkt(&format!("{main} {ZERO} refs/heads/main\0report-status\n"));
+        body.extend_from_slice(b"0000");
+        body.extend_from_slice(&hand_pack(&[]));
+        body
+    });
+    assert!(
+        answer.contains("unpack a delete-only push must not send a pack"),
+        "{answer}"
+    );
+    assert_eq!(remote_main(&work, &url), main);
+    forge.ok(&["fsck"]);
+}
+
+/// Waits until `cond` holds, for at most `limit`.
+fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+fn quarantines(data: &Path) -> Vec<String> {
+    files_under(data)
+        .into_iter()
+        .filter(|f| f.rsplit('/').next().is_some_and(|n| n.starts_with("push-")))
+        .collect()
+}
+
+#[test]
+fn a_push_cut_off_mid_body_or_killed_mid_push_leaves_the_store_consistent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, work) = source_with_history(tmp.path(), 5);
+    let data = tmp.path().join("data");
+    let (forge, server, url) = seeded_forge(tmp.path(), &source, &[]);
+    let old = remote_main(&work, &url);
+    for i in 0..4 {
+        commit_file(
+            &work,
+            &format!("big{i}.bin"),
+            common::noise(40 + i, 4 << 20, |n| n as u8),
+            "big",
+        );
+    }
+    let new = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let pack = pack_of(&work, &format!("{new}\n^{old}\n"));
+    let before = files_under(&data);
+
+    // Half the body, chunked, then the connection closes.
+    let (host, path) = split_url(&url);
+    let mut stream = TcpStream::connect(&host).unwrap();
+    write!(
+        stream,
+        "POST {path}/git-receive-pack HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-git-receive-pack-request\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    let body = push_body(&old, &new, &pack);
+    for chunk in body[..body.len() / 2].chunks(65536) {
+        write!(stream, "{:x}\r\n", chunk.len()).unwrap();
+        stream.write_all(chunk).unwrap();
+        stream.write_all(b"\r\n").unwrap();
+    }
+    assert!(wait_for(Duration::from_secs(20), || !quarantines(&data).is_empty()));
+    drop(stream);
+    assert!(
+        wait_for(Duration::from_secs(20), || quarantines(&data).is_empty()),
+        "the quarantine goes when the push fails"
+    );
+    assert_eq!(remote_main(&work, &url), old);
+    assert_eq!(files_under(&data), before);
+
+    // kill -9 while the server indexes a push.
+    let pusher = {
+        let work = work.clone();
+        let url = url.clone();
+        std::thread::spawn(move || try_git(&work, &["push", &url, "main"]))
+    };
+    assert!(
+        wait_for(Duration::from_secs(60), || !quarantines(&data).is_empty()),
+        "the push reaches the server"
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (ok, stderr) = pusher.join().unwrap();
+    assert!(!ok, "{stderr}");
+    drop(server);
+
+    let fsck = forge.ok(&["fsck"]);
+    assert!(
+        fsck.contains("unregistered"),
+        "the killed push left its quarantine: {fsck}"
+    );
+    let server = Server::start_with(&forge, &["--no-auto-repack"]);
+    let url = server.repo_url("alice/app");
+    assert_eq!(remote_main(&work, &url), old);
+    let (ok, stderr) = try_git(&work, &["push", &url, "main"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(remote_main(&work, &url), new);
+    let back = tmp.path().join("back.git");
+    git(
+        tmp.path(),
+        &["clone", "-q", "--bare", &url, &back.display().to_string()],
+    );
+    let objects = |repo: &Path| {
+        let mut list: Vec<String> = git(repo, &["rev-list", "--objects", "main"])
+            .lines()
+            .map(|l| l[..40].to_owned())
+            .collect();
+        list.sort();
+        list
+    };
+    assert_eq!(objects(&back), objects(&work));
+    assert_fsck_clean(&back);
+    let left = quarantines(&data);
+    assert!(
+        left.is_empty(),
+        "the next push removed the leftovers: {left:?}"
+    );
+    let fsck = forge.ok(&["fsck"]);
+    assert!(!fsck.contains("unregistered"), "{fsck}");
+}
