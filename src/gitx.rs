@@ -415,9 +415,10 @@ pub fn index_pack(
     on_progress: &(dyn Fn(IndexStage, u64, Option<u64>) + Sync),
 ) -> Result<IndexedPack, IndexError> {
     let counters = index_progress::Counters::default();
-    let finished = AtomicBool::new(false);
+    let (finish, finished) = std::sync::mpsc::channel::<()>();
     let outcome = std::thread::scope(|scope| {
-        scope.spawn(|| counters.report_until(&finished, on_progress));
+        let counters = &counters;
+        scope.spawn(move || counters.report_until(&finished, on_progress));
         let outcome = gix_pack::Bundle::write_to_directory(
             pack,
             Some(pack_dir),
@@ -433,7 +434,7 @@ pub fn index_pack(
                 compression: gix::zlib::Compression::BEST_SPEED,
             },
         );
-        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(finish);
         outcome
     })
     .map_err(|e| {
@@ -470,7 +471,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// gix reports progress through counters it increments from its worker threads; these
 /// hold them so a thread can read them and report in the crate's own terms.
 mod index_progress {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -482,40 +483,80 @@ mod index_progress {
     const OBJECTS_RESOLVED: Id = *b"IWRO";
     const POLL: Duration = Duration::from_millis(50);
 
-    /// Every counter gix created, with its declared maximum.
+    /// A count and its total as gix declared it (0: none).
+    #[derive(Clone, Default)]
+    struct Counter {
+        step: StepShared,
+        max: Arc<AtomicUsize>,
+    }
+
+    impl Counter {
+        fn read(&self) -> Tally {
+            let max = self.max.load(Ordering::Relaxed);
+            (
+                self.step.load(Ordering::Relaxed) as u64,
+                (max > 0).then_some(max as u64),
+            )
+        }
+    }
+
+    type Registry = Arc<Mutex<Vec<(Id, Counter)>>>;
+    /// A count with its total, if known.
+    type Tally = (u64, Option<u64>);
+
+    /// Every counter gix created.
     #[derive(Default)]
-    pub(super) struct Counters(Arc<Mutex<Vec<(Id, StepShared, Arc<AtomicUsize>)>>>);
+    pub(super) struct Counters(Registry);
 
     impl Counters {
         pub(super) fn root(&self) -> Node {
             Node::new(self.0.clone(), *b"ROOT")
         }
 
-        /// Calls `report` with the latest counts until `finished`, then once more.
+        /// Calls `report` with the latest counts until `finished` says so (or is dropped),
+        /// then once more.
         pub(super) fn report_until(
             &self,
-            finished: &AtomicBool,
+            finished: &std::sync::mpsc::Receiver<()>,
             report: &(dyn Fn(IndexStage, u64, Option<u64>) + Sync),
         ) {
-            let mut last = None;
+            let mut last: Option<(IndexStage, u64, Option<u64>)> = None;
             loop {
-                let done = finished.load(Ordering::Relaxed);
-                let now = self.current();
-                if now.is_some() && now != last {
-                    if let Some((stage, count, max)) = now {
-                        report(stage, count, max);
+                let done = !matches!(
+                    finished.recv_timeout(POLL),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                );
+                let (received, resolved) = self.current();
+                let checking_started =
+                    last.is_some_and(|(stage, ..)| stage == IndexStage::Resolving);
+                let mut send = |now: (IndexStage, u64, Option<u64>)| {
+                    if last != Some(now) {
+                        report(now.0, now.1, now.2);
+                        last = Some(now);
                     }
-                    last = now;
+                };
+                match (received, resolved) {
+                    (Some((count, max)), None) => send((IndexStage::Receiving, count, max)),
+                    (received, Some((count, max))) => {
+                        // The last count of receiving before checking starts.
+                        if let Some((received, received_max)) = received
+                            && !checking_started
+                        {
+                            send((IndexStage::Receiving, received, received_max));
+                        }
+                        send((IndexStage::Resolving, count, max));
+                    }
+                    (None, None) => {}
                 }
                 if done {
                     return;
                 }
-                std::thread::sleep(POLL);
             }
         }
 
-        /// The stage gix is in and its count: resolving once that counter started.
-        fn current(&self) -> Option<(IndexStage, u64, Option<u64>)> {
+        /// Objects received and objects checked so far, each with its declared total; the
+        /// second only once checking started.
+        fn current(&self) -> (Option<Tally>, Option<Tally>) {
             let counters = self
                 .0
                 .lock()
@@ -524,79 +565,69 @@ mod index_progress {
                 counters
                     .iter()
                     .rev()
-                    .find(|(id, ..)| *id == wanted)
-                    .map(|(_, step, max)| {
-                        let max = max.load(Ordering::Relaxed);
-                        (
-                            step.load(Ordering::Relaxed) as u64,
-                            (max > 0).then_some(max as u64),
-                        )
-                    })
+                    .find(|(id, _)| *id == wanted)
+                    .map(|(_, counter)| counter.read())
             };
-            let resolved = find(OBJECTS_RESOLVED).filter(|(count, _)| *count > 0);
-            match (resolved, find(OBJECTS_INDEXED)) {
-                (Some((count, max)), _) => Some((IndexStage::Resolving, count, max)),
-                (None, Some((count, max))) => Some((IndexStage::Receiving, count, max)),
-                (None, None) => None,
-            }
+            (
+                find(OBJECTS_INDEXED),
+                find(OBJECTS_RESOLVED).filter(|(count, _)| *count > 0),
+            )
         }
     }
 
     pub(super) struct Node {
-        registry: Arc<Mutex<Vec<(Id, StepShared, Arc<AtomicUsize>)>>>,
+        registry: Registry,
         id: Id,
         name: String,
-        step: StepShared,
-        max: Arc<AtomicUsize>,
+        counter: Counter,
     }
 
     impl Node {
-        fn new(registry: Arc<Mutex<Vec<(Id, StepShared, Arc<AtomicUsize>)>>>, id: Id) -> Node {
+        fn new(registry: Registry, id: Id) -> Node {
             let node = Node {
                 registry,
                 id,
                 name: String::new(),
-                step: StepShared::default(),
-                max: Arc::default(),
+                counter: Counter::default(),
             };
             node.registry
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push((id, node.step.clone(), node.max.clone()));
+                .push((id, node.counter.clone()));
             node
         }
     }
 
     impl Count for Node {
         fn set(&self, step: usize) {
-            self.step.store(step, Ordering::Relaxed);
+            self.counter.step.store(step, Ordering::Relaxed);
         }
 
         fn step(&self) -> usize {
-            self.step.load(Ordering::Relaxed)
+            self.counter.step.load(Ordering::Relaxed)
         }
 
         fn inc_by(&self, step: usize) {
-            self.step.fetch_add(step, Ordering::Relaxed);
+            self.counter.step.fetch_add(step, Ordering::Relaxed);
         }
 
         fn counter(&self) -> StepShared {
-            self.step.clone()
+            self.counter.step.clone()
         }
     }
 
     impl Progress for Node {
         fn init(&mut self, max: Option<usize>, _unit: Option<Unit>) {
-            self.max.store(max.unwrap_or(0), Ordering::Relaxed);
-            self.step.store(0, Ordering::Relaxed);
+            self.counter.max.store(max.unwrap_or(0), Ordering::Relaxed);
+            self.counter.step.store(0, Ordering::Relaxed);
         }
 
         fn max(&self) -> Option<usize> {
-            Some(self.max.load(Ordering::Relaxed)).filter(|&m| m > 0)
+            Some(self.counter.max.load(Ordering::Relaxed)).filter(|&m| m > 0)
         }
 
         fn set_max(&mut self, max: Option<usize>) -> Option<usize> {
-            let previous = self.max.swap(max.unwrap_or(0), Ordering::Relaxed);
+            let previous = self.counter.max.swap(max.unwrap_or(0), Ordering::Relaxed);
             (previous > 0).then_some(previous)
         }
 
