@@ -99,7 +99,7 @@ pub fn fsck(repo: &Repo, progress: &Progress) -> Result<FsckReport, StoreError> 
     let leftovers = repo.unregistered_files()?;
     if !leftovers.is_empty() {
         report.notes.push(format!(
-            "{} unregistered file(s) left by an interrupted write (unused; the next import or push removes them)",
+            "{} unregistered file(s), left by an interrupted write or being written now (unused; the next import or push removes leftovers)",
             leftovers.len()
         ));
     }

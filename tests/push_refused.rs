@@ -408,6 +408,50 @@ fn bombs_and_oversized_pushes_are_refused_with_the_limit() {
     assert!(!fsck.contains("unregistered"), "{fsck}");
 }
 
+/// A delta that appends one byte to its base.
+fn appending_delta(base_size: u64) -> Vec<u8> {
+    let mut delta = Vec::new();
+    delta_varint(base_size, &mut delta);
+    delta_varint(base_size + 1, &mut delta);
+    delta.push(0x80 | 0x10 | 0x20);
+    delta.extend_from_slice(&[base_size as u8, (base_size >> 8) as u8]);
+    delta.extend_from_slice(&[1, b'x']);
+    delta
+}
+
+#[test]
+fn delta_chains_deeper_than_git_makes_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, work) = source_with_history(tmp.path(), 2);
+    let (forge, _server, url) = seeded_forge(tmp.path(), &source, &[]);
+    let before = files_under(&tmp.path().join("data"));
+    let depth = 5_000u64;
+    let mut entries = vec![Entry::Whole(3, 1, b"x".to_vec())];
+    for size in 1..=depth {
+        entries.push(Entry::DeltaOfPrevious(appending_delta(size)));
+    }
+    let pack = hand_pack(&entries);
+    let content = vec![b'x'; depth as usize + 1];
+    let mut hasher = forge::gitx::Hasher::new();
+    hasher.update(format!("blob {}\0", content.len()).as_bytes());
+    hasher.update(&content);
+    let tip = hasher.finish().to_string();
+    let mut body = pkt(&format!("{ZERO} {tip} refs/tags/deep\0report-status\n"));
+    body.extend_from_slice(b"0000");
+    body.extend_from_slice(&pack);
+    let (status, answer) = post_receive_pack(&url, &body);
+    assert_eq!(status, 200);
+    assert!(
+        answer.contains("unpack blob ")
+            && answer.contains("delta chain longer than 4095 (git never makes one)"),
+        "{answer}"
+    );
+    assert!(answer.contains("ng refs/tags/deep "), "{answer}");
+    assert_eq!(files_under(&tmp.path().join("data")), before);
+    assert!(git(&work, &["ls-remote", &url, "refs/tags/deep"]).is_empty());
+    forge.ok(&["fsck"]);
+}
+
 #[test]
 fn hostile_tree_entries_are_refused_and_nothing_is_stored() {
     let tmp = tempfile::tempdir().unwrap();

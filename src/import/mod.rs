@@ -33,7 +33,8 @@ use crate::progress::Progress;
 use crate::store::segment::SegmentWriter;
 use crate::store::{Expected, RefTarget, RefUpdate, Repo, StoreError};
 
-/// Longest stored delta chain a newly stored blob delta may extend (git's default depth).
+/// Longest stored delta chain a pushed blob delta may extend (git's default depth), so
+/// chains do not grow push after push.
 const MAX_STORED_DELTA_DEPTH: usize = 50;
 
 #[derive(Debug, thiserror::Error)]
@@ -349,7 +350,8 @@ pub fn ingest(
     let stored_base = |sha1: &Sha1| {
         let location = repo.locate_sha1(sha1)?;
         let depth = repo.delta_depth(&location, MAX_STORED_DELTA_DEPTH).ok()?;
-        (location.kind()? == Kind::Blob && depth < MAX_STORED_DELTA_DEPTH).then(|| location.id())
+        (location.kind()? == Kind::Blob && depth < MAX_STORED_DELTA_DEPTH)
+            .then(|| (location.id(), depth as u32))
     };
     write::write_blobs(
         &scan,

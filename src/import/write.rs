@@ -16,6 +16,9 @@ use super::{BlobSource, ImportError, ImportReport, Scan};
 
 /// git's default `pack.depth`; longer chains make reads slower for little gain.
 const MAX_TREE_DELTA_DEPTH: u32 = 50;
+/// Longest blob delta chain accepted: git's own limit on `--depth`, so every read of a
+/// stored blob stays bounded.
+const MAX_DELTA_CHAIN: u32 = 4095;
 
 /// A translated tree, commit or tag on its way to the segment.
 pub(super) struct NodeWrite {
@@ -197,7 +200,7 @@ fn tree_delta(base: &[u8], target: &[u8], delta: &mut Vec<u8>) -> bool {
 pub(super) fn write_blobs(
     scan: &Scan,
     packs: &[SourcePack],
-    stored_base: &dyn Fn(&Sha1) -> Option<ObjectId>,
+    stored_base: &dyn Fn(&Sha1) -> Option<(ObjectId, u32)>,
     writer: &mut SegmentWriter,
     report: &mut ImportReport,
     progress: &Progress,
@@ -215,6 +218,10 @@ pub(super) fn write_blobs(
     loose.sort_unstable();
     let mut waiting: HashSet<Sha1> = HashSet::new();
     let mut stack: Vec<Sha1> = Vec::new();
+    // Delta chain length of every blob stored here as a delta.
+    let mut depths: IdMap<ObjectId, u32> = IdMap::default();
+    let depth_of =
+        |depths: &IdMap<ObjectId, u32>, id: &ObjectId| depths.get(id).copied().unwrap_or(0);
     for sha1 in order.iter().map(|o| o.2).chain(loose) {
         stack.push(sha1);
         while let Some(&current) = stack.last() {
@@ -255,22 +262,33 @@ pub(super) fn write_blobs(
                 EntryStorage::RefDelta(base) => Some(base),
             };
             let storage = match base.map(|b| (b, scan.blobs.get(&b))) {
-                None if raw.inflated_size == info.size => Some(Storage::Full),
-                Some((_, Some(base))) if writer.offset_of(&base.id).is_some() => Some(
-                    Storage::DeltaAt(writer.offset_of(&base.id).expect("checked")),
-                ),
+                None if raw.inflated_size == info.size => Some((Storage::Full, 0)),
+                Some((_, Some(base))) if writer.offset_of(&base.id).is_some() => {
+                    let depth = depth_of(&depths, &base.id) + 1;
+                    if depth > MAX_DELTA_CHAIN {
+                        // Decoding such a chain costs its depth per object: refuse it.
+                        return Err(ImportError::Refused(format!(
+                            "blob {current} is at the end of a delta chain longer than {MAX_DELTA_CHAIN} (git never makes one)"
+                        )));
+                    }
+                    let at = writer.offset_of(&base.id).expect("checked");
+                    Some((Storage::DeltaAt(at), depth))
+                }
                 Some((base_sha1, Some(_))) if !waiting.contains(&base_sha1) => {
                     waiting.insert(current);
                     stack.push(base_sha1);
                     continue;
                 }
-                Some((base_sha1, None)) => stored_base(&base_sha1).map(Storage::DeltaOf),
+                Some((base_sha1, None)) => {
+                    stored_base(&base_sha1).map(|(base, depth)| (Storage::DeltaOf(base), depth + 1))
+                }
                 _ => None,
             };
             match storage {
-                Some(storage) => {
+                Some((storage, depth)) => {
                     if storage != Storage::Full {
                         report.blob_deltas_reused += 1;
+                        depths.insert(info.id, depth);
                     }
                     writer.append_zlib(
                         info.id,

@@ -11,6 +11,9 @@ use crate::protocol::pktline::{Packet, PktError, PktReader};
 /// Commands in one push; git sends one per ref, so this bounds nothing a person does.
 const MAX_COMMANDS: usize = 100_000;
 const MAX_PUSH_OPTIONS: usize = 1_000;
+/// Bytes of commands (or of push options) read before the pack: bounds what is held in
+/// memory before any count is checked.
+const MAX_SECTION_BYTES: usize = 32 << 20;
 
 /// `<old> <new> <ref>`: move `ref` from `old` to `new` (the zero id for "absent").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +73,12 @@ pub fn read_request(input: &mut impl Read) -> Result<PushRequest, String> {
 fn read_section(input: &mut impl Read, out: &mut Vec<u8>) -> Result<bool, String> {
     let start = out.len();
     loop {
+        if out.len() - start > MAX_SECTION_BYTES {
+            return Err(format!(
+                "the command list is longer than {} MiB",
+                MAX_SECTION_BYTES >> 20
+            ));
+        }
         let mut header = [0u8; 4];
         let read = read_full(input, &mut header)?;
         if read == 0 && out.len() == start {

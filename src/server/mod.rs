@@ -18,6 +18,10 @@ use axum::serve::ListenerExt;
 use crate::store::DataDir;
 use crate::upload::{RepoState, ServeSettings};
 
+/// Each push holds a blocking thread while its body arrives: this many at once leaves the
+/// rest of the blocking pool to fetches whatever pushing clients do.
+const MAX_CONCURRENT_PUSHES: usize = 16;
+
 /// How `forge serve` runs.
 pub struct ServeOptions {
     pub listen: SocketAddr,
@@ -28,6 +32,8 @@ pub struct ServeOptions {
 
 pub struct AppState {
     data: DataDir,
+    /// Pushes running at once; more wait (without holding a thread) for a slot.
+    push_slots: Arc<tokio::sync::Semaphore>,
     settings: ServeSettings,
     /// Served repositories by registry id (a name deleted and created again is a new id).
     repos: Mutex<HashMap<u64, Arc<RepoState>>>,
@@ -49,6 +55,7 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let state = Arc::new(AppState {
             data: data_dir,
+            push_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_PUSHES)),
             settings,
             repos: Mutex::new(HashMap::new()),
         });

@@ -28,6 +28,9 @@ const RESPONSE_QUEUE: usize = 16;
 /// Request body frames queued between the connection and a push being indexed.
 const REQUEST_QUEUE: usize = 16;
 const REQUEST_BUFFER: usize = 256 << 10;
+/// Longest silence inside a push body. git may count and compress objects for minutes
+/// before the pack starts, so this is generous; it frees the push's thread and slot.
+const REQUEST_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[derive(Deserialize)]
 pub struct ServiceQuery {
@@ -329,8 +332,15 @@ pub async fn receive_pack(
         Ok(encoding) => encoding,
         Err(response) => return *response,
     };
+    let Ok(slot) = app.push_slots.clone().acquire_owned().await else {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    };
     let input = request_stream(body);
     streamed("application/x-git-receive-pack-result", move |out| {
+        let _slot = slot;
         let state = served_repo(&app, &owner, &name)?;
         let mut input = decoded_input(input, encoding, limits.max_push_bytes);
         let request = crate::receive::request::read_request(&mut input).map_err(|reason| {
@@ -372,21 +382,15 @@ fn content_encoding(headers: &HeaderMap) -> Result<ContentEncoding, Box<Response
     }
 }
 
-/// The request body, decoded, as a blocking reader that fails past `limit` bytes.
+/// The request body, decoded, as a blocking reader that fails past `limit` bytes (as sent,
+/// and once inflated).
 fn decoded_input(input: RequestStream, encoding: ContentEncoding, limit: u64) -> impl BufRead {
+    let raw = Limited::new(input, limit);
     let decoded: Box<dyn Read + Send> = match encoding {
-        ContentEncoding::Identity => Box::new(input),
-        ContentEncoding::Gzip => Box::new(flate2::read::GzDecoder::new(input)),
+        ContentEncoding::Identity => Box::new(raw),
+        ContentEncoding::Gzip => Box::new(Limited::new(flate2::read::GzDecoder::new(raw), limit)),
     };
-    io::BufReader::with_capacity(
-        REQUEST_BUFFER,
-        Limited {
-            inner: decoded,
-            left: limit,
-            limit,
-            overflowed: false,
-        },
-    )
+    io::BufReader::with_capacity(REQUEST_BUFFER, decoded)
 }
 
 /// Reads at most `limit` bytes, then fails saying so. After that one failure it lets the
@@ -397,6 +401,17 @@ struct Limited<R> {
     left: u64,
     limit: u64,
     overflowed: bool,
+}
+
+impl<R> Limited<R> {
+    fn new(inner: R, limit: u64) -> Limited<R> {
+        Limited {
+            inner,
+            left: limit,
+            limit,
+            overflowed: false,
+        }
+    }
 }
 
 impl<R: Read> Read for Limited<R> {
@@ -440,13 +455,22 @@ fn request_stream(body: Body) -> RequestStream {
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
     tokio::spawn(async move {
         let mut frames = body.into_data_stream();
-        while let Some(frame) = futures_util::StreamExt::next(&mut frames).await {
-            let frame = frame.map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("the request body was cut off: {e}"),
-                )
-            });
+        loop {
+            let next =
+                tokio::time::timeout(REQUEST_IDLE, futures_util::StreamExt::next(&mut frames));
+            let frame = match next.await {
+                Ok(Some(frame)) => frame.map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the request body was cut off: {e}"),
+                    )
+                }),
+                Ok(None) => break,
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no request data for {} seconds", REQUEST_IDLE.as_secs()),
+                )),
+            };
             let failed = frame.is_err();
             if tx.send(frame).await.is_err() || failed {
                 break;

@@ -258,7 +258,13 @@ impl Repo {
     /// Segment files in the objects directory that no committed write registered (left by
     /// a crash or an interrupted write), and quarantine directories.
     pub fn unregistered_files(&self) -> Result<Vec<PathBuf>, StoreError> {
-        let names = self.segment_names();
+        // The registry, not this handle's list: another process may have registered
+        // segments since this handle last looked.
+        let names: Vec<String> = self
+            .registered_segments()?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         let dir = self.objects_dir();
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(|e| StoreError::io("read", &dir, e))? {
