@@ -70,6 +70,9 @@ pub struct IngestRules {
     /// Tree entries that would be dangerous in a checkout (`.git`, `.`, `..`, empty, or
     /// containing `/`) are refused.
     pub refuse_hostile_names: bool,
+    /// Bytes of recently written trees kept as delta bases (`None`: 256 MiB, which finds
+    /// nearly every base of a whole history; a push's trees are few and recent).
+    pub tree_base_cache: Option<usize>,
 }
 
 impl IngestRules {
@@ -327,7 +330,13 @@ pub fn ingest(
     let (translated, written) = std::thread::scope(|scope| {
         let writing = std::thread::Builder::new()
             .name("forge-writer".into())
-            .spawn_scoped(scope, || write::write_nodes(written_results, &mut writer))
+            .spawn_scoped(scope, || {
+                write::write_nodes(
+                    written_results,
+                    &mut writer,
+                    rules.tree_base_cache.unwrap_or(256 << 20),
+                )
+            })
             .expect("spawning a thread");
         let translated = translate::translate(&scan, stash_bytes, roots, &known, results, progress);
         (

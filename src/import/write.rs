@@ -96,10 +96,11 @@ impl TreeBases {
 pub(super) fn write_nodes(
     results: Receiver<Results>,
     writer: &mut SegmentWriter,
+    tree_base_cache: usize,
 ) -> Result<WrittenNodes, ImportError> {
     let mut written = WrittenNodes::default();
     let mut bases = TreeBases {
-        budget: 256 << 20,
+        budget: tree_base_cache,
         used: 0,
         tick: 0,
         trees: IdMap::default(),

@@ -33,6 +33,11 @@ use crate::upload::RepoState;
 use request::PushRequest;
 use rules::{Proposed, RepoPolicy};
 
+/// Trees kept as delta bases while a push is stored. Measured pushing tokio's whole
+/// history (49k objects): 4 MiB instead of an import's 256 MiB lowers the server's peak
+/// from 109 to 85 MiB for 0.6 % more bytes on disk (16 MiB saves nothing there).
+const PUSH_TREE_BASE_CACHE: usize = 4 << 20;
+
 /// Limits on what one push may bring.
 #[derive(Debug, Clone, Copy)]
 pub struct PushLimits {
@@ -283,6 +288,7 @@ fn receive_objects(
     let rules = IngestRules {
         max_object_bytes: Some(limits.max_object_bytes),
         refuse_hostile_names: true,
+        tree_base_cache: Some(PUSH_TREE_BASE_CACHE),
     };
     let ingested = ingest(repo, &[objects], &roots, rules, progress).map_err(|e| e.to_string())?;
     let pack = match &indexed.index_path {
