@@ -576,7 +576,7 @@ fn a_push_cut_off_mid_body_or_killed_mid_push_leaves_the_store_consistent() {
     let tmp = tempfile::tempdir().unwrap();
     let (source, work) = source_with_history(tmp.path(), 5);
     let data = tmp.path().join("data");
-    let (forge, server, url) = seeded_forge(tmp.path(), &source, &[]);
+    let (forge, mut server, url) = seeded_forge(tmp.path(), &source, &[]);
     let old = remote_main(&work, &url);
     for i in 0..4 {
         commit_file(
@@ -623,11 +623,7 @@ fn a_push_cut_off_mid_body_or_killed_mid_push_leaves_the_store_consistent() {
         wait_for(Duration::from_secs(60), || !quarantines(&data).is_empty()),
         "the push reaches the server"
     );
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &server.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    server.kill_hard();
     let (ok, stderr) = pusher.join().unwrap();
     assert!(!ok, "{stderr}");
     drop(server);

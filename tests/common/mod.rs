@@ -310,8 +310,10 @@ impl Server {
         format!("{}/{name}.git", self.url)
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// `kill -9`: the server gets no chance to clean up.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().expect("SIGKILL is delivered");
+        let _ = self.child.wait();
     }
 }
 
