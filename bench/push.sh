@@ -12,9 +12,6 @@
 # (bytes on disk of a pushed repository) and a side-by-side table on stdout.
 # Needs lighttpd (apt-get install lighttpd), python3 and /usr/bin/time.
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
 REPS=5
 args=()
 while [[ $# -gt 0 ]]; do
@@ -27,20 +24,9 @@ done
 [[ ${#args[@]} -ge 1 ]] || { sed -n '2,13p' "$0"; exit 2; }
 SRC=$(cd "${args[0]}" && pwd)
 NAME=${args[1]:-$(basename "${SRC%/.git}" .git)}
-WORK=${BENCH_WORK:-/tmp/forge-bench}
-GIT_PORT=${GIT_PORT:-18080}
-FORGE_PORT=${FORGE_PORT:-18090}
-OUT=$HERE/results
 OPS=push-mirror,push-1commit
-mkdir -p "$OUT"
-
-cargo build --release --manifest-path "$ROOT/Cargo.toml" >&2
-FORGE=$ROOT/target/release/forge
-rm -rf "$WORK"
-mkdir -p "$WORK"
-export GITBENCH_ROOT=$WORK/gitroot
-"$SHARED/repo-admin.sh" import "$SRC" "$NAME.git" >&2
-"$FORGE" --data "$WORK/data" import "bench/$NAME" "$GITBENCH_ROOT/$NAME.git" >&2
+source "$(dirname "$0")/common.sh"
+prepare_repositories
 targets=()
 for ((i = 1; i <= REPS; i++)); do
   targets+=("$NAME-empty$i.git")
@@ -59,27 +45,15 @@ forge_repo_dir() {  # NAME -> the repository's directory in the data directory
   echo "$WORK/data/repos/$id"
 }
 
-FORGE_PID=
-cleanup() {
-  "$SHARED/serve-git-http-backend.sh" stop --port "$GIT_PORT" >/dev/null 2>&1 || true
-  [[ -n $FORGE_PID ]] && kill "$FORGE_PID" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-"$SHARED/serve-git-http-backend.sh" start --port "$GIT_PORT" --root "$GITBENCH_ROOT" >&2
+start_git_http_backend
 "$SHARED/run.sh" --label git-http-backend --reps "$REPS" --ops "$OPS" --out "$OUT" \
   --push-empty "${targets[*]}" \
-  --server-pid "$("$SHARED/serve-git-http-backend.sh" pid --port "$GIT_PORT")" \
+  --server-pid "$(git_http_backend_pid)" \
   "http://127.0.0.1:$GIT_PORT/git" "$NAME.git"
-"$SHARED/serve-git-http-backend.sh" stop --port "$GIT_PORT" >&2
+stop_git_http_backend
 disk git-http-backend "$GITBENCH_ROOT/$NAME-empty1.git"
 
-"$FORGE" --data "$WORK/data" serve --no-auto-repack --listen "127.0.0.1:$FORGE_PORT" 2>"$WORK/forge.log" &
-FORGE_PID=$!
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$FORGE_PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_forge --no-auto-repack
 "$SHARED/run.sh" --label forge --reps "$REPS" --ops "$OPS" --out "$OUT" \
   --push-empty "${targets[*]}" \
   --server-pid "$FORGE_PID" "http://127.0.0.1:$FORGE_PORT/bench" "$NAME.git"

@@ -10,9 +10,6 @@
 # (exact pack bytes of a full clone and an incremental fetch) and a side-by-side table on stdout.
 # Needs lighttpd (apt-get install lighttpd), python3 and /usr/bin/time.
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
 REPS=5
 OPS=clone-full,clone-blobless,clone-depth1,fetch-incr,ls-remote,clone-concurrent
 REPACK=1
@@ -29,19 +26,8 @@ done
 [[ ${#args[@]} -ge 1 ]] || { sed -n '2,12p' "$0"; exit 2; }
 SRC=$(cd "${args[0]}" && pwd)
 NAME=${args[1]:-$(basename "${SRC%/.git}" .git)}
-WORK=${BENCH_WORK:-/tmp/forge-bench}
-GIT_PORT=${GIT_PORT:-18080}
-FORGE_PORT=${FORGE_PORT:-18090}
-OUT=$HERE/results
-mkdir -p "$OUT"
-
-cargo build --release --manifest-path "$ROOT/Cargo.toml" >&2
-FORGE=$ROOT/target/release/forge
-rm -rf "$WORK"
-mkdir -p "$WORK"
-export GITBENCH_ROOT=$WORK/gitroot
-"$SHARED/repo-admin.sh" import "$SRC" "$NAME.git" >&2
-"$FORGE" --data "$WORK/data" import "bench/$NAME" "$GITBENCH_ROOT/$NAME.git" >&2
+source "$(dirname "$0")/common.sh"
+prepare_repositories
 if [[ $REPACK == 1 ]]; then
   "$FORGE" --data "$WORK/data" repack "bench/$NAME" >&2
 fi
@@ -63,26 +49,14 @@ pack_bytes() {  # LABEL URL
 }
 [[ -s $OUT/pack-bytes.tsv ]] || printf 'server\trepo\tfull_clone_bytes\tincremental_fetch_bytes\n' >"$OUT/pack-bytes.tsv"
 
-FORGE_PID=
-cleanup() {
-  "$SHARED/serve-git-http-backend.sh" stop --port "$GIT_PORT" >/dev/null 2>&1 || true
-  [[ -n $FORGE_PID ]] && kill "$FORGE_PID" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-"$SHARED/serve-git-http-backend.sh" start --port "$GIT_PORT" --root "$GITBENCH_ROOT" >&2
+start_git_http_backend
 "$SHARED/run.sh" --label git-http-backend --reps "$REPS" --ops "$OPS" --out "$OUT" \
-  --server-pid "$("$SHARED/serve-git-http-backend.sh" pid --port "$GIT_PORT")" \
+  --server-pid "$(git_http_backend_pid)" \
   "http://127.0.0.1:$GIT_PORT/git" "$NAME.git"
 pack_bytes git-http-backend "http://127.0.0.1:$GIT_PORT/git/$NAME.git"
-"$SHARED/serve-git-http-backend.sh" stop --port "$GIT_PORT" >&2
+stop_git_http_backend
 
-"$FORGE" --data "$WORK/data" serve --listen "127.0.0.1:$FORGE_PORT" 2>"$WORK/forge.log" &
-FORGE_PID=$!
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$FORGE_PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_forge
 "$SHARED/run.sh" --label forge --reps "$REPS" --ops "$OPS" --out "$OUT" \
   --server-pid "$FORGE_PID" "http://127.0.0.1:$FORGE_PORT/bench" "$NAME.git"
 pack_bytes forge "http://127.0.0.1:$FORGE_PORT/bench/$NAME.git"

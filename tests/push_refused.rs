@@ -116,8 +116,8 @@ fn pack_of(repo: &Path, revs: &str) -> Vec<u8> {
 
 /// One entry of a hand-made pack.
 enum Entry {
-    /// Type number (3 = blob), the size the header declares, the data to compress.
-    Whole(u8, u64, Vec<u8>),
+    /// A blob: the size its header declares, the data to compress.
+    Whole(u64, Vec<u8>),
     /// A delta against the entry just before.
     DeltaOfPrevious(Vec<u8>),
     /// A delta against an object named by id.
@@ -126,51 +126,32 @@ enum Entry {
 
 /// A pack of hand-made entries, with its trailer.
 fn hand_pack(entries: &[Entry]) -> Vec<u8> {
-    let mut pack = b"PACK".to_vec();
-    pack.extend_from_slice(&2u32.to_be_bytes());
-    pack.extend_from_slice(&(entries.len() as u32).to_be_bytes());
-    let mut previous = 0u64;
+    use forge::git::pack::{PackEntryKind, PackWriter};
+    let mut pack = PackWriter::new(Vec::new(), entries.len() as u32).unwrap();
+    let mut previous = 0;
     for entry in entries {
-        let here = pack.len() as u64;
         let (kind, size, payload) = match entry {
-            Entry::Whole(kind, size, data) => (*kind, *size, data),
-            Entry::DeltaOfPrevious(delta) => (6, delta.len() as u64, delta),
-            Entry::RefDelta(_, delta) => (7, delta.len() as u64, delta),
-        };
-        let mut size = size;
-        let mut byte = (kind << 4) | (size & 0x0f) as u8;
-        size >>= 4;
-        while size > 0 {
-            pack.push(byte | 0x80);
-            byte = (size & 0x7f) as u8;
-            size >>= 7;
-        }
-        pack.push(byte);
-        match entry {
-            Entry::DeltaOfPrevious(_) => {
-                let mut distance = here - previous;
-                let mut bytes = vec![(distance & 0x7f) as u8];
-                distance >>= 7;
-                while distance > 0 {
-                    distance -= 1;
-                    bytes.push(0x80 | (distance & 0x7f) as u8);
-                    distance >>= 7;
-                }
-                bytes.reverse();
-                pack.extend_from_slice(&bytes);
+            Entry::Whole(size, data) => {
+                (PackEntryKind::Whole(forge::object::Kind::Blob), *size, data)
             }
-            Entry::RefDelta(base, _) => pack.extend_from_slice(base),
-            Entry::Whole(..) => {}
-        }
+            Entry::DeltaOfPrevious(delta) => {
+                (PackEntryKind::OfsDelta(previous), delta.len() as u64, delta)
+            }
+            Entry::RefDelta(base, delta) => (
+                PackEntryKind::RefDelta(forge::object::Sha1(*base)),
+                delta.len() as u64,
+                delta,
+            ),
+        };
         let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
         zlib.write_all(payload).unwrap();
-        pack.extend_from_slice(&zlib.finish().unwrap());
-        previous = here;
+        let zlib = zlib.finish().unwrap();
+        // The ids only name entries in an index, which nothing here writes.
+        previous = pack
+            .write_entry(forge::object::Sha1([0; 20]), kind, size, &zlib)
+            .unwrap();
     }
-    let mut hasher = forge::gitx::Hasher::new();
-    hasher.update(&pack);
-    pack.extend_from_slice(&hasher.finish().0);
-    pack
+    pack.finish().unwrap().1
 }
 
 fn delta_varint(mut n: u64, out: &mut Vec<u8>) {
@@ -348,7 +329,7 @@ fn bombs_and_oversized_pushes_are_refused_with_the_limit() {
     let too_large = "an object is larger than this server's limit of 1048576 bytes";
 
     // A delta bomb: each delta doubles the last; the tenth would be 4 MiB.
-    let mut entries = vec![Entry::Whole(3, 4096, vec![0u8; 4096])];
+    let mut entries = vec![Entry::Whole(4096, vec![0u8; 4096])];
     for i in 0..10 {
         entries.push(Entry::DeltaOfPrevious(doubling_delta(4096 << i)));
     }
@@ -359,7 +340,7 @@ fn bombs_and_oversized_pushes_are_refused_with_the_limit() {
     assert_eq!(unpack_reason(&answer), too_large, "{answer}");
 
     // A zlib bomb: one blob declaring 64 MiB of zeros (64 KiB compressed).
-    let zlib_bomb = hand_pack(&[Entry::Whole(3, 64 << 20, vec![0u8; 64 << 20])]);
+    let zlib_bomb = hand_pack(&[Entry::Whole(64 << 20, vec![0u8; 64 << 20])]);
     assert!(zlib_bomb.len() < 200_000);
     let (_, answer) = post_receive_pack(&url, &push_body(&old, &"2".repeat(40), &zlib_bomb));
     assert_eq!(unpack_reason(&answer), too_large, "{answer}");
@@ -426,7 +407,7 @@ fn delta_chains_deeper_than_git_makes_are_refused() {
     let (forge, _server, url) = seeded_forge(tmp.path(), &source, &[]);
     let before = files_under(&tmp.path().join("data"));
     let depth = 5_000u64;
-    let mut entries = vec![Entry::Whole(3, 1, b"x".to_vec())];
+    let mut entries = vec![Entry::Whole(1, b"x".to_vec())];
     for size in 1..=depth {
         entries.push(Entry::DeltaOfPrevious(appending_delta(size)));
     }

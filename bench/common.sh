@@ -1,0 +1,54 @@
+# Shared by bench/upload.sh and bench/push.sh (sourced, not run): the same repository served
+# by `git http-backend` (lighttpd) and by `forge serve`, one after the other.
+#
+# Expects SRC (a git directory) and NAME; sets HERE ROOT SHARED WORK OUT FORGE GIT_PORT
+# FORGE_PORT and GITBENCH_ROOT, and stops both servers on exit.
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
+WORK=${BENCH_WORK:-/tmp/forge-bench}
+GIT_PORT=${GIT_PORT:-18080}
+FORGE_PORT=${FORGE_PORT:-18090}
+OUT=$HERE/results
+FORGE=$ROOT/target/release/forge
+export GITBENCH_ROOT=$WORK/gitroot
+FORGE_PID=
+
+# Builds the forge and puts SRC into a fresh git project root (as NAME.git) and a fresh
+# forge data directory (as bench/NAME).
+prepare_repositories() {
+  mkdir -p "$OUT"
+  cargo build --release --manifest-path "$ROOT/Cargo.toml" >&2
+  rm -rf "$WORK"
+  mkdir -p "$WORK"
+  "$SHARED/repo-admin.sh" import "$SRC" "$NAME.git" >&2
+  "$FORGE" --data "$WORK/data" import "bench/$NAME" "$GITBENCH_ROOT/$NAME.git" >&2
+}
+
+start_git_http_backend() {
+  "$SHARED/serve-git-http-backend.sh" start --port "$GIT_PORT" --root "$GITBENCH_ROOT" >&2
+}
+
+git_http_backend_pid() {
+  "$SHARED/serve-git-http-backend.sh" pid --port "$GIT_PORT"
+}
+
+stop_git_http_backend() {
+  "$SHARED/serve-git-http-backend.sh" stop --port "$GIT_PORT" >&2
+}
+
+# Starts `forge serve` with extra options and waits until it answers.
+start_forge() {
+  "$FORGE" --data "$WORK/data" serve --listen "127.0.0.1:$FORGE_PORT" "$@" 2>"$WORK/forge.log" &
+  FORGE_PID=$!
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$FORGE_PORT/healthz" >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+}
+
+cleanup() {
+  "$SHARED/serve-git-http-backend.sh" stop --port "$GIT_PORT" >/dev/null 2>&1 || true
+  [[ -n $FORGE_PID ]] && kill "$FORGE_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
