@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+mod auth;
+
 use crate::object::{HexPrefix, Kind, ObjectId, Sha1};
 use crate::progress::Progress;
 use crate::store::{DataDir, RepoName, RepoRecord, StoreError};
@@ -65,6 +67,12 @@ enum Command {
     /// Create and list repositories.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// Add and list identities (humans and agents).
+    #[command(subcommand)]
+    Identity(auth::IdentityCommand),
+    /// Issue, narrow, inspect and revoke capability tokens.
+    #[command(subcommand)]
+    Token(auth::TokenCommand),
     /// Import every object and ref of a local git repository (bare or not).
     Import {
         /// Target repository, created if it does not exist.
@@ -403,6 +411,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Identity(command) => auth::identity(&cli.data, command, cli.json)?,
+        Command::Token(command) => auth::token(&cli.data, command, cli.json)?,
         Command::ShowId { repo, id } => {
             let name = parse_name(&repo)?;
             let data = DataDir::open(&cli.data)?;

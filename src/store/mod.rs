@@ -4,7 +4,8 @@
 //! ```text
 //! forge-data/
 //!   FORMAT               format version of the whole directory (see `migrate`)
-//!   forge.redb           registry of repositories (and later identities, tokens, …)
+//!   forge.redb           registry of repositories, identities, revoked token blocks
+//!   keys/root.key        the root signing key of tokens (hex, mode 0600)
 //!   repos/<id>/
 //!     repo.redb          refs, registered segments, repository metadata
 //!     objects/<b3>.seg   immutable segments of compressed objects …
@@ -12,6 +13,7 @@
 //! ```
 
 pub(crate) mod cache;
+mod identities;
 pub mod migrate;
 mod name;
 mod refs;
@@ -23,6 +25,7 @@ use std::path::{Path, PathBuf};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+pub use identities::{Identity, IdentityError, IdentityKind};
 pub use name::{InvalidRepoName, RepoName};
 pub use refs::{Expected, RefTarget, RefUpdate};
 pub use repo::{ObjectLocation, Quarantine, Repo, StoredObject};

@@ -1,0 +1,222 @@
+//! Identities, revoked token blocks and the root signing key, kept in the data directory.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use super::{DataDir, StoreError, now_secs};
+
+/// Identity names (lowercased) → their record (JSON).
+const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
+/// Revocation ids of token blocks (64 bytes) → when they were revoked (Unix seconds).
+const REVOKED: TableDefinition<&[u8], u64> = TableDefinition::new("revoked_token_blocks");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityKind {
+    Human,
+    Agent,
+}
+
+impl IdentityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityKind::Human => "human",
+            IdentityKind::Agent => "agent",
+        }
+    }
+}
+
+/// A human or an agent (which names the human who owns it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub name: String,
+    pub kind: IdentityKind,
+    /// The owning human, for an agent.
+    pub owner: Option<String>,
+    /// Ed25519 public keys, hex (for attestations).
+    pub public_keys: Vec<String>,
+    pub created_at: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("identity {0} already exists")]
+    Exists(String),
+    #[error("identity {0} does not exist")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl DataDir {
+    fn key_file(&self) -> PathBuf {
+        self.root.join("keys").join("root.key")
+    }
+
+    /// The server's root signing key (32 secret bytes, hex, file mode 0600), created on
+    /// first use. Creation is atomic: a complete file is renamed into place, and a second
+    /// process racing to create it keeps the first one's key.
+    pub fn root_key_bytes(&self) -> Result<Vec<u8>, StoreError> {
+        let path = self.key_file();
+        if let Some(bytes) = self.read_key_file()? {
+            return Ok(bytes);
+        }
+        let dir = path.parent().expect("the key file has a directory");
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        let secret = biscuit_auth::KeyPair::new().private().to_bytes_hex();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".root.key-")
+            .permissions(
+                <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+            )
+            .tempfile_in(dir)
+            .map_err(|e| StoreError::io("create a key in", dir, e))?;
+        tmp.write_all(format!("{secret}\n").as_bytes())
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| StoreError::io("write", tmp.path(), e))?;
+        // Never replace an existing key: link fails if another process created one first.
+        match std::fs::hard_link(tmp.path(), &path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::io("create", &path, e)),
+        }
+        self.read_key_file()?
+            .ok_or_else(|| StoreError::Corrupt(format!("{} vanished", path.display())))
+    }
+
+    fn read_key_file(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.key_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("read", &path, e)),
+        };
+        let hex = text.trim();
+        let bytes: Option<Vec<u8>> = (hex.len() == 64)
+            .then(|| {
+                (0..64)
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+                    .collect()
+            })
+            .flatten();
+        bytes
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt(format!("{} is not a root key", path.display())))
+    }
+
+    pub fn add_identity(&self, identity: &Identity) -> Result<(), IdentityError> {
+        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
+        {
+            let mut table = txn.open_table(IDENTITIES).map_err(|e| self.db_error(e))?;
+            let key = identity.name.to_ascii_lowercase();
+            if table
+                .get(key.as_str())
+                .map_err(|e| self.db_error(e))?
+                .is_some()
+            {
+                return Err(IdentityError::Exists(identity.name.clone()));
+            }
+            if let Some(owner) = &identity.owner {
+                let owner_record = table
+                    .get(owner.to_ascii_lowercase().as_str())
+                    .map_err(|e| self.db_error(e))?
+                    .ok_or_else(|| IdentityError::NotFound(owner.clone()))?;
+                let owner_record: Identity = decode(owner, owner_record.value())?;
+                if owner_record.kind != IdentityKind::Human {
+                    return Err(IdentityError::Invalid(format!(
+                        "the owner of an agent must be a human; {owner} is an agent"
+                    )));
+                }
+            }
+            let json = serde_json::to_vec(identity).expect("serialisable");
+            table
+                .insert(key.as_str(), json.as_slice())
+                .map_err(|e| self.db_error(e))?;
+        }
+        txn.commit().map_err(|e| self.db_error(e))?;
+        Ok(())
+    }
+
+    pub fn find_identity(&self, name: &str) -> Result<Option<Identity>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let table = match txn.open_table(IDENTITIES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.db_error(e)),
+        };
+        let Some(value) = table
+            .get(name.to_ascii_lowercase().as_str())
+            .map_err(|e| self.db_error(e))?
+        else {
+            return Ok(None);
+        };
+        decode(name, value.value()).map(Some)
+    }
+
+    pub fn list_identities(&self) -> Result<Vec<Identity>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let table = match txn.open_table(IDENTITIES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.db_error(e)),
+        };
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.db_error(e))? {
+            let (key, value) = item.map_err(|e| self.db_error(e))?;
+            out.push(decode(key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Records revoked token blocks; returns how many were not revoked before.
+    pub fn revoke_token_blocks(&self, ids: &[Vec<u8>]) -> Result<usize, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
+        let mut added = 0;
+        {
+            let mut table = txn.open_table(REVOKED).map_err(|e| self.db_error(e))?;
+            for id in ids {
+                if table
+                    .insert(id.as_slice(), now_secs())
+                    .map_err(|e| self.db_error(e))?
+                    .is_none()
+                {
+                    added += 1;
+                }
+            }
+        }
+        txn.commit().map_err(|e| self.db_error(e))?;
+        Ok(added)
+    }
+
+    /// Whether any of the ids is revoked (read from the database on every call, so a
+    /// revocation by another process takes effect at once).
+    pub fn any_revoked(&self, ids: &[Vec<u8>]) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let table = match txn.open_table(REVOKED) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+            Err(e) => return Err(self.db_error(e)),
+        };
+        for id in ids {
+            if table
+                .get(id.as_slice())
+                .map_err(|e| self.db_error(e))?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn decode(name: &str, bytes: &[u8]) -> Result<Identity, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("identity record of {name}: {e}")))
+}
