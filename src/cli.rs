@@ -105,7 +105,8 @@ enum RepoCommand {
     /// List repositories.
     List,
     /// Show or change a repository setting. `allow-force` (true|false, default false):
-    /// whether pushes may rewrite the default branch's history.
+    /// whether pushes may rewrite the default branch's history. `public` (true|false,
+    /// default false): whether anyone may read it without a token.
     Config {
         name: String,
         key: String,
@@ -261,10 +262,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Repo(RepoCommand::Config { name, key, value }) => {
             let name = parse_name(&name)?;
-            if key != crate::receive::rules::ALLOW_FORCE {
+            if key != crate::receive::rules::ALLOW_FORCE && key != crate::auth::PUBLIC {
                 return Err(user_error(
                     "bad_config",
-                    format!("unknown setting '{key}' (known: allow-force)"),
+                    format!("unknown setting '{key}' (known: allow-force, public)"),
                 ));
             }
             let data = DataDir::open(&cli.data)?;

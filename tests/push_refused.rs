@@ -55,14 +55,14 @@ fn push_body(old: &str, new: &str, pack: &[u8]) -> Vec<u8> {
     body
 }
 
-/// POSTs `body` to `url`'s git-receive-pack over a raw connection; returns the status and
-/// the decoded body.
+/// POSTs `body` to `url`'s git-receive-pack over a raw connection, with the URL's token;
+/// returns the status and the decoded body.
 fn post_receive_pack(url: &str, body: &[u8]) -> (u16, String) {
-    let (host, path) = split_url(url);
+    let (host, path, token) = split_url(url);
     let mut stream = TcpStream::connect(&host).unwrap();
     write!(
         stream,
-        "POST {path}/git-receive-pack HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path}/git-receive-pack HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
@@ -85,10 +85,13 @@ fn post_receive_pack(url: &str, body: &[u8]) -> (u16, String) {
     (status, String::from_utf8_lossy(&payload).into_owned())
 }
 
-fn split_url(url: &str) -> (String, String) {
+/// (host:port, path, token) of `http://x:TOKEN@host:port/path`.
+fn split_url(url: &str) -> (String, String, String) {
     let rest = url.strip_prefix("http://").unwrap();
+    let (userinfo, rest) = rest.split_once('@').unwrap();
+    let token = userinfo.split_once(':').unwrap().1.to_owned();
     let slash = rest.find('/').unwrap();
-    (rest[..slash].to_owned(), rest[slash..].to_owned())
+    (rest[..slash].to_owned(), rest[slash..].to_owned(), token)
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
@@ -572,11 +575,11 @@ fn a_push_cut_off_mid_body_or_killed_mid_push_leaves_the_store_consistent() {
     let before = files_under(&data);
 
     // Half the body, chunked, then the connection closes.
-    let (host, path) = split_url(&url);
+    let (host, path, token) = split_url(&url);
     let mut stream = TcpStream::connect(&host).unwrap();
     write!(
         stream,
-        "POST {path}/git-receive-pack HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-git-receive-pack-request\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "POST {path}/git-receive-pack HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-git-receive-pack-request\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     .unwrap();
     let body = push_body(&old, &new, &pack);

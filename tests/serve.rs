@@ -47,13 +47,51 @@ fn serve_initializes_the_data_directory_and_lists_repositories() {
         data.display()
     );
 
+    // The first start made the admin identity, printed its token once, and a clone URL
+    // that works as printed.
+    let mut printed = String::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        printed.push_str(&line);
+    }
+    assert!(
+        printed.contains("created the admin identity; its token (shown once, keep it)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("created the empty repository admin/first"),
+        "{printed}"
+    );
+    let command = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("forge: try: "))
+        .expect("a clone command");
+    assert!(command.starts_with("git clone http://admin:"), "{command}");
+    let url = command.strip_prefix("git clone ").unwrap();
+    let cloned = tmp.path().join("first");
+    let out = common::git_output(
+        tmp.path(),
+        &["clone", url, &cloned.display().to_string()],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(cloned.join(".git").exists());
+
+    // The page names public repositories only.
     let (head, body) = get(&addr, "/");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(body.contains("No repositories yet"), "{body}");
+    assert!(body.contains("No public repositories yet"), "{body}");
     // Admin commands work while the server runs, and the page shows their result.
     forge.ok(&["repo", "create", "alice/app"]);
+    forge.ok(&["repo", "config", "alice/app", "public", "true"]);
     let (_, body) = get(&addr, "/");
     assert!(body.contains("<li>alice/app</li>"), "{body}");
+    assert!(!body.contains("admin/first"), "{body}");
     let (head, body) = get(&addr, "/healthz");
     assert!(head.starts_with("HTTP/1.1 200") && body == "ok\n");
 

@@ -75,7 +75,7 @@ fn clone_with_every_protocol_version_with_and_without_the_clone_pack() {
     // Without `.git` in the URL, too; a second repack with unchanged refs does nothing.
     let clone = clone_bare(
         tmp.path(),
-        &format!("{}/alice/app", server.url),
+        &format!("{}/alice/app", server.auth_url()),
         "plain",
         &[],
     );
@@ -515,7 +515,10 @@ fn bad_requests_get_errors_git_prints() {
             &server.url,
             "alice/app",
             &body,
-            &[("Git-Protocol", "version=2")],
+            &[
+                ("Git-Protocol", "version=2"),
+                ("Authorization", &server.bearer()),
+            ],
         );
         assert!(response.contains("ERR "), "{response}");
         assert!(response.contains(expected), "{response}");
@@ -534,7 +537,11 @@ fn bad_requests_get_errors_git_prints() {
         &server.url,
         "alice/app",
         &gz.finish().unwrap(),
-        &[("Git-Protocol", "version=2"), ("Content-Encoding", "gzip")],
+        &[
+            ("Git-Protocol", "version=2"),
+            ("Content-Encoding", "gzip"),
+            ("Authorization", &server.bearer()),
+        ],
     );
     let main = git(&source, &["rev-parse", "main"]);
     assert!(

@@ -14,6 +14,10 @@ pub mod token;
 
 use crate::store::{DataDir, StoreError};
 
+/// The repository setting that lets anyone read it (`forge repo config OWNER/NAME public
+/// true`); repositories are private otherwise.
+pub const PUBLIC: &str = "public";
+
 /// The server's root key pair, created in the data directory on first use.
 pub fn root_key(data: &DataDir) -> Result<biscuit_auth::KeyPair, StoreError> {
     let bytes = data.root_key_bytes()?;

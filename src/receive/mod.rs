@@ -104,6 +104,7 @@ pub fn receive<W>(
     request: &PushRequest,
     pack: &mut dyn BufRead,
     limits: PushLimits,
+    may_update: &dyn Fn(&str) -> Result<(), String>,
     out: W,
 ) -> io::Result<bool>
 where
@@ -128,7 +129,7 @@ where
     }
     let results = match received {
         Ok(received) => {
-            let results = apply(state, request, received);
+            let results = apply(state, request, received, may_update);
             (None, results)
         }
         Err(reason) => {
@@ -303,7 +304,12 @@ fn receive_objects(
 }
 
 /// Checks every update and applies those that pass (all or none with `atomic`).
-fn apply(state: &RepoState, request: &PushRequest, received: Received) -> Vec<RefResult> {
+fn apply(
+    state: &RepoState,
+    request: &PushRequest,
+    received: Received,
+    may_update: &dyn Fn(&str) -> Result<(), String>,
+) -> Vec<RefResult> {
     let repo = &state.repo;
     let _push = state.push_lock();
     let outcome = (|| -> Result<Vec<RefResult>, StoreError> {
@@ -337,7 +343,12 @@ fn apply(state: &RepoState, request: &PushRequest, received: Received) -> Vec<Re
             let mut is_ancestor = |old: ObjectId, new: Sha1| {
                 is_ancestor(state, &received, old, new).map_err(|e| e.to_string())
             };
-            verdicts.push(rules::check_update(&policy, &proposed, &mut is_ancestor));
+            verdicts.push(rules::check_update(
+                &policy,
+                &proposed,
+                may_update,
+                &mut is_ancestor,
+            ));
         }
         let refused = verdicts.iter().any(Result::is_err);
         if request.atomic && refused {

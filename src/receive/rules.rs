@@ -30,11 +30,13 @@ pub struct Proposed<'a> {
     pub new: Option<(ObjectId, Kind)>,
 }
 
-/// Checks one update; `is_ancestor(old, new)` answers whether the current commit is in the
-/// new one's history. The error is the reason git shows as `[remote rejected] (reason)`.
+/// Checks one update; `may_update(ref)` answers whether the pusher's token allows that
+/// ref, `is_ancestor(old, new)` whether the current commit is in the new one's history.
+/// The error is the reason git shows as `[remote rejected] (reason)`.
 pub fn check_update(
     policy: &RepoPolicy,
     proposed: &Proposed<'_>,
+    may_update: &dyn Fn(&str) -> Result<(), String>,
     is_ancestor: &mut dyn FnMut(ObjectId, Sha1) -> Result<bool, String>,
 ) -> Result<RefUpdate, String> {
     let command = proposed.command;
@@ -43,6 +45,10 @@ pub fn check_update(
         return Err("funny refname: only names under refs/ can be pushed".into());
     }
     check_ref_name(name).map_err(|reason| format!("invalid ref name: {reason}"))?;
+    let text = name
+        .to_str()
+        .map_err(|_| "invalid ref name: not UTF-8".to_owned())?;
+    may_update(text)?;
     match (&proposed.current, command.old.is_zero()) {
         (None, true) => {}
         (Some((_, sha1)), false) if *sha1 == command.old => {}
@@ -139,6 +145,7 @@ mod tests {
                         current,
                         new,
                     },
+                    &|_| Ok(()),
                     anc,
                 )
             };
@@ -162,9 +169,25 @@ mod tests {
                     current: current.clone(),
                     new
                 },
+                &|_| Ok(()),
                 &mut never
             )
             .is_ok()
+        );
+        // The pusher's token is asked about every ref, and its refusal is the reason.
+        let refused = check_update(
+            &lenient,
+            &Proposed {
+                command: &topic,
+                current: current.clone(),
+                new,
+            },
+            &|name| Err(format!("not allowed by token: {name}")),
+            &mut always,
+        );
+        assert_eq!(
+            refused.unwrap_err(),
+            "not allowed by token: refs/heads/topic"
         );
 
         let stale = command(sha('3'), sha('2'), "refs/heads/main");

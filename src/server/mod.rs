@@ -1,6 +1,7 @@
 //! `forge serve`: the HTTP server. git's smart HTTP protocol (`smart_http.rs`) and, for
 //! now, a page listing the repositories; the REST API and the pages come next.
 
+mod auth;
 mod smart_http;
 
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ pub struct ServeOptions {
 
 pub struct AppState {
     data: DataDir,
+    auth: auth::Authenticator,
     /// Pushes running at once; more wait (without holding a thread) for a slot.
     push_slots: Arc<tokio::sync::Semaphore>,
     settings: ServeSettings,
@@ -52,8 +54,11 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let data_dir = DataDir::open_or_init(&data)?;
+    let bootstrap = bootstrap_admin(&data_dir)?;
     runtime.block_on(async move {
+        let root = crate::auth::root_key(&data_dir)?;
         let state = Arc::new(AppState {
+            auth: auth::Authenticator::new(root.public()),
             data: data_dir,
             push_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_PUSHES)),
             settings,
@@ -77,13 +82,37 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             let _ = tcp.set_nodelay(true);
         });
         let addr = axum::serve::Listener::local_addr(&listener)?;
+        let example = bootstrap.as_ref().map(|b| {
+            format!(
+                "git clone http://admin:{}@{addr}/{}.git",
+                b.token, b.example_repo
+            )
+        });
         if json {
             println!(
                 "{}",
-                serde_json::json!({"listening": format!("http://{addr}/"), "data": data})
+                serde_json::json!({
+                    "listening": format!("http://{addr}/"),
+                    "data": data,
+                    "admin_token": bootstrap.as_ref().map(|b| &b.token),
+                    "clone": example,
+                })
             );
         } else {
             eprintln!("forge: serving {} on http://{addr}/", data.display());
+            if let (Some(bootstrap), Some(example)) = (&bootstrap, &example) {
+                eprintln!(
+                    "forge: created the admin identity; its token (shown once, keep it):\n{}",
+                    bootstrap.token
+                );
+                if bootstrap.created_repo {
+                    eprintln!(
+                        "forge: created the empty repository {}",
+                        bootstrap.example_repo
+                    );
+                }
+                eprintln!("forge: try: {example}");
+            }
         }
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -92,6 +121,65 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             .await?;
         Ok(())
     })
+}
+
+/// What the first start created: the admin's token, and a repository to clone.
+struct Bootstrap {
+    token: String,
+    example_repo: String,
+    created_repo: bool,
+}
+
+/// The name of the identity the first start creates.
+const ADMIN: &str = "admin";
+
+/// On the first start (no `admin` identity yet): the root key, the `admin` identity and a
+/// token with every right, and a repository to clone (the first one, or an empty
+/// `admin/first`).
+fn bootstrap_admin(data: &DataDir) -> anyhow::Result<Option<Bootstrap>> {
+    use crate::auth::token::{Grant, Op, Scope};
+    if data.find_identity(ADMIN)?.is_some() {
+        return Ok(None);
+    }
+    let identity = crate::store::Identity {
+        name: ADMIN.to_owned(),
+        kind: crate::store::IdentityKind::Human,
+        owner: None,
+        public_keys: Vec::new(),
+        created_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    match data.add_identity(&identity) {
+        Ok(()) => {}
+        // Another process created it first: it printed the token.
+        Err(crate::store::IdentityError::Exists(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let root = crate::auth::root_key(data)?;
+    let token = crate::auth::token::mint(
+        &Grant {
+            identity: ADMIN.to_owned(),
+            scopes: vec![Scope::All],
+            ops: vec![Op::Admin],
+            ref_globs: Vec::new(),
+            expires: None,
+        },
+        &root,
+    )?;
+    let (example_repo, created_repo) = match data.list_repos()?.into_iter().next() {
+        Some(record) => (record.name, false),
+        None => {
+            let name = crate::store::RepoName::parse("admin/first")?;
+            data.create_repo(&name)?;
+            (name.to_string(), true)
+        }
+    };
+    Ok(Some(Bootstrap {
+        token,
+        example_repo,
+        created_repo,
+    }))
 }
 
 /// A server lives long and its requests allocate in bursts on many threads: freed memory
@@ -113,8 +201,19 @@ fn escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// The public repositories (private ones are not named to anonymous visitors).
 async fn index(State(state): State<Arc<AppState>>) -> Response {
-    let listed = tokio::task::spawn_blocking(move || state.data.list_repos()).await;
+    let listed = tokio::task::spawn_blocking(move || {
+        let mut public = Vec::new();
+        for record in state.data.list_repos()? {
+            let repo = state.data.open_record(record.clone())?;
+            if repo.config(crate::auth::PUBLIC)?.as_deref() == Some("true") {
+                public.push(record);
+            }
+        }
+        Ok::<_, crate::store::StoreError>(public)
+    })
+    .await;
     match listed {
         Ok(Ok(mut repos)) => {
             repos.sort_by(|a, b| a.name.cmp(&b.name));
@@ -123,7 +222,7 @@ async fn index(State(state): State<Arc<AppState>>) -> Response {
                 .map(|r| format!("<li>{}</li>\n", escape(&r.name)))
                 .collect();
             let body = if items.is_empty() {
-                "<p>No repositories yet. Create one with <code>forge repo create OWNER/NAME</code>.</p>".to_owned()
+                "<p>No public repositories yet. Make one with <code>forge repo config OWNER/NAME public true</code>.</p>".to_owned()
             } else {
                 format!("<ul>\n{items}</ul>")
             };

@@ -11,11 +11,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use crate::auth::token::Op;
 use crate::protocol::pktline;
 use crate::store::{RepoName, StoreError};
 use crate::upload::{self, RepoState, UploadError, advertise};
 
 use super::AppState;
+use super::auth::{self, Caller};
+use crate::auth::PUBLIC;
 
 /// Largest request body accepted after decompression. Negotiation requests are small; a
 /// lazy fetch of a huge checkout sends one `want` line (50 bytes) per blob.
@@ -98,25 +101,74 @@ pub struct HttpError {
 }
 
 impl HttpError {
-    fn new(status: StatusCode, message: impl Into<String>) -> HttpError {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> HttpError {
         HttpError {
             status,
             message: message.into(),
         }
     }
 
-    fn internal(error: impl std::fmt::Display) -> HttpError {
+    pub(super) fn internal(error: impl std::fmt::Display) -> HttpError {
         HttpError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error: {error}"),
         )
     }
+
+    /// 401 with git's Basic challenge: git sends the URL's credentials only after it.
+    pub(super) fn unauthorized(message: impl Into<String>) -> HttpError {
+        HttpError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub(super) fn not_found() -> HttpError {
+        HttpError::new(StatusCode::NOT_FOUND, "repository not found")
+    }
+
+    fn is_not_found(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND
+    }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        plain(self.status, self.message)
+        let challenge = self.status == StatusCode::UNAUTHORIZED;
+        let mut response = plain(self.status, self.message);
+        if challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"forge\""),
+            );
+        }
+        response
     }
+}
+
+/// The served state of a repository the caller may `op`, with who the caller is. A caller
+/// without a token is not told whether a private repository exists.
+fn authorized_repo(
+    app: &AppState,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+    op: Op,
+) -> Result<(Arc<RepoState>, Caller, RepoName), HttpError> {
+    let caller = auth::caller(&app.auth, &app.data, headers)?;
+    let state = match served_repo(app, owner, name) {
+        Ok(state) => state,
+        Err(e) if e.is_not_found() && caller.token.is_none() => {
+            return Err(HttpError::unauthorized("authentication required"));
+        }
+        Err(e) => return Err(e),
+    };
+    let public = state
+        .repo
+        .config(PUBLIC)
+        .map_err(HttpError::internal)?
+        .as_deref()
+        == Some("true");
+    let repo_name = RepoName::parse(state.repo.name()).map_err(HttpError::internal)?;
+    auth::decide(&caller, &repo_name, public, op)?;
+    Ok((state, caller, repo_name))
 }
 
 /// Finds (and caches) the served state of `owner/name[.git]`.
@@ -156,7 +208,7 @@ pub async fn info_refs(
 ) -> Response {
     match query.service.as_deref() {
         Some("git-upload-pack") => {}
-        Some("git-receive-pack") => return receive_pack_refs(app, owner, name).await,
+        Some("git-receive-pack") => return receive_pack_refs(app, owner, name, headers).await,
         Some(_) => return plain(StatusCode::FORBIDDEN, "Unsupported service"),
         None => {
             return plain(
@@ -167,12 +219,11 @@ pub async fn info_refs(
     }
     let version = protocol_version(&headers);
     answered("application/x-git-upload-pack-advertisement", move || {
+        let (state, _, _) = authorized_repo(&app, &headers, &owner, &name, Op::Read)?;
         if version == 2 {
-            // Refs come with `ls-refs`; the repository must still exist.
-            served_repo(&app, &owner, &name)?;
+            // Refs come with `ls-refs`.
             return Ok(advertise::capabilities_v2());
         }
-        let state = served_repo(&app, &owner, &name)?;
         let mut body = Vec::new();
         pktline::text(&mut body, "# service=git-upload-pack");
         pktline::flush(&mut body);
@@ -268,7 +319,7 @@ pub async fn upload_pack(
         Err(response) => return response,
     };
     streamed("application/x-git-upload-pack-result", move |mut out| {
-        let state = served_repo(&app, &owner, &name)?;
+        let (state, _, _) = authorized_repo(&app, &headers, &owner, &name, Op::Read)?;
         let answer = if version == 2 {
             upload::serve_v2(&state, &body)
         } else {
@@ -305,9 +356,14 @@ pub async fn upload_pack(
     .await
 }
 
-async fn receive_pack_refs(app: Arc<AppState>, owner: String, name: String) -> Response {
+async fn receive_pack_refs(
+    app: Arc<AppState>,
+    owner: String,
+    name: String,
+    headers: HeaderMap,
+) -> Response {
     answered("application/x-git-receive-pack-advertisement", move || {
-        let state = served_repo(&app, &owner, &name)?;
+        let (state, _, _) = authorized_repo(&app, &headers, &owner, &name, Op::Write)?;
         let mut body = Vec::new();
         pktline::text(&mut body, "# service=git-receive-pack");
         pktline::flush(&mut body);
@@ -341,7 +397,7 @@ pub async fn receive_pack(
     let input = request_stream(body);
     streamed("application/x-git-receive-pack-result", move |out| {
         let _slot = slot;
-        let state = served_repo(&app, &owner, &name)?;
+        let (state, caller, repo_name) = authorized_repo(&app, &headers, &owner, &name, Op::Write)?;
         let mut input = decoded_input(input, encoding, limits.max_push_bytes);
         let request = crate::receive::request::read_request(&mut input).map_err(|reason| {
             HttpError::new(StatusCode::BAD_REQUEST, format!("forge: {reason}"))
@@ -350,7 +406,8 @@ pub async fn receive_pack(
             // The probe git sends before a large chunked body.
             return Ok(());
         }
-        match crate::receive::receive(&state, &request, &mut input, limits, out) {
+        let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
+        match crate::receive::receive(&state, &request, &mut input, limits, &may_update, out) {
             Ok(true) => state.schedule_repack(),
             Ok(false) => {}
             Err(e) => tracing::info!("push to {}: {e}", state.repo.name()),

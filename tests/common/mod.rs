@@ -81,6 +81,8 @@ pub fn git_output(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        // Never ask for a password: a missing or refused token must fail, not wait.
+        .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_AUTHOR_NAME", "A U Thor")
         .env("GIT_AUTHOR_EMAIL", "author@example.com")
         .env("GIT_COMMITTER_NAME", "C O Mitter")
@@ -267,6 +269,8 @@ pub struct Server {
     child: std::process::Child,
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    /// A token with every right (the `admin` identity's).
+    pub token: String,
 }
 
 impl Server {
@@ -303,11 +307,42 @@ impl Server {
                 sink.clear();
             }
         });
-        Server { child, url }
+        // The first start created the admin identity; tests use a token of their own.
+        let issued = forge.json(&[
+            "token",
+            "issue",
+            "--identity",
+            "admin",
+            "--repo",
+            "*",
+            "--ops",
+            "admin",
+            "--ttl",
+            "1d",
+        ]);
+        let token = issued["token"].as_str().expect("a token").to_owned();
+        Server { child, url, token }
     }
 
+    /// The base URL with the admin token as the password.
+    pub fn auth_url(&self) -> String {
+        self.url
+            .replacen("http://", &format!("http://x:{}@", self.token), 1)
+    }
+
+    /// The URL of a repository, with the admin token.
     pub fn repo_url(&self, name: &str) -> String {
+        format!("{}/{name}.git", self.auth_url())
+    }
+
+    /// The URL of a repository, without credentials.
+    pub fn anonymous_url(&self, name: &str) -> String {
         format!("{}/{name}.git", self.url)
+    }
+
+    /// `Authorization: Bearer …` with the admin token, for hand-made requests.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
     }
 
     /// `kill -9`: the server gets no chance to clean up.

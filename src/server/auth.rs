@@ -1,0 +1,165 @@
+//! Who is asking, and may they: credentials from the `Authorization` header, verified
+//! tokens (cached by their hash), and the decision for one repository and operation, made
+//! on every request (revocation and expiry stay live).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine;
+
+use crate::auth::policy::{Denied, Request, authorize};
+use crate::auth::token::{Op, TokenError, VerifiedToken, verify};
+use crate::store::{DataDir, RepoName};
+
+use super::smart_http::HttpError;
+
+/// Verified tokens kept; the cache is emptied when full (holders can mint endless valid
+/// variants offline, so it must stay bounded).
+const VERIFIED_CACHE_ENTRIES: usize = 10_000;
+
+pub struct Authenticator {
+    root: biscuit_auth::PublicKey,
+    verified: Mutex<HashMap<[u8; 32], Arc<VerifiedToken>>>,
+}
+
+impl Authenticator {
+    pub fn new(root: biscuit_auth::PublicKey) -> Authenticator {
+        Authenticator {
+            root,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks a token's signatures, or finds it among those already checked.
+    pub fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, TokenError> {
+        let key = *blake3::hash(token.as_bytes()).as_bytes();
+        if let Some(hit) = self.cache().get(&key) {
+            return Ok(hit.clone());
+        }
+        let verified = Arc::new(verify(token, &self.root)?);
+        let mut cache = self.cache();
+        if cache.len() >= VERIFIED_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, verified.clone());
+        Ok(verified)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<VerifiedToken>>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The token a request carries: `Authorization: Basic` (any user name, the token as the
+/// password; or the token as the user name with an empty password), `Bearer` or `token`.
+pub fn credential(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || HttpError::unauthorized("the Authorization header is malformed");
+    let value = value.to_str().map_err(|_| bad())?.trim();
+    let (scheme, rest) = value.split_once(' ').ok_or_else(bad)?;
+    let rest = rest.trim();
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" | "token" => Ok(Some(rest.to_owned())),
+        "basic" => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .map_err(|_| bad())?;
+            let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+            let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
+            let token = if password.is_empty() || password == "x-oauth-basic" {
+                user
+            } else {
+                password
+            };
+            Ok(Some(token.to_owned()))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// What a request may do, once its token (if any) checked out.
+pub struct Caller {
+    pub token: Option<Arc<VerifiedToken>>,
+}
+
+impl Caller {
+    /// Whether the caller may update `ref_name` of `repo` (every ref of a push is asked).
+    pub fn may_update(&self, repo: &RepoName, ref_name: &str) -> Result<(), String> {
+        let Some(token) = &self.token else {
+            return Err("not allowed without a token".into());
+        };
+        let request = Request {
+            repo,
+            op: Op::Write,
+            ref_name: Some(ref_name),
+        };
+        authorize(token, &request).map_err(|denied| match denied {
+            Denied::RefNotAllowed => "not allowed by token".to_owned(),
+            other => other.to_string(),
+        })
+    }
+}
+
+/// Reads and verifies the request's token, refusing bad, revoked or expired ones with 401.
+pub fn caller(
+    auth: &Authenticator,
+    data: &DataDir,
+    headers: &HeaderMap,
+) -> Result<Caller, HttpError> {
+    let Some(token) = credential(headers)? else {
+        return Ok(Caller { token: None });
+    };
+    let verified = auth
+        .verify(&token)
+        .map_err(|e| HttpError::unauthorized(e.to_string()))?;
+    if data
+        .any_revoked(&verified.revocation_ids)
+        .map_err(HttpError::internal)?
+    {
+        return Err(HttpError::unauthorized("token revoked"));
+    }
+    Ok(Caller {
+        token: Some(verified),
+    })
+}
+
+/// Decides `op` on an existing repository. `public` repositories can be read by anyone.
+/// A caller who may not even read the repository is told it does not exist.
+pub fn decide(caller: &Caller, repo: &RepoName, public: bool, op: Op) -> Result<(), HttpError> {
+    let Some(token) = &caller.token else {
+        if public && op == Op::Read {
+            return Ok(());
+        }
+        return Err(HttpError::unauthorized("authentication required"));
+    };
+    let ask = |op| {
+        authorize(
+            token,
+            &Request {
+                repo,
+                op,
+                ref_name: None,
+            },
+        )
+    };
+    match ask(op) {
+        Ok(()) => Ok(()),
+        Err(Denied::Expired) => Err(HttpError::unauthorized("token expired")),
+        Err(denied) => {
+            if public && op == Op::Read {
+                return Ok(());
+            }
+            let may_read = public || (op != Op::Read && ask(Op::Read).is_ok());
+            if may_read {
+                Err(HttpError::new(StatusCode::FORBIDDEN, denied.to_string()))
+            } else {
+                Err(HttpError::not_found())
+            }
+        }
+    }
+}
