@@ -12,7 +12,6 @@ use biscuit_auth::error::{FailedCheck, Logic, Token as TokenFailure};
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits};
 
 use super::token::{Op, Scope, VerifiedToken};
-use crate::store::RepoName;
 
 /// Rights are granted by the authority block (`right`, `ref_glob`, `no_ref_limit`); the
 /// request facts (`operation`, `scope`, `ref_op`, `ref`, `time`) come only from here.
@@ -28,10 +27,11 @@ allow if operation($op), allowed($op);
 deny if true;
 "#;
 
-/// One request: an operation on a repository, and for a ref update the ref.
+/// One request: an operation on a repository (or on every repository of an owner, or on
+/// all), and for a ref update the ref.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
-    pub repo: &'a RepoName,
+    pub scope: &'a Scope,
     pub op: Op,
     pub ref_name: Option<&'a str>,
 }
@@ -43,8 +43,8 @@ pub enum Denied {
     Expired,
     #[error("not allowed by token")]
     RefNotAllowed,
-    #[error("token does not allow {op} on {repo}")]
-    NoRight { op: &'static str, repo: String },
+    #[error("token does not allow {op} on {scope}")]
+    NoRight { op: &'static str, scope: String },
     #[error("token was narrowed to exclude this request: {0}")]
     Narrowed(String),
     #[error("token cannot be evaluated: {0}")]
@@ -66,7 +66,7 @@ pub fn authorize(token: &VerifiedToken, request: &Request<'_>) -> Result<(), Den
     let mut facts = String::new();
     params.insert("op".to_owned(), Term::Str(request.op.as_str().to_owned()));
     facts.push_str("operation({op});\n");
-    for (i, scope) in Scope::covering(request.repo).into_iter().enumerate() {
+    for (i, scope) in request.scope.covering().into_iter().enumerate() {
         params.insert(format!("s{i}"), Term::Str(scope));
         facts.push_str(&format!("scope({{s{i}}});\n"));
     }
@@ -126,7 +126,10 @@ fn explain(checks: &[FailedCheck], request: &Request<'_>) -> Denied {
     }
     Denied::NoRight {
         op: request.op.as_str(),
-        repo: request.repo.to_string(),
+        scope: match request.scope {
+            Scope::Repo(name) => name.to_string(),
+            other => other.fact_name(),
+        },
     }
 }
 
@@ -138,10 +141,6 @@ mod tests {
 
     use super::*;
     use crate::auth::token::{Grant, Narrowing, attenuate, mint, verify};
-
-    fn repo(name: &str) -> RepoName {
-        RepoName::parse(name).unwrap()
-    }
 
     fn token(root: &KeyPair, scopes: &[&str], ops: &[Op], globs: &[&str]) -> String {
         mint(
@@ -168,7 +167,7 @@ mod tests {
         authorize(
             &verified,
             &Request {
-                repo: &repo(repo_name),
+                scope: &Scope::parse(repo_name).unwrap(),
                 op,
                 ref_name: r,
             },

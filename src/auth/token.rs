@@ -111,13 +111,18 @@ impl Scope {
         }
     }
 
-    /// The scope names a request on `repo` falls under (what the authorizer asserts).
-    pub fn covering(repo: &RepoName) -> [String; 3] {
-        [
-            repo.key(),
-            format!("{}/*", repo.owner().to_ascii_lowercase()),
-            "*".to_owned(),
-        ]
+    /// The scope names a request on this scope falls under (what the authorizer asserts):
+    /// a right on any of them covers the request.
+    pub fn covering(&self) -> Vec<String> {
+        match self {
+            Scope::Repo(repo) => vec![
+                repo.key(),
+                format!("{}/*", repo.owner().to_ascii_lowercase()),
+                "*".to_owned(),
+            ],
+            Scope::Owner(owner) => vec![format!("{owner}/*"), "*".to_owned()],
+            Scope::All => vec!["*".to_owned()],
+        }
     }
 }
 

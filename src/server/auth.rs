@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 
 use crate::auth::policy::{Denied, Request, authorize};
-use crate::auth::token::{Op, TokenError, VerifiedToken, verify};
+use crate::auth::token::{Op, Scope, TokenError, VerifiedToken, verify};
 use crate::store::{DataDir, RepoName};
 
 use super::smart_http::HttpError;
@@ -19,16 +19,23 @@ use super::smart_http::HttpError;
 const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 
 pub struct Authenticator {
-    root: biscuit_auth::PublicKey,
+    root: biscuit_auth::KeyPair,
+    public: biscuit_auth::PublicKey,
     verified: Mutex<HashMap<[u8; 32], Arc<VerifiedToken>>>,
 }
 
 impl Authenticator {
-    pub fn new(root: biscuit_auth::PublicKey) -> Authenticator {
+    pub fn new(root: biscuit_auth::KeyPair) -> Authenticator {
         Authenticator {
+            public: root.public(),
             root,
             verified: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The key new tokens are signed with.
+    pub fn root_key(&self) -> &biscuit_auth::KeyPair {
+        &self.root
     }
 
     /// Checks a token's signatures, or finds it among those already checked.
@@ -37,7 +44,7 @@ impl Authenticator {
         if let Some(hit) = self.cache().get(&key) {
             return Ok(hit.clone());
         }
-        let verified = Arc::new(verify(token, &self.root)?);
+        let verified = Arc::new(verify(token, &self.public)?);
         let mut cache = self.cache();
         if cache.len() >= VERIFIED_CACHE_ENTRIES {
             cache.clear();
@@ -93,8 +100,9 @@ impl Caller {
         let Some(token) = &self.token else {
             return Err("not allowed without a token".into());
         };
+        let scope = Scope::Repo(repo.clone());
         let request = Request {
-            repo,
+            scope: &scope,
             op: Op::Write,
             ref_name: Some(ref_name),
         };
@@ -137,11 +145,12 @@ pub fn decide(caller: &Caller, repo: &RepoName, public: bool, op: Op) -> Result<
         }
         return Err(HttpError::unauthorized("authentication required"));
     };
+    let scope = Scope::Repo(repo.clone());
     let ask = |op| {
         authorize(
             token,
             &Request {
-                repo,
+                scope: &scope,
                 op,
                 ref_name: None,
             },

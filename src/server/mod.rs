@@ -1,6 +1,7 @@
 //! `forge serve`: the HTTP server. git's smart HTTP protocol (`smart_http.rs`) and, for
 //! now, a page listing the repositories; the REST API and the pages come next.
 
+mod api;
 mod auth;
 mod smart_http;
 
@@ -58,7 +59,7 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let root = crate::auth::root_key(&data_dir)?;
         let state = Arc::new(AppState {
-            auth: auth::Authenticator::new(root.public()),
+            auth: auth::Authenticator::new(root),
             data: data_dir,
             push_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_PUSHES)),
             settings,
@@ -76,6 +77,7 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
                 "/{owner}/{repo}/git-receive-pack",
                 post(smart_http::receive_pack),
             )
+            .merge(api::routes())
             .with_state(state);
         // git waits for each small response before sending the next request: no Nagle delay.
         let listener = tokio::net::TcpListener::bind(listen).await?.tap_io(|tcp| {

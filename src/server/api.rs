@@ -1,0 +1,412 @@
+//! The REST API under `/api/v1`: JSON in and out, `Authorization: Bearer TOKEN`, errors as
+//! `{"error": {"code": …, "message": …}}`. Every request is authorized by the same policy as
+//! git's (`auth::policy`).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::policy::{Request, authorize};
+use crate::auth::token::{self, Grant, Op, Scope, VerifiedToken};
+use crate::store::{IdentityKind, RepoName, StoreError};
+
+use super::AppState;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/user", get(user))
+        .route("/api/v1/repos", get(list_repos).post(create_repo))
+        .route("/api/v1/tokens", post(mint_token))
+        .route("/api/v1/tokens/revoke", post(revoke_token))
+}
+
+/// An API failure: a status, a stable code, and a message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    fn internal(error: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error: {error}"),
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        match error {
+            StoreError::InvalidName(e) => ApiError::bad_request(e.to_string()),
+            StoreError::RepoExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "repo_exists", error.to_string())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"forge\""),
+            );
+        }
+        response
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// The request's verified, unrevoked token, if it carries one.
+fn optional_token(
+    app: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<VerifiedToken>>, ApiError> {
+    let token = super::auth::credential(headers)
+        .map_err(|_| ApiError::unauthorized("the Authorization header is malformed"))?;
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let verified = app
+        .auth
+        .verify(&token)
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    if app.data.any_revoked(&verified.revocation_ids)? {
+        return Err(ApiError::unauthorized("token revoked"));
+    }
+    Ok(Some(verified))
+}
+
+fn required_token(app: &AppState, headers: &HeaderMap) -> Result<Arc<VerifiedToken>, ApiError> {
+    optional_token(app, headers)?
+        .ok_or_else(|| ApiError::unauthorized("a token is required (Authorization: Bearer TOKEN)"))
+}
+
+/// Whether `token` may `op` on `scope` now (expiry and narrowing included).
+fn allows(token: &VerifiedToken, scope: &Scope, op: Op) -> Result<(), ApiError> {
+    authorize(
+        token,
+        &Request {
+            scope,
+            op,
+            ref_name: None,
+        },
+    )
+    .map_err(|denied| match denied {
+        crate::auth::policy::Denied::Expired => ApiError::unauthorized("token expired"),
+        other => ApiError::forbidden(other.to_string()),
+    })
+}
+
+/// `GET /api/v1/user`: who the token speaks for and what it grants.
+async fn user(State(app): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
+    blocking(move || {
+        let token = required_token(&app, &headers)?;
+        // A token that expired is refused here too.
+        allows_anything(&token)?;
+        let identity = app.data.find_identity(&token.identity)?;
+        let mut authorizer = biscuit_auth::AuthorizerBuilder::new()
+            .build(&token.biscuit)
+            .map_err(ApiError::internal)?;
+        let rights: Vec<(String, String)> = authorizer
+            .query_all("data($s, $op) <- right($s, $op)")
+            .map_err(ApiError::internal)?;
+        let globs: Vec<(String,)> = authorizer
+            .query_all("data($g) <- ref_glob($g)")
+            .map_err(ApiError::internal)?;
+        let shown = token::inspect(&token.biscuit.to_base64().map_err(ApiError::internal)?)
+            .map_err(ApiError::internal)?;
+        Ok(Json(json!({
+            "identity": {
+                "name": token.identity,
+                "kind": identity.as_ref().map(|i| i.kind.as_str()),
+                "owner": identity.as_ref().and_then(|i| i.owner.clone()),
+            },
+            "rights": rights.iter().map(|(scope, op)| json!({"scope": scope, "op": op})).collect::<Vec<_>>(),
+            "ref_globs": globs.into_iter().map(|(g,)| g).collect::<Vec<_>>(),
+            "blocks": shown.blocks.iter().map(|b| json!({"source": b.source, "revocation_id": b.revocation_id})).collect::<Vec<_>>(),
+        }))
+        .into_response())
+    })
+    .await
+}
+
+/// Fails only when the token's own checks refuse everything (an expired token): a request
+/// no right covers still passes the token's expiry checks, so "no right" is not an error.
+fn allows_anything(token: &VerifiedToken) -> Result<(), ApiError> {
+    match allows(token, &Scope::All, Op::Read) {
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// `GET /api/v1/repos`: the repositories the caller may read (public ones for anyone).
+async fn list_repos(State(app): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
+    blocking(move || {
+        let token = optional_token(&app, &headers)?;
+        let mut listed = Vec::new();
+        for record in app.data.list_repos()? {
+            let name = RepoName::parse(&record.name).map_err(ApiError::internal)?;
+            let repo = app.data.open_record(record.clone())?;
+            let public = repo.config(crate::auth::PUBLIC)?.as_deref() == Some("true");
+            let readable = public
+                || token
+                    .as_ref()
+                    .is_some_and(|t| allows(t, &Scope::Repo(name), Op::Read).is_ok());
+            if readable {
+                listed.push(json!({
+                    "name": record.name,
+                    "public": public,
+                    "created_at": record.created_at,
+                }));
+            }
+        }
+        listed.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        Ok(Json(json!({ "repos": listed })).into_response())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct NewRepo {
+    name: String,
+    #[serde(default)]
+    public: bool,
+}
+
+/// `POST /api/v1/repos {"name": "owner/name", "public": false}`: needs `admin` on the name.
+async fn create_repo(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<NewRepo>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    blocking(move || {
+        let token = required_token(&app, &headers)?;
+        let name = RepoName::parse(&body.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        allows(&token, &Scope::Repo(name.clone()), Op::Admin)?;
+        let record = app.data.create_repo(&name)?;
+        if body.public {
+            app.data
+                .open_record(record.clone())?
+                .set_config(crate::auth::PUBLIC, "true")?;
+        }
+        Ok((
+            StatusCode::CREATED,
+            Json(json!({ "repo": { "name": record.name, "public": body.public, "created_at": record.created_at } })),
+        )
+            .into_response())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct NewToken {
+    identity: String,
+    /// `owner/name`, `owner/*` or `*`.
+    repos: Vec<String>,
+    ops: Vec<String>,
+    #[serde(default)]
+    refs: Vec<String>,
+    /// Lifetime in seconds (default 30 days; at most 10 years).
+    ttl_seconds: Option<u64>,
+}
+
+const DEFAULT_TTL: Duration = Duration::from_secs(30 * 86_400);
+const MAX_TTL_SECONDS: u64 = 10 * 365 * 86_400;
+
+/// `POST /api/v1/tokens`: mints a token for an identity the caller administers (itself,
+/// an agent it owns, or anyone for a token with `admin` on `*`), with rights the caller
+/// holds as `admin` on every scope asked for.
+async fn mint_token(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    blocking(move || {
+        let caller = required_token(&app, &headers)?;
+        allows_anything(&caller)?;
+        let Some(identity) = app.data.find_identity(&body.identity)? else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "identity_not_found",
+                format!("identity {} does not exist", body.identity),
+            ));
+        };
+        let site_admin = allows(&caller, &Scope::All, Op::Admin).is_ok();
+        let administers = site_admin
+            || identity.name.eq_ignore_ascii_case(&caller.identity)
+            || (identity.kind == IdentityKind::Agent
+                && identity
+                    .owner
+                    .as_deref()
+                    .is_some_and(|o| o.eq_ignore_ascii_case(&caller.identity)));
+        if !administers {
+            return Err(ApiError::forbidden(format!(
+                "{} does not administer identity {}",
+                caller.identity, identity.name
+            )));
+        }
+        let bad = |e: token::TokenError| ApiError::bad_request(e.to_string());
+        let scopes: Vec<Scope> = body
+            .repos
+            .iter()
+            .map(|s| Scope::parse(s))
+            .collect::<Result<_, _>>()
+            .map_err(bad)?;
+        let ops = Op::parse_list(&body.ops.join(",")).map_err(bad)?;
+        for scope in &scopes {
+            allows(&caller, scope, Op::Admin).map_err(|e| {
+                ApiError::forbidden(format!(
+                    "minting rights on {} needs admin there: {}",
+                    scope.fact_name(),
+                    e.message
+                ))
+            })?;
+        }
+        let ttl = match body.ttl_seconds {
+            Some(0) => return Err(ApiError::bad_request("ttl_seconds must be positive")),
+            Some(seconds) => Duration::from_secs(seconds.min(MAX_TTL_SECONDS)),
+            None => DEFAULT_TTL,
+        };
+        let grant = Grant {
+            identity: identity.name,
+            scopes,
+            ops,
+            ref_globs: body.refs,
+            expires: Some(SystemTime::now() + ttl),
+        };
+        let minted = token::mint(&grant, app.auth.root_key()).map_err(bad)?;
+        let ids = token::parse_unverified(&minted)
+            .map_err(ApiError::internal)?
+            .revocation_identifiers();
+        Ok((
+            StatusCode::CREATED,
+            Json(json!({
+                "token": minted,
+                "revocation_ids": ids.iter().map(|id| token::hex(id)).collect::<Vec<_>>(),
+            })),
+        )
+            .into_response())
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct Revocation {
+    token: Option<String>,
+    revocation_id: Option<String>,
+}
+
+/// `POST /api/v1/tokens/revoke {"token": …}` (its last block: it and every token narrowed
+/// from it) or `{"revocation_id": …}` (a token with `admin` on `*` only).
+async fn revoke_token(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<Revocation>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    blocking(move || {
+        let caller = required_token(&app, &headers)?;
+        let site_admin = allows(&caller, &Scope::All, Op::Admin).is_ok();
+        let id: Vec<u8> = match (&body.token, &body.revocation_id) {
+            (Some(target), None) => {
+                let target = app
+                    .auth
+                    .verify(target)
+                    .map_err(|e| ApiError::bad_request(format!("the token to revoke: {e}")))?;
+                let own = target.identity.eq_ignore_ascii_case(&caller.identity);
+                let owned_agent = app
+                    .data
+                    .find_identity(&target.identity)?
+                    .and_then(|i| i.owner)
+                    .is_some_and(|o| o.eq_ignore_ascii_case(&caller.identity));
+                if !(site_admin || own || owned_agent) {
+                    return Err(ApiError::forbidden(format!(
+                        "{} may not revoke tokens of {}",
+                        caller.identity, target.identity
+                    )));
+                }
+                target
+                    .revocation_ids
+                    .last()
+                    .cloned()
+                    .ok_or_else(|| ApiError::bad_request("the token has no blocks"))?
+            }
+            (None, Some(hex)) => {
+                if !site_admin {
+                    return Err(ApiError::forbidden(
+                        "revoking by id needs admin on *; send the token instead",
+                    ));
+                }
+                parse_revocation_id(hex)?
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "give exactly one of \"token\" and \"revocation_id\"",
+                ));
+            }
+        };
+        let added = app.data.revoke_token_blocks(std::slice::from_ref(&id))?;
+        let body: Value = json!({ "revoked": token::hex(&id), "new": added > 0 });
+        Ok(Json(body).into_response())
+    })
+    .await
+}
+
+fn parse_revocation_id(hex: &str) -> Result<Vec<u8>, ApiError> {
+    let bad = || ApiError::bad_request("a revocation id is 128 hex digits");
+    if hex.len() != 128 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    (0..128)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad()))
+        .collect()
+}

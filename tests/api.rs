@@ -1,0 +1,336 @@
+//! The REST API under `/api/v1` against a real `forge serve`: each endpoint, its
+//! authorization, and its error bodies.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use common::{Forge, Server};
+use serde_json::{Value, json};
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: Value,
+}
+
+fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Answer {
+    let addr = server.url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if method == "POST" {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    Answer {
+        status: head[9..12].parse().unwrap(),
+        head: head.to_owned(),
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+    }
+}
+
+fn assert_error(answer: &Answer, status: u16, code: &str, message: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert_eq!(answer.body["error"]["code"], code, "{}", answer.body);
+    let text = answer.body["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        text.contains(message),
+        "{text:?} should contain {message:?}"
+    );
+}
+
+fn issue(forge: &Forge, args: &[&str]) -> String {
+    let mut all = vec!["token", "issue"];
+    all.extend_from_slice(args);
+    forge.json(&all)["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn user_repos_tokens_and_revocation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["repo", "create", "alice/app"]);
+    forge.ok(&["repo", "create", "bob/lib"]);
+    forge.ok(&["repo", "create", "bob/site"]);
+    forge.ok(&["repo", "config", "bob/site", "public", "true"]);
+    forge.ok(&["identity", "add", "alice", "--kind", "human"]);
+    forge.ok(&["identity", "add", "bob", "--kind", "human"]);
+    forge.ok(&[
+        "identity",
+        "add",
+        "alices-bot",
+        "--kind",
+        "agent",
+        "--owner",
+        "alice",
+    ]);
+    let server = Server::start_with(&forge, &[]);
+    let admin = server.token.clone();
+    let alice = issue(
+        &forge,
+        &["--identity", "alice", "--repo", "alice/*", "--ops", "admin"],
+    );
+
+    // GET /api/v1/user
+    let anonymous = call(&server, "GET", "/api/v1/user", None, None);
+    assert_error(&anonymous, 401, "unauthorized", "a token is required");
+    assert!(
+        anonymous
+            .head
+            .contains("www-authenticate: Bearer realm=\"forge\"")
+            || anonymous
+                .head
+                .contains("WWW-Authenticate: Bearer realm=\"forge\""),
+        "{}",
+        anonymous.head
+    );
+    let garbage = call(&server, "GET", "/api/v1/user", Some("not-a-token"), None);
+    assert_error(&garbage, 401, "unauthorized", "token is malformed");
+    let me = call(&server, "GET", "/api/v1/user", Some(&alice), None);
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.body["identity"]["name"], "alice");
+    assert_eq!(me.body["identity"]["kind"], "human");
+    assert_eq!(
+        me.body["rights"],
+        json!([{"scope": "alice/*", "op": "admin"}])
+    );
+    assert_eq!(me.body["blocks"].as_array().unwrap().len(), 1);
+    let short = forge.json(&["token", "attenuate", &alice, "--ttl", "1s"])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let expired = call(&server, "GET", "/api/v1/user", Some(&short), None);
+    assert_error(&expired, 401, "unauthorized", "token expired");
+
+    // GET /api/v1/repos: public ones for anyone, readable ones for a token.
+    let names = |answer: &Answer| -> Vec<String> {
+        answer.body["repos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&call(&server, "GET", "/api/v1/repos", None, None)),
+        ["bob/site"]
+    );
+    assert_eq!(
+        names(&call(&server, "GET", "/api/v1/repos", Some(&alice), None)),
+        ["alice/app", "bob/site"]
+    );
+    assert_eq!(
+        names(&call(&server, "GET", "/api/v1/repos", Some(&admin), None)),
+        ["alice/app", "bob/lib", "bob/site"]
+    );
+
+    // POST /api/v1/repos
+    let created = call(
+        &server,
+        "POST",
+        "/api/v1/repos",
+        Some(&alice),
+        Some(r#"{"name": "alice/new", "public": true}"#),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["repo"]["name"], "alice/new");
+    assert_eq!(created.body["repo"]["public"], true);
+    let again = call(
+        &server,
+        "POST",
+        "/api/v1/repos",
+        Some(&alice),
+        Some(r#"{"name": "alice/new"}"#),
+    );
+    assert_error(
+        &again,
+        409,
+        "repo_exists",
+        "repository alice/new already exists",
+    );
+    let elsewhere = call(
+        &server,
+        "POST",
+        "/api/v1/repos",
+        Some(&alice),
+        Some(r#"{"name": "bob/x"}"#),
+    );
+    assert_error(
+        &elsewhere,
+        403,
+        "forbidden",
+        "token does not allow admin on bob/x",
+    );
+    let bad_name = call(
+        &server,
+        "POST",
+        "/api/v1/repos",
+        Some(&alice),
+        Some(r#"{"name": "alice/../x"}"#),
+    );
+    assert_error(&bad_name, 400, "invalid_request", "invalid repository name");
+    let bad_json = call(&server, "POST", "/api/v1/repos", Some(&alice), Some("{"));
+    assert_error(&bad_json, 400, "invalid_request", "");
+    let anonymous = call(
+        &server,
+        "POST",
+        "/api/v1/repos",
+        None,
+        Some(r#"{"name": "alice/y"}"#),
+    );
+    assert_error(&anonymous, 401, "unauthorized", "a token is required");
+
+    // POST /api/v1/tokens: for oneself or one's agents, with rights one administers.
+    let minted = call(
+        &server,
+        "POST",
+        "/api/v1/tokens",
+        Some(&alice),
+        Some(
+            r#"{"identity": "alices-bot", "repos": ["alice/app"], "ops": ["write"], "refs": ["refs/heads/bot/**"], "ttl_seconds": 600}"#,
+        ),
+    );
+    assert_eq!(minted.status, 201, "{}", minted.body);
+    let bot = minted.body["token"].as_str().unwrap().to_owned();
+    let bot_me = call(&server, "GET", "/api/v1/user", Some(&bot), None);
+    assert_eq!(bot_me.body["identity"]["name"], "alices-bot");
+    assert_eq!(bot_me.body["identity"]["owner"], "alice");
+    assert_eq!(bot_me.body["ref_globs"], json!(["refs/heads/bot/**"]));
+    let for_bob = call(
+        &server,
+        "POST",
+        "/api/v1/tokens",
+        Some(&alice),
+        Some(r#"{"identity": "bob", "repos": ["alice/app"], "ops": ["read"]}"#),
+    );
+    assert_error(
+        &for_bob,
+        403,
+        "forbidden",
+        "alice does not administer identity bob",
+    );
+    let bobs_repos = call(
+        &server,
+        "POST",
+        "/api/v1/tokens",
+        Some(&alice),
+        Some(r#"{"identity": "alices-bot", "repos": ["bob/*"], "ops": ["read"]}"#),
+    );
+    assert_error(
+        &bobs_repos,
+        403,
+        "forbidden",
+        "minting rights on bob/* needs admin there",
+    );
+    let nobody = call(
+        &server,
+        "POST",
+        "/api/v1/tokens",
+        Some(&admin),
+        Some(r#"{"identity": "nobody", "repos": ["*"], "ops": ["read"]}"#),
+    );
+    assert_error(
+        &nobody,
+        404,
+        "identity_not_found",
+        "identity nobody does not exist",
+    );
+    let bad_op = call(
+        &server,
+        "POST",
+        "/api/v1/tokens",
+        Some(&admin),
+        Some(r#"{"identity": "bob", "repos": ["*"], "ops": ["fly"]}"#),
+    );
+    assert_error(&bad_op, 400, "invalid_request", "unknown operation \"fly\"");
+    let by_admin = call(
+        &server,
+        "POST",
+        "/api/v1/tokens",
+        Some(&admin),
+        Some(r#"{"identity": "bob", "repos": ["bob/*"], "ops": ["read", "write"]}"#),
+    );
+    assert_eq!(by_admin.status, 201, "{}", by_admin.body);
+    // The bot's narrow token cannot mint anything (it has no admin).
+    let by_bot = call(
+        &server,
+        "POST",
+        "/api/v1/tokens",
+        Some(&bot),
+        Some(r#"{"identity": "alices-bot", "repos": ["alice/app"], "ops": ["read"]}"#),
+    );
+    assert_error(&by_bot, 403, "forbidden", "needs admin there");
+
+    // POST /api/v1/tokens/revoke
+    let neither = call(
+        &server,
+        "POST",
+        "/api/v1/tokens/revoke",
+        Some(&bot),
+        Some("{}"),
+    );
+    assert_error(&neither, 400, "invalid_request", "exactly one of");
+    let by_id = call(
+        &server,
+        "POST",
+        "/api/v1/tokens/revoke",
+        Some(&alice),
+        Some(&format!(r#"{{"revocation_id": "{}"}}"#, "ab".repeat(64))),
+    );
+    assert_error(&by_id, 403, "forbidden", "needs admin on *");
+    let bobs = by_admin.body["token"].as_str().unwrap();
+    let not_hers = call(
+        &server,
+        "POST",
+        "/api/v1/tokens/revoke",
+        Some(&alice),
+        Some(&json!({"token": bobs}).to_string()),
+    );
+    assert_error(
+        &not_hers,
+        403,
+        "forbidden",
+        "alice may not revoke tokens of bob",
+    );
+    let revoked = call(
+        &server,
+        "POST",
+        "/api/v1/tokens/revoke",
+        Some(&alice),
+        Some(&json!({"token": bot}).to_string()),
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(revoked.body["new"], true);
+    let after = call(&server, "GET", "/api/v1/user", Some(&bot), None);
+    assert_error(&after, 401, "unauthorized", "token revoked");
+    let by_admin_id = call(
+        &server,
+        "POST",
+        "/api/v1/tokens/revoke",
+        Some(&admin),
+        Some(&json!({"revocation_id": by_admin.body["revocation_ids"][0]}).to_string()),
+    );
+    assert_eq!(by_admin_id.status, 200, "{}", by_admin_id.body);
+    let bob_after = call(&server, "GET", "/api/v1/user", Some(bobs), None);
+    assert_error(&bob_after, 401, "unauthorized", "token revoked");
+}
