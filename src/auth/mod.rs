@@ -3,10 +3,12 @@
 //! - `token.rs`: minting from a typed grant, offline narrowing, verification with size and
 //!   block caps, inspection;
 //! - `policy.rs`: the authorization of one request (the forge's Datalog policy);
+//! - `compiled.rs`: the same decision without the Datalog engine, for canonical tokens;
 //! - `glob.rs`: the ref globs tokens use;
 //! - `identity.rs`: identity names. Identities, revocations and the root key are stored in
 //!   the data directory (`store/identities.rs`).
 
+pub mod compiled;
 pub mod glob;
 pub mod identity;
 pub mod policy;

@@ -60,8 +60,17 @@ fn glob_function() -> ExternFunc {
     }))
 }
 
-/// Runs the forge's policy and every check of `token` for `request`.
+/// Runs the forge's policy and every check of `token` for `request`: natively when the
+/// token's blocks are all in canonical form (`compiled.rs`), else with the Datalog engine.
 pub fn authorize(token: &VerifiedToken, request: &Request<'_>) -> Result<(), Denied> {
+    match &token.compiled {
+        Some(compiled) => compiled.authorize(request, std::time::SystemTime::now()),
+        None => authorize_with_datalog(token, request),
+    }
+}
+
+/// The policy and the token's checks, run by biscuit's Datalog engine.
+pub fn authorize_with_datalog(token: &VerifiedToken, request: &Request<'_>) -> Result<(), Denied> {
     let mut params = HashMap::new();
     let mut facts = String::new();
     params.insert("op".to_owned(), Term::Str(request.op.as_str().to_owned()));

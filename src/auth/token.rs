@@ -214,6 +214,45 @@ fn check_globs(globs: &[String]) -> Result<(), TokenError> {
     Ok(())
 }
 
+/// Every (scope, operation) pair a grant gives, in the order the authority block lists them.
+pub fn rights_of(grant: &Grant) -> Vec<(Scope, Op)> {
+    grant
+        .scopes
+        .iter()
+        .flat_map(|scope| grant.ops.iter().map(move |op| (scope.clone(), *op)))
+        .collect()
+}
+
+/// The authority block: identity, rights, ref globs (or `no_ref_limit`), expiry.
+pub(super) fn authority_block(
+    identity: &str,
+    rights: &[(Scope, Op)],
+    ref_globs: &[String],
+    expires: Option<SystemTime>,
+) -> Result<BlockBuilder, TokenError> {
+    let mut source = Source::default();
+    let identity = source.str(identity);
+    let _ = writeln!(source.text, "identity({identity});");
+    for (scope, op) in rights {
+        let scope = source.str(&scope.fact_name());
+        let op = source.str(op.as_str());
+        let _ = writeln!(source.text, "right({scope}, {op});");
+    }
+    if ref_globs.is_empty() {
+        source.text.push_str("no_ref_limit(true);\n");
+    }
+    for glob in ref_globs {
+        let glob = source.str(glob);
+        let _ = writeln!(source.text, "ref_glob({glob});");
+    }
+    if let Some(expires) = expires {
+        source.expiry_check(expires);
+    }
+    BlockBuilder::new()
+        .code_with_params(&source.text, source.params, HashMap::new())
+        .map_err(|e| TokenError::Invalid(format!("cannot build the token: {e}")))
+}
+
 /// Signs a new token for `grant` with the root key.
 pub fn mint(grant: &Grant, root: &KeyPair) -> Result<String, TokenError> {
     check_identity(&grant.identity)?;
@@ -223,31 +262,15 @@ pub fn mint(grant: &Grant, root: &KeyPair) -> Result<String, TokenError> {
             "a token needs at least one repository scope and one operation".into(),
         ));
     }
-    let mut source = Source::default();
-    let identity = source.str(&grant.identity);
-    let _ = writeln!(source.text, "identity({identity});");
-    for scope in &grant.scopes {
-        for op in &grant.ops {
-            let scope = source.str(&scope.fact_name());
-            let op = source.str(op.as_str());
-            let _ = writeln!(source.text, "right({scope}, {op});");
-        }
-    }
-    if grant.ref_globs.is_empty() {
-        source.text.push_str("no_ref_limit(true);\n");
-    }
-    for glob in &grant.ref_globs {
-        let glob = source.str(glob);
-        let _ = writeln!(source.text, "ref_glob({glob});");
-    }
-    if let Some(expires) = grant.expires {
-        source.expiry_check(expires);
-    }
-    let builder = BiscuitBuilder::new()
-        .code_with_params(&source.text, source.params, HashMap::new())
-        .map_err(|e| TokenError::Invalid(format!("cannot build the token: {e}")))?
-        .root_key_id(ROOT_KEY_ID);
-    let token = builder
+    let block = authority_block(
+        &grant.identity,
+        &rights_of(grant),
+        &grant.ref_globs,
+        grant.expires,
+    )?;
+    let token = BiscuitBuilder::new()
+        .merge(block)
+        .root_key_id(ROOT_KEY_ID)
         .build(root)
         .map_err(|e| TokenError::Invalid(format!("cannot sign the token: {e}")))?;
     token
@@ -256,7 +279,7 @@ pub fn mint(grant: &Grant, root: &KeyPair) -> Result<String, TokenError> {
 }
 
 /// The block of checks a narrowing appends.
-fn narrowing_block(narrowing: &Narrowing) -> Result<BlockBuilder, TokenError> {
+pub(super) fn narrowing_block(narrowing: &Narrowing) -> Result<BlockBuilder, TokenError> {
     check_globs(&narrowing.ref_globs)?;
     let mut source = Source::default();
     if !narrowing.scopes.is_empty() {
@@ -331,6 +354,8 @@ pub struct VerifiedToken {
     pub identity: String,
     /// One 64-byte id per block; revoking one revokes that block and what was appended to it.
     pub revocation_ids: Vec<Vec<u8>>,
+    /// The blocks' meaning when all are in canonical form (evaluated without Datalog).
+    pub compiled: Option<super::compiled::Compiled>,
 }
 
 /// Checks size, block count and every signature; reads the identity.
@@ -359,6 +384,7 @@ pub fn verify(token: &str, root: &PublicKey) -> Result<VerifiedToken, TokenError
     };
     Ok(VerifiedToken {
         revocation_ids: biscuit.revocation_identifiers(),
+        compiled: super::compiled::compile(&biscuit),
         biscuit,
         identity,
     })

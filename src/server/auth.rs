@@ -53,6 +53,11 @@ impl Authenticator {
         Ok(verified)
     }
 
+    /// Forgets every verified token (after a root key change; and to measure cold checks).
+    pub fn forget_verified(&self) {
+        self.cache().clear();
+    }
+
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<VerifiedToken>>> {
         self.verified
             .lock()

@@ -2,7 +2,7 @@
 //! now, a page listing the repositories; the REST API and the pages come next.
 
 mod api;
-mod auth;
+pub mod auth;
 mod smart_http;
 
 use std::collections::HashMap;
