@@ -278,6 +278,15 @@ fn expired_revoked_tampered_and_foreign_tokens_are_refused() {
         "{stderr}"
     );
 
+    // An oversized token is refused before any decoding.
+    let huge = "A".repeat(5000);
+    let (ok, stderr) = clone(&huge, "c6");
+    assert!(!ok);
+    assert!(
+        stderr.contains("remote: token is longer than 4096 characters"),
+        "{stderr}"
+    );
+
     // Revoking the parent stops the child narrowed from it.
     forge.ok(&["token", "revoke", &parent]);
     let (ok, stderr) = clone(&child, "c4");

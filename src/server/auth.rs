@@ -40,6 +40,10 @@ impl Authenticator {
 
     /// Checks a token's signatures, or finds it among those already checked.
     pub fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, TokenError> {
+        // Refused before it is even hashed: headers may be hundreds of kilobytes.
+        if token.len() > crate::auth::token::MAX_TOKEN_CHARS {
+            return Err(TokenError::TooLarge);
+        }
         let key = *blake3::hash(token.as_bytes()).as_bytes();
         if let Some(hit) = self.cache().get(&key) {
             return Ok(hit.clone());
