@@ -281,6 +281,71 @@ fn user_repos_tokens_and_revocation() {
     );
     assert_error(&by_bot, 403, "forbidden", "needs admin there");
 
+    // A narrowed token cannot mint (its limits would not carry over).
+    let narrowed_alice =
+        forge.json(&["token", "attenuate", &alice, "--refs", "refs/heads/x/*"])["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let by_narrowed = call(
+        &server,
+        "POST",
+        "/api/v1/tokens",
+        Some(&narrowed_alice),
+        Some(r#"{"identity": "alices-bot", "repos": ["alice/app"], "ops": ["read"]}"#),
+    );
+    assert_error(
+        &by_narrowed,
+        403,
+        "forbidden",
+        "a narrowed token cannot mint tokens",
+    );
+    // Whether an identity exists is not told to those who do not administer it.
+    let ghost = call(
+        &server,
+        "POST",
+        "/api/v1/tokens",
+        Some(&alice),
+        Some(r#"{"identity": "ghost", "repos": ["alice/app"], "ops": ["read"]}"#),
+    );
+    assert_error(
+        &ghost,
+        403,
+        "forbidden",
+        "alice does not administer identity ghost",
+    );
+    // A minted token lives no longer than its minter's, and dies with it.
+    let short_alice = issue(
+        &forge,
+        &[
+            "--identity",
+            "alice",
+            "--repo",
+            "alice/*",
+            "--ops",
+            "admin",
+            "--ttl",
+            "1h",
+        ],
+    );
+    let child = call(
+        &server,
+        "POST",
+        "/api/v1/tokens",
+        Some(&short_alice),
+        Some(
+            r#"{"identity": "alices-bot", "repos": ["alice/app"], "ops": ["read"], "ttl_seconds": 864000}"#,
+        ),
+    );
+    assert_eq!(child.status, 201, "{}", child.body);
+    let child = child.body["token"].as_str().unwrap().to_owned();
+    let child_me = call(&server, "GET", "/api/v1/user", Some(&child), None);
+    let parent_me = call(&server, "GET", "/api/v1/user", Some(&short_alice), None);
+    assert_eq!(child_me.body["expires"], parent_me.body["expires"]);
+    forge.ok(&["token", "revoke", &short_alice]);
+    let orphan = call(&server, "GET", "/api/v1/user", Some(&child), None);
+    assert_error(&orphan, 401, "unauthorized", "token revoked");
+
     // POST /api/v1/tokens/revoke
     let neither = call(
         &server,

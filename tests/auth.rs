@@ -242,6 +242,19 @@ fn expired_revoked_tampered_and_foreign_tokens_are_refused() {
     assert!(stderr.contains("remote: token expired"), "{stderr}");
     assert!(stderr.contains("Authentication failed"), "{stderr}");
 
+    // An expired token learns nothing: a repository that does not exist answers the same.
+    let (ok, stderr) = try_git(
+        dir,
+        &[
+            "clone",
+            "-q",
+            &url_with(&server, &expired, "alice/nothing"),
+            "c1b",
+        ],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("remote: token expired"), "{stderr}");
+
     // Tampered: one character of the signature part changed.
     let mut tampered: Vec<char> = parent.chars().collect();
     let at = tampered.len() - 10;

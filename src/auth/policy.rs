@@ -1,31 +1,9 @@
-//! The server's authorization of one request against a verified token: request facts, the
-//! forge's policy, and the token's own checks, evaluated on every request (expiry and
-//! narrowing stay live; nothing is cached here).
-
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-use biscuit_auth::builder::Term;
-use biscuit_auth::datalog::ExternFunc;
-use biscuit_auth::error::{FailedCheck, Logic, Token as TokenFailure};
-use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits};
+//! Authorizing one request against a verified token: the forge's policy, evaluated on
+//! every request (expiry and narrowing stay live; nothing is cached here). At run time the
+//! token's compiled form decides (`compiled.rs`); `datalog` states the same policy in
+//! biscuit's Datalog, and the tests hold the two to the same answers.
 
 use super::token::{Op, Scope, VerifiedToken};
-
-/// Rights are granted by the authority block (`right`, `ref_glob`, `no_ref_limit`); the
-/// request facts (`operation`, `scope`, `ref_op`, `ref`, `time`) come only from here.
-const POLICY: &str = r#"
-allowed($op) <- operation($op), scope($s), right($s, $op);
-allowed($op) <- operation($op), scope($s), right($s, "admin");
-allowed("read") <- operation("read"), scope($s), right($s, "write");
-check if ref_op(false)
-      or no_ref_limit(true)
-      or scope($s), right($s, "admin")
-      or ref($r), ref_glob($g), $r.extern::glob($g);
-allow if operation($op), allowed($op);
-deny if true;
-"#;
 
 /// One request: an operation on a repository (or on every repository of an owner, or on
 /// all), and for a ref update the ref.
@@ -51,100 +29,132 @@ pub enum Denied {
     Unevaluable(String),
 }
 
-fn glob_function() -> ExternFunc {
-    ExternFunc::new(Arc::new(|name, glob| match (name, glob) {
-        (Term::Str(name), Some(Term::Str(glob))) => {
-            Ok(Term::Bool(super::glob::matches(&glob, &name)))
-        }
-        _ => Err("glob takes two strings".to_owned()),
-    }))
-}
-
-/// Runs the forge's policy and every check of `token` for `request`: natively when the
-/// token's blocks are all in canonical form (`compiled.rs`), else with the Datalog engine.
+/// Runs the forge's policy and every check of `token` for `request`, now.
 pub fn authorize(token: &VerifiedToken, request: &Request<'_>) -> Result<(), Denied> {
-    match &token.compiled {
-        Some(compiled) => compiled.authorize(request, std::time::SystemTime::now()),
-        None => authorize_with_datalog(token, request),
-    }
+    token
+        .compiled
+        .authorize(request, std::time::SystemTime::now())
 }
 
-/// The policy and the token's checks, run by biscuit's Datalog engine.
-pub fn authorize_with_datalog(token: &VerifiedToken, request: &Request<'_>) -> Result<(), Denied> {
-    let mut params = HashMap::new();
-    let mut facts = String::new();
-    params.insert("op".to_owned(), Term::Str(request.op.as_str().to_owned()));
-    facts.push_str("operation({op});\n");
-    for (i, scope) in request.scope.covering().into_iter().enumerate() {
-        params.insert(format!("s{i}"), Term::Str(scope));
-        facts.push_str(&format!("scope({{s{i}}});\n"));
+/// The policy in biscuit's Datalog: the specification the compiled evaluation is tested
+/// against.
+#[cfg(test)]
+pub mod datalog {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use biscuit_auth::builder::Term;
+    use biscuit_auth::datalog::ExternFunc;
+    use biscuit_auth::error::{FailedCheck, Logic, Token as TokenFailure};
+    use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits};
+
+    use super::{Denied, Request};
+    use crate::auth::token::{Scope, VerifiedToken};
+
+    /// Rights come from the authority block (`right`, `ref_glob`, `no_ref_limit`); the
+    /// request facts (`operation`, `scope`, `ref_op`, `ref`, `time`) from the server.
+    const POLICY: &str = r#"
+allowed($op) <- operation($op), scope($s), right($s, $op);
+allowed($op) <- operation($op), scope($s), right($s, "admin");
+allowed("read") <- operation("read"), scope($s), right($s, "write");
+check if ref_op(false)
+      or no_ref_limit(true)
+      or scope($s), right($s, "admin")
+      or ref($r), ref_glob($g), $r.extern::glob($g);
+allow if operation($op), allowed($op);
+deny if true;
+"#;
+
+    fn glob_function() -> ExternFunc {
+        ExternFunc::new(Arc::new(|name, glob| match (name, glob) {
+            (Term::Str(name), Some(Term::Str(glob))) => {
+                Ok(Term::Bool(crate::auth::glob::matches(&glob, &name)))
+            }
+            _ => Err("glob takes two strings".to_owned()),
+        }))
     }
-    match request.ref_name {
-        Some(name) => {
-            params.insert("ref".to_owned(), Term::Str(name.to_owned()));
-            facts.push_str("ref_op(true);\nref({ref});\n");
+
+    /// The policy and the token's checks, run by biscuit's Datalog engine.
+    pub fn authorize_with_datalog(
+        token: &VerifiedToken,
+        request: &Request<'_>,
+    ) -> Result<(), Denied> {
+        let mut params = HashMap::new();
+        let mut facts = String::new();
+        params.insert("op".to_owned(), Term::Str(request.op.as_str().to_owned()));
+        facts.push_str("operation({op});\n");
+        for (i, scope) in request.scope.covering().into_iter().enumerate() {
+            params.insert(format!("s{i}"), Term::Str(scope));
+            facts.push_str(&format!("scope({{s{i}}});\n"));
         }
-        None => facts.push_str("ref_op(false);\n"),
+        match request.ref_name {
+            Some(name) => {
+                params.insert("ref".to_owned(), Term::Str(name.to_owned()));
+                facts.push_str("ref_op(true);\nref({ref});\n");
+            }
+            None => facts.push_str("ref_op(false);\n"),
+        }
+        let unevaluable = |e: TokenFailure| Denied::Unevaluable(e.to_string());
+        let mut authorizer = AuthorizerBuilder::new()
+            .code_with_params(&facts, params, HashMap::new())
+            .and_then(|b| b.code(POLICY))
+            .map_err(unevaluable)?
+            .time()
+            .register_extern_func("glob".to_owned(), glob_function())
+            .set_limits(AuthorizerLimits {
+                max_facts: 1000,
+                max_iterations: 100,
+                max_time: Duration::from_millis(5),
+            })
+            .build(&token.biscuit)
+            .map_err(unevaluable)?;
+        match authorizer.authorize() {
+            Ok(_) => Ok(()),
+            Err(TokenFailure::FailedLogic(
+                Logic::Unauthorized { checks, .. } | Logic::NoMatchingPolicy { checks },
+            )) => Err(explain(&checks, request)),
+            Err(other) => Err(unevaluable(other)),
+        }
     }
-    let unevaluable = |e: TokenFailure| Denied::Unevaluable(e.to_string());
-    let mut authorizer = AuthorizerBuilder::new()
-        .code_with_params(&facts, params, HashMap::new())
-        .and_then(|b| b.code(POLICY))
-        .map_err(unevaluable)?
-        .time()
-        .register_extern_func("glob".to_owned(), glob_function())
-        .set_limits(AuthorizerLimits {
-            max_facts: 1000,
-            max_iterations: 100,
-            max_time: Duration::from_millis(5),
-        })
-        .build(&token.biscuit)
-        .map_err(unevaluable)?;
-    match authorizer.authorize() {
-        Ok(_) => Ok(()),
-        Err(TokenFailure::FailedLogic(
-            Logic::Unauthorized { checks, .. } | Logic::NoMatchingPolicy { checks },
-        )) => Err(explain(&checks, request)),
-        Err(other) => Err(unevaluable(other)),
-    }
-}
 
-/// The most useful reason among the failed checks (expiry first), else the missing right.
-fn explain(checks: &[FailedCheck], request: &Request<'_>) -> Denied {
-    let rules: Vec<(u32, &str)> = checks
-        .iter()
-        .map(|c| match c {
-            FailedCheck::Block(b) => (b.block_id, b.rule.as_str()),
-            FailedCheck::Authorizer(a) => (u32::MAX, a.rule.as_str()),
-        })
-        .collect();
-    if rules.iter().any(|(_, rule)| rule.contains("time($t)")) {
-        return Denied::Expired;
-    }
-    if rules
-        .iter()
-        .any(|(block, rule)| rule.contains("ref(") && (*block == u32::MAX || *block > 0))
-    {
-        return Denied::RefNotAllowed;
-    }
-    if let Some((_, rule)) = rules
-        .iter()
-        .find(|(block, _)| *block > 0 && *block != u32::MAX)
-    {
-        return Denied::Narrowed(rule.to_string());
-    }
-    Denied::NoRight {
-        op: request.op.as_str(),
-        scope: match request.scope {
-            Scope::Repo(name) => name.to_string(),
-            other => other.fact_name(),
-        },
+    /// The most useful reason among the failed checks (expiry first), else the missing right.
+    fn explain(checks: &[FailedCheck], request: &Request<'_>) -> Denied {
+        let rules: Vec<(u32, &str)> = checks
+            .iter()
+            .map(|c| match c {
+                FailedCheck::Block(b) => (b.block_id, b.rule.as_str()),
+                FailedCheck::Authorizer(a) => (u32::MAX, a.rule.as_str()),
+            })
+            .collect();
+        if rules.iter().any(|(_, rule)| rule.contains("time($t)")) {
+            return Denied::Expired;
+        }
+        if rules
+            .iter()
+            .any(|(block, rule)| rule.contains("ref(") && (*block == u32::MAX || *block > 0))
+        {
+            return Denied::RefNotAllowed;
+        }
+        if let Some((_, rule)) = rules
+            .iter()
+            .find(|(block, _)| *block > 0 && *block != u32::MAX)
+        {
+            return Denied::Narrowed(rule.to_string());
+        }
+        Denied::NoRight {
+            op: request.op.as_str(),
+            scope: match request.scope {
+                Scope::Repo(name) => name.to_string(),
+                other => other.fact_name(),
+            },
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
+    use std::time::{Duration, SystemTime};
 
     use biscuit_auth::KeyPair;
 
@@ -159,6 +169,7 @@ mod tests {
                 ops: ops.to_vec(),
                 ref_globs: globs.iter().map(|g| g.to_string()).collect(),
                 expires: Some(SystemTime::now() + Duration::from_secs(3600)),
+                parents: Vec::new(),
             },
             root,
         )
@@ -323,6 +334,7 @@ mod tests {
                 ops: vec![Op::Admin],
                 ref_globs: vec![],
                 expires: Some(SystemTime::now() - Duration::from_secs(1)),
+                parents: Vec::new(),
             },
             &root,
         )

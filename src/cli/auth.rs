@@ -69,9 +69,10 @@ pub(super) enum TokenCommand {
 
 fn token_error(e: TokenError) -> anyhow::Error {
     let code = match e {
-        TokenError::TooLarge | TokenError::TooManyBlocks | TokenError::Malformed(_) => {
-            "invalid_token"
-        }
+        TokenError::TooLarge
+        | TokenError::TooManyBlocks
+        | TokenError::Malformed(_)
+        | TokenError::NotCanonical => "invalid_token",
         TokenError::BadSignature => "bad_signature",
         TokenError::Invalid(_) => "invalid_argument",
     };
@@ -275,6 +276,7 @@ pub(super) fn token(data_path: &Path, command: TokenCommand, json: bool) -> anyh
                 ops,
                 ref_globs: scope.refs.clone(),
                 expires: scope.expires(Some(DEFAULT_TTL))?,
+                parents: Vec::new(),
             };
             let minted = issue(&data, &grant)?;
             print_token(&minted, json)?;

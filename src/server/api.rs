@@ -150,15 +150,7 @@ async fn user(State(app): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult
         // A token that expired is refused here too.
         allows_anything(&token)?;
         let identity = app.data.find_identity(&token.identity)?;
-        let mut authorizer = biscuit_auth::AuthorizerBuilder::new()
-            .build(&token.biscuit)
-            .map_err(ApiError::internal)?;
-        let rights: Vec<(String, String)> = authorizer
-            .query_all("data($s, $op) <- right($s, $op)")
-            .map_err(ApiError::internal)?;
-        let globs: Vec<(String,)> = authorizer
-            .query_all("data($g) <- ref_glob($g)")
-            .map_err(ApiError::internal)?;
+        let compiled = &token.compiled;
         let shown = token::inspect(&token.biscuit.to_base64().map_err(ApiError::internal)?)
             .map_err(ApiError::internal)?;
         Ok(Json(json!({
@@ -167,8 +159,9 @@ async fn user(State(app): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult
                 "kind": identity.as_ref().map(|i| i.kind.as_str()),
                 "owner": identity.as_ref().and_then(|i| i.owner.clone()),
             },
-            "rights": rights.iter().map(|(scope, op)| json!({"scope": scope, "op": op})).collect::<Vec<_>>(),
-            "ref_globs": globs.into_iter().map(|(g,)| g).collect::<Vec<_>>(),
+            "rights": compiled.rights().iter().map(|(scope, op)| json!({"scope": scope, "op": op.as_str()})).collect::<Vec<_>>(),
+            "ref_globs": compiled.ref_globs(),
+            "expires": compiled.expires().map(|at| at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())),
             "blocks": shown.blocks.iter().map(|b| json!({"source": b.source, "revocation_id": b.revocation_id})).collect::<Vec<_>>(),
         }))
         .into_response())
@@ -176,13 +169,12 @@ async fn user(State(app): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult
     .await
 }
 
-/// Fails only when the token's own checks refuse everything (an expired token): a request
-/// no right covers still passes the token's expiry checks, so "no right" is not an error.
+/// Refuses an expired token (one whose rights cover nothing is still a live token).
 fn allows_anything(token: &VerifiedToken) -> Result<(), ApiError> {
-    match allows(token, &Scope::All, Op::Read) {
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => Err(e),
-        _ => Ok(()),
+    if token.compiled.expired(SystemTime::now()) {
+        return Err(ApiError::unauthorized("token expired"));
     }
+    Ok(())
 }
 
 /// `GET /api/v1/repos`: the repositories the caller may read (public ones for anyone).
@@ -272,14 +264,30 @@ async fn mint_token(
     blocking(move || {
         let caller = required_token(&app, &headers)?;
         allows_anything(&caller)?;
-        let Some(identity) = app.data.find_identity(&body.identity)? else {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "identity_not_found",
-                format!("identity {} does not exist", body.identity),
-            ));
-        };
+        if caller.compiled.is_narrowed() {
+            // A narrowed token's limits (refs, expiry) would not carry over to a fresh one.
+            return Err(ApiError::forbidden("a narrowed token cannot mint tokens"));
+        }
         let site_admin = allows(&caller, &Scope::All, Op::Admin).is_ok();
+        let not_administered = || {
+            ApiError::forbidden(format!(
+                "{} does not administer identity {}",
+                caller.identity, body.identity
+            ))
+        };
+        let identity = app.data.find_identity(&body.identity)?;
+        let identity = match identity {
+            Some(identity) => identity,
+            // Only a site admin learns whether an identity exists.
+            None if site_admin => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "identity_not_found",
+                    format!("identity {} does not exist", body.identity),
+                ));
+            }
+            None => return Err(not_administered()),
+        };
         let administers = site_admin
             || identity.name.eq_ignore_ascii_case(&caller.identity)
             || (identity.kind == IdentityKind::Agent
@@ -288,10 +296,7 @@ async fn mint_token(
                     .as_deref()
                     .is_some_and(|o| o.eq_ignore_ascii_case(&caller.identity)));
         if !administers {
-            return Err(ApiError::forbidden(format!(
-                "{} does not administer identity {}",
-                caller.identity, identity.name
-            )));
+            return Err(not_administered());
         }
         let bad = |e: token::TokenError| ApiError::bad_request(e.to_string());
         let scopes: Vec<Scope> = body
@@ -315,12 +320,20 @@ async fn mint_token(
             Some(seconds) => Duration::from_secs(seconds.min(MAX_TTL_SECONDS)),
             None => DEFAULT_TTL,
         };
+        // Never longer than the token it was minted with, and revoked along with it.
+        let mut expires = SystemTime::now() + ttl;
+        if let Some(limit) = caller.compiled.expires() {
+            expires = expires.min(limit);
+        }
+        let mut parents = caller.compiled.parents().to_vec();
+        parents.extend(caller.biscuit.revocation_identifiers().into_iter().take(1));
         let grant = Grant {
             identity: identity.name,
             scopes,
             ops,
             ref_globs: body.refs,
-            expires: Some(SystemTime::now() + ttl),
+            expires: Some(expires),
+            parents,
         };
         let minted = token::mint(&grant, app.auth.root_key()).map_err(bad)?;
         let ids = token::parse_unverified(&minted)
@@ -354,19 +367,25 @@ async fn revoke_token(
     let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     blocking(move || {
         let caller = required_token(&app, &headers)?;
-        let site_admin = allows(&caller, &Scope::All, Op::Admin).is_ok();
+        allows_anything(&caller)?;
+        let site_admin =
+            !caller.compiled.is_narrowed() && allows(&caller, &Scope::All, Op::Admin).is_ok();
         let id: Vec<u8> = match (&body.token, &body.revocation_id) {
             (Some(target), None) => {
                 let target = app
                     .auth
                     .verify(target)
                     .map_err(|e| ApiError::bad_request(format!("the token to revoke: {e}")))?;
-                let own = target.identity.eq_ignore_ascii_case(&caller.identity);
+                // A narrowed token may revoke itself and tokens narrowed from it only.
+                let derived = target.revocation_ids.starts_with(&caller.revocation_ids);
+                let own = target.identity.eq_ignore_ascii_case(&caller.identity)
+                    && (!caller.compiled.is_narrowed() || derived);
                 let owned_agent = app
                     .data
                     .find_identity(&target.identity)?
                     .and_then(|i| i.owner)
                     .is_some_and(|o| o.eq_ignore_ascii_case(&caller.identity));
+                let owned_agent = owned_agent && !caller.compiled.is_narrowed();
                 if !(site_admin || own || owned_agent) {
                     return Err(ApiError::forbidden(format!(
                         "{} may not revoke tokens of {}",

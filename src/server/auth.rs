@@ -140,6 +140,10 @@ pub fn caller(
     {
         return Err(HttpError::unauthorized("token revoked"));
     }
+    // Before any repository is looked up: an expired token learns nothing.
+    if verified.compiled.expired(std::time::SystemTime::now()) {
+        return Err(HttpError::unauthorized("token expired"));
+    }
     Ok(Caller {
         token: Some(verified),
     })

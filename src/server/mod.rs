@@ -166,6 +166,7 @@ fn bootstrap_admin(data: &DataDir) -> anyhow::Result<Option<Bootstrap>> {
             ops: vec![Op::Admin],
             ref_globs: Vec::new(),
             expires: None,
+            parents: Vec::new(),
         },
         &root,
     )?;

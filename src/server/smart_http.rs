@@ -237,6 +237,25 @@ pub async fn info_refs(
     .await
 }
 
+/// `authorized_repo` on a blocking thread (it reads the store), as a response on refusal.
+async fn authorize(
+    app: &Arc<AppState>,
+    headers: &HeaderMap,
+    owner: String,
+    name: String,
+    op: Op,
+) -> Result<(Arc<RepoState>, Caller, RepoName), Response> {
+    let app = app.clone();
+    let headers = headers.clone();
+    match tokio::task::spawn_blocking(move || authorized_repo(&app, &headers, &owner, &name, op))
+        .await
+    {
+        Ok(Ok(authorized)) => Ok(authorized),
+        Ok(Err(e)) => Err(e.into_response()),
+        Err(_) => Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")),
+    }
+}
+
 /// Answers with what `work` computes on a blocking thread.
 async fn answered(
     content_type: &'static str,
@@ -314,12 +333,16 @@ pub async fn upload_pack(
         return *response;
     }
     let version = protocol_version(&headers);
+    // Authorized before the body is read: a refused client costs no buffering.
+    let (state, _, _) = match authorize(&app, &headers, owner, name, Op::Read).await {
+        Ok(authorized) => authorized,
+        Err(response) => return response,
+    };
     let body = match read_body(&headers, body, MAX_REQUEST_BODY).await {
         Ok(body) => body,
         Err(response) => return response,
     };
     streamed("application/x-git-upload-pack-result", move |mut out| {
-        let (state, _, _) = authorized_repo(&app, &headers, &owner, &name, Op::Read)?;
         let answer = if version == 2 {
             upload::serve_v2(&state, &body)
         } else {
@@ -388,6 +411,11 @@ pub async fn receive_pack(
         Ok(encoding) => encoding,
         Err(response) => return *response,
     };
+    // Authorized before a push slot is taken or the body read.
+    let (state, caller, repo_name) = match authorize(&app, &headers, owner, name, Op::Write).await {
+        Ok(authorized) => authorized,
+        Err(response) => return response,
+    };
     let Ok(slot) = app.push_slots.clone().acquire_owned().await else {
         return plain(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -397,7 +425,6 @@ pub async fn receive_pack(
     let input = request_stream(body);
     streamed("application/x-git-receive-pack-result", move |out| {
         let _slot = slot;
-        let (state, caller, repo_name) = authorized_repo(&app, &headers, &owner, &name, Op::Write)?;
         let mut input = decoded_input(input, encoding, limits.max_push_bytes);
         let request = crate::receive::request::read_request(&mut input).map_err(|reason| {
             HttpError::new(StatusCode::BAD_REQUEST, format!("forge: {reason}"))
