@@ -9,6 +9,7 @@ pub mod export;
 pub mod fsck;
 pub mod git;
 pub mod gitx;
+pub mod hex;
 pub mod history;
 pub mod import;
 pub mod object;

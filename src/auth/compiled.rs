@@ -16,6 +16,9 @@ use super::glob;
 use super::policy::{Denied, Request};
 use super::token::{Narrowing, Op, Scope, authority_block, narrowing_block};
 
+/// Revocation ids are Ed25519 signatures.
+const REVOCATION_ID_BYTES: usize = 64;
+
 /// A token's meaning, read from its canonical blocks.
 #[derive(Debug, Clone)]
 pub struct Compiled {
@@ -81,7 +84,10 @@ fn read_authority(printed: &str) -> Option<Compiled> {
         if let Some(rest) = line.strip_prefix("identity(") {
             identity = Some(quoted_args(rest.strip_suffix(");")?)?.pop()?);
         } else if let Some(rest) = line.strip_prefix("parent(") {
-            parents.push(from_hex(&quoted_args(rest.strip_suffix(");")?)?.pop()?)?);
+            parents.push(crate::hex::decode(
+                &quoted_args(rest.strip_suffix(");")?)?.pop()?,
+                REVOCATION_ID_BYTES,
+            )?);
         } else if let Some(rest) = line.strip_prefix("right(") {
             let mut args = quoted_args(rest.strip_suffix(");")?)?;
             let op = Op::parse(&args.pop()?).ok()?;
@@ -113,16 +119,6 @@ fn read_authority(printed: &str) -> Option<Compiled> {
         expires,
         narrowings: Vec::new(),
     })
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn read_narrowing(printed: &str) -> Option<CompiledNarrowing> {

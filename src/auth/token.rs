@@ -422,12 +422,7 @@ pub fn inspect(token: &str) -> Result<Inspection, TokenError> {
     Ok(Inspection { blocks })
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
+pub use crate::hex::encode as hex;
 
 #[cfg(test)]
 mod tests {

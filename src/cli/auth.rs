@@ -216,14 +216,7 @@ fn read_public_key(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| user_error("invalid_argument", format!("{}: {e}", path.display())))?;
     let hex = text.trim().to_ascii_lowercase();
-    let bytes: Option<Vec<u8>> = (hex.len() == 64)
-        .then(|| {
-            (0..64)
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-                .collect()
-        })
-        .flatten();
+    let bytes = crate::hex::decode(&hex, 32);
     let valid = bytes
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .is_some_and(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).is_ok());
@@ -329,11 +322,8 @@ pub(super) fn token(data_path: &Path, command: TokenCommand, json: bool) -> anyh
 /// A revocation id (128 hex digits), or a token whose last block is to be revoked.
 fn revocation_target(given: &str) -> anyhow::Result<Vec<u8>> {
     let given = given.trim();
-    if given.len() == 128 && given.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok((0..128)
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&given[i..i + 2], 16).expect("hex digits"))
-            .collect());
+    if let Some(id) = crate::hex::decode(given, 64) {
+        return Ok(id);
     }
     let shown = token::parse_unverified(given).map_err(token_error)?;
     shown

@@ -420,12 +420,6 @@ async fn revoke_token(
 }
 
 fn parse_revocation_id(hex: &str) -> Result<Vec<u8>, ApiError> {
-    let bad = || ApiError::bad_request("a revocation id is 128 hex digits");
-    if hex.len() != 128 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    (0..128)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad()))
-        .collect()
+    crate::hex::decode(hex, 64)
+        .ok_or_else(|| ApiError::bad_request("a revocation id is 128 hex digits"))
 }

@@ -96,15 +96,7 @@ impl DataDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StoreError::io("read", &path, e)),
         };
-        let hex = text.trim();
-        let bytes: Option<Vec<u8>> = (hex.len() == 64)
-            .then(|| {
-                (0..64)
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-                    .collect()
-            })
-            .flatten();
+        let bytes = crate::hex::decode(text.trim(), 32);
         bytes
             .map(Some)
             .ok_or_else(|| StoreError::Corrupt(format!("{} is not a root key", path.display())))
