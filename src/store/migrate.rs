@@ -44,6 +44,42 @@ fn write_format(root: &Path, version: u32) -> Result<(), StoreError> {
     sync_dir(root)
 }
 
+/// Builds a new data directory beside `root` and renames it into place, so a crash never
+/// leaves a half-made one (only a hidden `.NAME.init-…` sibling, which nothing reads).
+fn create_whole(root: &Path) -> Result<(), StoreError> {
+    let parent = match root.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| StoreError::io("create", &parent, e))?;
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "forge-data".to_owned());
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{name}.init-"))
+        .tempdir_in(&parent)
+        .map_err(|e| StoreError::io("create a directory in", &parent, e))?;
+    for (step, migrate) in MIGRATIONS.iter().enumerate() {
+        migrate(staging.path())?;
+        write_format(staging.path(), step as u32 + 1)?;
+    }
+    let staged = staging.keep();
+    // rename(2) replaces an empty directory, and fails on a non-empty one: then another
+    // process created the data directory meanwhile, and ours is dropped.
+    match std::fs::rename(&staged, root) {
+        Ok(()) => sync_dir(&parent),
+        Err(_) if read_format(root)?.is_some() => {
+            let _ = std::fs::remove_dir_all(&staged);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staged);
+            Err(StoreError::io("create", root, e))
+        }
+    }
+}
+
 /// Makes sure `root` is a data directory of the current format: creates it (when `create`),
 /// upgrades an older one step by step, refuses a newer one.
 pub fn prepare(root: &Path, create: bool) -> Result<(), StoreError> {
@@ -64,8 +100,12 @@ pub fn prepare(root: &Path, create: bool) -> Result<(), StoreError> {
             if !create {
                 return Err(StoreError::NotInitialized(root.to_owned()));
             }
-            std::fs::create_dir_all(root).map_err(|e| StoreError::io("create", root, e))?;
-            0
+            create_whole(root)?;
+            // Ours, or another process's that got there first: either way complete.
+            read_format(root)?.ok_or_else(|| StoreError::NotADataDir {
+                path: root.to_owned(),
+                reason: format!("no {FORMAT_FILE} file after creating it"),
+            })?
         }
     };
     if version > CURRENT_FORMAT {
@@ -109,6 +149,34 @@ mod tests {
                 CURRENT_FORMAT
             )
         );
+    }
+
+    #[test]
+    fn creation_is_whole_and_racing_creators_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let root = root.clone();
+                std::thread::spawn(move || prepare(&root, true))
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap().unwrap();
+        }
+        assert_eq!(read_format(&root).unwrap(), Some(CURRENT_FORMAT));
+        assert!(root.join("forge.redb").exists() && root.join("repos").is_dir());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "data")
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        // An existing empty directory becomes a data directory too.
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        prepare(&empty, true).unwrap();
+        assert_eq!(read_format(&empty).unwrap(), Some(CURRENT_FORMAT));
     }
 
     #[test]
