@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::{DataDir, StoreError, now_secs};
@@ -136,11 +136,8 @@ impl DataDir {
     }
 
     pub fn find_identity(&self, name: &str) -> Result<Option<Identity>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        let table = match txn.open_table(IDENTITIES) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(self.db_error(e)),
+        let Some(table) = self.read_table(IDENTITIES)? else {
+            return Ok(None);
         };
         let Some(value) = table
             .get(name.to_ascii_lowercase().as_str())
@@ -152,11 +149,8 @@ impl DataDir {
     }
 
     pub fn list_identities(&self) -> Result<Vec<Identity>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        let table = match txn.open_table(IDENTITIES) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.db_error(e)),
+        let Some(table) = self.read_table(IDENTITIES)? else {
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for item in table.iter().map_err(|e| self.db_error(e))? {
@@ -189,11 +183,8 @@ impl DataDir {
     /// Whether any of the ids is revoked (read from the database on every call, so a
     /// revocation by another process takes effect at once).
     pub fn any_revoked(&self, ids: &[Vec<u8>]) -> Result<bool, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        let table = match txn.open_table(REVOKED) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
-            Err(e) => return Err(self.db_error(e)),
+        let Some(table) = self.read_table(REVOKED)? else {
+            return Ok(false);
         };
         for id in ids {
             if table

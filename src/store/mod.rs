@@ -150,16 +150,26 @@ impl DataDir {
         StoreError::db(&self.root.join("forge.redb"), e)
     }
 
+    /// A table of `forge.redb` for reading; `None` while nothing was ever written to it.
+    fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        match txn.open_table(definition) {
+            Ok(table) => Ok(Some(table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.db_error(e)),
+        }
+    }
+
     fn repo_dir(&self, id: u64) -> PathBuf {
         self.root.join("repos").join(id.to_string())
     }
 
     pub fn find_repo(&self, name: &RepoName) -> Result<Option<RepoRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        let table = match txn.open_table(REPOS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(self.db_error(e)),
+        let Some(table) = self.read_table(REPOS)? else {
+            return Ok(None);
         };
         let Some(value) = table
             .get(name.key().as_str())
@@ -173,11 +183,8 @@ impl DataDir {
     }
 
     pub fn list_repos(&self) -> Result<Vec<RepoRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        let table = match txn.open_table(REPOS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.db_error(e)),
+        let Some(table) = self.read_table(REPOS)? else {
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for item in table.iter().map_err(|e| self.db_error(e))? {
