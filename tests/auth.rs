@@ -6,16 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::corpus::synthetic_history;
-use common::{Forge, Server, clone_work, commit_file, git, git_output};
-
-/// Runs git, returning (success, stderr).
-fn try_git(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = git_output(dir, args, None);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{Forge, Server, clone_work, commit_file, git, git_output, try_git};
 
 /// A forge with `alice/app` and `bob/secret`, both holding a small history, served.
 fn forge_with_two_repos(tmp: &Path) -> (Forge, Server) {
@@ -53,6 +44,20 @@ fn url_with(server: &Server, token: &str, repo: &str) -> String {
     server
         .anonymous_url(repo)
         .replacen("http://", &format!("http://x-access-token:{token}@"), 1)
+}
+
+/// `git clone -q` of `repo` into `dir/target` with `token` in the URL: (success, stderr).
+fn clone_with(
+    server: &Server,
+    dir: &Path,
+    token: &str,
+    repo: &str,
+    target: &str,
+) -> (bool, String) {
+    try_git(
+        dir,
+        &["clone", "-q", &url_with(server, token, repo), target],
+    )
 }
 
 #[test]
@@ -99,15 +104,14 @@ fn private_and_public_repositories_and_read_only_tokens() {
     );
     forge.ok(&["repo", "config", "alice/app", "public", "false"]);
     let reader = dir.join("reader");
-    git(
+    let (ok, stderr) = clone_with(
+        &server,
         dir,
-        &[
-            "clone",
-            "-q",
-            &url_with(&server, &read, "alice/app"),
-            &reader.display().to_string(),
-        ],
+        &read,
+        "alice/app",
+        &reader.display().to_string(),
     );
+    assert!(ok, "{stderr}");
     commit_file(&reader, "y.txt", "y\n", "reader's work");
     let (ok, stderr) = try_git(&reader, &["push", "origin", "main"]);
     assert!(!ok);
@@ -144,15 +148,14 @@ fn narrowed_tokens_push_only_where_they_may() {
             .unwrap()
             .to_owned();
     let work = dir.join("work");
-    git(
+    let (ok, stderr) = clone_with(
+        &server,
         dir,
-        &[
-            "clone",
-            "-q",
-            &url_with(&server, &agent, "alice/app"),
-            &work.display().to_string(),
-        ],
+        &agent,
+        "alice/app",
+        &work.display().to_string(),
     );
+    assert!(ok, "{stderr}");
     commit_file(&work, "agent.txt", "agent work\n", "agent work");
     let (ok, stderr) = try_git(
         &work,
@@ -202,17 +205,7 @@ fn expired_revoked_tampered_and_foreign_tokens_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let (forge, server) = forge_with_two_repos(tmp.path());
     let dir = tmp.path();
-    let clone = |token: &str, target: &str| {
-        try_git(
-            dir,
-            &[
-                "clone",
-                "-q",
-                &url_with(&server, token, "alice/app"),
-                target,
-            ],
-        )
-    };
+    let clone = |token: &str, target: &str| clone_with(&server, dir, token, "alice/app", target);
     let parent = issue(
         &forge,
         &[
@@ -243,15 +236,7 @@ fn expired_revoked_tampered_and_foreign_tokens_are_refused() {
     assert!(stderr.contains("Authentication failed"), "{stderr}");
 
     // An expired token learns nothing: a repository that does not exist answers the same.
-    let (ok, stderr) = try_git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            &url_with(&server, &expired, "alice/nothing"),
-            "c1b",
-        ],
-    );
+    let (ok, stderr) = clone_with(&server, dir, &expired, "alice/nothing", "c1b");
     assert!(!ok);
     assert!(stderr.contains("remote: token expired"), "{stderr}");
 
@@ -325,15 +310,7 @@ fn a_token_for_one_repository_cannot_read_another() {
             "read",
         ],
     );
-    let (ok, stderr) = try_git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            &url_with(&server, &alice, "bob/secret"),
-            "stolen",
-        ],
-    );
+    let (ok, stderr) = clone_with(&server, dir, &alice, "bob/secret", "stolen");
     assert!(!ok);
     assert!(stderr.contains("remote: repository not found"), "{stderr}");
     // Asking alice/app for an object only bob/secret has gets nothing.
@@ -341,15 +318,14 @@ fn a_token_for_one_repository_cannot_read_another() {
         .trim()
         .to_owned();
     let work = dir.join("alice-work");
-    git(
+    let (ok, stderr) = clone_with(
+        &server,
         dir,
-        &[
-            "clone",
-            "-q",
-            &url_with(&server, &alice, "alice/app"),
-            &work.display().to_string(),
-        ],
+        &alice,
+        "alice/app",
+        &work.display().to_string(),
     );
+    assert!(ok, "{stderr}");
     let (ok, stderr) = try_git(&work, &["fetch", "origin", &secret_only]);
     assert!(!ok);
     assert!(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::corpus::synthetic_history;
 use common::{
     Forge, Server, assert_fsck_clean, clone_work, commit_file, git, git_bytes, git_output,
-    literally,
+    literally, try_git,
 };
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
@@ -28,15 +28,6 @@ fn seeded_forge(tmp: &Path, source: &Path, options: &[&str]) -> (Forge, Server, 
     let url = server.repo_url("alice/app");
     git(source, &["push", "-q", &url, "main"]);
     (forge, server, url)
-}
-
-/// Runs git, returning (success, stderr).
-fn try_git(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = git_output(dir, args, None);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn pkt(line: &str) -> Vec<u8> {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use common::corpus::{malformed_corpus, synthetic_history};
 use common::{
-    Forge, Server, assert_fsck_clean, branches_and_tags, clone_work, commit_file, git, git_output,
-    reachable_objects,
+    Forge, Server, assert_fsck_clean, branches_and_tags, clone_work, commit_file, git,
+    reachable_objects, try_git,
 };
 
 /// A forge with an empty `alice/app`, served.
@@ -17,15 +17,6 @@ fn empty_forge(tmp: &Path) -> (Forge, Server, String) {
     let server = Server::start_with(&forge, &["--no-auto-repack"]);
     let url = server.repo_url("alice/app");
     (forge, server, url)
-}
-
-/// Runs git, returning (success, stderr).
-fn try_git(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = git_output(dir, args, None);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn clone_back(tmp: &Path, url: &str, dir: &str) -> PathBuf {

@@ -75,6 +75,15 @@ pub fn noise(seed: u64, len: usize, byte: impl Fn(u64) -> u8) -> Vec<u8> {
         .collect()
 }
 
+/// Runs git, returning (success, stderr), for commands expected to fail.
+pub fn try_git(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = git_output(dir, args, None);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn git_output(dir: &Path, args: &[&str], input: Option<&[u8]>) -> Output {
     let mut child = Command::new("git")
         .args(args)
