@@ -184,8 +184,7 @@ async fn list_repos(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Api
         let mut listed = Vec::new();
         for record in app.data.list_repos()? {
             let name = RepoName::parse(&record.name).map_err(ApiError::internal)?;
-            let repo = app.data.open_record(record.clone())?;
-            let public = repo.config(crate::auth::PUBLIC)?.as_deref() == Some("true");
+            let public = app.is_public(&record)?;
             let readable = public
                 || token
                     .as_ref()

@@ -20,6 +20,41 @@ use axum::serve::ListenerExt;
 use crate::store::DataDir;
 use crate::upload::{RepoState, ServeSettings};
 
+/// Decoded delta bases a served repository keeps between requests. Walks go newest to
+/// oldest, so a small cache already resolves most chains; more only holds memory.
+const SERVED_REPO_CACHE: usize = 16 << 20;
+
+impl AppState {
+    /// The served state of a registered repository, opened once and kept (refreshed to see
+    /// other processes' writes).
+    fn repo_state(
+        &self,
+        record: crate::store::RepoRecord,
+    ) -> Result<Arc<RepoState>, crate::store::StoreError> {
+        let mut repos = self.repos.lock().expect("repo cache lock");
+        if let Some(state) = repos.get(&record.id) {
+            let state = state.clone();
+            drop(repos);
+            state.repo.refresh()?;
+            return Ok(state);
+        }
+        let id = record.id;
+        let repo = self.data.open_record(record)?;
+        repo.set_cache_budget(SERVED_REPO_CACHE);
+        let state = Arc::new(RepoState::new(repo, self.settings));
+        repos.insert(id, state.clone());
+        Ok(state)
+    }
+
+    /// Whether anyone may read the repository (`forge repo config … public true`).
+    fn is_public(
+        &self,
+        record: &crate::store::RepoRecord,
+    ) -> Result<bool, crate::store::StoreError> {
+        crate::auth::is_public(&self.repo_state(record.clone())?.repo)
+    }
+}
+
 /// Each push holds a blocking thread while its body arrives: this many at once leaves the
 /// rest of the blocking pool to fetches whatever pushing clients do.
 const MAX_CONCURRENT_PUSHES: usize = 16;
@@ -209,8 +244,7 @@ async fn index(State(state): State<Arc<AppState>>) -> Response {
     let listed = tokio::task::spawn_blocking(move || {
         let mut public = Vec::new();
         for record in state.data.list_repos()? {
-            let repo = state.data.open_record(record.clone())?;
-            if repo.config(crate::auth::PUBLIC)?.as_deref() == Some("true") {
+            if state.is_public(&record)? {
                 public.push(record);
             }
         }

@@ -18,14 +18,10 @@ use crate::upload::{self, RepoState, UploadError, advertise};
 
 use super::AppState;
 use super::auth::{self, Caller};
-use crate::auth::PUBLIC;
 
 /// Largest request body accepted after decompression. Negotiation requests are small; a
 /// lazy fetch of a huge checkout sends one `want` line (50 bytes) per blob.
 const MAX_REQUEST_BODY: usize = 64 << 20;
-/// Decoded delta bases a served repository keeps between requests. Walks go newest to
-/// oldest, so a small cache already resolves most chains; more only holds memory.
-const SERVED_REPO_CACHE: usize = 16 << 20;
 /// Buffered response packets per request (each up to 64 KiB): bounds memory per clone.
 const RESPONSE_QUEUE: usize = 16;
 /// Request body frames queued between the connection and a push being indexed.
@@ -160,12 +156,7 @@ fn authorized_repo(
         }
         Err(e) => return Err(e),
     };
-    let public = state
-        .repo
-        .config(PUBLIC)
-        .map_err(HttpError::internal)?
-        .as_deref()
-        == Some("true");
+    let public = crate::auth::is_public(&state.repo).map_err(HttpError::internal)?;
     let repo_name = RepoName::parse(state.repo.name()).map_err(HttpError::internal)?;
     auth::decide(&caller, &repo_name, public, op)?;
     Ok((state, caller, repo_name))
@@ -185,19 +176,7 @@ fn served_repo(app: &AppState, owner: &str, name: &str) -> Result<Arc<RepoState>
     let Some(record) = app.data.find_repo(&repo_name).map_err(internal)? else {
         return Err(not_found());
     };
-    let mut repos = app.repos.lock().expect("repo cache lock");
-    if let Some(state) = repos.get(&record.id) {
-        let state = state.clone();
-        drop(repos);
-        state.repo.refresh().map_err(internal)?;
-        return Ok(state);
-    }
-    let id = record.id;
-    let repo = app.data.open_record(record).map_err(internal)?;
-    repo.set_cache_budget(SERVED_REPO_CACHE);
-    let state = Arc::new(RepoState::new(repo, app.settings));
-    repos.insert(id, state.clone());
-    Ok(state)
+    app.repo_state(record).map_err(internal)
 }
 
 pub async fn info_refs(
