@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 mod auth;
+mod refs;
 
 use crate::object::{HexPrefix, Kind, ObjectId, Sha1};
 use crate::progress::Progress;
@@ -63,10 +64,47 @@ enum Command {
         /// few dozen bytes per object.
         #[arg(long)]
         index_threads: Option<usize>,
+        /// Log lines on standard error as `text` or `json` (one object per line); RUST_LOG
+        /// picks what is logged (default info).
+        #[arg(long, default_value = "text")]
+        log_format: crate::server::LogFormat,
+        /// Connections open at once; past it the longest-idle one is closed, or the new one
+        /// answered 503 when all are busy (lowered to fit the open-file limit).
+        #[arg(long, default_value_t = defaults().connections.max_connections)]
+        max_connections: usize,
+        /// Seconds a client may take to send a request's headers, and to start the next
+        /// request on a kept-alive connection.
+        #[arg(long, default_value_t = defaults().connections.header_timeout.as_secs_f64(), value_parser = parse_seconds)]
+        header_timeout: f64,
+        /// Seconds a request body may stay silent, and a response wait for a client that
+        /// reads nothing.
+        #[arg(long, default_value_t = defaults().body_idle.as_secs_f64(), value_parser = parse_seconds)]
+        idle_timeout: f64,
+        /// Fetches served at once, and at most this many per caller (identity, or address
+        /// without a token).
+        #[arg(long, default_value_t = defaults().fetches)]
+        max_fetches: usize,
+        #[arg(long, default_value_t = defaults().fetches_per_caller)]
+        max_fetches_per_caller: usize,
+        /// Pushes indexed at once, and at most this many per caller and per repository.
+        #[arg(long, default_value_t = defaults().pushes)]
+        max_pushes: usize,
+        #[arg(long, default_value_t = defaults().pushes_per_key)]
+        max_pushes_per_caller: usize,
+        /// Bytes of fetch request bodies held in memory by all requests together (each
+        /// request also has 64 KiB of its own).
+        #[arg(long, default_value_t = defaults().request_memory)]
+        max_request_memory: usize,
+        /// Repositories kept open between requests.
+        #[arg(long, default_value_t = defaults().open_repos)]
+        max_open_repos: usize,
     },
     /// Create and list repositories.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// List, show, set and delete a repository's refs by hand (to repair one).
+    #[command(subcommand)]
+    Ref(refs::RefCommand),
     /// Add and list identities (humans and agents).
     #[command(subcommand)]
     Identity(auth::IdentityCommand),
@@ -105,8 +143,10 @@ enum RepoCommand {
     /// List repositories.
     List,
     /// Show or change a repository setting. `allow-force` (true|false, default false):
-    /// whether pushes may rewrite the default branch's history. `public` (true|false,
-    /// default false): whether anyone may read it without a token.
+    /// whether pushes may rewrite the default branch's history. `fsck-objects`
+    /// (true|false, default true): whether pushed objects must pass git's fsck checks
+    /// (false to mirror old history git refuses). `public` (true|false, default false):
+    /// whether anyone may read it without a token.
     Config {
         name: String,
         key: String,
@@ -190,6 +230,10 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn defaults() -> crate::server::ServerLimits {
+    crate::server::ServerLimits::default()
+}
+
 fn parse_name(name: &str) -> anyhow::Result<RepoName> {
     Ok(RepoName::parse(name).map_err(StoreError::from)?)
 }
@@ -220,9 +264,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_push_bytes,
             max_object_bytes,
             index_threads,
+            log_format,
+            max_connections,
+            header_timeout,
+            idle_timeout,
+            max_fetches,
+            max_fetches_per_caller,
+            max_pushes,
+            max_pushes_per_caller,
+            max_request_memory,
+            max_open_repos,
         } => {
             let data = DataDir::open_or_init(&cli.data)?;
             drop(data);
+            let defaults = defaults();
+            let idle = Duration::from_secs_f64(idle_timeout.max(1.0));
+            let limits = crate::server::ServerLimits {
+                connections: crate::server::listen::ConnectionLimits {
+                    max_connections: max_connections.max(1),
+                    header_timeout: Duration::from_secs_f64(header_timeout.max(1.0)),
+                    write_timeout: idle,
+                },
+                fetches: max_fetches.max(1),
+                fetches_per_caller: max_fetches_per_caller.max(1),
+                pushes: max_pushes.max(1),
+                pushes_per_key: max_pushes_per_caller.max(1),
+                request_memory: max_request_memory,
+                body_idle: idle,
+                open_repos: max_open_repos.max(1),
+                ..defaults
+            };
             let options = crate::server::ServeOptions {
                 listen,
                 settings: crate::upload::ServeSettings {
@@ -234,7 +305,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         index_threads,
                     },
                 },
+                limits,
                 json: cli.json,
+                log_format,
             };
             crate::server::serve(cli.data, options)?;
         }
@@ -262,10 +335,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Repo(RepoCommand::Config { name, key, value }) => {
             let name = parse_name(&name)?;
-            if key != crate::receive::rules::ALLOW_FORCE && key != crate::auth::PUBLIC {
+            let known = [
+                crate::receive::rules::ALLOW_FORCE,
+                crate::receive::rules::FSCK_OBJECTS,
+                crate::auth::PUBLIC,
+            ];
+            if !known.contains(&key.as_str()) {
                 return Err(user_error(
                     "bad_config",
-                    format!("unknown setting '{key}' (known: allow-force, public)"),
+                    format!("unknown setting '{key}' (known: allow-force, fsck-objects, public)"),
                 ));
             }
             let data = DataDir::open(&cli.data)?;
@@ -277,9 +355,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         format!("{key} is true or false, not '{value}'"),
                     ));
                 }
-                repo.set_config(&key, value)?;
+                if key == crate::auth::PUBLIC {
+                    data.set_public(&name, value == "true")?;
+                } else {
+                    repo.set_config(&key, value)?;
+                }
             }
-            let current = repo.config(&key)?.unwrap_or_else(|| "false".into());
+            let current = if key == crate::auth::PUBLIC {
+                let record = data
+                    .find_repo(&name)?
+                    .ok_or_else(|| StoreError::RepoNotFound(name.to_string()))?;
+                data.is_public(&record)?.to_string()
+            } else {
+                let default = if key == crate::receive::rules::FSCK_OBJECTS {
+                    "true"
+                } else {
+                    "false"
+                };
+                repo.config(&key)?.unwrap_or_else(|| default.into())
+            };
             if cli.json {
                 print_json(json!({ "repo": name.to_string(), "key": key, "value": current }));
             } else {
@@ -412,6 +506,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Ref(command) => refs::command(&cli.data, command, cli.json)?,
         Command::Identity(command) => auth::identity(&cli.data, command, cli.json)?,
         Command::Token(command) => auth::token(&cli.data, command, cli.json)?,
         Command::ShowId { repo, id } => {

@@ -6,8 +6,8 @@
 //! stored object's children are checked, a ref whose target is stored reaches a complete
 //! history. Segment files are checked against their checksums.
 
+use parking_lot::Mutex;
 use std::collections::HashSet;
-use std::sync::Mutex;
 
 use bstr::ByteSlice;
 use serde::Serialize;
@@ -58,14 +58,14 @@ pub fn fsck(repo: &Repo, progress: &Progress) -> Result<FsckReport, StoreError> 
             scope.spawn(move || {
                 for location in part {
                     if let Err(problem) = check_object(repo, location) {
-                        problems.lock().expect("problems lock").push(problem);
+                        problems.lock().push(problem);
                     }
                     progress.inc(1);
                 }
             });
         }
     });
-    let mut problems = problems.into_inner().expect("problems lock");
+    let mut problems = problems.into_inner();
     problems.sort();
     report.problems.extend(problems);
 
@@ -101,6 +101,14 @@ pub fn fsck(repo: &Repo, progress: &Progress) -> Result<FsckReport, StoreError> 
         report.notes.push(format!(
             "{} unregistered file(s), left by an interrupted write or being written now (unused; the next import or push removes leftovers)",
             leftovers.len()
+        ));
+    }
+    let unfinished = crate::packing::repack::unfinished_repacks(repo.dir());
+    if !unfinished.is_empty() {
+        let bytes: u64 = unfinished.iter().map(|(_, size)| size).sum();
+        report.notes.push(format!(
+            "{} temporary pack file(s) ({bytes} bytes) left by an interrupted repack (derived data; the next repack or server start removes them)",
+            unfinished.len()
         ));
     }
     progress.finish();

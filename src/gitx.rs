@@ -471,8 +471,10 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// gix reports progress through counters it increments from its worker threads; these
 /// hold them so a thread can read them and report in the crate's own terms.
 mod index_progress {
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
+
+    use parking_lot::Mutex;
     use std::time::Duration;
 
     use gix::progress::{Count, Id, MessageLevel, NestedProgress, Progress, StepShared, Unit};
@@ -557,10 +559,7 @@ mod index_progress {
         /// Objects received and objects checked so far, each with its declared total; the
         /// second only once checking started.
         fn current(&self) -> (Option<Tally>, Option<Tally>) {
-            let counters = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let counters = self.0.lock();
             let find = |wanted: Id| {
                 counters
                     .iter()
@@ -590,10 +589,7 @@ mod index_progress {
                 name: String::new(),
                 counter: Counter::default(),
             };
-            node.registry
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push((id, node.counter.clone()));
+            node.registry.lock().push((id, node.counter.clone()));
             node
         }
     }

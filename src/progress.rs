@@ -2,7 +2,9 @@
 //! ("Translating objects:  45% (450/1000)") sent to a remote client on side band 2.
 
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -84,7 +86,7 @@ impl Progress {
             bar.set_message(name.to_owned());
         }
         if let Some(remote) = &self.remote {
-            let mut phase = remote.state.lock().expect("progress lock");
+            let mut phase = remote.state.lock();
             remote.end_phase(&mut phase);
             *phase = Phase {
                 name: name.to_owned(),
@@ -100,7 +102,7 @@ impl Progress {
             bar.inc(n)
         }
         if let Some(remote) = &self.remote {
-            let mut phase = remote.state.lock().expect("progress lock");
+            let mut phase = remote.state.lock();
             phase.done += n;
             remote.maybe_send(&mut phase);
         }
@@ -112,7 +114,7 @@ impl Progress {
             bar.set_position(done)
         }
         if let Some(remote) = &self.remote {
-            let mut phase = remote.state.lock().expect("progress lock");
+            let mut phase = remote.state.lock();
             phase.done = done;
             remote.maybe_send(&mut phase);
         }
@@ -123,7 +125,7 @@ impl Progress {
             bar.finish_and_clear()
         }
         if let Some(remote) = &self.remote {
-            let mut phase = remote.state.lock().expect("progress lock");
+            let mut phase = remote.state.lock();
             remote.end_phase(&mut phase);
             *phase = Phase::default();
         }

@@ -431,6 +431,8 @@ mod tests {
             request_ref in prop::sample::select(vec![None, Some("refs/heads/agent/a"), Some("refs/heads/main"), Some("refs/tags/v1"), Some("refs/heads/agent/a/b")]),
         ) {
             let root = KeyPair::new();
+            // Minting refuses admin with ref limits.
+            let globs = if ops.contains(&Op::Admin) { Vec::new() } else { globs };
             let mut token = mint(&Grant {
                 identity: "prop".into(),
                 scopes: scopes.iter().map(|s| Scope::parse(s).unwrap()).collect(),

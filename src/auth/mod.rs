@@ -20,11 +20,6 @@ use crate::store::{DataDir, StoreError};
 /// true`); repositories are private otherwise.
 pub const PUBLIC: &str = "public";
 
-/// Whether anyone may read `repo`.
-pub fn is_public(repo: &crate::store::Repo) -> Result<bool, StoreError> {
-    Ok(repo.config(PUBLIC)?.as_deref() == Some("true"))
-}
-
 /// The server's root key pair, created in the data directory on first use.
 pub fn root_key(data: &DataDir) -> Result<biscuit_auth::KeyPair, StoreError> {
     let bytes = data.root_key_bytes()?;

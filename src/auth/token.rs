@@ -274,6 +274,15 @@ pub fn mint(grant: &Grant, root: &KeyPair) -> Result<String, TokenError> {
             "a token needs at least one repository scope and one operation".into(),
         ));
     }
+    // admin may update any ref (and mint tokens that can): ref limits on it would be
+    // silently ignored, so the combination is refused instead.
+    if grant.ops.contains(&Op::Admin) && !grant.ref_globs.is_empty() {
+        return Err(TokenError::Invalid(
+            "ref limits (--refs) cannot be combined with admin, which may update every ref; \
+             issue read,write with --refs instead"
+                .into(),
+        ));
+    }
     let block = authority_block(
         &grant.identity,
         &grant.parents,

@@ -26,6 +26,14 @@ pub(super) enum IdentityCommand {
     },
     /// List identities.
     List,
+    /// Remove an identity: its tokens stop working at once (a human who owns agents is
+    /// kept until they are removed).
+    Remove { name: String },
+    /// Disable an identity: its tokens, and its agents' tokens, are refused until it is
+    /// enabled again.
+    Disable { name: String },
+    /// Enable a disabled identity.
+    Enable { name: String },
 }
 
 /// The narrowing flags `issue` and `attenuate` share.
@@ -176,18 +184,36 @@ pub(super) fn identity(
                 owner,
                 public_keys,
                 created_at: now_secs(),
+                disabled: false,
             };
             let data = DataDir::open_or_init(data_path)?;
-            data.add_identity(&identity).map_err(|e| match e {
-                IdentityError::Exists(_) => user_error("identity_exists", e.to_string()),
-                IdentityError::NotFound(_) => user_error("identity_not_found", e.to_string()),
-                IdentityError::Invalid(_) => user_error("invalid_argument", e.to_string()),
-                IdentityError::Store(e) => e.into(),
-            })?;
+            data.add_identity(&identity).map_err(identity_error)?;
             if json {
                 print_json(json!({ "identity": identity }));
             } else {
                 println!("added {} {}", identity.kind.as_str(), identity.name);
+            }
+        }
+        IdentityCommand::Remove { name } => {
+            let data = DataDir::open(data_path)?;
+            let removed = data.remove_identity(&name).map_err(identity_error)?;
+            if json {
+                print_json(json!({ "removed": removed }));
+            } else {
+                println!("removed {} {}", removed.kind.as_str(), removed.name);
+            }
+        }
+        IdentityCommand::Disable { ref name } | IdentityCommand::Enable { ref name } => {
+            let disable = matches!(command, IdentityCommand::Disable { .. });
+            let data = DataDir::open(data_path)?;
+            let identity = data
+                .set_identity_disabled(name, disable)
+                .map_err(identity_error)?;
+            if json {
+                print_json(json!({ "identity": identity }));
+            } else {
+                let state = if disable { "disabled" } else { "enabled" };
+                println!("{state} {} {}", identity.kind.as_str(), identity.name);
             }
         }
         IdentityCommand::List => {
@@ -197,19 +223,31 @@ pub(super) fn identity(
                 print_json(json!({ "identities": identities }));
             } else {
                 for identity in identities {
+                    let disabled = if identity.disabled { "\tdisabled" } else { "" };
                     match &identity.owner {
                         Some(owner) => println!(
-                            "{}\t{}\towner {owner}",
+                            "{}\t{}\towner {owner}{disabled}",
                             identity.name,
                             identity.kind.as_str()
                         ),
-                        None => println!("{}\t{}", identity.name, identity.kind.as_str()),
+                        None => {
+                            println!("{}\t{}{disabled}", identity.name, identity.kind.as_str())
+                        }
                     }
                 }
             }
         }
     }
     Ok(())
+}
+
+fn identity_error(e: IdentityError) -> anyhow::Error {
+    match e {
+        IdentityError::Exists(_) => user_error("identity_exists", e.to_string()),
+        IdentityError::NotFound(_) => user_error("identity_not_found", e.to_string()),
+        IdentityError::Invalid(_) => user_error("invalid_argument", e.to_string()),
+        IdentityError::Store(e) => e.into(),
+    }
 }
 
 fn read_public_key(path: &Path) -> anyhow::Result<String> {

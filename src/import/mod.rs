@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bstr::{BString, ByteSlice};
+use bstr::BString;
 use serde::Serialize;
 
 use crate::git::check_ref_name;
@@ -67,9 +67,10 @@ pub enum ImportError {
 pub struct IngestRules {
     /// Objects larger than this are refused.
     pub max_object_bytes: Option<u64>,
-    /// Tree entries that would be dangerous in a checkout (`.git`, `.`, `..`, empty, or
-    /// containing `/`) are refused.
-    pub refuse_hostile_names: bool,
+    /// Every object passes the checks git's receive-pack makes with
+    /// `receive.fsckObjects` (`git::fsck`: tree entries such as `.git` in its HFS and NTFS
+    /// spellings, a `.gitmodules` symlink, malformed headers and identities).
+    pub fsck_objects: bool,
     /// Bytes of recently written trees kept as delta bases (`None`: 256 MiB, which finds
     /// nearly every base of a whole history; a push's trees are few and recent).
     pub tree_base_cache: Option<usize>,
@@ -85,32 +86,12 @@ impl IngestRules {
                 body.len()
             ));
         }
-        if self.refuse_hostile_names && kind == Kind::Tree {
-            for entry in crate::git::format::tree_entries(body).map_while(Result::ok) {
-                if let Some(why) = hostile_name(entry.name) {
-                    return Err(format!(
-                        "tree {id} has an entry named {:?}: {why}",
-                        entry.name.as_bstr()
-                    ));
-                }
-            }
+        if self.fsck_objects {
+            // git's own words: "object <id>: <msg-id>: <message>".
+            crate::git::fsck::check(kind, body)
+                .map_err(|problem| format!("object {id}: {problem}"))?;
         }
         Ok(())
-    }
-}
-
-/// Why a tree entry name is unsafe to check out, if it is.
-fn hostile_name(name: &[u8]) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("an empty name")
-    } else if name == b"." || name == b".." {
-        Some("a path component that leaves the tree")
-    } else if name.eq_ignore_ascii_case(b".git") {
-        Some("git's own directory")
-    } else if name.contains(&b'/') {
-        Some("a name containing '/'")
-    } else {
-        None
     }
 }
 

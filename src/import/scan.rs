@@ -1,8 +1,8 @@
 //! Scanning a source repository: every object decoded once and verified.
 
+use parking_lot::Mutex;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use crate::git::git_sha1;
@@ -63,7 +63,7 @@ pub(super) fn scan(
             let blob_id = (kind == Kind::Blob).then(|| ObjectId::for_blob(body));
             let stored = known(&id).is_some();
             let verdict = rules.check(&id, kind, body);
-            let mut found = shared.lock().expect("scan lock");
+            let mut found = shared.lock();
             if let Err(why) = verdict {
                 found.refused.get_or_insert(why);
                 interrupt_ref.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -89,7 +89,7 @@ pub(super) fn scan(
             drop(found);
             progress.inc(1);
         });
-        let mut found = found.into_inner().expect("scan lock");
+        let mut found = found.into_inner();
         if let Some(why) = found.refused.take() {
             return Err(ImportError::Refused(why));
         }

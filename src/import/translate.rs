@@ -6,9 +6,11 @@
 //! still has in hand waits for it (children always come earlier, so someone is working on
 //! it). Each result carries its number in the walk, so the writer can restore the order.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::{Mutex, OnceLock};
+
+use parking_lot::Mutex;
 
 use bstr::BString;
 
@@ -194,7 +196,7 @@ fn translate_worker(
     progress: &Progress,
 ) {
     loop {
-        let batch = queue.lock().expect("work queue lock").recv();
+        let batch = queue.lock().recv();
         let Ok(batch) = batch else {
             return;
         };

@@ -9,7 +9,7 @@ use crate::history::{CommitGraph, reachable};
 use crate::store::{RefTarget, Repo, StoreError};
 
 use super::tier::{Manifest, read_manifest, tier_dir, write_manifest};
-use super::write::{PackError, items_in_storage_order, write_pack_files};
+use super::write::{PackError, TMP_PACK_PREFIX, items_in_storage_order, write_pack_files};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RepackReport {
@@ -58,6 +58,8 @@ pub fn repack(
         .open(&lock_path)
         .map_err(io_error(&lock_path))?;
     lock.lock().map_err(io_error(&lock_path))?;
+    // Under the lock no other repack is writing: any temporary pack is a killed one's.
+    remove_unfinished(&dir);
 
     let refs = clone_refs(repo)?;
     let mut named = Vec::with_capacity(refs.len());
@@ -109,4 +111,56 @@ pub fn repack(
     report.deltas = stats.deltas;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Temporary packs left in the pack tier by a repack that was killed, with their sizes;
+/// none while a repack is running (its own file is not a leftover).
+pub fn unfinished_repacks(repo_dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    let dir = tier_dir(repo_dir);
+    let Ok(lock) = std::fs::File::open(dir.join("repack.lock")) else {
+        return temporary_packs(&dir);
+    };
+    match lock.try_lock() {
+        Ok(()) => temporary_packs(&dir),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Removes what killed repacks left, unless a repack is running now.
+pub fn sweep_unfinished(repo_dir: &Path) -> usize {
+    let dir = tier_dir(repo_dir);
+    let Ok(lock) = std::fs::File::open(dir.join("repack.lock")) else {
+        return remove_unfinished(&dir);
+    };
+    match lock.try_lock() {
+        Ok(()) => remove_unfinished(&dir),
+        Err(_) => 0,
+    }
+}
+
+fn temporary_packs(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<_> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(TMP_PACK_PREFIX))
+        .map(|e| (e.path(), e.metadata().map_or(0, |m| m.len())))
+        .collect();
+    found.sort();
+    found
+}
+
+fn remove_unfinished(dir: &Path) -> usize {
+    let mut removed = 0;
+    for (path, _) in temporary_packs(dir) {
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+        }
+    }
+    if removed > 0 {
+        tracing::info!("removed {removed} temporary pack(s) left by an interrupted repack");
+    }
+    removed
 }

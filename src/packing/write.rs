@@ -360,6 +360,9 @@ pub fn items_in_storage_order(
     Ok((items, added))
 }
 
+/// The name a pack has while it is written (renamed to `pack-<checksum>` once whole).
+pub const TMP_PACK_PREFIX: &str = "tmp-pack-";
+
 /// Writes a self-contained pack of `items` (which must hold every delta base) into `dir`
 /// as `pack-<checksum>.pack` and `.idx`, synced and renamed into place only when complete.
 /// Returns the file name without extension and the statistics.
@@ -384,7 +387,7 @@ pub fn write_pack_files(
             hints: None,
         },
     };
-    let tmp = dir.join(format!("tmp-pack-{}.pack", std::process::id()));
+    let tmp = dir.join(format!("{TMP_PACK_PREFIX}{}.pack", std::process::id()));
     let io_error = |e: io::Error| StoreError::io("write", &tmp, e);
     let file = std::fs::File::create(&tmp).map_err(io_error)?;
     let written = job.write(items, io::BufWriter::with_capacity(1 << 20, file), tick);

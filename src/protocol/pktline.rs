@@ -92,19 +92,30 @@ impl<'a> PktReader<'a> {
     }
 }
 
-/// Appends one data line. Payloads are at most `MAX_PAYLOAD` bytes; longer ones are a bug.
-pub fn data(out: &mut Vec<u8>, payload: &[u8]) {
-    assert!(!payload.is_empty() && payload.len() <= MAX_PAYLOAD);
+/// A payload that does not fit in one pkt-line (or is empty, which only a flush may be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a pkt-line payload of {0} bytes (at most {MAX_PAYLOAD}, at least 1)")]
+pub struct PayloadSize(pub usize);
+
+/// Appends one data line, or refuses a payload that is empty or longer than
+/// `MAX_PAYLOAD` (lines that carry names from clients can be either).
+pub fn data(out: &mut Vec<u8>, payload: &[u8]) -> Result<(), PayloadSize> {
+    if payload.is_empty() || payload.len() > MAX_PAYLOAD {
+        return Err(PayloadSize(payload.len()));
+    }
     out.extend_from_slice(format!("{:04x}", payload.len() + 4).as_bytes());
     out.extend_from_slice(payload);
+    Ok(())
 }
 
-/// Appends a text line (a newline is added).
+/// Appends a text line (a newline is added). The server writes these itself; a line that
+/// would not fit (a long error message) is cut to fit rather than failing.
 pub fn text(out: &mut Vec<u8>, line: &str) {
     let mut payload = Vec::with_capacity(line.len() + 1);
-    payload.extend_from_slice(line.as_bytes());
+    payload.extend_from_slice(&line.as_bytes()[..line.len().min(MAX_PAYLOAD - 1)]);
     payload.push(b'\n');
-    data(out, &payload);
+    // Cannot fail: between 1 and MAX_PAYLOAD bytes.
+    let _ = data(out, &payload);
 }
 
 pub fn flush(out: &mut Vec<u8>) {
@@ -288,6 +299,21 @@ mod tests {
         );
         assert_eq!(r.next_packet().unwrap(), Some(Packet::ResponseEnd));
         assert_eq!(r.next_packet().unwrap(), None);
+    }
+
+    #[test]
+    fn writers_refuse_or_cut_what_does_not_fit() {
+        let mut out = Vec::new();
+        assert_eq!(data(&mut out, b""), Err(PayloadSize(0)));
+        let long = vec![b'a'; MAX_PAYLOAD + 1];
+        assert_eq!(data(&mut out, &long), Err(PayloadSize(MAX_PAYLOAD + 1)));
+        assert!(out.is_empty());
+        data(&mut out, &long[..MAX_PAYLOAD]).unwrap();
+        assert_eq!(&out[..4], b"fff0");
+        out.clear();
+        text(&mut out, &"b".repeat(100_000));
+        assert_eq!(out.len(), 4 + MAX_PAYLOAD);
+        assert_eq!(out.last(), Some(&b'\n'));
     }
 
     #[test]

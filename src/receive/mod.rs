@@ -86,12 +86,16 @@ pub fn advertisement(state: &RepoState) -> Result<Vec<u8>, StoreError> {
         } else {
             format!("{sha1} {}\n", name.as_bstr())
         };
-        first = false;
-        pktline::data(&mut out, line.as_bytes());
+        // A name stored before names were bounded cannot be advertised; git is not told of
+        // it, and the capabilities go on the next line that fits.
+        match pktline::data(&mut out, line.as_bytes()) {
+            Ok(()) => first = false,
+            Err(e) => tracing::warn!("{}: ref left out of the advertisement: {e}", repo.name()),
+        }
     }
     if first {
-        let line = format!("{} capabilities^{{}}\0{caps}\n", "0".repeat(40));
-        pktline::data(&mut out, line.as_bytes());
+        let line = format!("{} capabilities^{{}}\0{caps}\n", Sha1([0; 20]));
+        pktline::text(&mut out, line.trim_end_matches('\n'));
     }
     pktline::flush(&mut out);
     Ok(out)
@@ -111,11 +115,9 @@ where
     W: Write + Clone + Send + 'static,
 {
     let progress = if request.side_band && !request.quiet {
-        let sink = std::sync::Mutex::new(out.clone());
+        let sink = parking_lot::Mutex::new(out.clone());
         Progress::remote(move |line| {
-            let mut sink = sink
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut sink = sink.lock();
             let _ = sink.write_all(&band_packet(2, line.as_bytes()));
         })
     } else {
@@ -143,6 +145,15 @@ where
         }
     };
     progress.finish();
+    for (name, result) in &results.1 {
+        if let Err(reason) = result {
+            tracing::info!(
+                "push to {}: {} refused: {reason}",
+                state.repo.name(),
+                name.as_bstr()
+            );
+        }
+    }
     let report = report(&results.0, &results.1);
     let mut out = out;
     if request.side_band {
@@ -171,14 +182,14 @@ fn report(unpack_error: &Option<String>, results: &[RefResult]) -> Vec<u8> {
         None => "unpack ok\n".to_owned(),
         Some(reason) => format!("unpack {}\n", one_line(reason)),
     };
-    pktline::data(&mut out, unpack.as_bytes());
+    pktline::text(&mut out, unpack.trim_end_matches('\n'));
     for (name, result) in results {
+        // Cut to one pkt-line when a refused name is too long for one.
         let line = match result {
-            Ok(()) => format!("ok {}\n", name.as_bstr()),
-            Err(reason) => format!("ng {} {}\n", name.as_bstr(), one_line(reason)),
+            Ok(()) => format!("ok {}", name.as_bstr()),
+            Err(reason) => format!("ng {} {}", name.as_bstr(), one_line(reason)),
         };
-        let line = line.as_bytes();
-        pktline::data(&mut out, &line[..line.len().min(pktline::MAX_PAYLOAD)]);
+        pktline::text(&mut out, &line);
     }
     pktline::flush(&mut out);
     out
@@ -241,11 +252,9 @@ fn receive_objects(
     std::fs::create_dir_all(&pack_dir).map_err(|e| format!("cannot create a quarantine: {e}"))?;
     let alloc_limit = usize::try_from(limits.max_object_bytes).unwrap_or(usize::MAX);
     let interrupt = AtomicBool::new(false);
-    let stage = std::sync::Mutex::new(None);
+    let stage = parking_lot::Mutex::new(None);
     let on_progress = |now: IndexStage, count: u64, total: Option<u64>| {
-        let mut stage = stage
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stage = stage.lock();
         if *stage != Some(now) {
             *stage = Some(now);
             progress.phase(
@@ -288,7 +297,11 @@ fn receive_objects(
         .collect();
     let rules = IngestRules {
         max_object_bytes: Some(limits.max_object_bytes),
-        refuse_hostile_names: true,
+        fsck_objects: repo
+            .config(rules::FSCK_OBJECTS)
+            .map_err(|e| e.to_string())?
+            .as_deref()
+            != Some("false"),
         tree_base_cache: Some(PUSH_TREE_BASE_CACHE),
     };
     let ingested = ingest(repo, &[objects], &roots, rules, progress).map_err(|e| e.to_string())?;
@@ -350,6 +363,7 @@ fn apply(
                 &mut is_ancestor,
             ));
         }
+        refuse_name_conflicts(&request.commands, &refs, &mut verdicts);
         let refused = verdicts.iter().any(Result::is_err);
         if request.atomic && refused {
             return Ok(request
@@ -375,8 +389,9 @@ fn apply(
             Ok(())
         } else {
             repo.commit(segment, &updates).map_err(|e| match e {
-                StoreError::RefConflict { name, found, .. } => {
-                    format!("fetch first: {name} moved to {found} meanwhile")
+                // The ids in the error are native ones, which mean nothing to git users.
+                StoreError::RefConflict { name, .. } => {
+                    format!("fetch first: {name} was updated by another push meanwhile")
                 }
                 other => other.to_string(),
             })
@@ -402,6 +417,86 @@ fn apply(
             .iter()
             .map(|c| (c.name.clone(), Err(format!("internal error: {e}"))))
             .collect()
+    })
+}
+
+/// Refuses what git's ref transaction refuses about names across commands: a ref named
+/// twice in one push, and a new ref that is a directory of another ref or below one
+/// (`refs/heads/a` beside `refs/heads/a/b`), counting the refs this push deletes as gone.
+fn refuse_name_conflicts(
+    commands: &[request::PushCommand],
+    refs: &HashMap<BString, RefTarget>,
+    verdicts: &mut [Result<crate::store::RefUpdate, String>],
+) {
+    let mut seen: HashMap<&[u8], usize> = HashMap::new();
+    for command in commands {
+        *seen.entry(command.name.as_slice()).or_default() += 1;
+    }
+    for (command, verdict) in commands.iter().zip(verdicts.iter_mut()) {
+        if seen[command.name.as_slice()] > 1 {
+            *verdict = Err(format!(
+                "multiple updates for ref '{}' not allowed",
+                command.name.as_bstr()
+            ));
+        }
+    }
+    let deleted: std::collections::HashSet<&[u8]> = verdicts
+        .iter()
+        .filter_map(|v| v.as_ref().ok())
+        .filter(|u| u.new.is_none())
+        .map(|u| u.name.as_slice())
+        .collect();
+    let remaining: std::collections::BTreeSet<&[u8]> = refs
+        .keys()
+        .map(|name| name.as_slice())
+        .filter(|name| name.starts_with(b"refs/") && !deleted.contains(name))
+        .collect();
+    let mut created: std::collections::BTreeSet<&[u8]> = std::collections::BTreeSet::new();
+    for (command, verdict) in commands.iter().zip(verdicts.iter_mut()) {
+        let Ok(update) = verdict else { continue };
+        if update.new.is_none() || refs.contains_key(&update.name) {
+            continue;
+        }
+        let name = command.name.as_slice();
+        if let Some(existing) = directory_neighbour(&remaining, name) {
+            *verdict = Err(format!(
+                "'{}' exists; cannot create '{}'",
+                existing.as_bstr(),
+                name.as_bstr()
+            ));
+        } else if let Some(other) = directory_neighbour(&created, name) {
+            *verdict = Err(format!(
+                "cannot process '{}' and '{}' at the same time",
+                other.as_bstr(),
+                name.as_bstr()
+            ));
+        } else {
+            created.insert(name);
+        }
+    }
+}
+
+/// A name of `names` that is a directory of `name`, or below it.
+fn directory_neighbour<'a>(
+    names: &std::collections::BTreeSet<&'a [u8]>,
+    name: &[u8],
+) -> Option<&'a [u8]> {
+    let above = name
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .find_map(|(i, _)| names.get(&name[..i]).copied());
+    above.or_else(|| {
+        let mut below = name.to_vec();
+        below.push(b'/');
+        names
+            .range::<[u8], _>((
+                std::ops::Bound::Included(below.as_slice()),
+                std::ops::Bound::Unbounded,
+            ))
+            .next()
+            .copied()
+            .filter(|n| crate::git::is_directory_of(name, n))
     })
 }
 

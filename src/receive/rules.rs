@@ -12,6 +12,10 @@ use super::request::PushCommand;
 /// The repository setting that allows non-fast-forward updates of the default branch.
 pub const ALLOW_FORCE: &str = "allow-force";
 
+/// The repository setting that turns off git's object checks on push (`false`), for a
+/// repository that mirrors old history git's fsck would refuse; on by default.
+pub const FSCK_OBJECTS: &str = "fsck-objects";
+
 /// What the repository allows.
 #[derive(Debug, Clone, Default)]
 pub struct RepoPolicy {
@@ -41,8 +45,10 @@ pub fn check_update(
 ) -> Result<RefUpdate, String> {
     let command = proposed.command;
     let name: &BStr = command.name.as_bstr();
-    if !name.starts_with(b"refs/") {
-        return Err("funny refname: only names under refs/ can be pushed".into());
+    // git's receive-pack checks the name after `refs/` as a ref of its own, which needs two
+    // levels: `refs/heads` itself (a directory of every branch) is refused.
+    if !name.starts_with(b"refs/") || !name[5..].contains(&b'/') {
+        return Err("funny refname: only names of two levels below refs/ can be pushed".into());
     }
     check_ref_name(name).map_err(|reason| format!("invalid ref name: {reason}"))?;
     let text = name
@@ -206,12 +212,14 @@ mod tests {
                 .unwrap_err()
                 .starts_with("invalid ref name")
         );
-        let outside = command(zero, sha('2'), "HEAD");
-        assert!(
-            check(&outside, None, new, &mut always)
-                .unwrap_err()
-                .starts_with("funny refname")
-        );
+        for outside in ["HEAD", "refs/heads", "refs/x", "refs/"] {
+            let outside = command(zero, sha('2'), outside);
+            assert!(
+                check(&outside, None, new, &mut always)
+                    .unwrap_err()
+                    .starts_with("funny refname")
+            );
+        }
 
         let delete_main = command(sha('1'), zero, "refs/heads/main");
         assert_eq!(

@@ -56,11 +56,14 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
 
+    /// A failure of the server itself. Its text can name server paths, so it goes to the
+    /// log; the client is told only that it happened.
     fn internal(error: impl std::fmt::Display) -> ApiError {
+        tracing::error!("REST request failed: {error}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            format!("internal error: {error}"),
+            "internal error (the server log has the details)",
         )
     }
 }
@@ -116,9 +119,7 @@ fn optional_token(
         .auth
         .verify(&token)
         .map_err(|e| ApiError::unauthorized(e.to_string()))?;
-    if app.data.any_revoked(&verified.revocation_ids)? {
-        return Err(ApiError::unauthorized("token revoked"));
-    }
+    super::auth::standing(&app.data, &verified)?.map_err(ApiError::unauthorized)?;
     Ok(Some(verified))
 }
 
@@ -184,7 +185,7 @@ async fn list_repos(State(app): State<Arc<AppState>>, headers: HeaderMap) -> Api
         let mut listed = Vec::new();
         for record in app.data.list_repos()? {
             let name = RepoName::parse(&record.name).map_err(ApiError::internal)?;
-            let public = app.is_public(&record)?;
+            let public = app.data.is_public(&record)?;
             let readable = public
                 || token
                     .as_ref()
@@ -223,9 +224,7 @@ async fn create_repo(
         allows(&token, &Scope::Repo(name.clone()), Op::Admin)?;
         let record = app.data.create_repo(&name)?;
         if body.public {
-            app.data
-                .open_record(record.clone())?
-                .set_config(crate::auth::PUBLIC, "true")?;
+            app.data.set_public(&name, true)?;
         }
         Ok((
             StatusCode::CREATED,
@@ -313,6 +312,13 @@ async fn mint_token(
                     e.message
                 ))
             })?;
+        }
+        // A minted token never reaches past the minter's ref limits (tokens from before
+        // admin with --refs was refused can still carry both).
+        if caller.compiled.ref_globs().is_some() {
+            return Err(ApiError::forbidden(
+                "a token with ref limits cannot mint tokens",
+            ));
         }
         let ttl = match body.ttl_seconds {
             Some(0) => return Err(ApiError::bad_request("ttl_seconds must be positive")),

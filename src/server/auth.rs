@@ -3,14 +3,16 @@
 //! on every request (revocation and expiry stay live).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 
 use crate::auth::policy::{Denied, Request, authorize};
 use crate::auth::token::{Op, Scope, TokenError, VerifiedToken, verify};
-use crate::store::{DataDir, RepoName};
+use crate::store::{DataDir, RepoName, Standing, StoreError};
 
 use super::smart_http::HttpError;
 
@@ -62,10 +64,8 @@ impl Authenticator {
         self.cache().clear();
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<VerifiedToken>>> {
-        self.verified
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn cache(&self) -> parking_lot::MutexGuard<'_, HashMap<[u8; 32], Arc<VerifiedToken>>> {
+        self.verified.lock()
     }
 }
 
@@ -134,12 +134,9 @@ pub fn caller(
     let verified = auth
         .verify(&token)
         .map_err(|e| HttpError::unauthorized(e.to_string()))?;
-    if data
-        .any_revoked(&verified.revocation_ids)
+    standing(data, &verified)
         .map_err(HttpError::internal)?
-    {
-        return Err(HttpError::unauthorized("token revoked"));
-    }
+        .map_err(HttpError::unauthorized)?;
     // Before any repository is looked up: an expired token learns nothing.
     if verified.compiled.expired(std::time::SystemTime::now()) {
         return Err(HttpError::unauthorized("token expired"));
@@ -147,6 +144,20 @@ pub fn caller(
     Ok(Caller {
         token: Some(verified),
     })
+}
+
+/// Whether a verified token may still act: not revoked, and its identity (and an agent's
+/// owner) present and enabled. The outer error is the store's; the inner one the reason
+/// the caller is told.
+pub fn standing(data: &DataDir, token: &VerifiedToken) -> Result<Result<(), String>, StoreError> {
+    Ok(
+        match data.token_standing(&token.identity, &token.revocation_ids)? {
+            Standing::Good => Ok(()),
+            Standing::Revoked => Err("token revoked".to_owned()),
+            Standing::UnknownIdentity(name) => Err(format!("the identity {name} does not exist")),
+            Standing::Disabled(name) => Err(format!("the identity {name} is disabled")),
+        },
+    )
 }
 
 /// Decides `op` on an existing repository. `public` repositories can be read by anyone.

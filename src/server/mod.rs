@@ -1,80 +1,165 @@
-//! `forge serve`: the HTTP server. git's smart HTTP protocol (`smart_http.rs`) and, for
-//! now, a page listing the repositories; the REST API and the pages come next.
+//! `forge serve`: the HTTP server. git's smart HTTP protocol (`smart_http.rs`), the REST
+//! API (`api.rs`) and, for now, a page listing the public repositories; connections are
+//! accepted and bounded in `listen.rs`, shared work in `limits.rs`.
 
 mod api;
 pub mod auth;
+pub mod limits;
+pub mod listen;
+mod log;
 mod smart_http;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
+use parking_lot::Mutex;
 
 use crate::store::DataDir;
 use crate::upload::{RepoState, ServeSettings};
+
+pub use log::LogFormat;
 
 /// Decoded delta bases a served repository keeps between requests. Walks go newest to
 /// oldest, so a small cache already resolves most chains; more only holds memory.
 const SERVED_REPO_CACHE: usize = 16 << 20;
 
+/// What the server holds at most, whatever clients do.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    pub connections: listen::ConnectionLimits,
+    /// Fetches (upload-pack requests) computing or sending a pack at once, and how many of
+    /// them one caller may hold (an identity, or an address without a token).
+    pub fetches: usize,
+    pub fetches_per_caller: usize,
+    /// Pushes indexing or storing at once, and how many one caller or repository may hold.
+    pub pushes: usize,
+    pub pushes_per_key: usize,
+    /// How long a request waits for one of those slots before it is answered 503.
+    pub slot_wait: Duration,
+    /// Bytes of upload-pack request bodies held in memory by all requests together,
+    /// beyond the small allowance each request has.
+    pub request_memory: usize,
+    /// Longest silence inside a request body, and longest time to receive a whole
+    /// upload-pack request.
+    pub body_idle: Duration,
+    pub body_total: Duration,
+    /// Repositories kept open between requests; one unused for `repo_idle` is closed.
+    pub open_repos: usize,
+    pub repo_idle: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> ServerLimits {
+        ServerLimits {
+            connections: listen::ConnectionLimits::default(),
+            fetches: 32,
+            fetches_per_caller: 8,
+            pushes: 16,
+            pushes_per_key: 4,
+            slot_wait: Duration::from_secs(60),
+            request_memory: 256 << 20,
+            body_idle: Duration::from_secs(60),
+            body_total: Duration::from_secs(300),
+            open_repos: 128,
+            repo_idle: Duration::from_secs(600),
+        }
+    }
+}
+
+struct CachedRepo {
+    state: Arc<RepoState>,
+    last_used: Instant,
+}
+
 impl AppState {
-    /// The served state of a registered repository, opened once and kept (refreshed to see
-    /// other processes' writes).
+    /// The served state of a registered repository, kept open between requests (and
+    /// refreshed to see other processes' writes) within the open-repository bound.
     fn repo_state(
         &self,
         record: crate::store::RepoRecord,
     ) -> Result<Arc<RepoState>, crate::store::StoreError> {
-        let mut repos = self.repos.lock().expect("repo cache lock");
-        if let Some(state) = repos.get(&record.id) {
-            let state = state.clone();
-            drop(repos);
+        if let Some(cached) = self.repos.lock().get_mut(&record.id) {
+            cached.last_used = Instant::now();
+            let state = cached.state.clone();
             state.repo.refresh()?;
             return Ok(state);
         }
         let id = record.id;
+        // Opened without the cache's lock: other repositories are served meanwhile.
         let repo = self.data.open_record(record)?;
         repo.set_cache_budget(SERVED_REPO_CACHE);
-        let state = Arc::new(RepoState::new(repo, self.settings));
-        repos.insert(id, state.clone());
-        Ok(state)
+        crate::packing::repack::sweep_unfinished(repo.dir());
+        let opened = Arc::new(RepoState::new(repo, self.settings));
+        let mut repos = self.repos.lock();
+        if let Some(cached) = repos.get_mut(&id) {
+            // Another request opened it first: one served state per repository, so that
+            // pushes to it share one push lock.
+            cached.last_used = Instant::now();
+            return Ok(cached.state.clone());
+        }
+        if repos.len() >= self.limits.open_repos {
+            evict_least_recent(&mut repos);
+        }
+        repos.insert(
+            id,
+            CachedRepo {
+                state: opened.clone(),
+                last_used: Instant::now(),
+            },
+        );
+        Ok(opened)
     }
 
-    /// Whether anyone may read the repository (`forge repo config … public true`).
-    fn is_public(
-        &self,
-        record: &crate::store::RepoRecord,
-    ) -> Result<bool, crate::store::StoreError> {
-        crate::auth::is_public(&self.repo_state(record.clone())?.repo)
+    /// Closes repositories nobody used for `repo_idle`.
+    fn close_idle_repos(&self) {
+        let idle = self.limits.repo_idle;
+        self.repos.lock().retain(|_, cached| {
+            Arc::strong_count(&cached.state) > 1 || cached.last_used.elapsed() < idle
+        });
     }
 }
 
-/// Each push holds a blocking thread while its body arrives: this many at once leaves the
-/// rest of the blocking pool to fetches whatever pushing clients do.
-const MAX_CONCURRENT_PUSHES: usize = 16;
+/// Makes room for one more open repository: the least recently used one no request holds.
+/// When every one is in use the cache grows past its bound until they are given back.
+fn evict_least_recent(repos: &mut HashMap<u64, CachedRepo>) {
+    let victim = repos
+        .iter()
+        .filter(|(_, cached)| Arc::strong_count(&cached.state) == 1)
+        .min_by_key(|(_, cached)| cached.last_used)
+        .map(|(id, _)| *id);
+    if let Some(id) = victim {
+        repos.remove(&id);
+    }
+}
 
 /// How `forge serve` runs.
 pub struct ServeOptions {
     pub listen: SocketAddr,
     pub settings: ServeSettings,
+    pub limits: ServerLimits,
     /// Print the address as a JSON line on stdout instead of a sentence on stderr.
     pub json: bool,
+    pub log_format: LogFormat,
 }
 
 pub struct AppState {
     data: DataDir,
     auth: auth::Authenticator,
-    /// Pushes running at once; more wait (without holding a thread) for a slot.
-    push_slots: Arc<tokio::sync::Semaphore>,
     settings: ServeSettings,
+    limits: ServerLimits,
+    fetch_slots: Arc<limits::Slots>,
+    push_slots: Arc<limits::Slots>,
+    request_memory: Arc<limits::MemoryBudget>,
     /// Served repositories by registry id (a name deleted and created again is a new id).
-    repos: Mutex<HashMap<u64, Arc<RepoState>>>,
+    repos: Mutex<HashMap<u64, CachedRepo>>,
 }
 
 /// Serves until interrupted. Announces the address, which matters when `listen` asks for
@@ -83,9 +168,17 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
     let ServeOptions {
         listen,
         settings,
+        limits,
         json,
+        log_format,
     } = options;
+    log::init(log_format);
     return_freed_memory_promptly();
+    let file_limit = listen::raise_file_limit();
+    let limits = ServerLimits {
+        connections: limits.connections.fitted_to(file_limit),
+        ..limits
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -96,10 +189,24 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
         let state = Arc::new(AppState {
             auth: auth::Authenticator::new(root),
             data: data_dir,
-            push_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_PUSHES)),
             settings,
+            limits,
+            fetch_slots: limits::Slots::new(limits.fetches, limits.fetches_per_caller),
+            push_slots: limits::Slots::new(limits.pushes, limits.pushes_per_key),
+            request_memory: limits::MemoryBudget::new(limits.request_memory),
             repos: Mutex::new(HashMap::new()),
         });
+        {
+            let state = Arc::downgrade(&state);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(30));
+                loop {
+                    tick.tick().await;
+                    let Some(state) = state.upgrade() else { break };
+                    let _ = tokio::task::spawn_blocking(move || state.close_idle_repos()).await;
+                }
+            });
+        }
         let app = Router::new()
             .route("/", get(index))
             .route("/healthz", get(|| async { "ok\n" }))
@@ -114,11 +221,8 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             )
             .merge(api::routes())
             .with_state(state);
-        // git waits for each small response before sending the next request: no Nagle delay.
-        let listener = tokio::net::TcpListener::bind(listen).await?.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let addr = axum::serve::Listener::local_addr(&listener)?;
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
         let example = bootstrap.as_ref().map(|b| {
             format!(
                 "git clone http://admin:{}@{addr}/{}.git",
@@ -151,11 +255,23 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
                 eprintln!("forge: try: {example}");
             }
         }
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
+        tracing::info!(
+            "serving on http://{addr}/ (at most {} connections, {} fetches, {} pushes)",
+            limits.connections.max_connections,
+            limits.fetches,
+            limits.pushes
+        );
+        listen::serve(
+            listener,
+            app,
+            limits.connections,
+            Arc::new(listen::ConnectionStats::default()),
+            async {
                 let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            },
+            Duration::from_secs(10),
+        )
+        .await;
         Ok(())
     })
 }
@@ -186,6 +302,7 @@ fn bootstrap_admin(data: &DataDir) -> anyhow::Result<Option<Bootstrap>> {
         created_at: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        disabled: false,
     };
     match data.add_identity(&identity) {
         Ok(()) => {}
@@ -244,7 +361,7 @@ async fn index(State(state): State<Arc<AppState>>) -> Response {
     let listed = tokio::task::spawn_blocking(move || {
         let mut public = Vec::new();
         for record in state.data.list_repos()? {
-            if state.is_public(&record)? {
+            if state.data.is_public(&record)? {
                 public.push(record);
             }
         }
@@ -268,12 +385,16 @@ async fn index(State(state): State<Arc<AppState>>) -> Response {
             ))
             .into_response()
         }
-        Ok(Err(e)) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("cannot read the data directory: {e}\n"),
-        )
-            .into_response(),
+        Ok(Err(e)) => {
+            // The error names server paths: for the log, not for the visitor.
+            tracing::error!("listing repositories: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "internal error (the server log has the details)\n",
+            )
+                .into_response()
+        }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

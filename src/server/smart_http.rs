@@ -5,7 +5,9 @@ use std::io::{self, BufRead, Read, Write};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,11 +15,12 @@ use tokio::sync::mpsc;
 
 use crate::auth::token::Op;
 use crate::protocol::pktline;
-use crate::store::{RepoName, StoreError};
+use crate::store::RepoName;
 use crate::upload::{self, RepoState, UploadError, advertise};
 
 use super::AppState;
 use super::auth::{self, Caller};
+use super::limits::{self, Reserved};
 
 /// Largest request body accepted after decompression. Negotiation requests are small; a
 /// lazy fetch of a huge checkout sends one `want` line (50 bytes) per blob.
@@ -27,9 +30,6 @@ const RESPONSE_QUEUE: usize = 16;
 /// Request body frames queued between the connection and a push being indexed.
 const REQUEST_QUEUE: usize = 16;
 const REQUEST_BUFFER: usize = 256 << 10;
-/// Longest silence inside a push body. git may count and compress objects for minutes
-/// before the pack starts, so this is generous; it frees the push's thread and slot.
-const REQUEST_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 #[derive(Deserialize)]
 pub struct ServiceQuery {
@@ -104,10 +104,13 @@ impl HttpError {
         }
     }
 
+    /// A failure of the server itself. Its text can name server paths, so it goes to the
+    /// log; the client is told only that it happened.
     pub(super) fn internal(error: impl std::fmt::Display) -> HttpError {
+        tracing::error!("git request failed: {error}");
         HttpError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {error}"),
+            "internal error (the server log has the details)",
         )
     }
 
@@ -128,6 +131,11 @@ impl HttpError {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let challenge = self.status == StatusCode::UNAUTHORIZED;
+        // git asks without credentials first and is challenged on every clone: that 401 is
+        // the protocol, not a refusal worth a line.
+        if self.status.is_client_error() && self.message != "authentication required" {
+            tracing::info!("refused with {}: {}", self.status.as_u16(), self.message);
+        }
         let mut response = plain(self.status, self.message);
         if challenge {
             response.headers_mut().insert(
@@ -140,7 +148,8 @@ impl IntoResponse for HttpError {
 }
 
 /// The served state of a repository the caller may `op`, with who the caller is. A caller
-/// without a token is not told whether a private repository exists.
+/// without a token is not told whether a private repository exists. The decision is made
+/// on the registry record, so a refused request opens no repository.
 fn authorized_repo(
     app: &AppState,
     headers: &HeaderMap,
@@ -149,34 +158,37 @@ fn authorized_repo(
     op: Op,
 ) -> Result<(Arc<RepoState>, Caller, RepoName), HttpError> {
     let caller = auth::caller(&app.auth, &app.data, headers)?;
-    let state = match served_repo(app, owner, name) {
-        Ok(state) => state,
+    let record = match find_record(app, owner, name) {
+        Ok(record) => record,
         Err(e) if e.is_not_found() && caller.token.is_none() => {
             return Err(HttpError::unauthorized("authentication required"));
         }
         Err(e) => return Err(e),
     };
-    let public = crate::auth::is_public(&state.repo).map_err(HttpError::internal)?;
-    let repo_name = RepoName::parse(state.repo.name()).map_err(HttpError::internal)?;
+    let public = app.data.is_public(&record).map_err(HttpError::internal)?;
+    let repo_name = RepoName::parse(&record.name).map_err(HttpError::internal)?;
     auth::decide(&caller, &repo_name, public, op)?;
+    let state = app.repo_state(record).map_err(|e| {
+        tracing::error!("opening {repo_name}: {e}");
+        HttpError::internal(e)
+    })?;
     Ok((state, caller, repo_name))
 }
 
-/// Finds (and caches) the served state of `owner/name[.git]`.
-fn served_repo(app: &AppState, owner: &str, name: &str) -> Result<Arc<RepoState>, HttpError> {
+/// The registry record of `owner/name[.git]`.
+fn find_record(
+    app: &AppState,
+    owner: &str,
+    name: &str,
+) -> Result<crate::store::RepoRecord, HttpError> {
     let name = name.strip_suffix(".git").unwrap_or(name);
-    let not_found = || HttpError::new(StatusCode::NOT_FOUND, "repository not found");
     let Ok(repo_name) = RepoName::parse(&format!("{owner}/{name}")) else {
-        return Err(not_found());
+        return Err(HttpError::not_found());
     };
-    let internal = |e: StoreError| {
-        tracing::error!("opening {repo_name}: {e}");
-        HttpError::internal(e)
-    };
-    let Some(record) = app.data.find_repo(&repo_name).map_err(internal)? else {
-        return Err(not_found());
-    };
-    app.repo_state(record).map_err(internal)
+    app.data
+        .find_repo(&repo_name)
+        .map_err(HttpError::internal)?
+        .ok_or_else(HttpError::not_found)
 }
 
 pub async fn info_refs(
@@ -247,31 +259,120 @@ async fn answered(
     }
 }
 
-/// Reads the request body (at most `limit` bytes), inflating it when git sent it
-/// gzip-compressed.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, Response> {
-    let too_large = || {
-        plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("forge: request body larger than this server's limit of {limit} bytes"),
-        )
-    };
-    let raw = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
-    match content_encoding(headers).map_err(|r| *r)? {
-        ContentEncoding::Identity => Ok(raw.to_vec()),
+/// Bytes of a request body any request may hold without reserving them from the shared
+/// budget: every normal fetch request fits, so normal clients are served while hostile
+/// ones have used the budget up (bounded in all by the connection limit).
+const BODY_ALLOWANCE: usize = 64 << 10;
+
+/// Receives an upload-pack request body whole (at most `MAX_REQUEST_BODY` bytes), within
+/// the body timeouts and the memory budget. The reservation holds its memory until dropped.
+async fn receive_body(app: &AppState, body: Body) -> Result<(Vec<u8>, Reserved), Response> {
+    let limits = &app.limits;
+    let mut reserved = app.request_memory.reservation();
+    let deadline = tokio::time::Instant::now() + limits.body_total;
+    let mut frames = body.into_data_stream();
+    let mut raw: Vec<u8> = Vec::new();
+    loop {
+        let silence = tokio::time::Instant::now() + limits.body_idle;
+        let next = tokio::time::timeout_at(
+            silence.min(deadline),
+            futures_util::StreamExt::next(&mut frames),
+        );
+        let frame = match next.await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("forge: the request body was cut off: {e}"),
+                ));
+            }
+            Err(_) => {
+                let why = if tokio::time::Instant::now() >= deadline {
+                    format!(
+                        "forge: the request body took longer than {} seconds",
+                        limits.body_total.as_secs()
+                    )
+                } else {
+                    format!(
+                        "forge: no request data for {} seconds",
+                        limits.body_idle.as_secs()
+                    )
+                };
+                return Err(plain(StatusCode::REQUEST_TIMEOUT, why));
+            }
+        };
+        if raw.len() + frame.len() > MAX_REQUEST_BODY {
+            return Err(too_large(MAX_REQUEST_BODY));
+        }
+        raw.reserve(frame.len());
+        reserved
+            .grow_to(raw.capacity().saturating_sub(BODY_ALLOWANCE))
+            .map_err(busy)?;
+        raw.extend_from_slice(&frame);
+    }
+    Ok((raw, reserved))
+}
+
+fn too_large(limit: usize) -> Response {
+    plain(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("forge: request body larger than this server's limit of {limit} bytes"),
+    )
+}
+
+/// 503 with a hint to retry: the server is at one of its bounds.
+fn busy(why: limits::Busy) -> Response {
+    let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, format!("forge: {why}"));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
+/// The body as git meant it: inflated when it was sent gzip-compressed, within the same
+/// limits (the inflated bytes are reserved too).
+fn decoded_body(
+    raw: Vec<u8>,
+    encoding: ContentEncoding,
+    reserved: &mut Reserved,
+) -> Result<Vec<u8>, Box<Response>> {
+    match encoding {
+        ContentEncoding::Identity => Ok(raw),
         ContentEncoding::Gzip => {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&raw[..])
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| plain(StatusCode::BAD_REQUEST, format!("bad gzip body: {e}")))?;
-            if out.len() > limit {
-                return Err(too_large());
+            let mut decoder = flate2::read::GzDecoder::new(&raw[..]);
+            let mut out: Vec<u8> = Vec::new();
+            let mut chunk = vec![0u8; 64 << 10];
+            loop {
+                let n = decoder.read(&mut chunk).map_err(|e| {
+                    Box::new(plain(
+                        StatusCode::BAD_REQUEST,
+                        format!("bad gzip body: {e}"),
+                    ))
+                })?;
+                if n == 0 {
+                    break;
+                }
+                if out.len() + n > MAX_REQUEST_BODY {
+                    return Err(Box::new(too_large(MAX_REQUEST_BODY)));
+                }
+                out.reserve(n);
+                reserved
+                    .grow_to((raw.capacity() + out.capacity()).saturating_sub(BODY_ALLOWANCE))
+                    .map_err(|why| Box::new(busy(why)))?;
+                out.extend_from_slice(&chunk[..n]);
             }
             Ok(out)
         }
+    }
+}
+
+/// Whose share of the server's slots a request uses: its identity, or without a token
+/// its address.
+fn share_key(caller: &Caller, peer: SocketAddr) -> String {
+    match &caller.token {
+        Some(token) => format!("identity:{}", token.identity),
+        None => format!("address:{}", peer.ip()),
     }
 }
 
@@ -305,33 +406,61 @@ impl Write for BodyWriter {
 pub async fn upload_pack(
     State(app): State<Arc<AppState>>,
     Path((owner, name)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     if let Err(response) = expect_content_type(&headers, "application/x-git-upload-pack-request") {
         return *response;
     }
+    let encoding = match content_encoding(&headers) {
+        Ok(encoding) => encoding,
+        Err(response) => return *response,
+    };
     let version = protocol_version(&headers);
     // Authorized before the body is read: a refused client costs no buffering.
-    let (state, _, _) = match authorize(&app, &headers, owner, name, Op::Read).await {
+    let (state, caller, _) = match authorize(&app, &headers, owner, name, Op::Read).await {
         Ok(authorized) => authorized,
         Err(response) => return response,
     };
-    let body = match read_body(&headers, body, MAX_REQUEST_BODY).await {
-        Ok(body) => body,
+    let (raw, mut reserved) = match receive_body(&app, body).await {
+        Ok(received) => received,
         Err(response) => return response,
     };
+    // A slot once the request is here: a client that sends nothing holds none.
+    let slot = match app
+        .fetch_slots
+        .acquire(vec![share_key(&caller, peer)], app.limits.slot_wait)
+        .await
+    {
+        Ok(slot) => slot,
+        Err(why) => return busy(why),
+    };
+    let request = match tokio::task::spawn_blocking(move || {
+        decoded_body(raw, encoding, &mut reserved).map(|body| (body, reserved))
+    })
+    .await
+    {
+        Ok(Ok(request)) => request,
+        Ok(Err(response)) => return *response,
+        Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    };
     streamed("application/x-git-upload-pack-result", move |mut out| {
+        let _slot = slot;
+        let (body, _reserved) = request;
         let answer = if version == 2 {
             upload::serve_v2(&state, &body)
         } else {
             upload::serve_v0(&state, &body)
         };
+        drop(body);
         let response = match answer {
             Ok(response) => response,
             Err(e) => {
                 if !matches!(e, UploadError::Request(_) | UploadError::NotOurRef(_)) {
                     tracing::error!("upload-pack of {}: {e}", state.repo.name());
+                } else {
+                    tracing::info!("upload-pack of {} refused: {e}", state.repo.name());
                 }
                 upload::Response {
                     head: upload::error_response(&e),
@@ -379,6 +508,7 @@ async fn receive_pack_refs(
 pub async fn receive_pack(
     State(app): State<Arc<AppState>>,
     Path((owner, name)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -395,13 +525,42 @@ pub async fn receive_pack(
         Ok(authorized) => authorized,
         Err(response) => return response,
     };
-    let Ok(slot) = app.push_slots.clone().acquire_owned().await else {
-        return plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is shutting down",
-        );
+    // The slot is taken once data is there: a client that sends headers and then nothing
+    // holds no slot and no thread. One caller, and one repository, hold a share only.
+    let mut frames = body.into_data_stream();
+    let first = match tokio::time::timeout(
+        app.limits.body_idle,
+        futures_util::StreamExt::next(&mut frames),
+    )
+    .await
+    {
+        Ok(Some(Ok(frame))) => Some(frame),
+        Ok(None) => None,
+        Ok(Some(Err(e))) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("forge: the request body was cut off: {e}"),
+            );
+        }
+        Err(_) => {
+            return plain(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "forge: no request data for {} seconds",
+                    app.limits.body_idle.as_secs()
+                ),
+            );
+        }
     };
-    let input = request_stream(body);
+    let keys = vec![
+        share_key(&caller, peer),
+        format!("repository:{}", state.repo.id()),
+    ];
+    let slot = match app.push_slots.acquire(keys, app.limits.slot_wait).await {
+        Ok(slot) => slot,
+        Err(why) => return busy(why),
+    };
+    let input = request_stream(first, frames, app.limits.body_idle);
     streamed("application/x-git-receive-pack-result", move |out| {
         let _slot = slot;
         let mut input = decoded_input(input, encoding, limits.max_push_bytes);
@@ -514,13 +673,21 @@ struct RequestStream {
     current: Bytes,
 }
 
-fn request_stream(body: Body) -> RequestStream {
+fn request_stream(
+    first: Option<Bytes>,
+    mut frames: axum::body::BodyDataStream,
+    idle: std::time::Duration,
+) -> RequestStream {
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
+    let Some(first) = first else {
+        return RequestStream {
+            rx,
+            current: Bytes::new(),
+        };
+    };
     tokio::spawn(async move {
-        let mut frames = body.into_data_stream();
         loop {
-            let next =
-                tokio::time::timeout(REQUEST_IDLE, futures_util::StreamExt::next(&mut frames));
+            let next = tokio::time::timeout(idle, futures_util::StreamExt::next(&mut frames));
             let frame = match next.await {
                 Ok(Some(frame)) => frame.map_err(|e| {
                     io::Error::new(
@@ -531,7 +698,7 @@ fn request_stream(body: Body) -> RequestStream {
                 Ok(None) => break,
                 Err(_) => Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("no request data for {} seconds", REQUEST_IDLE.as_secs()),
+                    format!("no request data for {} seconds", idle.as_secs()),
                 )),
             };
             let failed = frame.is_err();
@@ -540,10 +707,7 @@ fn request_stream(body: Body) -> RequestStream {
             }
         }
     });
-    RequestStream {
-        rx,
-        current: Bytes::new(),
-    }
+    RequestStream { rx, current: first }
 }
 
 impl Read for RequestStream {

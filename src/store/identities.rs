@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::{DataDir, StoreError, now_secs};
@@ -39,6 +39,20 @@ pub struct Identity {
     /// Ed25519 public keys, hex (for attestations).
     pub public_keys: Vec<String>,
     pub created_at: u64,
+    /// A disabled identity's tokens are refused (`forge identity disable`); so are its
+    /// agents' tokens.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// Whether a verified token may still act, as the data directory says now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    Good,
+    Revoked,
+    /// No such identity (removed, or the token was minted elsewhere with the same key).
+    UnknownIdentity(String),
+    Disabled(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +192,116 @@ impl DataDir {
         }
         txn.commit().map_err(|e| self.db_error(e))?;
         Ok(added)
+    }
+
+    /// Whether a token for `identity` with these revocation ids may act: none revoked, the
+    /// identity known and enabled, and an agent's owner too. One read, on every request,
+    /// so that revocations and removals by another process take effect at once.
+    pub fn token_standing(&self, identity: &str, ids: &[Vec<u8>]) -> Result<Standing, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        match txn.open_table(REVOKED) {
+            Ok(revoked) => {
+                for id in ids {
+                    if revoked
+                        .get(id.as_slice())
+                        .map_err(|e| self.db_error(e))?
+                        .is_some()
+                    {
+                        return Ok(Standing::Revoked);
+                    }
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(self.db_error(e)),
+        }
+        let identities = match txn.open_table(IDENTITIES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                return Ok(Standing::UnknownIdentity(identity.to_owned()));
+            }
+            Err(e) => return Err(self.db_error(e)),
+        };
+        let mut name = identity.to_owned();
+        // The identity, then its owner (owners are humans, which have none).
+        for _ in 0..2 {
+            let Some(value) = identities
+                .get(name.to_ascii_lowercase().as_str())
+                .map_err(|e| self.db_error(e))?
+            else {
+                return Ok(Standing::UnknownIdentity(name));
+            };
+            let record = decode(&name, value.value())?;
+            if record.disabled {
+                return Ok(Standing::Disabled(name));
+            }
+            match record.owner {
+                Some(owner) => name = owner,
+                None => return Ok(Standing::Good),
+            }
+        }
+        Ok(Standing::Good)
+    }
+
+    /// Disables or enables an identity: a disabled one's tokens, and its agents', are
+    /// refused on their next request.
+    pub fn set_identity_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+    ) -> Result<Identity, IdentityError> {
+        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
+        let identity = {
+            let mut table = txn.open_table(IDENTITIES).map_err(|e| self.db_error(e))?;
+            let key = name.to_ascii_lowercase();
+            let mut identity = match table.get(key.as_str()).map_err(|e| self.db_error(e))? {
+                Some(value) => decode(name, value.value())?,
+                None => return Err(IdentityError::NotFound(name.to_owned())),
+            };
+            identity.disabled = disabled;
+            let json = serde_json::to_vec(&identity).expect("serialisable");
+            table
+                .insert(key.as_str(), json.as_slice())
+                .map_err(|e| self.db_error(e))?;
+            identity
+        };
+        txn.commit().map_err(|e| self.db_error(e))?;
+        Ok(identity)
+    }
+
+    /// Removes an identity; its tokens stop working. A human who still owns agents is
+    /// kept (remove the agents first), so no agent is left without an owner.
+    pub fn remove_identity(&self, name: &str) -> Result<Identity, IdentityError> {
+        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
+        let identity = {
+            let mut table = txn.open_table(IDENTITIES).map_err(|e| self.db_error(e))?;
+            let key = name.to_ascii_lowercase();
+            let identity = match table.get(key.as_str()).map_err(|e| self.db_error(e))? {
+                Some(value) => decode(name, value.value())?,
+                None => return Err(IdentityError::NotFound(name.to_owned())),
+            };
+            let mut agents = Vec::new();
+            for item in table.iter().map_err(|e| self.db_error(e))? {
+                let (key, value) = item.map_err(|e| self.db_error(e))?;
+                let other = decode(key.value(), value.value())?;
+                if other
+                    .owner
+                    .as_deref()
+                    .is_some_and(|owner| owner.eq_ignore_ascii_case(name))
+                {
+                    agents.push(other.name);
+                }
+            }
+            if !agents.is_empty() {
+                return Err(IdentityError::Invalid(format!(
+                    "{name} owns the agents {}; remove them first",
+                    agents.join(", ")
+                )));
+            }
+            table.remove(key.as_str()).map_err(|e| self.db_error(e))?;
+            identity
+        };
+        txn.commit().map_err(|e| self.db_error(e))?;
+        Ok(identity)
     }
 
     /// Whether any of the ids is revoked (read from the database on every call, so a

@@ -25,13 +25,15 @@ use std::path::{Path, PathBuf};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-pub use identities::{Identity, IdentityError, IdentityKind};
-pub use name::{InvalidRepoName, RepoName};
+pub use identities::{Identity, IdentityError, IdentityKind, Standing};
+pub use name::{InvalidRepoName, RepoName, check_name_part};
 pub use refs::{Expected, RefTarget, RefUpdate};
 pub use repo::{ObjectLocation, Quarantine, Repo, StoredObject};
 
 /// Repository names (lowercased) → their record.
 const REPOS: TableDefinition<&str, &[u8]> = TableDefinition::new("repos");
+/// The repository setting that held the public flag before it moved to the registry.
+const LEGACY_PUBLIC: &str = "public";
 /// Counters and settings of the whole directory.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -73,6 +75,9 @@ pub enum StoreError {
         expected: String,
         found: String,
     },
+    /// git's wording (`refs.c`): one name would be a directory of the other.
+    #[error("'{existing}' exists; cannot create '{name}'")]
+    RefNameConflict { name: String, existing: String },
     #[error("ref {name} points to {target}, which is not in the store")]
     DanglingRef { name: String, target: String },
     #[error("object {0} is not in the store")]
@@ -102,6 +107,11 @@ pub struct RepoRecord {
     pub id: u64,
     pub name: String,
     pub created_at: u64,
+    /// Whether anyone may read it, kept here so that listing needs no repository opened.
+    /// `None` in records written before the flag moved here from the repository's own
+    /// settings: read from there once (`DataDir::is_public`) and written back.
+    #[serde(default)]
+    pub public: Option<bool>,
 }
 
 /// An open data directory.
@@ -226,7 +236,60 @@ impl DataDir {
                 id,
                 name: name.to_string(),
                 created_at: now_secs(),
+                public: Some(false),
             };
+            let json = serde_json::to_vec(&record).expect("serialisable");
+            repos
+                .insert(name.key().as_str(), json.as_slice())
+                .map_err(|e| self.db_error(e))?;
+            record
+        };
+        txn.commit().map_err(|e| self.db_error(e))?;
+        Ok(record)
+    }
+
+    /// Whether anyone may read the repository. Records from before the flag lived in the
+    /// registry are answered from the repository's settings, once.
+    pub fn is_public(&self, record: &RepoRecord) -> Result<bool, StoreError> {
+        if let Some(public) = record.public {
+            return Ok(public);
+        }
+        let public = self
+            .open_record(record.clone())?
+            .config(LEGACY_PUBLIC)?
+            .as_deref()
+            == Some("true");
+        let name = RepoName::parse(&record.name)?;
+        self.update_record(&name, |r| {
+            if r.public.is_none() {
+                r.public = Some(public);
+            }
+        })?;
+        Ok(public)
+    }
+
+    /// Makes the repository readable by anyone, or private again.
+    pub fn set_public(&self, name: &RepoName, public: bool) -> Result<RepoRecord, StoreError> {
+        self.update_record(name, |r| r.public = Some(public))
+    }
+
+    fn update_record(
+        &self,
+        name: &RepoName,
+        change: impl FnOnce(&mut RepoRecord),
+    ) -> Result<RepoRecord, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
+        let record = {
+            let mut repos = txn.open_table(REPOS).map_err(|e| self.db_error(e))?;
+            let mut record: RepoRecord = match repos
+                .get(name.key().as_str())
+                .map_err(|e| self.db_error(e))?
+            {
+                Some(value) => serde_json::from_slice(value.value())
+                    .map_err(|e| StoreError::Corrupt(format!("registry entry of {name}: {e}")))?,
+                None => return Err(StoreError::RepoNotFound(name.to_string())),
+            };
+            change(&mut record);
             let json = serde_json::to_vec(&record).expect("serialisable");
             repos
                 .insert(name.key().as_str(), json.as_slice())

@@ -38,7 +38,43 @@ fn check_part(part: &str) -> Result<(), &'static str> {
     if part.contains("..") {
         return Err("'..' is not allowed");
     }
+    if part.starts_with('-') {
+        return Err("a part must not start with '-' (it would read as an option)");
+    }
+    if part.ends_with('.') {
+        return Err("a part must not end with '.'");
+    }
+    if part.to_ascii_lowercase().ends_with(".lock") {
+        return Err("a part must not end with '.lock'");
+    }
+    if is_windows_device(part) {
+        return Err(
+            "a part must not be a device name on Windows (con, prn, aux, nul, com1-9, lpt1-9)",
+        );
+    }
     Ok(())
+}
+
+/// Names Windows reserves for devices, with or without an extension (`aux.txt`): a clone
+/// or export into such a directory fails there.
+fn is_windows_device(part: &str) -> bool {
+    let stem = part.split('.').next().unwrap_or(part).to_ascii_lowercase();
+    match stem.as_str() {
+        "con" | "prn" | "aux" | "nul" => true,
+        _ => {
+            let (prefix, digit) = stem.split_at(stem.len().min(3));
+            matches!(prefix, "com" | "lpt")
+                && digit.len() == 1
+                && digit.as_bytes()[0].is_ascii_digit()
+                && digit != "0"
+        }
+    }
+}
+
+/// Checks one part of a repository name, or an identity name (which names an owner), by
+/// the same rules, so every name is valid on every path (CLI, REST, exports).
+pub fn check_name_part(part: &str) -> Result<(), &'static str> {
+    check_part(part)
 }
 
 impl RepoName {
@@ -90,7 +126,17 @@ mod tests {
 
     #[test]
     fn valid_names() {
-        for ok in ["alice/app", "A-b_c.d/x.y-z_1", "o/n.gitx", "a/b"] {
+        for ok in [
+            "alice/app",
+            "A-b_c.d/x.y-z_1",
+            "o/n.gitx",
+            "a/b",
+            "a/con-tools",
+            "a/com0",
+            "a/com10",
+            "a/b-",
+            "a/locks",
+        ] {
             assert_eq!(RepoName::parse(ok).unwrap().to_string(), ok);
         }
         assert_eq!(RepoName::parse("Alice/App").unwrap().key(), "alice/app");
@@ -112,6 +158,29 @@ mod tests {
             ("a/.hidden", "a part must not start with '.'"),
             ("../b", "a part must not start with '.'"),
             ("a/b..c", "'..' is not allowed"),
+            (
+                "-api/b",
+                "a part must not start with '-' (it would read as an option)",
+            ),
+            ("a/b.", "a part must not end with '.'"),
+            ("a/b.lock", "a part must not end with '.lock'"),
+            ("a/B.LOCK", "a part must not end with '.lock'"),
+            (
+                "a/con",
+                "a part must not be a device name on Windows (con, prn, aux, nul, com1-9, lpt1-9)",
+            ),
+            (
+                "a/aux.txt",
+                "a part must not be a device name on Windows (con, prn, aux, nul, com1-9, lpt1-9)",
+            ),
+            (
+                "NUL/x",
+                "a part must not be a device name on Windows (con, prn, aux, nul, com1-9, lpt1-9)",
+            ),
+            (
+                "a/com1",
+                "a part must not be a device name on Windows (con, prn, aux, nul, com1-9, lpt1-9)",
+            ),
             (
                 "a/b c",
                 "only letters, digits, '-', '_' and '.' are allowed",

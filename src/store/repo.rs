@@ -2,8 +2,10 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+
+use parking_lot::{Mutex, RwLock};
 
 use bstr::{BString, ByteSlice};
 use flate2::{Decompress, FlushDecompress, Status};
@@ -188,7 +190,7 @@ impl Repo {
 
     /// Sets how many bytes of decoded delta bases this handle keeps (the cache is emptied).
     pub fn set_cache_budget(&self, bytes: usize) {
-        *self.cache.lock().expect("cache lock") = BoundedCache::new(bytes);
+        *self.cache.lock() = BoundedCache::new(bytes);
     }
 
     /// The registry id: a repository deleted and created again under the same name gets
@@ -239,12 +241,12 @@ impl Repo {
                 )?)));
             }
         }
-        *self.segments.write().expect("segment list lock") = Arc::new(loaded);
+        *self.segments.write() = Arc::new(loaded);
         Ok(())
     }
 
     fn segments(&self) -> Arc<Vec<Arc<LoadedSegment>>> {
-        self.segments.read().expect("segment list lock").clone()
+        self.segments.read().clone()
     }
 
     /// Names of the registered segments, newest first.
@@ -453,12 +455,7 @@ impl Repo {
         let describe =
             |s: &LoadedSegment, off: u64| format!("segment {} entry at {off}", s.segment.name());
         let mut current: Arc<[u8]> = loop {
-            if let Some(hit) = self
-                .cache
-                .lock()
-                .expect("cache lock")
-                .get(&(segment.serial, offset))
-            {
+            if let Some(hit) = self.cache.lock().get(&(segment.serial, offset)) {
                 break hit;
             }
             let entry = segment.segment.entry(offset)?;
@@ -501,7 +498,6 @@ impl Repo {
             current = out.into();
             self.cache
                 .lock()
-                .expect("cache lock")
                 .insert((segment.serial, *offset), current.clone());
         }
         Ok((kind, current))
@@ -660,11 +656,19 @@ impl Repo {
         segment: Option<SegmentWriter>,
         updates: &[RefUpdate],
     ) -> Result<(), StoreError> {
-        for update in updates {
-            check_ref_name(&update.name).map_err(|reason| StoreError::InvalidRefName {
-                name: update.name.to_string(),
-                reason,
-            })?;
+        // Names are checked where refs are made or moved; a delete takes any stored name,
+        // so that a ref which should never have been accepted can still be removed.
+        for update in updates.iter().filter(|u| u.new.is_some()) {
+            let symbolic = match &update.new {
+                Some(RefTarget::Symbolic(target)) => Some(target.as_slice()),
+                _ => None,
+            };
+            for name in std::iter::once(update.name.as_slice()).chain(symbolic) {
+                check_ref_name(name).map_err(|reason| StoreError::InvalidRefName {
+                    name: name.as_bstr().to_string(),
+                    reason,
+                })?;
+            }
         }
         let new_segment = match segment {
             Some(writer) => writer.finish()?,
@@ -686,7 +690,7 @@ impl Repo {
         result?;
         if let Some(segment) = opened {
             let loaded = Arc::new(LoadedSegment::new(segment));
-            let mut list = self.segments.write().expect("segment list lock");
+            let mut list = self.segments.write();
             let mut new_list = Vec::with_capacity(list.len() + 1);
             new_list.push(loaded);
             new_list.extend(list.iter().cloned());
@@ -750,6 +754,9 @@ impl Repo {
                     }
                 }
             }
+            for update in updates.iter().filter(|u| u.new.is_some()) {
+                self.check_directory_conflict(&refs, &update.name)?;
+            }
             if let Some(new) = new_segment {
                 let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.db_error(e))?;
                 let record = SegmentRecord {
@@ -766,6 +773,40 @@ impl Repo {
             }
         }
         txn.commit().map_err(|e| self.db_error(e))
+    }
+}
+
+impl Repo {
+    /// Refuses `name` when, with the refs as this transaction leaves them, a ref exists that
+    /// is a directory of it or below it (`refs/heads/a` beside `refs/heads/a/b`): git keeps
+    /// refs as files, and a clone of a repository with both fails.
+    fn check_directory_conflict(
+        &self,
+        refs: &redb::Table<'_, &[u8], &[u8]>,
+        name: &[u8],
+    ) -> Result<(), StoreError> {
+        let conflict = |existing: &[u8]| StoreError::RefNameConflict {
+            name: name.as_bstr().to_string(),
+            existing: existing.as_bstr().to_string(),
+        };
+        for (i, _) in name.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            let dir = &name[..i];
+            if refs.get(dir).map_err(|e| self.db_error(e))?.is_some() {
+                return Err(conflict(dir));
+            }
+        }
+        let mut below = name.to_vec();
+        below.push(b'/');
+        let mut end = name.to_vec();
+        end.push(b'/' + 1);
+        let mut range = refs
+            .range(below.as_slice()..end.as_slice())
+            .map_err(|e| self.db_error(e))?;
+        if let Some(entry) = range.next() {
+            let (key, _) = entry.map_err(|e| self.db_error(e))?;
+            return Err(conflict(key.value()));
+        }
+        Ok(())
     }
 }
 

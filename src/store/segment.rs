@@ -635,59 +635,63 @@ impl Segment {
 
     /// Reads the entry at `offset`.
     pub fn entry(&self, offset: u64) -> Result<RawEntry<'_>, StoreError> {
-        let corrupt = || {
-            StoreError::Corrupt(format!(
-                "segment {}: bad entry at offset {offset}",
-                self.name
-            ))
-        };
-        let data = &self.data[..];
-        let mut pos = usize::try_from(offset).map_err(|_| corrupt())?;
-        if pos < SEGMENT_HEADER_LEN as usize || pos >= data.len() {
-            return Err(corrupt());
-        }
-        let tag = data[pos];
-        pos += 1;
-        let compressed = tag & TAG_UNCOMPRESSED == 0;
-        let kind = Kind::from_code(tag & 0x0f).ok_or_else(corrupt)?;
-        let size = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
-        let (storage, inflated_size) = match (tag & !TAG_UNCOMPRESSED) >> 4 {
-            STORAGE_FULL => (Storage::Full, size),
-            STORAGE_DELTA_AT => {
-                let distance = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
-                let base = offset
-                    .checked_sub(distance)
-                    .filter(|&b| b >= SEGMENT_HEADER_LEN && distance > 0)
-                    .ok_or_else(corrupt)?;
-                let inflated = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
-                (Storage::DeltaAt(base), inflated)
-            }
-            STORAGE_DELTA_OF => {
-                let id = data
-                    .get(pos..pos + 32)
-                    .and_then(ObjectId::from_bytes)
-                    .ok_or_else(corrupt)?;
-                pos += 32;
-                let inflated = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
-                (Storage::DeltaOf(id), inflated)
-            }
-            _ => return Err(corrupt()),
-        };
-        let len = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|z| pos.checked_add(z))
-            .filter(|&end| end <= data.len())
-            .ok_or_else(corrupt)?;
-        Ok(RawEntry {
-            kind,
-            size,
-            storage,
-            inflated_size,
-            compressed,
-            data: &data[pos..end],
-        })
+        decode_entry(&self.name, &self.data, offset)
     }
+}
+
+/// Decodes the entry at `offset` of a segment's bytes; what `Segment::entry` reads, callable
+/// on any bytes (fuzzing). `name` only labels the error.
+pub fn decode_entry<'a>(
+    name: &str,
+    data: &'a [u8],
+    offset: u64,
+) -> Result<RawEntry<'a>, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("segment {name}: bad entry at offset {offset}"));
+    let mut pos = usize::try_from(offset).map_err(|_| corrupt())?;
+    if pos < SEGMENT_HEADER_LEN as usize || pos >= data.len() {
+        return Err(corrupt());
+    }
+    let tag = data[pos];
+    pos += 1;
+    let compressed = tag & TAG_UNCOMPRESSED == 0;
+    let kind = Kind::from_code(tag & 0x0f).ok_or_else(corrupt)?;
+    let size = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
+    let (storage, inflated_size) = match (tag & !TAG_UNCOMPRESSED) >> 4 {
+        STORAGE_FULL => (Storage::Full, size),
+        STORAGE_DELTA_AT => {
+            let distance = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
+            let base = offset
+                .checked_sub(distance)
+                .filter(|&b| b >= SEGMENT_HEADER_LEN && distance > 0)
+                .ok_or_else(corrupt)?;
+            let inflated = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
+            (Storage::DeltaAt(base), inflated)
+        }
+        STORAGE_DELTA_OF => {
+            let id = data
+                .get(pos..pos + 32)
+                .and_then(ObjectId::from_bytes)
+                .ok_or_else(corrupt)?;
+            pos += 32;
+            let inflated = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
+            (Storage::DeltaOf(id), inflated)
+        }
+        _ => return Err(corrupt()),
+    };
+    let len = get_uvarint(data, &mut pos).ok_or_else(corrupt)?;
+    let end = usize::try_from(len)
+        .ok()
+        .and_then(|z| pos.checked_add(z))
+        .filter(|&end| end <= data.len())
+        .ok_or_else(corrupt)?;
+    Ok(RawEntry {
+        kind,
+        size,
+        storage,
+        inflated_size,
+        compressed,
+        data: &data[pos..end],
+    })
 }
 
 #[cfg(test)]

@@ -50,7 +50,23 @@ fn resolve(
 /// Every ref, HEAD first, as the store has them.
 fn list(state: &RepoState) -> Result<(Vec<Advertised>, Option<Unborn>), StoreError> {
     let repo = &state.repo;
-    let refs = repo.refs()?;
+    let mut refs = repo.refs()?;
+    // Refs stored before names were bounded (or HEAD naming one) could not be advertised
+    // in a pkt-line; they are left out rather than breaking every fetch.
+    refs.retain(|(name, target)| {
+        let fits = name.len() <= crate::git::MAX_REF_NAME_BYTES
+            && match target {
+                RefTarget::Symbolic(to) => to.len() <= crate::git::MAX_REF_NAME_BYTES,
+                RefTarget::Direct(_) => true,
+            };
+        if !fits {
+            tracing::warn!(
+                "{}: not advertising a ref with a name over the limit",
+                repo.name()
+            );
+        }
+        fits
+    });
     let mut out = Vec::with_capacity(refs.len());
     let mut unborn = None;
     let advertised = |name: &BString, id: ObjectId, symref_target| -> Result<_, StoreError> {
@@ -94,6 +110,14 @@ fn list(state: &RepoState) -> Result<(Vec<Advertised>, Option<Unborn>), StoreErr
         }
     }
     Ok((out, unborn))
+}
+
+/// Appends an advertisement line. Names are bounded so that every line fits; one that
+/// still does not is left out rather than failing the request.
+fn push_line(out: &mut Vec<u8>, line: &[u8]) {
+    if let Err(e) = pktline::data(out, line) {
+        tracing::warn!("left a line out of an advertisement: {e}");
+    }
 }
 
 /// The v2 capability advertisement.
@@ -149,7 +173,7 @@ pub fn ls_refs(state: &RepoState, reader: &mut PktReader<'_>) -> Result<Vec<u8>,
             line.extend_from_slice(target);
         }
         line.push(b'\n');
-        pktline::data(&mut out, &line);
+        push_line(&mut out, &line);
     }
     for r in refs.iter().filter(|r| wanted(&r.name)) {
         line.clear();
@@ -165,7 +189,7 @@ pub fn ls_refs(state: &RepoState, reader: &mut PktReader<'_>) -> Result<Vec<u8>,
             peeled.write_hex(&mut line);
         }
         line.push(b'\n');
-        pktline::data(&mut out, &line);
+        push_line(&mut out, &line);
     }
     pktline::flush(&mut out);
     Ok(out)
@@ -190,7 +214,7 @@ pub fn advertisement_v0(state: &RepoState) -> Result<Vec<u8>, StoreError> {
     let mut line = Vec::with_capacity(256);
     if refs.is_empty() {
         line.extend_from_slice(format!("{} capabilities^{{}}\0{caps}\n", Sha1([0; 20])).as_bytes());
-        pktline::data(&mut out, &line);
+        push_line(&mut out, &line);
     }
     for (i, r) in refs.iter().enumerate() {
         line.clear();
@@ -202,14 +226,14 @@ pub fn advertisement_v0(state: &RepoState) -> Result<Vec<u8>, StoreError> {
             line.extend_from_slice(caps.as_bytes());
         }
         line.push(b'\n');
-        pktline::data(&mut out, &line);
+        push_line(&mut out, &line);
         if let Some(peeled) = &r.peeled {
             line.clear();
             peeled.write_hex(&mut line);
             line.push(b' ');
             line.extend_from_slice(&r.name);
             line.extend_from_slice(b"^{}\n");
-            pktline::data(&mut out, &line);
+            push_line(&mut out, &line);
         }
     }
     pktline::flush(&mut out);

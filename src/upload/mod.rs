@@ -11,7 +11,9 @@ pub mod negotiate;
 pub mod request;
 
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bstr::{BString, ByteSlice};
@@ -108,7 +110,7 @@ impl RepoState {
     /// The current clone pack, reopened when `forge repack` replaced it (seen by the
     /// manifest's file identity, so an unchanged tier costs one `stat`).
     pub fn clone_pack(&self) -> Result<Option<Arc<ClonePack>>, StoreError> {
-        let mut tier = self.tier.lock().expect("tier lock");
+        let mut tier = self.tier.lock();
         let Some(stamp) = manifest_stamp(self.repo.dir())? else {
             *tier = None;
             return Ok(None);
@@ -142,7 +144,7 @@ impl RepoState {
             return;
         }
         {
-            let mut schedule = self.repack.lock().expect("repack schedule lock");
+            let mut schedule = self.repack.lock();
             if schedule.running || schedule.not_before.is_some_and(|t| Instant::now() < t) {
                 return;
             }
@@ -164,35 +166,33 @@ impl RepoState {
                     ),
                     Err(e) => tracing::warn!("repack of {} failed: {e}", state.repo.name()),
                 }
-                let mut schedule = state.repack.lock().expect("repack schedule lock");
+                let mut schedule = state.repack.lock();
                 schedule.running = false;
                 schedule.not_before = Some(Instant::now() + started.elapsed() * REPACK_SPACING);
             });
         if let Err(e) = spawned {
             tracing::warn!("cannot start a repack thread: {e}");
-            self.repack.lock().expect("repack schedule lock").running = false;
+            self.repack.lock().running = false;
         }
     }
 
     /// Held while a push checks its updates and moves refs.
-    pub fn push_lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.push
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    pub fn push_lock(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.push.lock()
     }
 
     pub fn with_graph<T>(&self, f: impl FnOnce(&mut CommitGraph) -> T) -> T {
-        f(&mut self.graph.write().expect("graph lock"))
+        f(&mut self.graph.write())
     }
 
     /// The object an annotated tag finally points at (`None` for anything else).
     fn peeled(&self, id: ObjectId) -> Result<Option<ObjectId>, StoreError> {
-        if let Some(hit) = self.peeled.lock().expect("peel lock").get(&id) {
+        if let Some(hit) = self.peeled.lock().get(&id) {
             return Ok(*hit);
         }
         let (chain, target, kind) = crate::history::peel(&self.repo, id)?;
         let peeled = (!chain.is_empty() && kind.is_some()).then_some(target);
-        self.peeled.lock().expect("peel lock").insert(id, peeled);
+        self.peeled.lock().insert(id, peeled);
         Ok(peeled)
     }
 
@@ -220,7 +220,7 @@ impl RepoState {
         if tips.contains(&id) {
             return Ok(true);
         }
-        let mut cache = self.reachable.lock().expect("reachable lock");
+        let mut cache = self.reachable.lock();
         let set = match cache.as_ref() {
             Some((at, set)) if at == refs => set.clone(),
             _ => {
@@ -570,7 +570,7 @@ impl Walk {
         sideband: &mut Sideband<W>,
     ) -> Result<(), crate::packing::PackError> {
         let repo = &state.repo;
-        let graph = state.graph.read().expect("graph lock");
+        let graph = state.graph.read();
         let mut last_report = std::time::Instant::now();
         let mut tick = |count: usize| -> io::Result<()> {
             if last_report.elapsed() >= std::time::Duration::from_secs(1) {

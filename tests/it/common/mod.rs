@@ -1,5 +1,4 @@
 //! Helpers for integration tests: run stock git and the real `forge` binary.
-#![allow(dead_code)]
 
 pub mod corpus;
 
@@ -280,6 +279,8 @@ pub struct Server {
     pub url: String,
     /// A token with every right (the `admin` identity's).
     pub token: String,
+    /// Every line the server wrote to its standard error (its log).
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -298,22 +299,31 @@ impl Server {
             .spawn()
             .expect("forge serve starts");
         let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut line = String::new();
-        stderr
-            .read_line(&mut line)
-            .expect("forge serve announces itself");
-        let url = line
-            .trim()
-            .rsplit(" on ")
-            .next()
-            .expect("an address")
-            .trim_end_matches('/')
-            .to_owned();
+        let url = loop {
+            line.clear();
+            let n = stderr
+                .read_line(&mut line)
+                .expect("forge serve announces itself");
+            assert!(n > 0, "forge serve exited: {:?}", log.lock().unwrap());
+            log.lock().unwrap().push(line.trim_end().to_owned());
+            if let Some(at) = line.trim().strip_prefix("forge: serving ") {
+                break at
+                    .rsplit(" on ")
+                    .next()
+                    .expect("an address")
+                    .trim_end_matches('/')
+                    .to_owned();
+            }
+        };
         // Keep draining stderr so the server never blocks on a full pipe.
+        let kept = log.clone();
         std::thread::spawn(move || {
-            let mut sink = String::new();
-            while stderr.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                sink.clear();
+            let mut line = String::new();
+            while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+                kept.lock().unwrap().push(line.trim_end().to_owned());
+                line.clear();
             }
         });
         // The first start created the admin identity; tests use a token of their own.
@@ -330,7 +340,27 @@ impl Server {
             "1d",
         ]);
         let token = issued["token"].as_str().expect("a token").to_owned();
-        Server { child, url, token }
+        Server {
+            child,
+            url,
+            token,
+            log,
+        }
+    }
+
+    /// The server's process id (to read its memory and descriptors in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The log lines written so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// `host:port`, for raw connections.
+    pub fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_owned()
     }
 
     /// The base URL with the admin token as the password.
@@ -402,4 +432,132 @@ pub fn assert_fsck_clean(git_dir: &Path) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// One pkt-line holding `line`.
+pub fn pkt(line: &str) -> Vec<u8> {
+    let mut out = format!("{:04x}", line.len() + 4).into_bytes();
+    out.extend_from_slice(line.as_bytes());
+    out
+}
+
+/// (host:port, path, token) of `http://x:TOKEN@host:port/path`.
+pub fn split_url(url: &str) -> (String, String, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (userinfo, rest) = rest.split_once('@').unwrap();
+    let token = userinfo.split_once(':').unwrap().1.to_owned();
+    let slash = rest.find('/').unwrap();
+    (rest[..slash].to_owned(), rest[slash..].to_owned(), token)
+}
+
+/// The payload of a chunked HTTP body.
+pub fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
+        data = &data[line_end + 2 + size + 2..];
+    }
+}
+
+/// An HTTP answer read off a raw connection.
+pub struct RawAnswer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl RawAnswer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends `request` (head and body, with `Connection: close`) to `addr` and reads the whole
+/// answer.
+pub fn raw_http(addr: &str, request: &[u8]) -> RawAnswer {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    parse_answer(&response)
+}
+
+/// Splits a raw HTTP response into status, head and (de-chunked) body.
+pub fn parse_answer(response: &[u8]) -> RawAnswer {
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("a response head in {:?}", String::from_utf8_lossy(response)));
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head[9..12].parse().unwrap();
+    let mut body = response[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    RawAnswer { status, body }
+}
+
+/// Waits up to `limit` for `cond` to hold.
+pub fn wait_for(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A field of `/proc/PID/status` in kB (`VmRSS`, `VmHWM`).
+pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// Descriptors the process has open.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// A bare repository that refuses what git's receive-pack refuses with
+/// `receive.fsckObjects` (the forge's pushes are held to the same checks).
+pub fn strict_git_remote(parent: &Path, name: &str) -> PathBuf {
+    let bare = parent.join(name);
+    git(
+        parent,
+        &["init", "-q", "--bare", &bare.display().to_string()],
+    );
+    git(&bare, &["config", "receive.fsckObjects", "true"]);
+    bare
+}
+
+/// The fsck problem (`msgId: message`) in the `remote: error: object <sha>: …` line stock
+/// git printed for a refused push, if it printed one.
+pub fn fsck_problem(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("remote: error: object ")?;
+        let (_sha, problem) = rest.split_once(": ")?;
+        Some(problem.trim().to_owned())
+    })
 }

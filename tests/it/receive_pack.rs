@@ -1,6 +1,6 @@
 //! Push with stock git into a real `forge serve`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -312,17 +312,39 @@ fn malformed_objects_survive_a_push_and_hostile_trees_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = tmp.path().join("corpus.git");
     malformed_corpus(&corpus);
-    let (forge, _server, url) = empty_forge(tmp.path());
+    let (forge, server, url) = empty_forge(tmp.path());
     let refs = git(&corpus, &["for-each-ref", "--format=%(refname)"]);
+
+    // With git's checks on (the default), the forge takes exactly what git's
+    // receive-pack takes with receive.fsckObjects, and refuses the rest in git's words.
+    forge.ok(&["repo", "create", "alice/checked"]);
+    let checked = server.repo_url("alice/checked");
+    let strict = common::strict_git_remote(tmp.path(), "strict.git");
+    let mut refused = 0;
+    for name in refs.lines() {
+        let refspec = format!("{name}:{name}");
+        let (git_ok, stock) = try_git(&corpus, &["push", &strict.display().to_string(), &refspec]);
+        let (forge_ok, stderr) = try_git(&corpus, &["push", &checked, &refspec]);
+        assert_eq!(
+            forge_ok, git_ok,
+            "{name}: git said {stock}\nthe forge said {stderr}"
+        );
+        // (git prints some problems and still takes the object: only refusals count.)
+        if let Some(problem) = common::fsck_problem(&stock).filter(|_| !git_ok) {
+            assert!(stderr.contains(&problem), "{name}: {problem} in {stderr}");
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 5,
+        "the corpus has objects git's fsck refuses: {refused}"
+    );
+
+    // Without them (a mirror of old history), every object git itself can send lands.
+    forge.ok(&["repo", "config", "alice/app", "fsck-objects", "false"]);
     let mut pushed = Vec::new();
     for name in refs.lines() {
         let (ok, stderr) = try_git(&corpus, &["push", &url, &format!("{name}:{name}")]);
-        if name.contains("tree-odd-names") {
-            assert!(!ok, "{name}");
-            assert!(stderr.contains("remote unpack failed"), "{stderr}");
-            assert!(stderr.contains("has an entry named"), "{stderr}");
-            continue;
-        }
         if !ok {
             // git's own client refuses some refs (a branch at a non-commit); the rest land.
             assert!(!stderr.contains("remote unpack failed"), "{name}: {stderr}");

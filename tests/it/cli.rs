@@ -1,6 +1,6 @@
 //! The admin CLI on bad input: clear errors, and nothing changed.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

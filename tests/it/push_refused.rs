@@ -3,17 +3,17 @@
 //! server killed mid-push. Each leaves the refs and the stored objects as they were, and
 //! the client is told why.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::corpus::synthetic_history;
 use common::{
-    Forge, Server, assert_fsck_clean, clone_work, commit_file, git, git_bytes, git_output,
-    literally, try_git,
+    Forge, Server, assert_fsck_clean, clone_work, commit_file, dechunk, git, git_bytes, git_output,
+    literally, pkt, split_url, try_git, wait_for,
 };
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
@@ -28,12 +28,6 @@ fn seeded_forge(tmp: &Path, source: &Path, options: &[&str]) -> (Forge, Server, 
     let url = server.repo_url("alice/app");
     git(source, &["push", "-q", &url, "main"]);
     (forge, server, url)
-}
-
-fn pkt(line: &str) -> Vec<u8> {
-    let mut out = format!("{:04x}", line.len() + 4).into_bytes();
-    out.extend_from_slice(line.as_bytes());
-    out
 }
 
 /// A push body: one command with `report-status`, then `pack`.
@@ -74,29 +68,6 @@ fn post_receive_pack(url: &str, body: &[u8]) -> (u16, String) {
         payload = dechunk(&payload);
     }
     (status, String::from_utf8_lossy(&payload).into_owned())
-}
-
-/// (host:port, path, token) of `http://x:TOKEN@host:port/path`.
-fn split_url(url: &str) -> (String, String, String) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (userinfo, rest) = rest.split_once('@').unwrap();
-    let token = userinfo.split_once(':').unwrap().1.to_owned();
-    let slash = rest.find('/').unwrap();
-    (rest[..slash].to_owned(), rest[slash..].to_owned(), token)
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
-        data = &data[line_end + 2 + size + 2..];
-    }
 }
 
 /// The pack git would send for `revs` (lines for `pack-objects --revs`).
@@ -428,21 +399,35 @@ fn delta_chains_deeper_than_git_makes_are_refused() {
 }
 
 #[test]
-fn hostile_tree_entries_are_refused_and_nothing_is_stored() {
+fn hostile_tree_entries_are_refused_as_git_refuses_them_and_nothing_is_stored() {
     let tmp = tempfile::tempdir().unwrap();
     let (source, work) = source_with_history(tmp.path(), 3);
     let (forge, _server, url) = seeded_forge(tmp.path(), &source, &[]);
+    let strict = common::strict_git_remote(tmp.path(), "strict.git");
+    git(
+        &source,
+        &["push", "-q", &strict.display().to_string(), "main"],
+    );
     let before = files_under(&tmp.path().join("data"));
     let blob = literally(&work, "blob", b"payload\n");
     let head = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
-    let cases = [
-        (".git", "git's own directory"),
-        (".GIT", "git's own directory"),
-        ("..", "a path component that leaves the tree"),
-        ("a/b", "a name containing '/'"),
+    // Names git's fsck refuses in every spelling a checkout could take for `.git`
+    // (HFS+ ignores U+200C, NTFS reads `git~1` as `.git`), and a `.gitmodules` symlink.
+    let cases: [(&str, &str, &str); 7] = [
+        ("100644", ".git", "hasDotgit: contains '.git'"),
+        ("100644", ".GIT", "hasDotgit: contains '.git'"),
+        ("100644", ".git\u{200c}", "hasDotgit: contains '.git'"),
+        ("100644", "git~1", "hasDotgit: contains '.git'"),
+        ("100644", "..", "hasDotdot: contains '..'"),
+        ("100644", "a/b", "fullPathname: contains full pathnames"),
+        (
+            "120000",
+            ".gitmodules",
+            "gitmodulesSymlink: .gitmodules is a symbolic link",
+        ),
     ];
-    for (i, (name, why)) in cases.iter().enumerate() {
-        let mut inner = format!("100644 {name}\0").into_bytes();
+    for (i, (mode, name, problem)) in cases.iter().enumerate() {
+        let mut inner = format!("{mode} {name}\0").into_bytes();
         inner.extend(common::hex_to_bytes(&blob));
         let tree = literally(&work, "tree", &inner);
         // Nested one level down too: the check applies at every depth.
@@ -461,20 +446,51 @@ fn hostile_tree_entries_are_refused_and_nothing_is_stored() {
                     &format!("hostile {i}"),
                 ],
             );
-            let branch = format!("refs/heads/hostile-{i}-{depth}");
-            let (ok, stderr) = try_git(
-                &work,
-                &["push", &url, &format!("{}:{branch}", commit.trim())],
+            let refspec = format!("{}:refs/heads/hostile-{i}-{depth}", commit.trim());
+            // Stock git refuses it, with this problem…
+            let (ok, stock) = try_git(&work, &["push", &strict.display().to_string(), &refspec]);
+            assert!(!ok, "git accepted {name:?}");
+            assert_eq!(
+                common::fsck_problem(&stock).as_deref(),
+                Some(*problem),
+                "{stock}"
             );
-            assert!(!ok, "{name}");
-            assert!(stderr.contains("error: remote unpack failed:"), "{stderr}");
-            assert!(stderr.contains(why), "{name}: {stderr}");
+            // …and so does the forge, in the same words.
+            let (ok, stderr) = try_git(&work, &["push", &url, &refspec]);
+            assert!(!ok, "{name:?}");
+            assert!(
+                stderr.contains("error: remote unpack failed: object "),
+                "{stderr}"
+            );
+            assert!(stderr.contains(problem), "{name:?}: {stderr}");
             assert!(stderr.contains("(unpacker error)"), "{stderr}");
         }
     }
     assert_eq!(files_under(&tmp.path().join("data")), before);
     let refs = git(&work, &["ls-remote", &url]);
     assert!(!refs.contains("hostile"), "{refs}");
+    forge.ok(&["fsck"]);
+
+    // A repository that mirrors old history may take them (`fsck-objects false`), as git
+    // does without receive.fsckObjects; `forge import` always does.
+    forge.ok(&["repo", "config", "alice/app", "fsck-objects", "false"]);
+    let mut inner = b"100644 git~1\0".to_vec();
+    inner.extend(common::hex_to_bytes(&blob));
+    let tree = literally(&work, "tree", &inner);
+    let commit = git(
+        &work,
+        &["commit-tree", &tree, "-p", &head, "-m", "old history"],
+    );
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            &url,
+            &format!("{}:refs/heads/mirrored", commit.trim()),
+        ],
+    );
+    assert!(git(&work, &["ls-remote", &url]).contains("refs/heads/mirrored"));
     forge.ok(&["fsck"]);
 }
 
@@ -525,18 +541,6 @@ fn quiet_pushes_show_no_progress_and_empty_packs_and_deletions_work() {
     );
     assert_eq!(remote_main(&work, &url), main);
     forge.ok(&["fsck"]);
-}
-
-/// Waits until `cond` holds, for at most `limit`.
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    false
 }
 
 fn quarantines(data: &Path) -> Vec<String> {

@@ -1,7 +1,7 @@
 //! Tokens on the wire with stock git: who may clone, fetch and push what, and what git
 //! shows when a token is refused.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

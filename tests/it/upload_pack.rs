@@ -1,12 +1,12 @@
 //! Clone and fetch with stock git against a real `forge serve`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
 use common::corpus::{malformed_corpus, synthetic_history};
 use common::{
-    Forge, Server, assert_fsck_clean, branches_and_tags, commit_file, git, git_output,
+    Forge, Server, assert_fsck_clean, branches_and_tags, commit_file, git, git_output, pkt,
     reachable_objects,
 };
 
@@ -548,10 +548,6 @@ fn bad_requests_get_errors_git_prints() {
         response.contains(&format!("{} refs/heads/main", main.trim())),
         "{response}"
     );
-}
-
-fn pkt(line: &str) -> Vec<u8> {
-    format!("{:04x}{line}", line.len() + 4).into_bytes()
 }
 
 /// POSTs to `git-upload-pack` over a plain socket; returns the whole response as text.

@@ -1,7 +1,7 @@
 //! `kill -9` during an import: the store still opens, fsck passes, and the import can be run
 //! again to completion.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

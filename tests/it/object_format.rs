@@ -14,7 +14,7 @@ fn unhex(s: &str) -> Vec<u8> {
 
 #[test]
 fn documented_vectors() {
-    let doc = include_str!("../docs/object-format.md");
+    let doc = include_str!("../../docs/object-format.md");
     let block = doc
         .split("```vectors\n")
         .nth(1)

@@ -1,7 +1,7 @@
 //! `forge identity` and `forge token` from the command line: identities, minting, offline
 //! narrowing, inspection, revocation, and clear errors.
 
-mod common;
+use crate::common;
 
 use common::Forge;
 

@@ -1,6 +1,6 @@
 //! `forge serve` on an empty data directory initializes it and serves pages.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! Import a git repository into the native store, export it back, and compare what a git user
 //! would compare: every object byte for byte, every ref, HEAD, and `git fsck`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! The REST API under `/api/v1` against a real `forge serve`: each endpoint, its
 //! authorization, and its error bodies.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,0 +1,499 @@
+//! Accepting connections: a bound on how many are open, timeouts for every phase, and
+//! shedding with a clear answer when the server is full. `axum::serve` has none of these
+//! (its hyper runs without a timer, so not even the header timeout is in force).
+//!
+//! - Headers must arrive within `header_timeout`; hyper also applies it to the wait for
+//!   the next request on a kept-alive connection, so an idle connection closes by itself.
+//! - A response write that makes no progress for `write_timeout` ends the connection (a
+//!   client that stops reading cannot hold a thread or a slot).
+//! - At `max_connections`, the connection idle the longest (no request in progress) is
+//!   closed to make room; when every connection is busy, the new one is answered 503.
+//! - A panic in a request is answered 500 and touches nothing shared (locks do not poison).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, Response, StatusCode};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// How connections are bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub write_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(20),
+            write_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard one and returns the soft limit now in
+/// force, so the connection bound can leave room for repositories and segment files.
+pub fn raise_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
+/// Connections to keep for everything else a process opens: repositories, segments,
+/// packs being written, the data directory's databases.
+const FILES_KEPT_FOR_THE_STORE: u64 = 256;
+
+impl ConnectionLimits {
+    /// The bound, lowered to what the file limit allows (half of what is left after the
+    /// store's share: a shed connection needs a descriptor of its own for a moment).
+    pub fn fitted_to(mut self, file_limit: Option<u64>) -> ConnectionLimits {
+        if let Some(files) = file_limit {
+            let room = files.saturating_sub(FILES_KEPT_FOR_THE_STORE) / 2;
+            self.max_connections = self.max_connections.min(room.max(16) as usize);
+        }
+        self
+    }
+}
+
+/// What the server is doing right now, for logs, metrics and tests.
+#[derive(Default)]
+pub struct ConnectionStats {
+    pub open: AtomicUsize,
+    pub shed: AtomicU64,
+    pub evicted: AtomicU64,
+}
+
+struct Open {
+    /// Requests in progress, response bodies included.
+    active: Arc<AtomicUsize>,
+    /// Milliseconds since `epoch` when the last request on it ended (or it opened).
+    idle_since: Arc<AtomicU64>,
+    abort: tokio::task::AbortHandle,
+}
+
+struct Registry {
+    epoch: Instant,
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, Open>>,
+    stats: Arc<ConnectionStats>,
+}
+
+impl Registry {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Closes the connection idle the longest; false when none is idle.
+    fn evict_idle(&self) -> bool {
+        let mut open = self.open.lock();
+        let oldest = open
+            .iter()
+            .filter(|(_, c)| c.active.load(Ordering::Acquire) == 0)
+            .min_by_key(|(_, c)| c.idle_since.load(Ordering::Relaxed))
+            .map(|(id, _)| *id);
+        let Some(id) = oldest else {
+            return false;
+        };
+        if let Some(conn) = open.remove(&id) {
+            conn.abort.abort();
+            self.stats.open.fetch_sub(1, Ordering::Relaxed);
+            self.stats.evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    fn remove(&self, id: u64) {
+        if self.open.lock().remove(&id).is_some() {
+            self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets the requests in
+/// progress finish (for at most `grace`).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    stats: Arc<ConnectionStats>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    let registry = Arc::new(Registry {
+        epoch: Instant::now(),
+        next: AtomicU64::new(0),
+        open: Mutex::new(HashMap::new()),
+        stats,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    let shedding = Arc::new(tokio::sync::Semaphore::new(64));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors (EMFILE/ENFILE) or a connection reset before accept:
+                // make room if an idle connection can go, and do not spin.
+                tracing::error!("accepting a connection failed: {e}");
+                registry.evict_idle();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        if registry.stats.open.load(Ordering::Relaxed) >= limits.max_connections
+            && !registry.evict_idle()
+        {
+            registry.stats.shed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                "{peer}: refused, all {} connections are busy",
+                limits.max_connections
+            );
+            if let Ok(permit) = shedding.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    shed(tcp).await;
+                    drop(permit);
+                });
+            }
+            continue;
+        }
+        let id = registry.next.fetch_add(1, Ordering::Relaxed);
+        let active = Arc::new(AtomicUsize::new(0));
+        let idle_since = Arc::new(AtomicU64::new(registry.now_ms()));
+        let task = tokio::spawn(connection(
+            tcp,
+            peer,
+            app.clone(),
+            limits,
+            Activity {
+                active: active.clone(),
+                idle_since: idle_since.clone(),
+                registry: registry.clone(),
+            },
+            stop_rx.clone(),
+        ));
+        registry.stats.open.fetch_add(1, Ordering::Relaxed);
+        registry.open.lock().insert(
+            id,
+            Open {
+                active,
+                idle_since,
+                abort: task.abort_handle(),
+            },
+        );
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            let _ = task.await;
+            registry.remove(id);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let deadline = Instant::now() + grace;
+    while registry.stats.open.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Answers a connection the server has no room for, then closes it.
+async fn shed(mut tcp: TcpStream) {
+    const BODY: &str = "forge: the server has too many connections open; try again shortly\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Retry-After: 5\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let exchange = async {
+        tcp.write_all(answer.as_bytes()).await?;
+        tcp.shutdown().await?;
+        // Read what the client sent before closing, so the answer is not lost to a reset.
+        let mut sink = [0u8; 4096];
+        while tokio::io::AsyncReadExt::read(&mut tcp, &mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), exchange).await;
+}
+
+/// The count of requests in progress on one connection, shared with the registry.
+#[derive(Clone)]
+struct Activity {
+    active: Arc<AtomicUsize>,
+    idle_since: Arc<AtomicU64>,
+    registry: Arc<Registry>,
+}
+
+/// Held while a request (and its response body) is in progress.
+struct Busy(Activity);
+
+impl Busy {
+    fn new(activity: &Activity) -> Busy {
+        activity.active.fetch_add(1, Ordering::AcqRel);
+        Busy(activity.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        activity
+            .idle_since
+            .store(activity.registry.now_ms(), Ordering::Relaxed);
+        activity.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    limits: ConnectionLimits,
+    activity: Activity,
+    mut stop: watch::Receiver<bool>,
+) {
+    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        let busy = Busy::new(&activity);
+        let mut logged = Logged {
+            method: request.method().clone(),
+            target: request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+            peer,
+            started: Instant::now(),
+            status: 0,
+            bytes: 0,
+        };
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let app = app.clone();
+        async move {
+            // Its own task, so that a panic ends this request alone, answered 500.
+            let handled = tokio::spawn(tower::ServiceExt::oneshot(app, request)).await;
+            let response = match handled {
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                Err(e) => {
+                    tracing::error!("{peer}: a request failed: {e}");
+                    internal_error()
+                }
+            };
+            logged.status = response.status().as_u16();
+            Ok::<_, Infallible>(response.map(|body| {
+                Body::new(Tracked {
+                    body,
+                    logged,
+                    _busy: busy,
+                })
+            }))
+        }
+    });
+    let io = hyper_util::rt::TokioIo::new(WriteTimeout::new(tcp, limits.write_timeout));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
+            conn.as_mut().graceful_shutdown();
+            conn.as_mut().await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("{peer}: connection ended: {e}");
+    }
+}
+
+fn internal_error() -> Response<Body> {
+    let mut response = Response::new(Body::from("internal error\n"));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+/// A response body that keeps its connection counted as busy until it is sent or dropped,
+/// and logs the request then: one line per request, with its status, bytes and duration.
+struct Tracked {
+    body: Body,
+    logged: Logged,
+    _busy: Busy,
+}
+
+struct Logged {
+    method: axum::http::Method,
+    target: String,
+    peer: SocketAddr,
+    started: Instant,
+    status: u16,
+    bytes: u64,
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        tracing::info!(
+            target: "forge::request",
+            method = %self.method,
+            path = %self.target,
+            status = self.status,
+            bytes = self.bytes,
+            ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            peer = %self.peer,
+            "request"
+        );
+    }
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.logged.bytes += data.len() as u64;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A stream whose writes fail once one has made no progress for `limit`.
+struct WriteTimeout {
+    inner: TcpStream,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WriteTimeout {
+    fn new(inner: TcpStream, limit: Duration) -> WriteTimeout {
+        WriteTimeout {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    fn pending_write<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the client read nothing for {} seconds", limit.as_secs()),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for WriteTimeout {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteTimeout {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => self.pending_write(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.pending_write(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => self.pending_write(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

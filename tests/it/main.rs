@@ -1,0 +1,35 @@
+//! The integration tests, in one binary (one link of forge and its dependencies instead of
+//! one per file). Each module drives the real `forge` binary and stock git.
+
+mod common;
+
+mod api;
+mod auth;
+mod cli;
+mod crash;
+mod hostile;
+mod import_export;
+mod object_format;
+mod push_refused;
+mod receive_pack;
+mod serve;
+mod tokens_cli;
+mod upload_pack;
+
+/// Every test file is a module of this binary: one left out would silently never run.
+#[test]
+fn no_forgotten_test_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let main = std::fs::read_to_string(dir.join("main.rs")).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if let Some(module) = name.strip_suffix(".rs")
+            && module != "main"
+        {
+            assert!(
+                main.contains(&format!("\nmod {module};\n")),
+                "tests/it/{name} is not listed in tests/it/main.rs"
+            );
+        }
+    }
+}
