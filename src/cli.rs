@@ -91,8 +91,8 @@ enum Command {
         max_pushes: usize,
         #[arg(long, default_value_t = defaults().pushes_per_key)]
         max_pushes_per_caller: usize,
-        /// Bytes of fetch request bodies held in memory by all requests together (each
-        /// request also has 64 KiB of its own).
+        /// Bytes of fetch request bodies held in memory by all requests together, a quarter
+        /// of it at most by one caller (each request also has 64 KiB of its own).
         #[arg(long, default_value_t = defaults().request_memory)]
         max_request_memory: usize,
         /// Repositories kept open between requests.

@@ -105,7 +105,9 @@ deny if true;
             .set_limits(AuthorizerLimits {
                 max_facts: 1000,
                 max_iterations: 100,
-                max_time: Duration::from_millis(5),
+                // The specification, not a guard: on a loaded machine (tests in parallel,
+                // a debug build) 5 ms made the engine give up and the proptest disagree.
+                max_time: Duration::from_secs(2),
             })
             .build(&token.biscuit)
             .map_err(unevaluable)?;

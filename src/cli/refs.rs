@@ -71,6 +71,16 @@ fn resolve(repo: &Repo, given: &str) -> anyhow::Result<ObjectId> {
     }
 }
 
+/// The ref's value, or the error that it does not exist.
+fn existing(repo: &Repo, name: &[u8]) -> anyhow::Result<RefTarget> {
+    repo.read_ref(name)?.ok_or_else(|| {
+        user_error(
+            "ref_not_found",
+            format!("no ref {} in {}", name.as_bstr(), repo.name()),
+        )
+    })
+}
+
 fn expected(repo: &Repo, old: Option<&str>) -> anyhow::Result<Expected> {
     Ok(match old {
         None => Expected::Any,
@@ -139,12 +149,7 @@ pub(super) fn command(data_path: &Path, command: RefCommand, json: bool) -> anyh
         RefCommand::Show { repo, name } => {
             let repo = data.open_repo(&parse_name(&repo)?)?;
             let name = bytes(&name);
-            let Some(target) = repo.read_ref(&name)? else {
-                return Err(user_error(
-                    "ref_not_found",
-                    format!("no ref {} in {}", name.as_bstr(), repo.name()),
-                ));
-            };
+            let target = existing(&repo, &name)?;
             if json {
                 print_json(json!({ "repo": repo.name(), "ref": describe(&repo, &name, &target) }));
             } else {
@@ -186,12 +191,7 @@ pub(super) fn command(data_path: &Path, command: RefCommand, json: bool) -> anyh
         RefCommand::Delete { repo, name, old } => {
             let repo = data.open_repo(&parse_name(&repo)?)?;
             let name = bytes(&name);
-            let Some(current) = repo.read_ref(&name)? else {
-                return Err(user_error(
-                    "ref_not_found",
-                    format!("no ref {} in {}", name.as_bstr(), repo.name()),
-                ));
-            };
+            let current = existing(&repo, &name)?;
             let expected = match old {
                 Some(_) => expected(&repo, old.as_deref())?,
                 None => Expected::Value(current.clone()),

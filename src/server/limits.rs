@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -140,17 +139,26 @@ impl Drop for Slot {
     }
 }
 
-/// Bytes of request bodies held in memory by all requests together. Each request may hold
-/// a small allowance without asking (a normal fetch request fits in it, so normal clients
-/// are served while the budget is exhausted); beyond it, memory is reserved here first.
+/// Bytes of request bodies held in memory by all requests together, and by any one client
+/// (a quarter of the whole). Each request may hold a small allowance without asking (a
+/// normal fetch request fits in it, so normal clients are served while the budget is
+/// exhausted); beyond it, memory is reserved here first.
 pub struct MemoryBudget {
     limit: usize,
-    used: AtomicUsize,
+    per_key: usize,
+    used: Mutex<Used>,
+}
+
+#[derive(Default)]
+struct Used {
+    total: usize,
+    by_key: HashMap<String, usize>,
 }
 
 /// Reserved bytes, given back on drop.
 pub struct Reserved {
     budget: Arc<MemoryBudget>,
+    key: String,
     bytes: usize,
 }
 
@@ -158,20 +166,22 @@ impl MemoryBudget {
     pub fn new(limit: usize) -> Arc<MemoryBudget> {
         Arc::new(MemoryBudget {
             limit,
-            used: AtomicUsize::new(0),
+            per_key: limit / 4,
+            used: Mutex::new(Used::default()),
         })
     }
 
-    /// An empty reservation to grow.
-    pub fn reservation(self: &Arc<Self>) -> Reserved {
+    /// An empty reservation to grow, counted against `key`'s share.
+    pub fn reservation(self: &Arc<Self>, key: String) -> Reserved {
         Reserved {
             budget: self.clone(),
+            key,
             bytes: 0,
         }
     }
 
     pub fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
+        self.used.lock().total
     }
 }
 
@@ -183,13 +193,13 @@ impl Reserved {
         }
         let more = bytes - self.bytes;
         let budget = &self.budget;
-        budget
-            .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(more)
-                    .filter(|&total| total <= budget.limit)
-            })
-            .map_err(|_| Busy::Memory)?;
+        let mut used = budget.used.lock();
+        let mine = used.by_key.get(&self.key).copied().unwrap_or(0);
+        if used.total + more > budget.limit || mine + more > budget.per_key {
+            return Err(Busy::Memory);
+        }
+        used.total += more;
+        *used.by_key.entry(self.key.clone()).or_default() += more;
         self.bytes = bytes;
         Ok(())
     }
@@ -197,7 +207,17 @@ impl Reserved {
 
 impl Drop for Reserved {
     fn drop(&mut self) {
-        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+        if self.bytes == 0 {
+            return;
+        }
+        let mut used = self.budget.used.lock();
+        used.total -= self.bytes;
+        if let Some(mine) = used.by_key.get_mut(&self.key) {
+            *mine -= self.bytes;
+            if *mine == 0 {
+                used.by_key.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -244,17 +264,29 @@ mod tests {
 
     #[test]
     fn memory_is_reserved_and_given_back() {
-        let budget = MemoryBudget::new(100);
-        let mut a = budget.reservation();
+        let budget = MemoryBudget::new(400);
+        let mut a = budget.reservation("a".into());
         a.grow_to(60).unwrap();
-        let mut b = budget.reservation();
-        assert_eq!(b.grow_to(50), Err(Busy::Memory));
-        b.grow_to(40).unwrap();
-        assert_eq!(budget.used(), 100);
+        // One client holds at most a quarter.
+        assert_eq!(a.grow_to(101), Err(Busy::Memory));
+        let mut a2 = budget.reservation("a".into());
+        assert_eq!(a2.grow_to(41), Err(Busy::Memory));
+        a2.grow_to(40).unwrap();
+        let mut others: Vec<Reserved> = (0..3)
+            .map(|i| {
+                let mut r = budget.reservation(format!("k{i}"));
+                r.grow_to(100).unwrap();
+                r
+            })
+            .collect();
+        assert_eq!(budget.used(), 400);
+        let mut late = budget.reservation("late".into());
+        assert_eq!(late.grow_to(1), Err(Busy::Memory));
         drop(a);
-        assert_eq!(budget.used(), 40);
-        b.grow_to(90).unwrap();
-        drop(b);
+        assert_eq!(budget.used(), 340);
+        late.grow_to(60).unwrap();
+        others.clear();
+        drop((a2, late));
         assert_eq!(budget.used(), 0);
     }
 }

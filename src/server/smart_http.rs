@@ -265,10 +265,14 @@ async fn answered(
 const BODY_ALLOWANCE: usize = 64 << 10;
 
 /// Receives an upload-pack request body whole (at most `MAX_REQUEST_BODY` bytes), within
-/// the body timeouts and the memory budget. The reservation holds its memory until dropped.
-async fn receive_body(app: &AppState, body: Body) -> Result<(Vec<u8>, Reserved), Response> {
+/// the body timeouts and the memory budget (and `share`'s part of it). The reservation holds its memory until dropped.
+async fn receive_body(
+    app: &AppState,
+    body: Body,
+    share: String,
+) -> Result<(Vec<u8>, Reserved), Response> {
     let limits = &app.limits;
-    let mut reserved = app.request_memory.reservation();
+    let mut reserved = app.request_memory.reservation(share);
     let deadline = tokio::time::Instant::now() + limits.body_total;
     let mut frames = body.into_data_stream();
     let mut raw: Vec<u8> = Vec::new();
@@ -423,14 +427,15 @@ pub async fn upload_pack(
         Ok(authorized) => authorized,
         Err(response) => return response,
     };
-    let (raw, mut reserved) = match receive_body(&app, body).await {
+    let share = share_key(&caller, peer);
+    let (raw, mut reserved) = match receive_body(&app, body, share.clone()).await {
         Ok(received) => received,
         Err(response) => return response,
     };
     // A slot once the request is here: a client that sends nothing holds none.
     let slot = match app
         .fetch_slots
-        .acquire(vec![share_key(&caller, peer)], app.limits.slot_wait)
+        .acquire(vec![share], app.limits.slot_wait)
         .await
     {
         Ok(slot) => slot,

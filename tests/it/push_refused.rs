@@ -5,14 +5,14 @@
 
 use crate::common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::corpus::synthetic_history;
 use common::{
-    Forge, Server, assert_fsck_clean, clone_work, commit_file, dechunk, git, git_bytes, git_output,
+    Forge, Server, assert_fsck_clean, clone_work, commit_file, git, git_bytes, git_output,
     literally, pkt, split_url, try_git, wait_for,
 };
 
@@ -40,34 +40,10 @@ fn push_body(old: &str, new: &str, pack: &[u8]) -> Vec<u8> {
     body
 }
 
-/// POSTs `body` to `url`'s git-receive-pack over a raw connection, with the URL's token;
-/// returns the status and the decoded body.
+/// POSTs `body` to `url`'s git-receive-pack; the status and the decoded body.
 fn post_receive_pack(url: &str, body: &[u8]) -> (u16, String) {
-    let (host, path, token) = split_url(url);
-    let mut stream = TcpStream::connect(&host).unwrap();
-    write!(
-        stream,
-        "POST {path}/git-receive-pack HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let status = head[9..12].parse().unwrap();
-    let mut payload = response[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        payload = dechunk(&payload);
-    }
-    (status, String::from_utf8_lossy(&payload).into_owned())
+    let answer = common::post_receive_pack(url, body);
+    (answer.status, answer.text())
 }
 
 /// The pack git would send for `revs` (lines for `pack-objects --revs`).

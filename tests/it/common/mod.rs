@@ -196,6 +196,17 @@ impl Forge {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// The registry id of a repository (its directory is `repos/ID`).
+    pub fn repo_id(&self, name: &str) -> u64 {
+        self.json(&["repo", "list"])["repos"]
+            .as_array()
+            .expect("a repository list")
+            .iter()
+            .find(|r| r["name"] == name)
+            .and_then(|r| r["id"].as_u64())
+            .unwrap_or_else(|| panic!("no repository {name}"))
+    }
+
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
@@ -560,4 +571,16 @@ pub fn fsck_problem(stderr: &str) -> Option<String> {
         let (_sha, problem) = rest.split_once(": ")?;
         Some(problem.trim().to_owned())
     })
+}
+
+/// POSTs `body` to `url`'s git-receive-pack over a raw connection, with the URL's token.
+pub fn post_receive_pack(url: &str, body: &[u8]) -> RawAnswer {
+    let (host, path, token) = split_url(url);
+    let mut request = format!(
+        "POST {path}/git-receive-pack HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    raw_http(&host, &request)
 }
