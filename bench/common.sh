@@ -2,7 +2,8 @@
 # by `git http-backend` (lighttpd) and by `forge serve`, one after the other.
 #
 # Expects SRC (a git directory) and NAME; sets HERE ROOT SHARED WORK OUT FORGE GIT_PORT
-# FORGE_PORT and GITBENCH_ROOT, and stops both servers on exit.
+# FORGE_PORT and GITBENCH_ROOT (and, once the repositories are prepared, FORGE_PUSH_URL:
+# the forge's base URL with a token that may push), and stops both servers on exit.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
@@ -23,6 +24,12 @@ prepare_repositories() {
   mkdir -p "$WORK"
   "$SHARED/repo-admin.sh" import "$SRC" "$NAME.git" >&2
   "$FORGE" --data "$WORK/data" import "bench/$NAME" "$GITBENCH_ROOT/$NAME.git" >&2
+  # Fetches are anonymous, as git http-backend's are; pushes carry a token.
+  "$FORGE" --data "$WORK/data" repo config "bench/$NAME" public true >&2
+  "$FORGE" --data "$WORK/data" identity add bench --kind human >&2
+  TOKEN=$("$FORGE" --data "$WORK/data" --json token issue --identity bench --repo '*' --ops admin --ttl 1d |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  FORGE_PUSH_URL="http://x:$TOKEN@127.0.0.1:$FORGE_PORT/bench"
 }
 
 start_git_http_backend() {

@@ -56,7 +56,7 @@ disk git-http-backend "$GITBENCH_ROOT/$NAME-empty1.git"
 start_forge --no-auto-repack
 "$SHARED/run.sh" --label forge --reps "$REPS" --ops "$OPS" --out "$OUT" \
   --push-empty "${targets[*]}" \
-  --server-pid "$FORGE_PID" "http://127.0.0.1:$FORGE_PORT/bench" "$NAME.git"
+  --server-pid "$FORGE_PID" "$FORGE_PUSH_URL" "$NAME.git"
 disk forge "$(forge_repo_dir "bench/$NAME-empty1")"
 
 "$SHARED/report.sh" "$OUT/results.tsv" git-http-backend forge
