@@ -22,6 +22,7 @@ fn main() -> anyhow::Result<()> {
             ref_globs: vec!["refs/heads/agent/**".into()],
             expires: Some(SystemTime::now() + Duration::from_secs(3600)),
             parents: Vec::new(),
+            incarnation: 0,
         },
         &root,
     )?;

@@ -34,6 +34,7 @@ fn fixture() -> &'static Fixture {
             ref_globs: vec!["refs/heads/agent/**".into()],
             expires: Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000)),
             parents: Vec::new(),
+            incarnation: 0,
         };
         let minted = token::mint(&grant, &root).expect("mint");
         Fixture {

@@ -23,6 +23,7 @@ const REVOCATION_ID_BYTES: usize = 64;
 #[derive(Debug, Clone)]
 pub struct Compiled {
     identity: String,
+    incarnation: u64,
     /// Revocation ids of the token this one was minted with.
     parents: Vec<Vec<u8>>,
     /// `right(scope, op)` facts: scope names as the Datalog has them.
@@ -75,6 +76,7 @@ fn is_plain(byte: u8) -> bool {
 
 fn read_authority(printed: &str) -> Option<Compiled> {
     let mut identity = None;
+    let mut incarnation = 0;
     let mut parents = Vec::new();
     let mut rights = Vec::new();
     let mut globs = Vec::new();
@@ -83,6 +85,8 @@ fn read_authority(printed: &str) -> Option<Compiled> {
     for line in printed.lines() {
         if let Some(rest) = line.strip_prefix("identity(") {
             identity = Some(quoted_args(rest.strip_suffix(");")?)?.pop()?);
+        } else if let Some(rest) = line.strip_prefix("incarnation(") {
+            incarnation = rest.strip_suffix(");")?.parse().ok()?;
         } else if let Some(rest) = line.strip_prefix("parent(") {
             parents.push(crate::hex::decode(
                 &quoted_args(rest.strip_suffix(");")?)?.pop()?,
@@ -105,14 +109,22 @@ fn read_authority(printed: &str) -> Option<Compiled> {
         .iter()
         .map(|(scope, op)| Scope::parse(scope).ok().map(|s| (s, *op)))
         .collect::<Option<_>>()?;
-    let regenerated = authority_block(&identity, &parents, &scopes, &globs, expires.map(at))
-        .ok()?
-        .to_string();
+    let regenerated = authority_block(
+        &identity,
+        incarnation,
+        &parents,
+        &scopes,
+        &globs,
+        expires.map(at),
+    )
+    .ok()?
+    .to_string();
     if regenerated != printed || unlimited != globs.is_empty() {
         return None;
     }
     Some(Compiled {
         identity,
+        incarnation,
         parents,
         rights,
         ref_globs: (!unlimited).then_some(globs),
@@ -225,6 +237,10 @@ fn seconds(time: SystemTime) -> u64 {
 impl Compiled {
     pub fn identity(&self) -> &str {
         &self.identity
+    }
+
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
     }
 
     pub fn parents(&self) -> &[Vec<u8>] {
@@ -349,6 +365,7 @@ mod tests {
                 ref_globs: vec![],
                 expires: None,
                 parents: Vec::new(),
+                incarnation: 0,
             },
             &root,
         )
@@ -440,6 +457,7 @@ mod tests {
                 ref_globs: globs,
                 expires: at_offset(expiry),
                 parents: Vec::new(),
+                incarnation: 0,
             }, &root).unwrap();
             for (scopes, ops, globs, expiry) in &narrowings {
                 let narrowing = Narrowing {

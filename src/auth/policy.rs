@@ -172,6 +172,7 @@ mod tests {
                 ref_globs: globs.iter().map(|g| g.to_string()).collect(),
                 expires: Some(SystemTime::now() + Duration::from_secs(3600)),
                 parents: Vec::new(),
+                incarnation: 0,
             },
             root,
         )
@@ -337,6 +338,7 @@ mod tests {
                 ref_globs: vec![],
                 expires: Some(SystemTime::now() - Duration::from_secs(1)),
                 parents: Vec::new(),
+                incarnation: 0,
             },
             &root,
         )

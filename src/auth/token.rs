@@ -138,6 +138,9 @@ pub struct Grant {
     /// Revocation ids of the token this one was minted with (through the REST API):
     /// revoking that token revokes this one too.
     pub parents: Vec<Vec<u8>>,
+    /// The identity's incarnation (`Identity::incarnation`): a token of an identity that
+    /// was removed and added again under the same name is refused.
+    pub incarnation: u64,
 }
 
 /// What a holder narrows a token to; every part is optional.
@@ -230,9 +233,11 @@ pub fn rights_of(grant: &Grant) -> Vec<(Scope, Op)> {
         .collect()
 }
 
-/// The authority block: identity, rights, ref globs (or `no_ref_limit`), expiry.
+/// The authority block: identity (and its incarnation), rights, ref globs (or
+/// `no_ref_limit`), expiry.
 pub(super) fn authority_block(
     identity: &str,
+    incarnation: u64,
     parents: &[Vec<u8>],
     rights: &[(Scope, Op)],
     ref_globs: &[String],
@@ -241,6 +246,10 @@ pub(super) fn authority_block(
     let mut source = Source::default();
     let identity = source.str(identity);
     let _ = writeln!(source.text, "identity({identity});");
+    // Tokens minted before incarnations existed carry none and match incarnation 0.
+    if incarnation != 0 {
+        let _ = writeln!(source.text, "incarnation({incarnation});");
+    }
     for parent in parents {
         let parent = source.str(&hex(parent));
         let _ = writeln!(source.text, "parent({parent});");
@@ -283,8 +292,14 @@ pub fn mint(grant: &Grant, root: &KeyPair) -> Result<String, TokenError> {
                 .into(),
         ));
     }
+    if grant.incarnation > i64::MAX as u64 {
+        return Err(TokenError::Invalid(
+            "an identity incarnation out of range".into(),
+        ));
+    }
     let block = authority_block(
         &grant.identity,
+        grant.incarnation,
         &grant.parents,
         &rights_of(grant),
         &grant.ref_globs,
@@ -375,6 +390,8 @@ pub struct VerifiedToken {
     pub biscuit: Biscuit,
     /// The identity named by the authority block.
     pub identity: String,
+    /// The incarnation of the identity it was minted for (0: none recorded).
+    pub incarnation: u64,
     /// Every id whose revocation stops this token: one 64-byte id per block (revoking one
     /// revokes that block and what was appended to it), and those of the token it was
     /// minted with.
@@ -399,6 +416,7 @@ pub fn verify(token: &str, root: &PublicKey) -> Result<VerifiedToken, TokenError
     revocation_ids.extend(biscuit.revocation_identifiers());
     Ok(VerifiedToken {
         identity: compiled.identity().to_owned(),
+        incarnation: compiled.incarnation(),
         revocation_ids,
         compiled,
         biscuit,
@@ -445,6 +463,7 @@ mod tests {
             ref_globs: vec!["refs/heads/agent/**".into()],
             expires: Some(SystemTime::now() + Duration::from_secs(3600)),
             parents: Vec::new(),
+            incarnation: 0,
         }
     }
 

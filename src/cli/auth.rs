@@ -185,9 +185,10 @@ pub(super) fn identity(
                 public_keys,
                 created_at: now_secs(),
                 disabled: false,
+                incarnation: 0,
             };
             let data = DataDir::open_or_init(data_path)?;
-            data.add_identity(&identity).map_err(identity_error)?;
+            let identity = data.add_identity(&identity).map_err(identity_error)?;
             if json {
                 print_json(json!({ "identity": identity }));
             } else {
@@ -302,6 +303,7 @@ pub(super) fn token(data_path: &Path, command: TokenCommand, json: bool) -> anyh
                 ops.push(Op::Read);
             }
             let grant = Grant {
+                incarnation: record.incarnation,
                 identity: record.name,
                 scopes,
                 ops,

@@ -408,6 +408,18 @@ pub fn format_signature(sig: &Signature) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// Found by `fuzz/fuzz_targets/git_objects.rs` (its input is kept in
+    /// `fuzz/regressions/git_objects/`): a `parent` line that is not hex. The tree is still
+    /// read, the links are not, and the full parser refuses the commit.
+    #[test]
+    fn a_parent_line_that_is_not_hex_has_a_tree_but_no_links() {
+        let body = include_bytes!("../../fuzz/regressions/git_objects/harness-bad-parent-hex");
+        assert!(commit_tree(body).is_some());
+        assert!(commit_links(body).is_none());
+        assert!(parse(Kind::Commit, body).is_none());
+        assert!(crate::git::fsck::check(Kind::Commit, body).is_err());
+    }
+
     fn round_trip(kind: Kind, body: &[u8]) -> Vec<u8> {
         let node = parse(kind, body).expect("parses");
         let mut out = Vec::new();

@@ -63,7 +63,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            "internal error (the server log has the details)",
+            super::INTERNAL_ERROR,
         )
     }
 }
@@ -333,6 +333,7 @@ async fn mint_token(
         let mut parents = caller.compiled.parents().to_vec();
         parents.extend(caller.biscuit.revocation_identifiers().into_iter().take(1));
         let grant = Grant {
+            incarnation: identity.incarnation,
             identity: identity.name,
             scopes,
             ops,

@@ -151,11 +151,14 @@ pub fn caller(
 /// the caller is told.
 pub fn standing(data: &DataDir, token: &VerifiedToken) -> Result<Result<(), String>, StoreError> {
     Ok(
-        match data.token_standing(&token.identity, &token.revocation_ids)? {
+        match data.token_standing(&token.identity, token.incarnation, &token.revocation_ids)? {
             Standing::Good => Ok(()),
             Standing::Revoked => Err("token revoked".to_owned()),
             Standing::UnknownIdentity(name) => Err(format!("the identity {name} does not exist")),
             Standing::Disabled(name) => Err(format!("the identity {name} is disabled")),
+            Standing::EarlierIncarnation(name) => Err(format!(
+                "the token was issued to an earlier identity named {name}, since removed"
+            )),
         },
     )
 }

@@ -346,7 +346,7 @@ async fn connection(
 }
 
 fn internal_error() -> Response<Body> {
-    let mut response = Response::new(Body::from("internal error\n"));
+    let mut response = Response::new(Body::from(format!("{}\n", super::INTERNAL_ERROR)));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response
 }
@@ -495,5 +495,75 @@ impl AsyncWrite for WriteTimeout {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::AsyncReadExt;
+
+    async fn exchange(addr: SocketAddr, path: &str) -> String {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    /// A handler that panics while holding shared state answers 500 alone: the next
+    /// requests, on new connections, see the state intact and are served.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_request_is_answered_500_and_poisons_nothing() {
+        let shared = Arc::new(Mutex::new(0u32));
+        let app = Router::new()
+            .route(
+                "/panic",
+                get({
+                    let shared = shared.clone();
+                    move || async move {
+                        let mut guard = shared.lock();
+                        *guard += 1;
+                        if *guard > 0 {
+                            panic!("a handler bug");
+                        }
+                        "unreachable"
+                    }
+                }),
+            )
+            .route(
+                "/count",
+                get({
+                    let shared = shared.clone();
+                    move || async move { format!("count {}", *shared.lock()) }
+                }),
+            );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stats = Arc::new(ConnectionStats::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            app,
+            ConnectionLimits::default(),
+            stats.clone(),
+            async {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(1),
+        ));
+        for _ in 0..3 {
+            let answer = exchange(addr, "/panic").await;
+            assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+            assert!(answer.contains(super::super::INTERNAL_ERROR), "{answer}");
+        }
+        let answer = exchange(addr, "/count").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("count 3"), "{answer}");
+        stop.send(()).unwrap();
+        server.await.unwrap();
+        assert_eq!(stats.open.load(Ordering::Relaxed), 0);
     }
 }

@@ -23,6 +23,10 @@ use axum::routing::{get, post};
 use parking_lot::Mutex;
 
 use crate::store::DataDir;
+
+/// What a client is told when the server itself failed; the details, which can name
+/// server paths, go to the log.
+pub(crate) const INTERNAL_ERROR: &str = "internal error (the server log has the details)";
 use crate::upload::{RepoState, ServeSettings};
 
 pub use log::LogFormat;
@@ -303,13 +307,14 @@ fn bootstrap_admin(data: &DataDir) -> anyhow::Result<Option<Bootstrap>> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         disabled: false,
+        incarnation: 0,
     };
-    match data.add_identity(&identity) {
-        Ok(()) => {}
+    let identity = match data.add_identity(&identity) {
+        Ok(stored) => stored,
         // Another process created it first: it printed the token.
         Err(crate::store::IdentityError::Exists(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
-    }
+    };
     let root = crate::auth::root_key(data)?;
     let token = crate::auth::token::mint(
         &Grant {
@@ -319,6 +324,7 @@ fn bootstrap_admin(data: &DataDir) -> anyhow::Result<Option<Bootstrap>> {
             ref_globs: Vec::new(),
             expires: None,
             parents: Vec::new(),
+            incarnation: identity.incarnation,
         },
         &root,
     )?;
@@ -391,10 +397,17 @@ async fn index(State(state): State<Arc<AppState>>) -> Response {
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "internal error (the server log has the details)\n",
+                format!("{INTERNAL_ERROR}\n"),
             )
                 .into_response()
         }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(e) => {
+            tracing::error!("listing repositories: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{INTERNAL_ERROR}\n"),
+            )
+                .into_response()
+        }
     }
 }

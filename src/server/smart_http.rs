@@ -108,10 +108,7 @@ impl HttpError {
     /// log; the client is told only that it happened.
     pub(super) fn internal(error: impl std::fmt::Display) -> HttpError {
         tracing::error!("git request failed: {error}");
-        HttpError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error (the server log has the details)",
-        )
+        HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, super::INTERNAL_ERROR)
     }
 
     /// 401 with git's Basic challenge: git sends the URL's credentials only after it.
@@ -243,7 +240,7 @@ async fn authorize(
     {
         Ok(Ok(authorized)) => Ok(authorized),
         Ok(Err(e)) => Err(e.into_response()),
-        Err(_) => Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")),
+        Err(e) => Err(HttpError::internal(e).into_response()),
     }
 }
 
@@ -255,7 +252,7 @@ async fn answered(
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(body)) => git_response(content_type, Body::from(body)),
         Ok(Err(e)) => e.into_response(),
-        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        Err(e) => HttpError::internal(e).into_response(),
     }
 }
 
@@ -448,7 +445,7 @@ pub async fn upload_pack(
     {
         Ok(Ok(request)) => request,
         Ok(Err(response)) => return *response,
-        Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        Err(e) => return HttpError::internal(e).into_response(),
     };
     streamed("application/x-git-upload-pack-result", move |mut out| {
         let _slot = slot;
@@ -750,7 +747,7 @@ async fn streamed(
             // Nothing to say (git's `0000` probe before a large chunked request).
             Ok(Ok(())) => git_response(content_type, Body::empty()),
             Ok(Err(e)) => e.into_response(),
-            Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            Err(e) => HttpError::internal(e).into_response(),
         },
     }
 }

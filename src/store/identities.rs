@@ -43,6 +43,11 @@ pub struct Identity {
     /// agents' tokens.
     #[serde(default)]
     pub disabled: bool,
+    /// Chosen when the identity is added and carried by its tokens, so that removing an
+    /// identity and adding one with the same name does not revive the old tokens. 0 for
+    /// identities added before incarnations existed (their tokens carry none).
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
 /// Whether a verified token may still act, as the data directory says now.
@@ -52,6 +57,8 @@ pub enum Standing {
     Revoked,
     /// No such identity (removed, or the token was minted elsewhere with the same key).
     UnknownIdentity(String),
+    /// The identity was removed and another added with its name since the token was minted.
+    EarlierIncarnation(String),
     Disabled(String),
 }
 
@@ -116,7 +123,10 @@ impl DataDir {
             .ok_or_else(|| StoreError::Corrupt(format!("{} is not a root key", path.display())))
     }
 
-    pub fn add_identity(&self, identity: &Identity) -> Result<(), IdentityError> {
+    /// Adds `identity` with a fresh incarnation and returns the record as stored.
+    pub fn add_identity(&self, identity: &Identity) -> Result<Identity, IdentityError> {
+        let mut identity = identity.clone();
+        identity.incarnation = fresh_incarnation(&identity.name);
         let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
         {
             let mut table = txn.open_table(IDENTITIES).map_err(|e| self.db_error(e))?;
@@ -140,13 +150,13 @@ impl DataDir {
                     )));
                 }
             }
-            let json = serde_json::to_vec(identity).expect("serialisable");
+            let json = serde_json::to_vec(&identity).expect("serialisable");
             table
                 .insert(key.as_str(), json.as_slice())
                 .map_err(|e| self.db_error(e))?;
         }
         txn.commit().map_err(|e| self.db_error(e))?;
-        Ok(())
+        Ok(identity)
     }
 
     pub fn find_identity(&self, name: &str) -> Result<Option<Identity>, StoreError> {
@@ -197,7 +207,12 @@ impl DataDir {
     /// Whether a token for `identity` with these revocation ids may act: none revoked, the
     /// identity known and enabled, and an agent's owner too. One read, on every request,
     /// so that revocations and removals by another process take effect at once.
-    pub fn token_standing(&self, identity: &str, ids: &[Vec<u8>]) -> Result<Standing, StoreError> {
+    pub fn token_standing(
+        &self,
+        identity: &str,
+        incarnation: u64,
+        ids: &[Vec<u8>],
+    ) -> Result<Standing, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
         match txn.open_table(REVOKED) {
             Ok(revoked) => {
@@ -223,7 +238,7 @@ impl DataDir {
         };
         let mut name = identity.to_owned();
         // The identity, then its owner (owners are humans, which have none).
-        for _ in 0..2 {
+        for step in 0..2 {
             let Some(value) = identities
                 .get(name.to_ascii_lowercase().as_str())
                 .map_err(|e| self.db_error(e))?
@@ -231,6 +246,9 @@ impl DataDir {
                 return Ok(Standing::UnknownIdentity(name));
             };
             let record = decode(&name, value.value())?;
+            if step == 0 && record.incarnation != incarnation {
+                return Ok(Standing::EarlierIncarnation(name));
+            }
             if record.disabled {
                 return Ok(Standing::Disabled(name));
             }
@@ -326,4 +344,20 @@ impl DataDir {
 fn decode(name: &str, bytes: &[u8]) -> Result<Identity, StoreError> {
     serde_json::from_slice(bytes)
         .map_err(|e| StoreError::Corrupt(format!("identity record of {name}: {e}")))
+}
+
+/// A number no earlier identity of this name had: a hash of the name and the present time
+/// in nanoseconds, in the positive range of a Datalog integer and never 0.
+fn fresh_incarnation(name: &str) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(name.as_bytes());
+    hasher.update(&nanos.to_le_bytes());
+    hasher.update(&std::process::id().to_le_bytes());
+    let bytes: [u8; 8] = hasher.finalize().as_bytes()[..8]
+        .try_into()
+        .expect("8 bytes");
+    (u64::from_le_bytes(bytes) & (i64::MAX as u64)).max(1)
 }

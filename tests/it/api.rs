@@ -58,12 +58,6 @@ fn assert_error(answer: &Answer, status: u16, code: &str, message: &str) {
     );
 }
 
-fn issue(forge: &Forge, args: &[&str]) -> String {
-    let mut all = vec!["token", "issue"];
-    all.extend_from_slice(args);
-    forge.json(&all)["token"].as_str().unwrap().to_owned()
-}
-
 #[test]
 fn user_repos_tokens_and_revocation() {
     let tmp = tempfile::tempdir().unwrap();
@@ -85,10 +79,7 @@ fn user_repos_tokens_and_revocation() {
     ]);
     let server = Server::start_with(&forge, &[]);
     let admin = server.token.clone();
-    let alice = issue(
-        &forge,
-        &["--identity", "alice", "--repo", "alice/*", "--ops", "admin"],
-    );
+    let alice = forge.token(&["--identity", "alice", "--repo", "alice/*", "--ops", "admin"]);
 
     // GET /api/v1/user
     let anonymous = call(&server, "GET", "/api/v1/user", None, None);
@@ -315,19 +306,16 @@ fn user_repos_tokens_and_revocation() {
         "alice does not administer identity ghost",
     );
     // A minted token lives no longer than its minter's, and dies with it.
-    let short_alice = issue(
-        &forge,
-        &[
-            "--identity",
-            "alice",
-            "--repo",
-            "alice/*",
-            "--ops",
-            "admin",
-            "--ttl",
-            "1h",
-        ],
-    );
+    let short_alice = forge.token(&[
+        "--identity",
+        "alice",
+        "--repo",
+        "alice/*",
+        "--ops",
+        "admin",
+        "--ttl",
+        "1h",
+    ]);
     let child = call(
         &server,
         "POST",

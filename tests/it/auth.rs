@@ -34,12 +34,6 @@ fn forge_with_two_repos(tmp: &Path) -> (Forge, Server) {
     (forge, server)
 }
 
-fn issue(forge: &Forge, args: &[&str]) -> String {
-    let mut all = vec!["token", "issue"];
-    all.extend_from_slice(args);
-    forge.json(&all)["token"].as_str().unwrap().to_owned()
-}
-
 fn url_with(server: &Server, token: &str, repo: &str) -> String {
     server
         .anonymous_url(repo)
@@ -98,10 +92,7 @@ fn private_and_public_repositories_and_read_only_tokens() {
     assert!(stderr.contains("could not read Username"), "{stderr}");
 
     // A read-only token clones and cannot push; git shows the reason.
-    let read = issue(
-        &forge,
-        &["--identity", "alice", "--repo", "alice/*", "--ops", "read"],
-    );
+    let read = forge.token(&["--identity", "alice", "--repo", "alice/*", "--ops", "read"]);
     forge.ok(&["repo", "config", "alice/app", "public", "false"]);
     let reader = dir.join("reader");
     let (ok, stderr) = clone_with(
@@ -127,19 +118,16 @@ fn narrowed_tokens_push_only_where_they_may() {
     let tmp = tempfile::tempdir().unwrap();
     let (forge, server) = forge_with_two_repos(tmp.path());
     let dir = tmp.path();
-    let write = issue(
-        &forge,
-        &[
-            "--identity",
-            "bot",
-            "--repo",
-            "alice/app",
-            "--ops",
-            "read,write",
-            "--ttl",
-            "1h",
-        ],
-    );
+    let write = forge.token(&[
+        "--identity",
+        "bot",
+        "--repo",
+        "alice/app",
+        "--ops",
+        "read,write",
+        "--ttl",
+        "1h",
+    ]);
     // Narrowed offline, with no data directory.
     let nowhere = Forge::new(&dir.join("nowhere"));
     let agent =
@@ -206,17 +194,14 @@ fn expired_revoked_tampered_and_foreign_tokens_are_refused() {
     let (forge, server) = forge_with_two_repos(tmp.path());
     let dir = tmp.path();
     let clone = |token: &str, target: &str| clone_with(&server, dir, token, "alice/app", target);
-    let parent = issue(
-        &forge,
-        &[
-            "--identity",
-            "alice",
-            "--repo",
-            "alice/app",
-            "--ops",
-            "read",
-        ],
-    );
+    let parent = forge.token(&[
+        "--identity",
+        "alice",
+        "--repo",
+        "alice/app",
+        "--ops",
+        "read",
+    ]);
     let child = forge.json(&["token", "attenuate", &parent, "--ttl", "1h"])["token"]
         .as_str()
         .unwrap()
@@ -257,17 +242,14 @@ fn expired_revoked_tampered_and_foreign_tokens_are_refused() {
     // Signed by another server's key.
     let other = Forge::new(&dir.join("other-data"));
     other.ok(&["identity", "add", "alice", "--kind", "human"]);
-    let foreign = issue(
-        &other,
-        &[
-            "--identity",
-            "alice",
-            "--repo",
-            "alice/app",
-            "--ops",
-            "read",
-        ],
-    );
+    let foreign = other.token(&[
+        "--identity",
+        "alice",
+        "--repo",
+        "alice/app",
+        "--ops",
+        "read",
+    ]);
     let (ok, stderr) = clone(&foreign, "c3");
     assert!(!ok);
     assert!(
@@ -299,17 +281,14 @@ fn a_token_for_one_repository_cannot_read_another() {
     let tmp = tempfile::tempdir().unwrap();
     let (forge, server) = forge_with_two_repos(tmp.path());
     let dir = tmp.path();
-    let alice = issue(
-        &forge,
-        &[
-            "--identity",
-            "alice",
-            "--repo",
-            "alice/app",
-            "--ops",
-            "read",
-        ],
-    );
+    let alice = forge.token(&[
+        "--identity",
+        "alice",
+        "--repo",
+        "alice/app",
+        "--ops",
+        "read",
+    ]);
     let (ok, stderr) = clone_with(&server, dir, &alice, "bob/secret", "stolen");
     assert!(!ok);
     assert!(stderr.contains("remote: repository not found"), "{stderr}");

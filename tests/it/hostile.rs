@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use common::{
-    Forge, Server, commit_file, git, open_fds, parse_answer, pkt, proc_status_kb, raw_http,
-    split_url, try_git, wait_for,
+    Forge, Server, commit_file, git, open_fds, parse_answer, pkt, post_json, proc_status_kb,
+    raw_http, split_url, try_git, wait_for,
 };
 
 /// A work tree with one commit, and a forge serving an empty `alice/app`.
@@ -489,19 +489,14 @@ fn tokens_stop_with_their_identity_and_admin_tokens_take_no_ref_limits() {
     ]);
     forge.ok(&["repo", "create", "bob/app"]);
     let token_for = |forge: &Forge, who: &str| {
-        forge.json(&[
-            "token",
-            "issue",
+        forge.token(&[
             "--identity",
             who,
             "--repo",
             "bob/app",
             "--ops",
             "read,write",
-        ])["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        ])
     };
     let bob = token_for(&forge, "bob");
     let bot = token_for(&forge, "bot");
@@ -522,19 +517,7 @@ fn tokens_stop_with_their_identity_and_admin_tokens_take_no_ref_limits() {
     assert!(status.success());
     let other = Forge::new(&copy);
     other.ok(&["identity", "add", "ghost", "--kind", "human"]);
-    let ghost = other.json(&[
-        "token",
-        "issue",
-        "--identity",
-        "ghost",
-        "--repo",
-        "*",
-        "--ops",
-        "admin",
-    ])["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ghost = other.token(&["--identity", "ghost", "--repo", "*", "--ops", "admin"]);
     let (ok, stderr) = ls(&ghost);
     assert!(!ok);
     assert!(
@@ -542,13 +525,11 @@ fn tokens_stop_with_their_identity_and_admin_tokens_take_no_ref_limits() {
         "{stderr}"
     );
     let body = r#"{"name":"ghost/r"}"#;
-    let answer = raw_http(
+    let answer = post_json(
         &server.addr(),
-        format!(
-            "POST /api/v1/repos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ghost}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
+        "/api/v1/repos",
+        &format!("Bearer {ghost}"),
+        body,
     );
     assert_eq!(answer.status, 401, "{}", answer.text());
     assert!(answer.text().contains("the identity ghost does not exist"));
@@ -581,6 +562,16 @@ fn tokens_stop_with_their_identity_and_admin_tokens_take_no_ref_limits() {
     );
     forge.ok(&["identity", "remove", "bob"]);
     assert!(!ls(&bob).0);
+    // Adding an identity with the name again does not revive the tokens of the old one.
+    forge.ok(&["identity", "add", "bob", "--kind", "human"]);
+    let (ok, stderr) = ls(&bob);
+    assert!(
+        !ok && stderr
+            .contains("the token was issued to an earlier identity named bob, since removed"),
+        "{stderr}"
+    );
+    let new_bob = token_for(&forge, "bob");
+    assert!(ls(&new_bob).0);
 
     // admin with ref limits would ignore them: refused at issue time.
     let refused = forge.fails(&[
@@ -614,15 +605,7 @@ fn names_that_break_scripts_or_other_systems_are_refused_everywhere() {
         ("a/b.lock", "must not end with '.lock'"),
     ] {
         let body = format!("{{\"name\":\"{name}\"}}");
-        let answer = raw_http(
-            &server.addr(),
-            format!(
-                "POST /api/v1/repos HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                server.bearer(),
-                body.len()
-            )
-            .as_bytes(),
-        );
+        let answer = post_json(&server.addr(), "/api/v1/repos", &server.bearer(), &body);
         assert_eq!(answer.status, 400, "{name}: {}", answer.text());
         assert!(answer.text().contains(reason), "{name}: {}", answer.text());
         if !name.starts_with('-') {

@@ -207,6 +207,16 @@ impl Forge {
             .unwrap_or_else(|| panic!("no repository {name}"))
     }
 
+    /// `forge token issue ARGS`: the token it prints.
+    pub fn token(&self, args: &[&str]) -> String {
+        let mut all = vec!["token", "issue"];
+        all.extend_from_slice(args);
+        self.json(&all)["token"]
+            .as_str()
+            .expect("a token in the output")
+            .to_owned()
+    }
+
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
@@ -571,6 +581,18 @@ pub fn fsck_problem(stderr: &str) -> Option<String> {
         let (_sha, problem) = rest.split_once(": ")?;
         Some(problem.trim().to_owned())
     })
+}
+
+/// POSTs a JSON `body` to `path` over a raw connection with an `Authorization` header value.
+pub fn post_json(addr: &str, path: &str, authorization: &str, body: &str) -> RawAnswer {
+    raw_http(
+        addr,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
 }
 
 /// POSTs `body` to `url`'s git-receive-pack over a raw connection, with the URL's token.
