@@ -11,7 +11,8 @@ WORK=${BENCH_WORK:-/tmp/forge-bench}
 GIT_PORT=${GIT_PORT:-18080}
 FORGE_PORT=${FORGE_PORT:-18090}
 OUT=$HERE/results
-FORGE=$ROOT/target/release/forge
+# FORGE_BIN: another forge binary to measure (an older build, for a same-run comparison).
+FORGE=${FORGE_BIN:-$ROOT/target/release/forge}
 export GITBENCH_ROOT=$WORK/gitroot
 FORGE_PID=
 
@@ -19,7 +20,7 @@ FORGE_PID=
 # forge data directory (as bench/NAME).
 prepare_repositories() {
   mkdir -p "$OUT"
-  cargo build --release --manifest-path "$ROOT/Cargo.toml" >&2
+  [[ -n ${FORGE_BIN:-} ]] || cargo build --release --manifest-path "$ROOT/Cargo.toml" >&2
   rm -rf "$WORK"
   mkdir -p "$WORK"
   "$SHARED/repo-admin.sh" import "$SRC" "$NAME.git" >&2

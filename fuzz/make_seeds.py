@@ -174,6 +174,13 @@ def main():
     write("git_objects", "tree-gitlink-dotgit",
           b"160000 sub\0" + bytes(range(20)) + b"40000 .git\0" + bytes(20) +
           b"100644 .gitmodules\0" + bytes(range(1, 21)))
+    # Blobs a tree names .gitmodules / .gitattributes (their content is checked too).
+    write("git_objects", "blob-gitmodules",
+          b'[submodule "lib/a"]\n\tpath = lib/a\n\turl = https://example.com/a.git\n'
+          b'[submodule "b"]\r\n\tpath = "b c" ; comment\r\n\turl = ../b.git\r\n'
+          b'\tupdate = rebase\n[core]\n\tbare = false \\\n continued\n')
+    write("git_objects", "blob-gitattributes",
+          b"*.png binary\n# comment\n*.rs text eol=lf diff=rust\n[attr]custom -text\n")
 
     # --- deltas: git's own from the small pack, and by hand -------------------------------------
     pack = [p for p in os.listdir(os.path.join(small, ".git", "objects", "pack"))

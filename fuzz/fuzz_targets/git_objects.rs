@@ -58,8 +58,21 @@ fuzz_target!(|body: &[u8]| {
     let sig = format::parse_signature(body);
     let _ = format::format_signature(&sig);
 
+    // The input as the blob a tree names `.gitmodules` and/or `.gitattributes` (git's
+    // fsck_finish checks): a config parse, URL and name rules, line lengths.
+    for (gitmodules, gitattributes) in [(true, false), (false, true), (true, true)] {
+        let named = fsck::NamedAs {
+            gitmodules,
+            gitattributes,
+        };
+        let _ = fsck::check_named(named, fsck::NamedObject::Blob(Some(body)));
+    }
+
     for kind in Kind::ALL {
-        let _ = fsck::check(kind, body);
+        let mut noted = 0usize;
+        let _ = fsck::check_noting(kind, body, |_, _| noted += 1);
+        // A noted entry is a tree entry: at least a mode, a name, a NUL and 20 bytes.
+        assert!(noted <= body.len() / 22);
         let parsed = format::parse(kind, body);
         if kind == Kind::Blob {
             assert!(parsed.is_none());

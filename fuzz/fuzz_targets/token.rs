@@ -3,7 +3,8 @@
 //! base64url of its raw bytes (which reaches the biscuit decoder instead of stopping at the
 //! base64). And, since any holder may append a block to a token offline, the input as
 //! the Datalog of a block appended to a genuine token: `verify` must refuse it or compile
-//! it (`auth::compiled`), and a compiled token must evaluate requests.
+//! it (`auth::compiled`), a compiled token must evaluate requests, and the appended block
+//! must never allow a request the genuine token refuses (attenuation only narrows).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -50,6 +51,21 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+/// Every request the fuzzer asks about: `(scope, op, ref)` at a fixed time.
+fn each_request(fixture: &Fixture, mut visit: impl FnMut(&Request<'_>)) {
+    for scope in &fixture.scopes {
+        for op in [Op::Read, Op::Write, Op::Admin] {
+            for ref_name in [None, Some("refs/heads/agent/x"), Some("refs/tags/v1")] {
+                visit(&Request {
+                    scope,
+                    op,
+                    ref_name,
+                });
+            }
+        }
+    }
+}
+
 fn all_readers(text: &str, fixture: &Fixture) {
     let _ = token::parse_unverified(text);
     let _ = token::inspect(text);
@@ -57,18 +73,9 @@ fn all_readers(text: &str, fixture: &Fixture) {
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let _ = verified.compiled.expired(now);
         let _ = verified.compiled.expired(SystemTime::now());
-        for scope in &fixture.scopes {
-            for op in [Op::Read, Op::Write, Op::Admin] {
-                for ref_name in [None, Some("refs/heads/agent/x"), Some("refs/tags/v1")] {
-                    let request = Request {
-                        scope,
-                        op,
-                        ref_name,
-                    };
-                    let _ = verified.compiled.authorize(&request, now);
-                }
-            }
-        }
+        each_request(fixture, |request| {
+            let _ = verified.compiled.authorize(request, now);
+        });
     }
 }
 
@@ -83,6 +90,18 @@ fuzz_target!(|data: &[u8]| {
         let base = token::parse_unverified(&fixture.minted).expect("own token parses");
         if let Ok(appended) = base.append(block).and_then(|t| t.to_base64()) {
             all_readers(&appended, fixture);
+            if let Ok(narrowed) = token::verify(&appended, &fixture.public) {
+                let genuine = token::verify(&fixture.minted, &fixture.public).expect("own token");
+                let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+                each_request(fixture, |request| {
+                    if narrowed.compiled.authorize(request, now).is_ok() {
+                        assert!(
+                            genuine.compiled.authorize(request, now).is_ok(),
+                            "an appended block widened the token"
+                        );
+                    }
+                });
+            }
         }
     }
 });

@@ -1,25 +1,30 @@
 //! The checks git applies to each pushed object with `receive.fsckObjects=true`: git 2.47's
 //! `fsck.c` with `strict` on (receive runs `index-pack --strict` or `unpack-objects --strict`),
 //! so its WARN messages are errors too, while its INFO ones (`badFilemode`, `badTagName`,
-//! `missingTaggerEntry`, `gitattributesSymlink`, `gitignoreSymlink`, `mailmapSymlink`) and its
-//! ignored one (`extraHeaderEntry`) are not reported.
+//! `missingTaggerEntry`, `gitattributesSymlink`, `gitignoreSymlink`, `mailmapSymlink`,
+//! `gitmodulesParse`) and its ignored one (`extraHeaderEntry`) are not reported.
 //!
 //! Each check looks at one object body (without the `"<type> <size>\0"` header) and returns
 //! the first problem git would print for it, with git's message id and text, so a refused
 //! push reads as git's would: `error: object <sha>: hasDotgit: contains '.git'`.
 //!
-//! Not covered here, because they need more than the one object: whether linked objects exist
-//! and have the type the link claims (a tag's `type` line, a tree entry's mode), and the
-//! contents of `.gitmodules` and `.gitattributes` blobs (`gitmodulesUrl`, `gitmodulesPath`,
-//! `gitmodulesName`, `gitattributesLarge`, … which git checks in `fsck_finish` for blobs that
-//! trees name so).
+//! The blobs trees name `.gitmodules` or `.gitattributes` (in any spelling HFS+ or NTFS reads
+//! so) are checked once every object is in, as git's `fsck_finish` does: `check_tree_noting`
+//! tells the caller their ids, and `check_named` checks what the caller then finds at each
+//! (`gitmodulesUrl`, `gitmodulesName`, `gitattributesLineLength`, a tree where a blob should
+//! be, nothing at all…).
+//!
+//! Not covered here, because it needs more than the objects: whether linked objects exist and
+//! have the type the link claims (a tag's `type` line, a tree entry's mode).
 //!
 //! Every function takes hostile bytes: no indexing that can fail, no allocation but the
-//! returned problem (and, for a tree, one small list when names are prefixes of each other).
+//! returned problem (and, for a tree, one small list when names are prefixes of each other;
+//! for a `.gitmodules`, the section, key and value being read and a URL's normal form, each
+//! bounded by the blob's size, and time linear in it).
 
 use bstr::ByteSlice;
 
-use crate::object::Kind;
+use crate::object::{Kind, Sha1};
 
 /// One problem, as git's fsck names it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,11 +54,35 @@ fn fail<T>(message: Message) -> Result<T, FsckProblem> {
 
 /// Checks one object body of the given kind; blobs have nothing to check on their own.
 pub fn check(kind: Kind, body: &[u8]) -> Result<(), FsckProblem> {
+    check_noting(kind, body, |_, _| {})
+}
+
+/// `check`, telling `note` the entries a tree names `.gitmodules` or `.gitattributes` (see
+/// `check_tree_noting`).
+pub fn check_noting(
+    kind: Kind,
+    body: &[u8],
+    note: impl FnMut(NamedAs, Sha1),
+) -> Result<(), FsckProblem> {
     match kind {
         Kind::Blob => Ok(()),
-        Kind::Tree => check_tree(body),
+        Kind::Tree => check_tree_noting(body, note),
         Kind::Commit => check_commit(body),
         Kind::Tag => check_tag(body),
+    }
+}
+
+/// The names a tree gives an object whose content git checks once every object is in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NamedAs {
+    pub gitmodules: bool,
+    pub gitattributes: bool,
+}
+
+impl std::ops::BitOrAssign for NamedAs {
+    fn bitor_assign(&mut self, other: NamedAs) {
+        self.gitmodules |= other.gitmodules;
+        self.gitattributes |= other.gitattributes;
     }
 }
 
@@ -71,8 +100,6 @@ const ZERO_PADDED_FILEMODE: Message = ("zeroPaddedFilemode", "contains zero-padd
 const DUPLICATE_ENTRIES: Message = ("duplicateEntries", "contains duplicate file entries");
 const TREE_NOT_SORTED: Message = ("treeNotSorted", "not properly sorted");
 const LARGE_PATHNAME: Message = ("largePathname", "contains excessively large pathname");
-const GITMODULES_BLOB: Message = ("gitmodulesBlob", "non-blob found at .gitmodules");
-const GITATTRIBUTES_BLOB: Message = ("gitattributesBlob", "non-blob found at .gitattributes");
 
 /// Length of a SHA-1 in a tree entry.
 const RAW_SHA1_LEN: usize = 20;
@@ -80,7 +107,6 @@ const RAW_SHA1_LEN: usize = 20;
 const MAX_NAME_LEN: usize = 4096;
 
 const S_IFMT: u16 = 0o170000;
-const S_IFREG: u16 = 0o100000;
 const S_IFDIR: u16 = 0o040000;
 const S_IFLNK: u16 = 0o120000;
 
@@ -92,13 +118,19 @@ const S_IFLNK: u16 = 0o120000;
 /// `zeroPaddedFilemode`, `duplicateEntries`, `treeNotSorted`, `largePathname`. This returns
 /// the first of them. (git's `emptyName` is never reported: its entry parser already refuses
 /// an empty name, as `badTree`.)
-///
-/// Last come `gitmodulesBlob` and `gitattributesBlob`, which git reports once every object is
-/// in, for a `.gitmodules` or `.gitattributes` entry that is no blob. Here the entry's mode
-/// decides: a directory's or a gitlink's is refused, as git refuses it whenever the object
-/// has the type the mode gives (a gitlink to an absent commit is `gitmodulesMissing` in git).
-/// The blobs' contents are not checked here.
 pub fn check_tree(body: &[u8]) -> Result<(), FsckProblem> {
+    check_tree_noting(body, |_, _| {})
+}
+
+/// `check_tree`, telling `note` the SHA-1 of every entry named `.gitmodules` or
+/// `.gitattributes` in a spelling HFS+ or NTFS reads so, whatever its mode but a symlink's (a
+/// `.gitmodules` symlink is refused here; a `.gitattributes` one is only INFO in git). git
+/// checks what those ids hold once every object is in (`check_named`): a directory or
+/// gitlink there is refused then, for the object it names.
+pub fn check_tree_noting(
+    body: &[u8],
+    mut note: impl FnMut(NamedAs, Sha1),
+) -> Result<(), FsckProblem> {
     let mut null_sha1 = false;
     let mut full_pathname = false;
     let mut has_dot = false;
@@ -108,8 +140,6 @@ pub fn check_tree(body: &[u8]) -> Result<(), FsckProblem> {
     let mut duplicates = false;
     let mut unsorted = false;
     let mut large_name = false;
-    let mut gitmodules_not_blob = false;
-    let mut gitattributes_not_blob = false;
 
     let mut previous: Option<(u16, &[u8])> = None;
     // Files that may turn out to be duplicates of a directory further on (see `order`).
@@ -121,8 +151,6 @@ pub fn check_tree(body: &[u8]) -> Result<(), FsckProblem> {
         };
         let name = entry.name;
         let symlink = entry.mode & S_IFMT == S_IFLNK;
-        // Neither a file nor a symlink: a directory or a gitlink (as git reads other modes).
-        let not_blob = !symlink && entry.mode & S_IFMT != S_IFREG;
 
         null_sha1 |= entry.sha1.iter().all(|&b| b == 0);
         full_pathname |= name.find_byte(b'/').is_some();
@@ -132,24 +160,40 @@ pub fn check_tree(body: &[u8]) -> Result<(), FsckProblem> {
         zero_padded |= rest.first() == Some(&b'0');
         large_name |= name.len() > MAX_NAME_LEN;
 
-        if symlink && is_dotgitmodules(name) {
-            return fail(GITMODULES_SYMLINK);
+        if may_be_special(name) {
+            let named = NamedAs {
+                gitmodules: is_dotgitmodules(name),
+                gitattributes: is_dotgitattributes(name),
+            };
+            if symlink && named.gitmodules {
+                return fail(GITMODULES_SYMLINK);
+            }
+            if !symlink
+                && (named.gitmodules || named.gitattributes)
+                && let Some(sha1) = Sha1::from_bytes(entry.sha1)
+            {
+                note(named, sha1);
+            }
         }
-        if not_blob {
-            gitmodules_not_blob |= is_dotgitmodules(name);
-            gitattributes_not_blob |= is_hfs_dot(name, b"gitattributes")
-                || is_ntfs_dot(name, b"gitattributes", b"gi7d29");
-        }
-        // git also reads each backslash as a directory separator, as NTFS would.
+        // git also reads each backslash as a directory separator, as NTFS would (for `.git`
+        // and `.gitmodules`, not `.gitattributes`).
         let mut tail = name;
         while let Some(at) = tail.find_byte(b'\\') {
             tail = tail.get(at + 1..).unwrap_or_default();
             has_dotgit |= is_ntfs_dotgit(tail);
-            if (symlink || not_blob) && is_ntfs_dot(tail, b"gitmodules", b"gi7eba") {
+            if is_ntfs_dot(tail, b"gitmodules", b"gi7eba") {
                 if symlink {
                     return fail(GITMODULES_SYMLINK);
                 }
-                gitmodules_not_blob = true;
+                if let Some(sha1) = Sha1::from_bytes(entry.sha1) {
+                    note(
+                        NamedAs {
+                            gitmodules: true,
+                            gitattributes: false,
+                        },
+                        sha1,
+                    );
+                }
             }
         }
 
@@ -180,8 +224,6 @@ pub fn check_tree(body: &[u8]) -> Result<(), FsckProblem> {
         (duplicates, DUPLICATE_ENTRIES),
         (unsorted, TREE_NOT_SORTED),
         (large_name, LARGE_PATHNAME),
-        (gitmodules_not_blob, GITMODULES_BLOB),
-        (gitattributes_not_blob, GITATTRIBUTES_BLOB),
     ];
     match reported.into_iter().find(|(found, _)| *found) {
         Some((_, message)) => fail(message),
@@ -301,6 +343,25 @@ fn order<'a>(
 /// `is_ntfs_dotgitmodules`).
 fn is_dotgitmodules(name: &[u8]) -> bool {
     is_hfs_dot(name, b"gitmodules") || is_ntfs_dot(name, b"gitmodules", b"gi7eba")
+}
+
+/// Whether `name` is `.gitattributes` to HFS+ or NTFS.
+fn is_dotgitattributes(name: &[u8]) -> bool {
+    is_hfs_dot(name, b"gitattributes") || is_ntfs_dot(name, b"gitattributes", b"gi7d29")
+}
+
+/// Whether `name` may be `.gitmodules` or `.gitattributes` in any spelling, by its first
+/// bytes alone, so that the many names that cannot be cost a comparison or two. Every
+/// spelling is '.' then 'g' (HFS+ and NTFS), a short name with its '~' in the first eight
+/// bytes (`gitmod~1`, `gi7eba~1`, `~1234567`), or has a code point HFS+ ignores (lead bytes
+/// 0xe2 and 0xef) first or after the '.'.
+fn may_be_special(name: &[u8]) -> bool {
+    match name {
+        [b'.', second, ..] => matches!(second, b'g' | b'G' | 0xe2 | 0xef),
+        [b'g' | b'G' | b'~', ..] => name.iter().take(8).any(|&c| c == b'~'),
+        [0xe2 | 0xef, ..] => true,
+        _ => false,
+    }
 }
 
 /// Whether HFS+ would open `name` as `.<needle>` (`needle` lower-case ASCII): it ignores some
@@ -716,6 +777,699 @@ fn check_ident(line: &[u8]) -> Result<(), FsckProblem> {
         return fail(BAD_TIMEZONE);
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// What trees name .gitmodules and .gitattributes: git's `fsck_finish`
+
+const GITMODULES_MISSING: Message = ("gitmodulesMissing", "unable to read .gitmodules blob");
+const GITMODULES_BLOB: Message = ("gitmodulesBlob", "non-blob found at .gitmodules");
+const GITMODULES_LARGE: Message = ("gitmodulesLarge", ".gitmodules too large to parse");
+const GITATTRIBUTES_MISSING: Message =
+    ("gitattributesMissing", "unable to read .gitattributes blob");
+const GITATTRIBUTES_BLOB: Message = ("gitattributesBlob", "non-blob found at .gitattributes");
+const GITATTRIBUTES_LARGE: Message = ("gitattributesLarge", ".gitattributes too large to parse");
+const GITATTRIBUTES_LINE_LENGTH: Message = (
+    "gitattributesLineLength",
+    ".gitattributes has too long lines to parse",
+);
+
+/// Largest `.gitmodules` parsed. git parses any size it holds in memory, and reports
+/// `gitmodulesLarge` for a blob it streamed instead: one over `core.bigFileThreshold`, whose
+/// default this is (and which is also the forge's default object size limit).
+pub const MAX_GITMODULES_BYTES: u64 = 512 << 20;
+/// Largest `.gitattributes` git reads (its `ATTR_MAX_FILE_SIZE`).
+pub const MAX_GITATTRIBUTES_BYTES: u64 = 100 << 20;
+/// Lines of a `.gitattributes` must be shorter than this (git's `ATTR_MAX_LINE_LENGTH`).
+const MAX_GITATTRIBUTES_LINE: usize = 2048;
+
+/// What the caller found at an id a tree names `.gitmodules` or `.gitattributes`.
+#[derive(Debug, Clone, Copy)]
+pub enum NamedObject<'a> {
+    /// A blob: its bytes, or `None` when it is larger than `read_limit` allows reading.
+    Blob(Option<&'a [u8]>),
+    /// A tree, commit or tag.
+    NotBlob,
+    /// Neither in the push nor in the repository (a gitlink to a commit elsewhere, say).
+    Missing,
+}
+
+/// The most bytes `check_named` needs of a blob named so; past it, pass `Blob(None)`.
+pub fn read_limit(named: NamedAs) -> u64 {
+    if named.gitmodules {
+        MAX_GITMODULES_BYTES
+    } else {
+        MAX_GITATTRIBUTES_BYTES
+    }
+}
+
+/// Checks what an id named `.gitmodules` and/or `.gitattributes` holds: git's `fsck_blobs`
+/// and `fsck_blob`, the `.gitmodules` checks first as in git. The problem is the object's
+/// (git reports it against the blob's id, not the tree's).
+///
+/// `Missing` is refused, as git's `unpack-objects --strict` refuses it (receive-pack's path
+/// for pushes under 100 objects); `index-pack --strict`, its path for larger ones, only lists
+/// a missing `.gitmodules` for the caller, and so lets a gitlink at `.gitmodules` to an absent
+/// commit through. A missing *blob* fails git's link check before fsck gets to it.
+pub fn check_named(named: NamedAs, object: NamedObject<'_>) -> Result<(), FsckProblem> {
+    let body = match object {
+        NamedObject::Missing if named.gitmodules => return fail(GITMODULES_MISSING),
+        NamedObject::Missing => return fail(GITATTRIBUTES_MISSING),
+        NamedObject::NotBlob if named.gitmodules => return fail(GITMODULES_BLOB),
+        NamedObject::NotBlob => return fail(GITATTRIBUTES_BLOB),
+        NamedObject::Blob(body) => body,
+    };
+    if named.gitmodules {
+        match body {
+            Some(body) if body.len() as u64 <= MAX_GITMODULES_BYTES => check_gitmodules(body)?,
+            _ => return fail(GITMODULES_LARGE),
+        }
+    }
+    if named.gitattributes {
+        match body {
+            Some(body) => check_gitattributes(body)?,
+            None => return fail(GITATTRIBUTES_LARGE),
+        }
+    }
+    Ok(())
+}
+
+/// git's checks of a `.gitattributes` blob: its size, and each line's.
+pub fn check_gitattributes(body: &[u8]) -> Result<(), FsckProblem> {
+    if body.len() as u64 > MAX_GITATTRIBUTES_BYTES {
+        return fail(GITATTRIBUTES_LARGE);
+    }
+    // git reads the blob as a C string: a NUL ends it.
+    let mut rest = until_nul(body);
+    loop {
+        let end = rest.find_byte(b'\n').unwrap_or(rest.len());
+        if end >= MAX_GITATTRIBUTES_LINE {
+            return fail(GITATTRIBUTES_LINE_LENGTH);
+        }
+        match rest.get(end + 1..) {
+            Some(next) => rest = next,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// git's checks of a `.gitmodules` blob, read as git reads config (`ConfigReader`): for each
+/// variable of a `submodule.<name>` section, in order, the name (`gitmodulesName`), then a
+/// `url` (`gitmodulesUrl`), a `path` (`gitmodulesPath`) or an `update` (`gitmodulesUpdate`).
+///
+/// A blob git cannot parse is only INFO in git (`gitmodulesParse`): the variables before the
+/// error are checked, the rest is not, and the blob is let through.
+pub fn check_gitmodules(body: &[u8]) -> Result<(), FsckProblem> {
+    let mut reader = ConfigReader::new(body);
+    let mut submodule: Option<Submodule> = None;
+    while let Ok(Some(entry)) = reader.next_entry() {
+        if entry.new_section {
+            submodule = Submodule::of_section(entry.section);
+        }
+        let Some(submodule) = &submodule else {
+            continue;
+        };
+        if !submodule.name_allowed {
+            return Err(FsckProblem {
+                id: "gitmodulesName",
+                message: format!(
+                    "disallowed submodule name: {}",
+                    String::from_utf8_lossy(&submodule.name)
+                ),
+            });
+        }
+        let Some(value) = entry.value.map(until_nul) else {
+            continue;
+        };
+        let disallowed = |id, what| {
+            Err(FsckProblem {
+                id,
+                message: format!(
+                    "disallowed submodule {what}: {}",
+                    String::from_utf8_lossy(value)
+                ),
+            })
+        };
+        match submodule.key.as_deref().unwrap_or(entry.key) {
+            b"url" if url_disallowed(value) => return disallowed("gitmodulesUrl", "url"),
+            // It would reach a command line as an option.
+            b"path" if value.starts_with(b"-") => return disallowed("gitmodulesPath", "path"),
+            // `!command` runs the command on `git submodule update`.
+            b"update" if value.starts_with(b"!") => {
+                return disallowed("gitmodulesUpdate", "update setting");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The bytes before the first NUL: what git's C strings hold of them.
+fn until_nul(bytes: &[u8]) -> &[u8] {
+    bytes
+        .get(..bytes.find_byte(0).unwrap_or(bytes.len()))
+        .unwrap_or(bytes)
+}
+
+/// The submodule a section's variables configure, as git's `parse_config_key` reads the
+/// variable names: `submodule.<name>.<key>`, where the name may hold dots (the key is what
+/// follows the last one).
+struct Submodule {
+    name: Vec<u8>,
+    name_allowed: bool,
+    /// The key every variable of the section has, when a NUL in the subsection ends the
+    /// variable's name (git's callback sees a C string): `[submodule "a.url\0"]` makes each
+    /// of its variables `submodule.a.url`.
+    key: Option<Vec<u8>>,
+}
+
+impl Submodule {
+    /// `None` for a section that is not `submodule.<name>`.
+    fn of_section(section: &[u8]) -> Option<Submodule> {
+        let (name, key) = match section.find_byte(0) {
+            None => (section.strip_prefix(b"submodule.")?, None),
+            Some(nul) => {
+                let var = section.get(..nul)?.strip_prefix(b"submodule")?;
+                let dot = var.rfind_byte(b'.')?;
+                if !var.starts_with(b".") || dot == 0 {
+                    // Not `submodule.`, or `submodule.<key>` without a subsection.
+                    return None;
+                }
+                (var.get(1..dot)?, Some(var.get(dot + 1..)?.to_vec()))
+            }
+        };
+        Some(Submodule {
+            name: name.to_vec(),
+            name_allowed: submodule_name_allowed(name),
+            key,
+        })
+    }
+}
+
+/// git's `check_submodule_name`: a name is a path under `.git/modules`, so it must not be
+/// empty or climb out with a `..` component (either separator, on every platform).
+fn submodule_name_allowed(name: &[u8]) -> bool {
+    !name.is_empty()
+        && !name
+            .split(|&c| c == b'/' || c == b'\\')
+            .any(|component| component == b"..")
+}
+
+/// git's `check_submodule_url`: what a clone of the superproject would be led to run.
+fn url_disallowed(url: &[u8]) -> bool {
+    // An option to git-clone or a transport helper.
+    if url.starts_with(b"-") {
+        return true;
+    }
+    let dot_slash = |s: &[u8]| matches!(s, [b'.', b'/' | b'\\', ..]);
+    let dot_dot_slash = |s: &[u8]| matches!(s, [b'.', b'.', b'/' | b'\\', ..]);
+    if dot_slash(url) || dot_dot_slash(url) || url.starts_with(b"git://") {
+        // It may be appended to an http URL and decoded: a newline would reach the
+        // credential helper's protocol.
+        if decoded_has_newline(url) {
+            return true;
+        }
+        // Climbing above the remote's root with `../` leaves the host in the path, as
+        // `https::example.com/x` or `https:///example.com/x` (CVE-2020-11008).
+        let mut rest = url;
+        let mut climbs = 0usize;
+        loop {
+            if dot_dot_slash(rest) {
+                climbs += 1;
+                rest = rest.get(3..).unwrap_or_default();
+            } else if dot_slash(rest) {
+                rest = rest.get(2..).unwrap_or_default();
+            } else {
+                break;
+            }
+        }
+        return climbs > 0 && matches!(rest.first(), Some(b':' | b'/'));
+    }
+    // A URL git-remote-curl would be handed.
+    let curl = [b"http::" as &[u8], b"https::", b"ftp::", b"ftps::"]
+        .iter()
+        .find_map(|helper| url.strip_prefix(*helper))
+        .or_else(|| {
+            [b"http://" as &[u8], b"https://", b"ftp://", b"ftps://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+                .then_some(url)
+        });
+    match curl {
+        Some(curl) => url_normalize(curl).is_none_or(|normal| decoded_has_newline(&normal)),
+        None => false,
+    }
+}
+
+/// Whether git's `url_decode` of `url` holds a newline: what precedes the first ':' is
+/// copied as it is, the rest has its `%XX` escapes decoded (but `%00`).
+fn decoded_has_newline(url: &[u8]) -> bool {
+    let start = match url.find_byte(b':') {
+        Some(colon) if colon > 0 => colon,
+        _ => 0,
+    };
+    if url.get(..start).is_some_and(|head| head.contains(&b'\n')) {
+        return true;
+    }
+    let mut i = start;
+    while let Some(&c) = url.get(i) {
+        if c == b'%'
+            && let Some(byte) = hex_byte(url.get(i + 1..i + 3)).filter(|&b| b != 0)
+        {
+            if byte == b'\n' {
+                return true;
+            }
+            i += 3;
+            continue;
+        }
+        if c == b'\n' {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The byte two hex digits (either case) stand for.
+fn hex_byte(digits: Option<&[u8]>) -> Option<u8> {
+    let digit = |c: u8| char::from(c).to_digit(16);
+    match digits? {
+        [high, low] => Some((digit(*high)? * 16 + digit(*low)?) as u8),
+        _ => None,
+    }
+}
+
+/// Characters RFC 3986 has a URL carry escaped (with the controls and bytes past ASCII).
+const URL_UNSAFE: &[u8] = b" <>\"%{}|\\^`";
+/// Delimiters: left escaped where they were, never escaped where they were not.
+const URL_RESERVED: &[u8] = b":/?#[]@!$&'()*+,;=";
+
+/// git's `url_normalize` on a URL with a scheme and `://` (the only kind
+/// `check_submodule_url` hands it): the scheme and host lower-cased, escapes normalised,
+/// the default port dropped, `.` and `..` path segments resolved. `None` where git finds the
+/// URL invalid: a bad scheme, escape, host or port, no host, or a `..` above the root.
+fn url_normalize(url: &[u8]) -> Option<Vec<u8>> {
+    let scheme_len = url
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || b"+.-".contains(c))
+        .count();
+    let (scheme, rest) = url.split_at_checked(scheme_len)?;
+    let mut rest = rest.strip_prefix(b"://")?;
+    if !scheme.first().is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let mut norm = Vec::with_capacity(url.len() + 1);
+    norm.extend(scheme.iter().map(u8::to_ascii_lowercase));
+    norm.extend_from_slice(b"://");
+
+    let authority_end = |s: &[u8]| s.find_byteset(b"/?#").unwrap_or(s.len());
+    // User and password, up to the first '@' if it comes before the path.
+    if let Some(at) = rest.find_byte(b'@')
+        && at < authority_end(rest)
+    {
+        append_normalized_escapes(&mut norm, rest.get(..at)?)?;
+        norm.push(b'@');
+        rest = rest.get(at + 1..)?;
+    }
+    // The host, then an optional port after the last ':' (not inside an IPv6 literal).
+    if rest.first().is_none_or(|c| b":/?#".contains(c)) {
+        // Only file: URLs may lack a host, and none reach here.
+        return None;
+    }
+    let host_end = authority_end(rest);
+    let authority = rest.get(..host_end)?;
+    let port_colon = authority
+        .iter()
+        .skip(1)
+        .rposition(|&c| c == b':' || c == b']')
+        .map(|i| i + 1)
+        .filter(|&i| authority.get(i) == Some(&b':'));
+    let (host, port) = match port_colon {
+        Some(colon) => (authority.get(..colon)?, Some(authority.get(colon + 1..)?)),
+        None => (authority, None),
+    };
+    if !host
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || b".-_[:]".contains(c))
+    {
+        return None;
+    }
+    norm.extend(host.iter().map(u8::to_ascii_lowercase));
+    if let Some(port) = port {
+        // Leading zeros go, but one of an all-zero port.
+        let zeros = port.iter().take_while(|&&c| c == b'0').count();
+        let digits = match port.get(zeros..) {
+            Some([]) if zeros > 0 => &b"0"[..],
+            Some(digits) => digits,
+            None => return None,
+        };
+        let default = (digits == b"80" && norm.starts_with(b"http:"))
+            || (digits == b"443" && norm.starts_with(b"https:"));
+        if !digits.is_empty() && !default {
+            if !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let number = if digits.len() <= 5 {
+                digits
+                    .iter()
+                    .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'))
+            } else {
+                0
+            };
+            if number == 0 || number > 65535 {
+                return None;
+            }
+            norm.push(b':');
+            norm.extend_from_slice(digits);
+        }
+    }
+    rest = rest.get(host_end..)?;
+
+    // The path, segment by segment, always starting with '/'.
+    let path_start = norm.len();
+    norm.push(b'/');
+    rest = rest.strip_prefix(b"/").unwrap_or(rest);
+    loop {
+        let segment_start = norm.len();
+        let end = authority_end(rest);
+        append_normalized_escapes(&mut norm, rest.get(..end)?)?;
+        let mut slash_kept = false;
+        match norm.get(segment_start..)? {
+            b"." => {
+                if segment_start == path_start + 1 {
+                    norm.truncate(segment_start);
+                    slash_kept = true;
+                } else {
+                    // The segment and the slash before it.
+                    norm.truncate(segment_start - 1);
+                }
+            }
+            b".." => {
+                // The slash before `..`, and the one before the segment it removes.
+                let slash = segment_start - 1;
+                if slash == path_start {
+                    return None;
+                }
+                let previous = path_start + norm.get(path_start..slash)?.rfind_byte(b'/')?;
+                if previous == path_start {
+                    norm.truncate(previous + 1);
+                    slash_kept = true;
+                } else {
+                    norm.truncate(previous);
+                }
+            }
+            _ => {}
+        }
+        rest = rest.get(end..)?;
+        let Some(after) = rest.strip_prefix(b"/") else {
+            break;
+        };
+        rest = after;
+        if !slash_kept {
+            norm.push(b'/');
+        }
+    }
+    // The query and fragment.
+    append_normalized_escapes(&mut norm, rest)?;
+    Some(norm)
+}
+
+/// git's `append_normalized_escapes` with its URL_RESERVED delimiters: `from` appended with
+/// what must be escaped escaped (upper-case hex), and needless escapes decoded. `None` for a
+/// '%' without two hex digits.
+fn append_normalized_escapes(out: &mut Vec<u8>, from: &[u8]) -> Option<()> {
+    let mut i = 0;
+    while let Some(&c) = from.get(i) {
+        let (byte, escaped) = if c == b'%' {
+            let byte = hex_byte(from.get(i + 1..i + 3))?;
+            i += 3;
+            (byte, true)
+        } else {
+            i += 1;
+            (c, false)
+        };
+        if byte <= 0x1f
+            || byte >= 0x7f
+            || URL_UNSAFE.contains(&byte)
+            || (escaped && URL_RESERVED.contains(&byte))
+        {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push(b'%');
+            out.extend(
+                [byte >> 4, byte & 0xf]
+                    .map(|nibble| HEX.get(usize::from(nibble)).copied().unwrap_or(b'0')),
+            );
+        } else {
+            out.push(byte);
+        }
+    }
+    Some(())
+}
+
+/// git's config syntax, as git reads a `.gitmodules` blob: `[section]` and
+/// `[section "subsection"]` headers (and the old `[section.subsection]`), `key = value`
+/// lines, `#` and `;` comments, double quotes, the `\t` `\b` `\n` `\\` `\"` escapes, and a
+/// backslash at the end of a line continuing the value on the next one. CRLF reads as LF.
+///
+/// One difference: git's reader of in-memory config (the one its fsck uses) returns bytes as
+/// C `char`s, which on x86 are signed, so there it takes byte 0xff for the end of the input
+/// and never recognises a UTF-8 byte order mark. This reads bytes as git reads a config
+/// file, and as it reads the blob where `char` is unsigned (arm64 Linux): 0xff is a byte
+/// like any other and a leading byte order mark is skipped. Otherwise content after a 0xff
+/// would be let through unchecked, while a checkout reading `.gitmodules` as a file sees it.
+///
+/// Memory: the section, key and value being read, each at most the input's length.
+struct ConfigReader<'a> {
+    bytes: &'a [u8],
+    /// The next byte to read; past `bytes.len()` once the end has been read.
+    at: usize,
+    /// The section name lower-cased, then '.' and the subsection as written.
+    section: Vec<u8>,
+    /// Whether the section changed since the last entry.
+    new_section: bool,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    /// A partial byte order mark: unparsable from the start.
+    broken: bool,
+}
+
+/// Where git's config parser gives up (git's `gitmodulesParse`).
+#[derive(Debug, PartialEq, Eq)]
+struct Unparsable;
+
+/// One variable: the section it is in, its key (lower-cased) and its value (`None` for a key
+/// without `=`, which git reads as a boolean).
+#[derive(Debug, PartialEq, Eq)]
+struct ConfigEntry<'r> {
+    section: &'r [u8],
+    new_section: bool,
+    key: &'r [u8],
+    value: Option<&'r [u8]>,
+}
+
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// git's `isspace`: ASCII space, tab, LF and CR only.
+fn is_config_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+fn is_key_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'-'
+}
+
+impl<'a> ConfigReader<'a> {
+    fn new(bytes: &'a [u8]) -> ConfigReader<'a> {
+        let (at, broken) = if bytes.starts_with(UTF8_BOM) {
+            (UTF8_BOM.len(), false)
+        } else {
+            (0, bytes.first() == Some(&UTF8_BOM[0]))
+        };
+        ConfigReader {
+            bytes,
+            at,
+            section: Vec::new(),
+            new_section: true,
+            key: Vec::new(),
+            value: Vec::new(),
+            broken,
+        }
+    }
+
+    /// The next byte, CRLF read as LF and the end of the input as LF (`at_end` tells).
+    fn next_char(&mut self) -> u8 {
+        let Some(&c) = self.bytes.get(self.at) else {
+            self.at = self.bytes.len() + 1;
+            return b'\n';
+        };
+        self.at += 1;
+        if c == b'\r' && self.bytes.get(self.at) == Some(&b'\n') {
+            self.at += 1;
+            return b'\n';
+        }
+        c
+    }
+
+    fn at_end(&self) -> bool {
+        self.at > self.bytes.len()
+    }
+
+    /// The next variable, `None` at the end.
+    fn next_entry(&mut self) -> Result<Option<ConfigEntry<'_>>, Unparsable> {
+        if self.broken {
+            return Err(Unparsable);
+        }
+        let mut comment = false;
+        loop {
+            match self.next_char() {
+                b'\n' if self.at_end() => return Ok(None),
+                b'\n' => comment = false,
+                _ if comment => {}
+                c if is_config_space(c) => {}
+                b'#' | b';' => comment = true,
+                b'[' => {
+                    self.read_section()?;
+                    self.new_section = true;
+                }
+                c if c.is_ascii_alphabetic() => {
+                    let has_value = self.read_entry(c)?;
+                    return Ok(Some(ConfigEntry {
+                        section: &self.section,
+                        new_section: std::mem::take(&mut self.new_section),
+                        key: &self.key,
+                        value: has_value.then_some(&self.value[..]),
+                    }));
+                }
+                _ => return Err(Unparsable),
+            }
+        }
+    }
+
+    /// A section header, after its '['.
+    fn read_section(&mut self) -> Result<(), Unparsable> {
+        self.section.clear();
+        loop {
+            let c = self.next_char();
+            if self.at_end() {
+                return Err(Unparsable);
+            }
+            match c {
+                b']' => break,
+                c if is_config_space(c) => {
+                    self.read_subsection(c)?;
+                    break;
+                }
+                c if is_key_char(c) || c == b'.' => self.section.push(c.to_ascii_lowercase()),
+                _ => return Err(Unparsable),
+            }
+        }
+        if self.section.is_empty() {
+            return Err(Unparsable);
+        }
+        Ok(())
+    }
+
+    /// `"subsection"]` after the blank `c` that ended a section's name: any byte but a line
+    /// end, a backslash taking the next one as it is.
+    fn read_subsection(&mut self, mut c: u8) -> Result<(), Unparsable> {
+        while is_config_space(c) {
+            if c == b'\n' {
+                return Err(Unparsable);
+            }
+            c = self.next_char();
+        }
+        if c != b'"' {
+            return Err(Unparsable);
+        }
+        self.section.push(b'.');
+        loop {
+            let mut c = self.next_char();
+            if c == b'\\' {
+                c = self.next_char();
+            } else if c == b'"' {
+                break;
+            }
+            if c == b'\n' {
+                return Err(Unparsable);
+            }
+            self.section.push(c);
+        }
+        if self.next_char() != b']' {
+            return Err(Unparsable);
+        }
+        Ok(())
+    }
+
+    /// A variable starting with the letter `first`: whether it has a value.
+    fn read_entry(&mut self, first: u8) -> Result<bool, Unparsable> {
+        self.key.clear();
+        self.key.push(first.to_ascii_lowercase());
+        let mut c = self.next_char();
+        while is_key_char(c) {
+            self.key.push(c.to_ascii_lowercase());
+            c = self.next_char();
+        }
+        while c == b' ' || c == b'\t' {
+            c = self.next_char();
+        }
+        match c {
+            b'\n' => Ok(false),
+            b'=' => self.read_value().map(|()| true),
+            _ => Err(Unparsable),
+        }
+    }
+
+    /// A value, after its '=', up to the end of its (last continued) line.
+    fn read_value(&mut self) -> Result<(), Unparsable> {
+        self.value.clear();
+        let mut quoted = false;
+        let mut comment = false;
+        // Where the blanks at the end of the value start, if it ends in unquoted blanks.
+        let mut blanks_from = None;
+        loop {
+            let c = self.next_char();
+            if c == b'\n' {
+                if quoted {
+                    return Err(Unparsable);
+                }
+                if let Some(from) = blanks_from {
+                    self.value.truncate(from);
+                }
+                return Ok(());
+            }
+            if comment {
+                continue;
+            }
+            if is_config_space(c) && !quoted {
+                // Blanks before the value are dropped; those inside are kept.
+                if !self.value.is_empty() {
+                    blanks_from.get_or_insert(self.value.len());
+                    self.value.push(c);
+                }
+                continue;
+            }
+            if !quoted && (c == b'#' || c == b';') {
+                comment = true;
+                continue;
+            }
+            blanks_from = None;
+            match c {
+                b'\\' => {
+                    let escaped = match self.next_char() {
+                        b'\n' => continue,
+                        b't' => b'\t',
+                        b'b' => 0x08,
+                        b'n' => b'\n',
+                        c @ (b'\\' | b'"') => c,
+                        _ => return Err(Unparsable),
+                    };
+                    self.value.push(escaped);
+                }
+                b'"' => quoted = !quoted,
+                c => self.value.push(c),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1509,11 +2263,38 @@ mod tests {
         ]
     }
 
+    /// Our verdict on an object in a pack with `blobs`, as git's `index-pack --strict` gives
+    /// it: the object's own checks, then those of what its tree entries name `.gitmodules` or
+    /// `.gitattributes`, looked for among `blobs` and the test repository's objects.
+    fn ours(kind: Kind, body: &[u8], blobs: &[Vec<u8>]) -> Result<(), FsckProblem> {
+        let mut named: Vec<(Sha1, NamedAs)> = Vec::new();
+        check_noting(kind, body, |as_, sha1| {
+            match named.iter_mut().find(|(id, _)| *id == sha1) {
+                Some((_, seen)) => *seen |= as_,
+                None => named.push((sha1, as_)),
+            }
+        })?;
+        named.sort_by_key(|(id, as_)| (!as_.gitmodules, *id));
+        for (id, as_) in named {
+            let object = match blobs
+                .iter()
+                .find(|blob| crate::git::git_sha1(Kind::Blob, blob) == id)
+            {
+                Some(blob) => NamedObject::Blob(Some(blob)),
+                None if id.to_hex() == BLOB => NamedObject::Blob(Some(b"")),
+                None if [TREE, COMMIT, TAG].contains(&id.to_hex().as_str()) => NamedObject::NotBlob,
+                None => NamedObject::Missing,
+            };
+            check_named(as_, object)?;
+        }
+        Ok(())
+    }
+
     #[test]
     fn table() {
         let mut wrong = Vec::new();
         for case in cases() {
-            let got = check(case.kind, &case.body);
+            let got = ours(case.kind, &case.body, &[]);
             if got.as_ref().err().map(|p| p.id) != case.expect {
                 wrong.push(format!(
                     "{}: expected {:?}, got {got:?}",
@@ -1617,12 +2398,20 @@ mod tests {
             String::from_utf8(output.stdout).unwrap().trim().to_owned()
         }
 
-        fn verdict(&self, kind: Kind, body: &[u8], n: usize) -> Result<(), Option<String>> {
-            let sha1 = self.write(kind.as_str(), body);
-            let pack = self.run(
-                &["pack-objects", "--stdout"],
-                format!("{sha1}\n").as_bytes(),
-            );
+        /// The verdict on a pack of the object and `blobs`.
+        fn verdict(
+            &self,
+            kind: Kind,
+            body: &[u8],
+            blobs: &[Vec<u8>],
+            n: usize,
+        ) -> Result<(), Option<String>> {
+            let mut ids = format!("{}\n", self.write(kind.as_str(), body));
+            for blob in blobs {
+                ids.push_str(&self.write("blob", blob));
+                ids.push('\n');
+            }
+            let pack = self.run(&["pack-objects", "--stdout"], ids.as_bytes());
             assert!(
                 pack.status.success(),
                 "{}",
@@ -1665,8 +2454,8 @@ mod tests {
         let mut disagreements = Vec::new();
         let mut before_fsck = Vec::new();
         for (n, case) in cases().into_iter().enumerate() {
-            let ours = check(case.kind, &case.body);
-            let theirs = git.verdict(case.kind, &case.body, n);
+            let ours = ours(case.kind, &case.body, &[]);
+            let theirs = git.verdict(case.kind, &case.body, &[], n);
             match (&ours, &theirs) {
                 (Ok(()), Ok(())) => {}
                 (Err(problem), Err(Some(message))) if problem.to_string() == *message => {}
@@ -1682,6 +2471,798 @@ mod tests {
         assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
     }
 
+    /// A tree whose entries all name one blob, and what the check of both says.
+    struct NamedCase {
+        what: &'static str,
+        /// (mode, name) of each entry, in git's order.
+        entries: Vec<(&'static str, Vec<u8>)>,
+        content: Vec<u8>,
+        expect: Option<&'static str>,
+        /// Inputs x86 builds of git read otherwise (their config reader's signed `char`,
+        /// see `ConfigReader`), so not compared with git.
+        x86_git_differs: bool,
+    }
+
+    impl NamedCase {
+        fn tree(&self) -> Vec<u8> {
+            let sha1 = raw(&crate::git::git_sha1(Kind::Blob, &self.content).to_hex());
+            self.entries
+                .iter()
+                .flat_map(|(mode, name)| entry_to(mode, name, sha1))
+                .collect()
+        }
+    }
+
+    fn named_case(
+        what: &'static str,
+        entries: &[(&'static str, &[u8])],
+        content: impl AsRef<[u8]>,
+        expect: Option<&'static str>,
+    ) -> NamedCase {
+        NamedCase {
+            what,
+            entries: entries
+                .iter()
+                .map(|(mode, name)| (*mode, name.to_vec()))
+                .collect(),
+            content: content.as_ref().to_vec(),
+            expect,
+            x86_git_differs: false,
+        }
+    }
+
+    fn gitmodules_case(
+        what: &'static str,
+        content: impl AsRef<[u8]>,
+        expect: Option<&'static str>,
+    ) -> NamedCase {
+        named_case(what, &[("100644", b".gitmodules")], content, expect)
+    }
+
+    fn gitattributes_case(
+        what: &'static str,
+        content: impl AsRef<[u8]>,
+        expect: Option<&'static str>,
+    ) -> NamedCase {
+        named_case(what, &[("100644", b".gitattributes")], content, expect)
+    }
+
+    fn named_cases() -> Vec<NamedCase> {
+        let ok = None;
+        let name = Some("gitmodulesName");
+        let url = Some("gitmodulesUrl");
+        let path = Some("gitmodulesPath");
+        let update = Some("gitmodulesUpdate");
+        let lines = Some("gitattributesLineLength");
+        let with_url = |u: &str| format!("[submodule \"a\"]\n\turl = {u}\n");
+        let url_case = |what, u: &str, expect| gitmodules_case(what, with_url(u), expect);
+        let long = |n: usize| "a".repeat(n);
+        let mut cases = vec![
+            gitmodules_case("empty .gitmodules", "", ok),
+            gitmodules_case(
+                "an ordinary .gitmodules",
+                "[submodule \"lib/a\"]\n\tpath = lib/a\n\turl = https://example.com/a.git\n\
+                 \tbranch = main\n\tupdate = rebase\n[submodule \"b\"]\n\tpath = b\n\
+                 \turl = ../b.git\n\tupdate = none\n",
+                ok,
+            ),
+            gitmodules_case("url = -x", "[submodule \"a\"] url = -x", url),
+            url_case("url = --upload-pack", "--upload-pack=touch /tmp/x", url),
+            url_case("quoted -x", "\"-x\"", url),
+            url_case("url after blanks and quotes", "  \"\"-x", url),
+            url_case("a quote first", "\\\"-x", ok),
+            url_case("url = -x, a comment after", "-x ; comment", url),
+            url_case("comment chars quoted", "\"./a # -x\"", ok),
+            url_case("ssh://", "ssh://host/%0a", ok),
+            url_case("scp-like", "host:path", ok),
+            url_case("relative", "../b.git", ok),
+            url_case("relative, two up", "../../b.git", ok),
+            url_case("relative, newline escaped", "./a%0ab", url),
+            url_case("relative, %0A", "./a%0Ab", url),
+            url_case("relative, %0a before a colon", "./a%0a:b", ok),
+            url_case("relative, %0a after a colon", "./a:%0a", url),
+            url_case("relative, a newline", "./a\\nb", url),
+            url_case("relative, %00", "./a%00b", ok),
+            url_case("relative, climbing to ':'", "../:x", url),
+            url_case("relative, climbing to '/'", ".././/x", url),
+            url_case("relative, backslashes", "..\\\\:x", url),
+            url_case("relative, ./ then ../", "./../x", ok),
+            url_case("./ only, then ':'", "./:x", ok),
+            url_case("git://, %0a", "git://host/a%0a", url),
+            url_case("git://", "git://host/a", ok),
+            url_case("https://, %0a", "https://example.com/%0a", url),
+            url_case(
+                "https://, %0a in the query",
+                "https://example.com/?x=%0a",
+                url,
+            ),
+            url_case(
+                "https://, %0a removed by ..",
+                "https://example.com/%0a/..",
+                ok,
+            ),
+            url_case(
+                "https://, %2e%2e above the root",
+                "https://example.com/%2e%2e",
+                url,
+            ),
+            url_case(
+                "https://, .. above the root",
+                "https://example.com/a/../..",
+                url,
+            ),
+            url_case("https://, ./.", "https://example.com/./.", ok),
+            url_case("https://, bad escape", "https://example.com/%zz", url),
+            url_case("https://, short escape", "https://example.com/%a", url),
+            url_case("https://, user with %0a", "https://u%0a@example.com/", url),
+            url_case(
+                "https://, user and password",
+                "https://u:p@example.com/",
+                ok,
+            ),
+            url_case("https://, no host", "https:///example.com", url),
+            url_case("https://, port only", "https://:443/", url),
+            url_case("https://, space in host", "https://exa mple.com/", url),
+            url_case("https://, IPv6", "https://[::1]:8080/x", ok),
+            url_case("https://, port 0", "https://example.com:0/", url),
+            url_case("https://, port 000", "https://example.com:000/", url),
+            url_case("https://, port 65536", "https://example.com:65536/", url),
+            url_case("https://, port 0065535", "https://example.com:0065535/", ok),
+            url_case("https://, long port", "https://example.com:000000080/", ok),
+            url_case("https://, empty port", "https://example.com:/", ok),
+            url_case(
+                "https://, port with a letter",
+                "https://example.com:8a/",
+                url,
+            ),
+            url_case("http::, then a URL", "http::https://example.com/", ok),
+            url_case("http::, then no URL", "http::example.com", url),
+            url_case("ftp://, %0A", "ftp://example.com/%0A", url),
+            url_case("HTTPS:// is not curl's", "HTTPS://example.com/%0a", ok),
+            url_case(
+                "a long url",
+                &format!("https://example.com/{}", long(100_000)),
+                ok,
+            ),
+            gitmodules_case("name ..", "[submodule \"..\"]\n\tpath = x\n", name),
+            gitmodules_case("name a/../b", "[submodule \"a/../b\"]\n\tpath = x\n", name),
+            gitmodules_case(
+                "name a\\..\\b",
+                "[submodule \"a\\\\..\\\\b\"]\n\tpath = x\n",
+                name,
+            ),
+            gitmodules_case("name ../a", "[submodule \"../a\"]\n\tpath = x\n", name),
+            gitmodules_case("name a/..", "[submodule \"a/..\"]\n\tpath = x\n", name),
+            gitmodules_case(
+                "name escaped dots",
+                "[submodule \"\\.\\.\"]\n\tpath = x\n",
+                name,
+            ),
+            gitmodules_case("name ..a", "[submodule \"..a\"]\n\tpath = x\n", ok),
+            gitmodules_case("name a..", "[submodule \"a..\"]\n\tpath = x\n", ok),
+            gitmodules_case("name ...", "[submodule \"...\"]\n\tpath = x\n", ok),
+            gitmodules_case("empty name", "[submodule \"\"]\n\tpath = x\n", name),
+            gitmodules_case(
+                "name .. without a value",
+                "[submodule \"..\"]\n\tactive\n",
+                name,
+            ),
+            gitmodules_case("name .. without variables", "[submodule \"..\"]\n", ok),
+            gitmodules_case("name .., old syntax", "[submodule...]\n\tpath = x\n", name),
+            gitmodules_case("old syntax", "[submodule.a]\n\turl = -x\n", url),
+            gitmodules_case("old syntax, no name", "[submodule]\n\turl = -x\n", ok),
+            gitmodules_case("mixed syntax", "[submodule.a \"b\"]\n\turl = -x\n", url),
+            gitmodules_case("upper case", "[SubModule \"A\"]\n\tURL = -x\n", url),
+            gitmodules_case("another section", "[core \"a\"]\n\turl = -x\n", ok),
+            gitmodules_case("submodules", "[submodules \"a\"]\n\turl = -x\n", ok),
+            gitmodules_case("before any section", "url = -x\n", ok),
+            gitmodules_case(
+                "name with a quote",
+                "[submodule \"a\\\"b\"]\n\turl = -x\n",
+                url,
+            ),
+            gitmodules_case("name with ]", "[submodule \"a]\"]\n\turl = -x\n", url),
+            gitmodules_case(
+                "tab before the name",
+                "[submodule\t\"a\"]\n\turl = -x\n",
+                url,
+            ),
+            gitmodules_case(
+                "blanks before the name",
+                "[submodule  \t \"a\"]\n\turl = -x\n",
+                url,
+            ),
+            gitmodules_case(
+                "variable on the header line",
+                "[submodule \"a\"]url=-x",
+                url,
+            ),
+            gitmodules_case("path = -x", "[submodule \"a\"]\n\tpath = -x\n", path),
+            gitmodules_case("path = x -y", "[submodule \"a\"]\n\tpath = x -y\n", ok),
+            gitmodules_case(
+                "update = !rm",
+                "[submodule \"a\"]\n\tupdate = !rm -rf ~\n",
+                update,
+            ),
+            gitmodules_case(
+                "update quoted",
+                "[submodule \"a\"]\n\tupdate = \"!rm\"\n",
+                update,
+            ),
+            gitmodules_case("update = none", "[submodule \"a\"]\n\tupdate = none\n", ok),
+            gitmodules_case(
+                "update = merge!",
+                "[submodule \"a\"]\n\tupdate = merge!\n",
+                ok,
+            ),
+            gitmodules_case("name before url", "[submodule \"..\"]\n\turl = -x\n", name),
+            gitmodules_case(
+                "the first problem",
+                "[submodule \"a\"]\n\tpath = -p\n\turl = -x\n",
+                path,
+            ),
+            gitmodules_case("CRLF", "[submodule \"a\"]\r\n\turl = -x\r\n", url),
+            gitmodules_case("CR before the end", "[submodule \"a\"]\n\turl = -x\r", url),
+            gitmodules_case("lone CRs", "[submodule \"a\"]\r\turl = -x\r", url),
+            gitmodules_case(
+                "no newline at the end",
+                "[submodule \"a\"]\n\turl = -x",
+                url,
+            ),
+            gitmodules_case("key without =", "[submodule \"a\"]\n\turl\n", ok),
+            gitmodules_case("key without = at the end", "[submodule \"a\"]\n\turl", ok),
+            gitmodules_case(
+                "continued value",
+                "[submodule \"a\"]\n\turl = \\\n-x\n",
+                url,
+            ),
+            gitmodules_case(
+                "continued value, CRLF",
+                "[submodule \"a\"]\r\n\turl = \\\r\n-x\r\n",
+                url,
+            ),
+            gitmodules_case(
+                "comment lines",
+                "# x\n; y\n[submodule \"a\"] # z\n url = -x\n",
+                url,
+            ),
+            gitmodules_case(
+                "key with digits and dashes",
+                "[submodule \"a\"]\n\tur-l2 = -x\n",
+                ok,
+            ),
+            // git's gitmodulesParse is INFO: what follows a syntax error goes unchecked.
+            gitmodules_case(
+                "syntax error first",
+                "=x\n[submodule \"a\"]\n\turl = -x\n",
+                ok,
+            ),
+            gitmodules_case(
+                "syntax error after",
+                "[submodule \"a\"]\n\turl = -x\n=x\n",
+                url,
+            ),
+            gitmodules_case("unclosed quote", "[submodule \"a\"]\n\turl = \"-x\n", ok),
+            gitmodules_case("unknown escape", "[submodule \"a\"]\n\turl = -x\\q\n", ok),
+            gitmodules_case("blank before ]", "[submodule \"a\" ]\n\turl = -x\n", ok),
+            gitmodules_case("unclosed header", "[submodule \"a\"\n\turl = -x\n", ok),
+            gitmodules_case(
+                "newline in the name",
+                "[submodule \"a\n\"]\n\turl = -x\n",
+                ok,
+            ),
+            gitmodules_case("empty header", "[]\n[submodule \"a\"]\n\turl = -x\n", ok),
+            gitmodules_case("space in a key", "[submodule \"a\"]\n\tu rl = -x\n", ok),
+            gitmodules_case("partial BOM", b"\xef\xbb[submodule \"a\"] url = -x", ok),
+            gitmodules_case(
+                "a NUL before the value",
+                b"[submodule \"a\"]\n\turl = \0-x\n",
+                ok,
+            ),
+            gitmodules_case(
+                "a NUL in the value",
+                b"[submodule \"a\"]\n\turl = -x\0y\n",
+                url,
+            ),
+            gitmodules_case(
+                "a NUL in the name, then the key",
+                b"[submodule \"x.url\0z\"]\n\tpath = -x\n",
+                url,
+            ),
+            gitmodules_case(
+                "a NUL in the name, no key left",
+                b"[submodule \"x\0z\"]\n\turl = -x\n",
+                ok,
+            ),
+            gitmodules_case(
+                "a NUL in the name, .. before it",
+                b"[submodule \"...\0\"]\n\tpath = x\n",
+                name,
+            ),
+            gitmodules_case(
+                "a long name, many variables",
+                format!(
+                    "[submodule \"{}\"]\n{}",
+                    long(100_000),
+                    "\tk = v\n".repeat(10_000)
+                ),
+                ok,
+            ),
+            gitmodules_case(
+                "a long line",
+                format!(
+                    "[submodule \"a\"]\n\tpath = {}\n\turl = -x\n",
+                    long(200_000)
+                ),
+                url,
+            ),
+            // .gitmodules as HFS+ and NTFS spell it.
+            named_case(
+                ".GITMODULES",
+                &[("100644", b".GITMODULES")],
+                with_url("-x"),
+                url,
+            ),
+            named_case("gitmod~1", &[("100644", b"gitmod~1")], with_url("-x"), url),
+            named_case("gi7eba~9", &[("100644", b"gi7eba~9")], with_url("-x"), url),
+            named_case(
+                ".gitmodules + space",
+                &[("100644", b".gitmodules ")],
+                with_url("-x"),
+                url,
+            ),
+            named_case(
+                ".gitmodules + ZWNJ",
+                &[("100644", ".gitmodules\u{200c}".as_bytes())],
+                with_url("-x"),
+                url,
+            ),
+            named_case(
+                "x\\.gitmodules",
+                &[("100644", b"x\\.gitmodules")],
+                with_url("-x"),
+                url,
+            ),
+            named_case(
+                "executable",
+                &[("100755", b".gitmodules")],
+                with_url("-x"),
+                url,
+            ),
+            named_case(
+                ".gitmodulesx",
+                &[("100644", b".gitmodulesx")],
+                with_url("-x"),
+                ok,
+            ),
+            named_case(
+                "gitmodules",
+                &[("100644", b"gitmodules")],
+                with_url("-x"),
+                ok,
+            ),
+            gitattributes_case("empty .gitattributes", "", ok),
+            gitattributes_case(
+                "an ordinary .gitattributes",
+                "*.c diff=cpp\n*.png -text\n",
+                ok,
+            ),
+            gitattributes_case("a line of 2047 bytes", long(2047) + "\n", ok),
+            gitattributes_case("a line of 2048 bytes", long(2048) + "\n", lines),
+            gitattributes_case(
+                "2048 bytes at the end",
+                "a\n".to_owned() + &long(2048),
+                lines,
+            ),
+            gitattributes_case("2047 bytes and CR", long(2047) + "\r\n", lines),
+            gitattributes_case("2047 bytes at the end", long(2047), ok),
+            gitattributes_case("a NUL first", "a\0".to_owned() + &long(3000), ok),
+            gitattributes_case("many short lines", "a\n".repeat(100_000), ok),
+            named_case(
+                ".GITATTRIBUTES",
+                &[("100644", b".GITATTRIBUTES")],
+                long(3000),
+                lines,
+            ),
+            named_case("gi7d29~1", &[("100644", b"gi7d29~1")], long(3000), lines),
+            named_case("gitatt~1", &[("100644", b"gitatt~1")], long(3000), lines),
+            // git looks past backslashes for .gitmodules only.
+            named_case(
+                "x\\.gitattributes",
+                &[("100644", b"x\\.gitattributes")],
+                long(3000),
+                ok,
+            ),
+            // A symlink's target is no .gitattributes (gitattributesSymlink is INFO).
+            named_case("symlink", &[("120000", b".gitattributes")], long(3000), ok),
+            named_case(
+                "one blob at both names",
+                &[("100644", b".gitattributes"), ("100644", b".gitmodules")],
+                format!("{}\n[submodule \"a\"]\n\turl = -x\n", long(3000)),
+                url,
+            ),
+            named_case(
+                "one blob at both names, long lines only",
+                &[("100644", b".gitattributes"), ("100644", b".gitmodules")],
+                long(3000),
+                lines,
+            ),
+        ];
+        // Where x86 git's reader differs: a byte order mark makes it fail to parse, and 0xff
+        // reads as the end of the blob.
+        for (what, content) in [
+            (
+                "byte order mark",
+                [UTF8_BOM, with_url("-x").as_bytes()].concat(),
+            ),
+            (
+                "0xff hides what follows",
+                b"[submodule \"a\"]\n\tpath = x\xff\n\turl = -x\n".to_vec(),
+            ),
+        ] {
+            let mut case = gitmodules_case(what, content, url);
+            case.x86_git_differs = true;
+            cases.push(case);
+        }
+        cases
+    }
+
+    #[test]
+    fn named_table() {
+        let mut wrong = Vec::new();
+        for case in named_cases() {
+            let got = ours(
+                Kind::Tree,
+                &case.tree(),
+                std::slice::from_ref(&case.content),
+            );
+            if got.as_ref().err().map(|p| p.id) != case.expect {
+                wrong.push(format!(
+                    "{}: expected {:?}, got {got:?}",
+                    case.what, case.expect
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// Every named case, checked by git's `index-pack --strict` on a pack of the tree and
+    /// the blob: the same verdict, in the same words.
+    #[test]
+    fn git_agrees_on_named_blobs() {
+        let Some(git) = Git::start() else {
+            return;
+        };
+        let mut disagreements = Vec::new();
+        let mut compared = 0;
+        for (n, case) in named_cases().into_iter().enumerate() {
+            if case.x86_git_differs {
+                continue;
+            }
+            compared += 1;
+            let content = std::slice::from_ref(&case.content);
+            let ours = ours(Kind::Tree, &case.tree(), content);
+            let theirs = git.verdict(Kind::Tree, &case.tree(), content, 10_000 + n);
+            // git prints a newline in a value as it is: compare the first line.
+            let ours = ours.map_err(|p| p.to_string().lines().next().map(str::to_owned));
+            if ours != theirs {
+                disagreements.push(format!("{}: ours {ours:?}, git's {theirs:?}", case.what));
+            }
+        }
+        eprintln!("{compared} named cases compared with git");
+        assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+    }
+
+    #[test]
+    fn named_messages_read_like_git() {
+        let problem = |content: &str| {
+            check_gitmodules(content.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            problem("[submodule \"a\"]\n\turl = -x\n"),
+            "gitmodulesUrl: disallowed submodule url: -x"
+        );
+        assert_eq!(
+            problem("[submodule \"a/../b\"]\n\turl = x\n"),
+            "gitmodulesName: disallowed submodule name: a/../b"
+        );
+        assert_eq!(
+            problem("[submodule \"a\"]\n\tpath = -p\n"),
+            "gitmodulesPath: disallowed submodule path: -p"
+        );
+        assert_eq!(
+            problem("[submodule \"a\"]\n\tupdate = !rm\n"),
+            "gitmodulesUpdate: disallowed submodule update setting: !rm"
+        );
+        let as_both = NamedAs {
+            gitmodules: true,
+            gitattributes: true,
+        };
+        let as_attributes = NamedAs {
+            gitmodules: false,
+            gitattributes: true,
+        };
+        let message = |named, object| check_named(named, object).unwrap_err().to_string();
+        assert_eq!(
+            message(as_both, NamedObject::Missing),
+            "gitmodulesMissing: unable to read .gitmodules blob"
+        );
+        assert_eq!(
+            message(as_attributes, NamedObject::Missing),
+            "gitattributesMissing: unable to read .gitattributes blob"
+        );
+        assert_eq!(
+            message(as_both, NamedObject::NotBlob),
+            "gitmodulesBlob: non-blob found at .gitmodules"
+        );
+        assert_eq!(
+            message(as_attributes, NamedObject::NotBlob),
+            "gitattributesBlob: non-blob found at .gitattributes"
+        );
+        assert_eq!(
+            message(as_both, NamedObject::Blob(None)),
+            "gitmodulesLarge: .gitmodules too large to parse"
+        );
+        assert_eq!(
+            message(as_attributes, NamedObject::Blob(None)),
+            "gitattributesLarge: .gitattributes too large to parse"
+        );
+        assert_eq!(
+            message(as_attributes, NamedObject::Blob(Some(&[b'x'; 2048]))),
+            "gitattributesLineLength: .gitattributes has too long lines to parse"
+        );
+        assert_eq!(read_limit(as_both), 512 << 20);
+        assert_eq!(read_limit(as_attributes), 100 << 20);
+    }
+
+    #[test]
+    fn gitattributes_over_100_mib_are_too_large() {
+        let mut body = vec![b'\n'; 100 << 20];
+        assert_eq!(check_gitattributes(&body), Ok(()));
+        body.push(b'\n');
+        assert_eq!(
+            check_gitattributes(&body).unwrap_err().id,
+            "gitattributesLarge"
+        );
+    }
+
+    #[test]
+    fn trees_note_what_they_name() {
+        let blob = raw(&crate::git::git_sha1(Kind::Blob, b"x").to_hex());
+        let tree = [
+            entry_to("100644", ".gitattributes", blob),
+            entry_to("100644", ".gitmodules", raw(BLOB)),
+            entry_to("120000", ".mailmap", blob),
+            entry_to("100644", "a", blob),
+            entry_to("120000", "gitatt~1", raw(BLOB)),
+            entry_to("160000", "gitmod~1", raw(COMMIT)),
+        ]
+        .concat();
+        let mut noted = Vec::new();
+        check_tree_noting(&tree, |as_, sha1| {
+            noted.push((as_.gitmodules, as_.gitattributes, sha1.to_hex()))
+        })
+        .unwrap();
+        let sha1 = |raw: [u8; 20]| Sha1(raw).to_hex();
+        assert_eq!(
+            noted,
+            [
+                (false, true, sha1(blob)),
+                (true, false, BLOB.to_owned()),
+                (true, false, COMMIT.to_owned()),
+            ]
+        );
+    }
+
+    /// Every variable `ConfigReader` reads, as `section.key=value` (`section.key` alone
+    /// without a value), and whether it then failed.
+    fn config_entries(bytes: &[u8]) -> (Vec<Vec<u8>>, bool) {
+        let mut reader = ConfigReader::new(bytes);
+        let mut out = Vec::new();
+        loop {
+            match reader.next_entry() {
+                Ok(Some(entry)) => {
+                    let mut line = entry.section.to_vec();
+                    if !line.is_empty() {
+                        line.push(b'.');
+                    }
+                    line.extend_from_slice(entry.key);
+                    if let Some(value) = entry.value {
+                        line.push(b'=');
+                        line.extend_from_slice(value);
+                    }
+                    out.push(line);
+                }
+                Ok(None) => return (out, false),
+                Err(Unparsable) => return (out, true),
+            }
+        }
+    }
+
+    fn config_inputs() -> Vec<&'static [u8]> {
+        vec![
+            b"",
+            b"\n\n",
+            b"[a]\nb = c\n",
+            b"[A.B]\nC = D\n",
+            b"[a \"B.c\"]\nk = v\n",
+            b"[a]k=v",
+            b"[a]\n\tk\n",
+            b"[a]\n\tk",
+            b"[a]\n\tk =\n",
+            b"[a]\n\tk = \n",
+            b"[a]\n\tk = \"\"\n",
+            b"[a]\n\tk =   lead and trail   \n",
+            b"[a]\n\tk = in\tside  blanks\n",
+            b"[a]\n\tk = \"quoted  \"  after \n",
+            b"[a]\n\tk = x\" # \"y # comment\n",
+            b"[a]\n\tk = x ; comment\n",
+            b"[a]\n\tk = a\\tb\\nc\\bd\\\\e\\\"f\n",
+            b"[a]\n\tk = one\\\ntwo\n",
+            b"[a]\n\tk = one\\\r\ntwo\r\n",
+            b"[a]\r\n\tk = v\r\n",
+            b"[a]\r\tk = v\r",
+            b"[a]\n\tk = v\\",
+            b"[a]\n\tk = \"open\n",
+            b"[a]\n\tk = bad\\escape\n",
+            b"[a \"b\\\"c\\\\d\\e\"]\nk = v\n",
+            b"[a \"b\" ]\nk = v\n",
+            b"[a\t \"b\"]\nk = v\n",
+            b"[a \"b\"\n",
+            b"[a\n",
+            b"[]\n",
+            b"[a b]\n",
+            b"[a.b.c]\nk = v\n",
+            b"[a-b]\nk-1 = v\n",
+            b"[a_b]\nk = v\n",
+            b"k = v\n",
+            b"1k = v\n",
+            b"[a]\n\tk : v\n",
+            b"[a]\n\tk v\n",
+            b"# c\n; d\n[a] ; e\n\tk = v # f\n",
+            b"[a]\n\tk = v\n[b]\n\tk = w\n=\n",
+            b"\xef\xbb\xbf[a]\nk = v\n",
+            b"\xef\xbb[a]\nk = v\n",
+            b"[a]\n\tk = caf\xc3\xa9\n",
+            b"[a \"caf\xc3\xa9\"]\nk = v\n",
+        ]
+    }
+
+    #[test]
+    fn config_reader_reads_as_git() {
+        // (input, its variables, whether it then fails)
+        type Expected<'a> = (&'a [u8], &'a [&'a [u8]], bool);
+        let expected: Vec<Expected> = vec![
+            (b"[a]\nb = c\n", &[b"a.b=c"], false),
+            (b"[A.B]\nC = D\n", &[b"a.b.c=D"], false),
+            (b"[a \"B.c\"]\nk = v\n", &[b"a.B.c.k=v"], false),
+            (b"[a]\n\tk\n", &[b"a.k"], false),
+            (b"[a]\n\tk =\n", &[b"a.k="], false),
+            (
+                b"[a]\n\tk =   lead and trail   \n",
+                &[b"a.k=lead and trail"],
+                false,
+            ),
+            (
+                b"[a]\n\tk = \"quoted  \"  after \n",
+                &[b"a.k=quoted    after"],
+                false,
+            ),
+            (b"[a]\n\tk = x\" # \"y # comment\n", &[b"a.k=x # y"], false),
+            (
+                b"[a]\n\tk = a\\tb\\nc\\bd\\\\e\\\"f\n",
+                &[b"a.k=a\tb\nc\x08d\\e\"f"],
+                false,
+            ),
+            (b"[a]\n\tk = one\\\r\ntwo\r\n", &[b"a.k=onetwo"], false),
+            (b"[a]\r\tk = v\r", &[b"a.k=v"], false),
+            (b"[a]\n\tk = \"open\n", &[], true),
+            (
+                b"[a \"b\\\"c\\\\d\\e\"]\nk = v\n",
+                &[b"a.b\"c\\de.k=v"],
+                false,
+            ),
+            (
+                b"[a]\n\tk = v\n[b]\n\tk = w\n=\n",
+                &[b"a.k=v", b"b.k=w"],
+                true,
+            ),
+            (b"\xef\xbb\xbf[a]\nk = v\n", &[b"a.k=v"], false),
+            (b"\xef\xbb[a]\nk = v\n", &[], true),
+        ];
+        for (input, entries, failed) in expected {
+            let got = config_entries(input);
+            let want: Vec<Vec<u8>> = entries.iter().map(|e| e.to_vec()).collect();
+            assert_eq!(got, (want, failed), "{:?}", input.as_bstr());
+        }
+    }
+
+    /// The reader against `git config --file F --list` (git's reader of config files, which
+    /// reads bytes unsigned, like this one).
+    #[test]
+    fn git_config_agrees_with_the_reader() {
+        let Some(git) = Git::start() else {
+            return;
+        };
+        let mut disagreements = Vec::new();
+        for (n, input) in config_inputs().into_iter().enumerate() {
+            let file = git.dir.path().join(format!("config-{n}"));
+            std::fs::write(&file, input).unwrap();
+            let output = git
+                .command()
+                .args(["config", "--null", "--list", "--file"])
+                .arg(&file)
+                .output()
+                .unwrap();
+            let theirs: Vec<Vec<u8>> = output
+                .stdout
+                .split(|&b| b == 0)
+                .filter(|e| !e.is_empty())
+                .map(|e| e.replacen(b"\n", b"=", 1))
+                .collect();
+            let theirs = (theirs, !output.status.success());
+            let ours = config_entries(input);
+            // git prints nothing when it fails, so then only the failure is compared.
+            let agree = if theirs.1 { ours.1 } else { ours == theirs };
+            if !agree {
+                disagreements.push(format!(
+                    "{:?}: ours {ours:?}, git's {theirs:?}",
+                    input.as_bstr()
+                ));
+            }
+        }
+        assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+    }
+
+    #[test]
+    fn url_normalize_reads_as_git() {
+        let normal =
+            |url: &str| url_normalize(url.as_bytes()).map(|n| String::from_utf8(n).unwrap());
+        assert_eq!(
+            normal("HTTPS://Example.COM:443/a/./b/../c?%7e#%41").as_deref(),
+            Some("https://example.com/a/c?~#A")
+        );
+        assert_eq!(
+            normal("http://u%3a:p@h:80").as_deref(),
+            Some("http://u%3A:p@h/")
+        );
+        assert_eq!(
+            normal("http://h:0080/%2f%41 x").as_deref(),
+            Some("http://h/%2FA%20x")
+        );
+        assert_eq!(
+            normal("https://h:8080/.").as_deref(),
+            Some("https://h:8080/")
+        );
+        assert_eq!(normal("https://h/a/.").as_deref(), Some("https://h/a"));
+        assert_eq!(normal("https://h/a/..").as_deref(), Some("https://h/"));
+        assert_eq!(
+            normal("https://h/a/b/../../c").as_deref(),
+            Some("https://h/c")
+        );
+        assert_eq!(
+            normal("https://h/\u{e9}").as_deref(),
+            Some("https://h/%C3%A9")
+        );
+        assert_eq!(normal("https://[::1]/").as_deref(), Some("https://[::1]/"));
+        for bad in [
+            "https:/h",
+            "1https://h",
+            "https://",
+            "https://h/..",
+            "https://h:99999",
+            "https://h:-1",
+            "https://h/%",
+            "https://h?%g0",
+            "https://u%@h",
+            "https://h_^/",
+        ] {
+            assert_eq!(normal(bad), None, "{bad}");
+        }
+    }
+
     fn any_kind() -> impl Strategy<Value = Kind> {
         prop_oneof![Just(Kind::Tree), Just(Kind::Commit), Just(Kind::Tag)]
     }
@@ -1695,6 +3276,9 @@ mod tests {
             b"gitmodules",
             b"gitmod",
             b"gi7eba",
+            b"gitattributes",
+            b"gitatt",
+            b"gi7d29",
             b"~",
             b"~1",
             b"~4",
@@ -1808,6 +3392,60 @@ mod tests {
             }
             if matches!(validate(Some(Mode::Symlink)), Err(Error::SymlinkedGitModules)) {
                 prop_assert!(is_dotgitmodules(&name));
+            }
+        }
+
+        /// The first-byte filter never hides a name that is one of them.
+        #[test]
+        fn special_names_pass_the_filter(name in tricky_name()) {
+            if is_dotgitmodules(&name) || is_dotgitattributes(&name) {
+                prop_assert!(may_be_special(&name));
+            }
+        }
+
+        #[test]
+        fn arbitrary_named_blobs_never_panic(body in prop::collection::vec(any::<u8>(), 0..600)) {
+            let _ = check_gitmodules(&body);
+            let _ = check_gitattributes(&body);
+            let _ = url_disallowed(&body);
+            let _ = url_normalize(&body);
+            let _ = config_entries(&body);
+        }
+
+        /// Config-like blobs, from the pieces git's reader treats specially.
+        #[test]
+        fn config_like_blobs_never_panic(
+            pieces in prop::collection::vec(
+                prop::sample::select(vec![
+                    "[", "]", "\"", "\\", "submodule", "submodule.", " ", "\t", "\n", "\r", "\r\n",
+                    "#", ";", "=", "url", "path", "update", "-x", "!x", "..", "/", "\0", "\u{feff}",
+                    "\u{ff}", "a", "%0a", "https://", "./", "../", ":",
+                ]),
+                0..40,
+            )
+        ) {
+            let body = pieces.concat().into_bytes();
+            let _ = check_gitmodules(&body);
+            let _ = config_entries(&body);
+        }
+
+        /// URLs from the pieces git's normaliser treats specially; the normal form stays
+        /// within three bytes per input byte (each escaped) and one '/'.
+        #[test]
+        fn url_like_never_panic(
+            pieces in prop::collection::vec(
+                prop::sample::select(vec![
+                    "https://", "http::", "git://", "./", "../", "..\\", "/", ".", "..", ":", "@",
+                    "?", "#", "[", "]", "%", "%0a", "%2e", "%zz", "%00", "0", "80", "65536", "h", " ",
+                    "\n", "\u{e9}",
+                ]),
+                0..20,
+            )
+        ) {
+            let url = pieces.concat().into_bytes();
+            let _ = url_disallowed(&url);
+            if let Some(normal) = url_normalize(&url) {
+                prop_assert!(normal.len() <= 3 * url.len() + 1);
             }
         }
     }

@@ -27,6 +27,7 @@ use bstr::BString;
 use serde::Serialize;
 
 use crate::git::check_ref_name;
+use crate::git::fsck::NamedAs;
 use crate::gitx::{SourceError, SourceRepo, SourceTarget};
 use crate::object::{IdMap, Kind, ObjectId, Sha1};
 use crate::progress::Progress;
@@ -57,6 +58,8 @@ pub enum ImportError {
     BadRef { name: String, reason: &'static str },
     #[error("cannot use the temporary stash: {0}")]
     Stash(std::io::Error),
+    #[error("cannot inflate loose object {id} again: {message}")]
+    LooseInflate { id: Sha1, message: String },
     #[error("{0}")]
     Refused(String),
 }
@@ -69,7 +72,8 @@ pub struct IngestRules {
     pub max_object_bytes: Option<u64>,
     /// Every object passes the checks git's receive-pack makes with
     /// `receive.fsckObjects` (`git::fsck`: tree entries such as `.git` in its HFS and NTFS
-    /// spellings, a `.gitmodules` symlink, malformed headers and identities).
+    /// spellings, a `.gitmodules` symlink, malformed headers and identities), and so do the
+    /// blobs trees name `.gitmodules` or `.gitattributes`, once every object is read.
     pub fsck_objects: bool,
     /// Bytes of recently written trees kept as delta bases (`None`: 256 MiB, which finds
     /// nearly every base of a whole history; a push's trees are few and recent).
@@ -77,7 +81,15 @@ pub struct IngestRules {
 }
 
 impl IngestRules {
-    fn check(&self, id: &Sha1, kind: Kind, body: &[u8]) -> Result<(), String> {
+    /// Checks one object, adding to `named` the ids its tree entries name `.gitmodules` or
+    /// `.gitattributes` (checked by `scan::check_named_blobs` once every object is read).
+    fn check(
+        &self,
+        id: &Sha1,
+        kind: Kind,
+        body: &[u8],
+        named: &mut Vec<(Sha1, NamedAs)>,
+    ) -> Result<(), String> {
         if let Some(max) = self.max_object_bytes
             && body.len() as u64 > max
         {
@@ -88,7 +100,7 @@ impl IngestRules {
         }
         if self.fsck_objects {
             // git's own words: "object <id>: <msg-id>: <message>".
-            crate::git::fsck::check(kind, body)
+            crate::git::fsck::check_noting(kind, body, |as_, sha1| named.push((sha1, as_)))
                 .map_err(|problem| format!("object {id}: {problem}"))?;
         }
         Ok(())
@@ -154,6 +166,8 @@ struct Scan {
     nodes: IdMap<Sha1, StashedNode>,
     /// Per pack: (offset, id) of every entry, sorted, to resolve ofs-delta bases.
     pack_offsets: Vec<Vec<(u64, Sha1)>>,
+    /// What tree entries name `.gitmodules` or `.gitattributes` (with `fsck_objects`).
+    named: IdMap<Sha1, NamedAs>,
 }
 
 pub fn import(
@@ -290,6 +304,8 @@ pub fn ingest(
         &mut report,
         progress,
     )?;
+    // As git's fsck_finish: after every object is read, before anything is written.
+    scan::check_named_blobs(&scan, &packs, repo)?;
     let mut lap = Instant::now();
     report.phase_seconds[0] = started.elapsed().as_secs_f64();
     let stash_file = stash

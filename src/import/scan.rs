@@ -5,11 +5,13 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
+use crate::git::fsck::{NamedAs, NamedObject};
 use crate::git::git_sha1;
 use crate::gitx::SourcePack;
 use crate::object::{Kind, ObjectId, Sha1};
 use crate::progress::Progress;
 use crate::store::segment::zlib_compress;
+use crate::store::{Repo, StoreError};
 
 use super::{
     BlobInfo, BlobSource, ImportError, ImportReport, IngestRules, Known, Scan, Stash, StashedNode,
@@ -42,6 +44,7 @@ pub(super) fn scan(
         blobs: Vec<(Sha1, ObjectId, u64, u64)>,
         nodes: Vec<(Sha1, Kind, usize, usize)>,
         offsets: Vec<(u64, Sha1)>,
+        named: Vec<(Sha1, NamedAs)>,
         stash: &'s mut Stash,
         error: Option<std::io::Error>,
         refused: Option<String>,
@@ -53,6 +56,7 @@ pub(super) fn scan(
             blobs: Vec::new(),
             nodes: Vec::new(),
             offsets: Vec::new(),
+            named: Vec::new(),
             stash: &mut *stash,
             error: None,
             refused: None,
@@ -62,12 +66,15 @@ pub(super) fn scan(
         let scanned = pack.for_each_object(&interrupt, move |id, kind, offset, body| {
             let blob_id = (kind == Kind::Blob).then(|| ObjectId::for_blob(body));
             let stored = known(&id).is_some();
-            let verdict = rules.check(&id, kind, body);
+            // Nearly always empty, so nothing is allocated.
+            let mut named = Vec::new();
+            let verdict = rules.check(&id, kind, body, &mut named);
             let mut found = shared.lock();
             if let Err(why) = verdict {
                 found.refused.get_or_insert(why);
                 interrupt_ref.store(true, std::sync::atomic::Ordering::Relaxed);
             }
+            found.named.append(&mut named);
             found.offsets.push((offset, id));
             if stored {
                 drop(found);
@@ -114,11 +121,15 @@ pub(super) fn scan(
         }
         found.offsets.sort_unstable();
         scan.pack_offsets.push(found.offsets);
+        for (id, named) in found.named {
+            *scan.named.entry(id).or_default() |= named;
+        }
     }
 
     let mut corrupt_loose = None;
     let mut refused = None;
     let mut stash_error = None;
+    let mut named = Vec::new();
     progress.phase("Reading loose objects", None);
     for dir in dirs {
         crate::gitx::for_each_loose_object(dir, |id, kind, body| {
@@ -132,7 +143,7 @@ pub(super) fn scan(
                 corrupt_loose.get_or_insert((id, actual));
                 return Ok(());
             }
-            if let Err(why) = rules.check(&id, kind, body) {
+            if let Err(why) = rules.check(&id, kind, body, &mut named) {
                 refused.get_or_insert(why);
                 return Ok(());
             }
@@ -168,6 +179,9 @@ pub(super) fn scan(
     if let Some(why) = refused {
         return Err(ImportError::Refused(why));
     }
+    for (id, named) in named {
+        *scan.named.entry(id).or_default() |= named;
+    }
     if let Some((id, actual)) = corrupt_loose {
         return Err(ImportError::CorruptLoose { id, actual });
     }
@@ -175,4 +189,99 @@ pub(super) fn scan(
         return Err(ImportError::Stash(e));
     }
     Ok(scan)
+}
+
+/// git's `fsck_finish`: each id a tree named `.gitmodules` or `.gitattributes` is read (from
+/// the source's packs or loose objects, or from the store) and its content checked, those
+/// named `.gitmodules` first, as git does. A problem refuses the ingest as a per-object one
+/// does, against the named object's id.
+pub(super) fn check_named_blobs(
+    scan: &Scan,
+    packs: &[SourcePack],
+    repo: &Repo,
+) -> Result<(), ImportError> {
+    let mut named: Vec<(&Sha1, &NamedAs)> = scan.named.iter().collect();
+    named.sort_unstable_by_key(|(id, named)| (!named.gitmodules, **id));
+    for (id, &named) in named {
+        let limit = crate::git::fsck::read_limit(named);
+        let body;
+        let object = if let Some(blob) = scan.blobs.get(id) {
+            if blob.size > limit {
+                NamedObject::Blob(None)
+            } else {
+                body = match &blob.source {
+                    BlobSource::Pack { pack, .. } => match packs.get(*pack) {
+                        Some(pack) => pack.decode(id)?,
+                        None => {
+                            return Err(ImportError::Store(StoreError::Corrupt(format!(
+                                "blob {id} is recorded in a pack that was not opened"
+                            ))));
+                        }
+                    },
+                    BlobSource::Loose { zlib } => inflate_loose(id, zlib, blob.size)?,
+                };
+                NamedObject::Blob(Some(&body[..]))
+            }
+        } else if scan.nodes.contains_key(id) {
+            NamedObject::NotBlob
+        } else if let Some(location) = repo.locate_sha1(id) {
+            match location.kind() {
+                Some(Kind::Blob) if repo.object_size(&location)? > limit => NamedObject::Blob(None),
+                Some(Kind::Blob) => {
+                    body = repo.read_content(&location)?.1.to_vec();
+                    NamedObject::Blob(Some(&body[..]))
+                }
+                Some(_) => NamedObject::NotBlob,
+                None => {
+                    return Err(ImportError::Store(StoreError::Corrupt(format!(
+                        "object {id} has no known kind in segment {}",
+                        location.segment_name()
+                    ))));
+                }
+            }
+        } else {
+            NamedObject::Missing
+        };
+        crate::git::fsck::check_named(named, object)
+            .map_err(|problem| ImportError::Refused(format!("object {id}: {problem}")))?;
+    }
+    Ok(())
+}
+
+/// A loose blob's body back from the zlib stream the scan kept of it.
+fn inflate_loose(id: &Sha1, zlib: &[u8], size: u64) -> Result<Vec<u8>, ImportError> {
+    let failed = |message: String| ImportError::LooseInflate { id: *id, message };
+    let capacity = usize::try_from(size).map_err(|e| failed(e.to_string()))?;
+    // One byte more than needed, so that a longer stream shows, and an empty one has room.
+    let mut body = Vec::with_capacity(capacity.saturating_add(1));
+    let mut inflate = flate2::Decompress::new(true);
+    let status = inflate
+        .decompress_vec(zlib, &mut body, flate2::FlushDecompress::Finish)
+        .map_err(|e| failed(e.to_string()))?;
+    if status != flate2::Status::StreamEnd || body.len() as u64 != size {
+        return Err(failed(format!("it does not inflate to {size} bytes")));
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loose_blobs_inflate_back_to_their_size() {
+        let id = Sha1([7; 20]);
+        for body in [&b""[..], b"[submodule \"a\"]\n\turl = -x\n"] {
+            let zlib = zlib_compress(body);
+            assert_eq!(inflate_loose(&id, &zlib, body.len() as u64).unwrap(), body);
+        }
+        let zlib = zlib_compress(b"abc");
+        for wrong in [2, 4] {
+            assert!(matches!(
+                inflate_loose(&id, &zlib, wrong),
+                Err(ImportError::LooseInflate { .. })
+            ));
+        }
+        assert!(inflate_loose(&id, b"not zlib", 3).is_err());
+    }
 }

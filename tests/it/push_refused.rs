@@ -470,6 +470,281 @@ fn hostile_tree_entries_are_refused_as_git_refuses_them_and_nothing_is_stored() 
     forge.ok(&["fsck"]);
 }
 
+/// The `object <sha>: <msgId>: <message>` of the first `remote: error:` line stock git
+/// printed for a refused push.
+fn fsck_error_line(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("remote: error: ")?;
+        rest.starts_with("object ").then(|| rest.trim().to_owned())
+    })
+}
+
+/// A tree of `entries` (mode, name, target id), in the order given.
+fn tree_of(work: &Path, entries: &[(&str, &str, &str)]) -> String {
+    let mut body = Vec::new();
+    for (mode, name, target) in entries {
+        body.extend_from_slice(format!("{mode} {name}\0").as_bytes());
+        body.extend(common::hex_to_bytes(target));
+    }
+    literally(work, "tree", &body)
+}
+
+#[test]
+fn hostile_gitmodules_and_gitattributes_are_refused_as_git_refuses_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, work) = source_with_history(tmp.path(), 3);
+    let (forge, _server, url) = seeded_forge(tmp.path(), &source, &[]);
+    let strict = common::strict_git_remote(tmp.path(), "strict.git");
+    let strict_url = strict.display().to_string();
+    git(&source, &["push", "-q", &strict_url, "main"]);
+    let head = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let commit = |tree: &str, message: &str| {
+        git(&work, &["commit-tree", tree, "-p", &head, "-m", message])
+            .trim()
+            .to_owned()
+    };
+    // What only a tree's name for it makes hostile lands first, under a harmless name, so
+    // that a later tree naming it `.gitmodules` finds it in the store, not in the push.
+    let stored_bad = literally(
+        &work,
+        "blob",
+        b"[submodule \"s\"]\n\turl = --upload-pack=x\n",
+    );
+    let harmless = commit(
+        &tree_of(&work, &[("100644", "notes.txt", &stored_bad)]),
+        "notes",
+    );
+    for remote in [&url, &strict_url] {
+        git(
+            &work,
+            &[
+                "push",
+                "-q",
+                remote,
+                &format!("{harmless}:refs/heads/notes"),
+            ],
+        );
+    }
+    let stored_tree = git(&work, &["rev-parse", "HEAD^{tree}"]).trim().to_owned();
+    let before = files_under(&tmp.path().join("data"));
+    let refs_before = git(&work, &["ls-remote", &url]);
+
+    let long_line = format!("*.c {}\n", "x".repeat(2044));
+    let empty_tree = literally(&work, "tree", b"");
+    let absent_commit = "1234567890123456789012345678901234567890";
+    let blob = |content: &[u8]| literally(&work, "blob", content);
+    // (what, the tree's entries, the problem git reports or None for accepted); `None` as
+    // a target is a blob of the content given last.
+    let url_x = blob(b"[submodule \"a\"]\n\turl = -x\n");
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str, String)>, Option<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "url = -x",
+            vec![("100644", ".gitmodules", url_x.clone())],
+            Some("gitmodulesUrl"),
+        ),
+        (
+            "url = -x at GITMOD~1",
+            vec![("100644", "GITMOD~1", url_x.clone())],
+            Some("gitmodulesUrl"),
+        ),
+        (
+            "url = -x at .GITMODULES",
+            vec![("100644", ".GITMODULES", url_x.clone())],
+            Some("gitmodulesUrl"),
+        ),
+        (
+            "CRLF and quotes",
+            vec![(
+                "100644",
+                ".gitmodules",
+                blob(b"[submodule \"a\"]\r\n\turl = \"-\"x # c\r\n"),
+            )],
+            Some("gitmodulesUrl"),
+        ),
+        (
+            "a newline escaped into an https URL",
+            vec![(
+                "100644",
+                ".gitmodules",
+                blob(b"[submodule \"a\"]\n\turl = https://example.com/%0a\n"),
+            )],
+            Some("gitmodulesUrl"),
+        ),
+        (
+            "a relative URL climbing to the host",
+            vec![(
+                "100644",
+                ".gitmodules",
+                blob(b"[submodule \"a\"]\n\turl = ../:x\n"),
+            )],
+            Some("gitmodulesUrl"),
+        ),
+        (
+            "name with ..",
+            vec![(
+                "100644",
+                ".gitmodules",
+                blob(b"[submodule \"../../hooks\"]\n\tpath = a\n"),
+            )],
+            Some("gitmodulesName"),
+        ),
+        (
+            "path = -x",
+            vec![(
+                "100644",
+                ".gitmodules",
+                blob(b"[submodule \"a\"]\n\tpath = -x\n"),
+            )],
+            Some("gitmodulesPath"),
+        ),
+        (
+            "update = !rm",
+            vec![(
+                "100644",
+                ".gitmodules",
+                blob(b"[submodule \"a\"]\n\tupdate = !rm -rf ~\n"),
+            )],
+            Some("gitmodulesUpdate"),
+        ),
+        (
+            "a stored blob",
+            vec![("100644", ".gitmodules", stored_bad.clone())],
+            Some("gitmodulesUrl"),
+        ),
+        (
+            "a stored tree",
+            vec![("40000", ".gitmodules", stored_tree.clone())],
+            Some("gitmodulesBlob"),
+        ),
+        (
+            "a pushed tree",
+            vec![("40000", ".gitmodules", empty_tree.clone())],
+            Some("gitmodulesBlob"),
+        ),
+        (
+            "a gitlink to an absent commit",
+            vec![("160000", ".gitmodules", absent_commit.to_owned())],
+            Some("gitmodulesMissing"),
+        ),
+        (
+            "a long .gitattributes line",
+            vec![("100644", ".gitattributes", blob(long_line.as_bytes()))],
+            Some("gitattributesLineLength"),
+        ),
+        (
+            "a long line at gi7d29~1",
+            vec![("100644", "gi7d29~1", blob(long_line.as_bytes()))],
+            Some("gitattributesLineLength"),
+        ),
+        (
+            ".gitattributes as a directory",
+            vec![("40000", ".gitattributes", empty_tree.clone())],
+            Some("gitattributesBlob"),
+        ),
+        (
+            ".gitattributes as a gitlink to an absent commit",
+            vec![("160000", ".gitattributes", absent_commit.to_owned())],
+            Some("gitattributesMissing"),
+        ),
+        // Accepted by both.
+        (
+            "an ordinary .gitmodules",
+            vec![(
+                "100644",
+                ".gitmodules",
+                blob(b"[submodule \"lib\"]\n\tpath = lib\n\turl = ../lib.git\n\tupdate = rebase\n"),
+            )],
+            None,
+        ),
+        (
+            "a syntax error before url = -x (gitmodulesParse is INFO)",
+            vec![(
+                "100644",
+                ".gitmodules",
+                blob(b"=\n[submodule \"a\"]\n\turl = -x\n"),
+            )],
+            None,
+        ),
+        (
+            "a .gitattributes line of 2047 bytes",
+            vec![(
+                "100644",
+                ".gitattributes",
+                blob(format!("*.c {}\n", "x".repeat(2043)).as_bytes()),
+            )],
+            None,
+        ),
+        (
+            "url = -x at a .gitattributes symlink",
+            vec![("120000", ".gitattributes", url_x.clone())],
+            None,
+        ),
+        (
+            "url = -x, not at .gitmodules",
+            vec![("100644", "gitmodules", url_x.clone())],
+            None,
+        ),
+    ];
+    // The refusals first, so that the data directory can be compared after them.
+    let (refused, accepted): (Vec<_>, Vec<_>) = cases
+        .iter()
+        .enumerate()
+        .partition(|(_, (_, _, problem))| problem.is_some());
+    let push_both = |i: usize, what: &str, entries: &[(&str, &str, String)]| {
+        let entries: Vec<(&str, &str, &str)> = entries
+            .iter()
+            .map(|(mode, name, target)| (*mode, *name, target.as_str()))
+            .collect();
+        let tree = tree_of(&work, &entries);
+        // One level down too: every tree of the push is looked at.
+        let outer = tree_of(&work, &[("40000", "sub", &tree)]);
+        [(0, tree), (1, outer)].map(|(depth, tree)| {
+            let refspec = format!("{}:refs/heads/gm-{i}-{depth}", commit(&tree, what));
+            let (git_ok, stock) = try_git(&work, &["push", &strict_url, &refspec]);
+            let (forge_ok, stderr) = try_git(&work, &["push", &url, &refspec]);
+            (refspec, git_ok, stock, forge_ok, stderr)
+        })
+    };
+    for (i, (what, entries, problem)) in refused {
+        let problem = problem.unwrap_or_default();
+        for (_, git_ok, stock, forge_ok, stderr) in push_both(i, what, entries) {
+            assert!(!git_ok, "{what}: git took it: {stock}");
+            assert!(!forge_ok, "{what}: the forge took it: {stderr}");
+            // The same object, problem and words.
+            let line = fsck_error_line(&stock).unwrap_or_else(|| panic!("{what}: {stock}"));
+            assert!(line.contains(&format!(": {problem}: ")), "{what}: {line}");
+            assert!(
+                stderr.contains(&format!("error: remote unpack failed: {line}")),
+                "{what}: git said {line}\nthe forge said {stderr}"
+            );
+            assert!(stderr.contains("(unpacker error)"), "{stderr}");
+        }
+    }
+    // Nothing of the refused pushes was kept, and the repository still serves.
+    assert_eq!(files_under(&tmp.path().join("data")), before);
+    assert_eq!(git(&work, &["ls-remote", &url]), refs_before);
+    let back = tmp.path().join("back.git");
+    git(
+        tmp.path(),
+        &["clone", "-q", "--mirror", &url, &back.display().to_string()],
+    );
+    assert_fsck_clean(&back);
+    assert_eq!(git(&back, &["rev-parse", "main"]).trim(), head);
+    forge.ok(&["fsck"]);
+
+    for (i, (what, entries, _)) in accepted {
+        for (refspec, git_ok, stock, forge_ok, stderr) in push_both(i, what, entries) {
+            assert!(git_ok, "{what}: git refused it: {stock}");
+            assert!(forge_ok, "{what}: the forge refused it: {stderr}");
+            let (commit, name) = refspec.split_once(':').unwrap();
+            let refs = git(&work, &["ls-remote", &url, name]);
+            assert!(refs.starts_with(commit), "{what}: {refs}");
+        }
+    }
+    forge.ok(&["fsck"]);
+}
+
 #[test]
 fn quiet_pushes_show_no_progress_and_empty_packs_and_deletions_work() {
     let tmp = tempfile::tempdir().unwrap();

@@ -6,8 +6,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The forge binary under test: this build's, or `FORGE_TEST_BIN` (to show that an older
+/// build fails a test, as the hostile-client tests were shown to fail before their fixes).
 pub fn forge_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_forge")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("FORGE_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_forge").to_owned())
+    })
 }
 
 /// Runs git in `dir` and returns stdout; panics with stderr when git fails.
