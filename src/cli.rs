@@ -14,7 +14,7 @@ mod refs;
 
 use crate::object::{HexPrefix, Kind, ObjectId, Sha1};
 use crate::progress::Progress;
-use crate::store::{DataDir, RepoName, RepoRecord, StoreError};
+use crate::store::{DataDir, RepoName, RepoRecord, Setting, SettingError, StoreError};
 
 #[derive(Parser)]
 #[command(
@@ -53,11 +53,11 @@ enum Command {
         #[arg(long)]
         no_auto_repack: bool,
         /// Largest push accepted, in bytes (commands and pack).
-        #[arg(long, default_value_t = crate::receive::PushLimits::default().max_push_bytes)]
+        #[arg(long, default_value_t = crate::served::PushLimits::default().max_push_bytes)]
         max_push_bytes: u64,
         /// Largest object a push may bring, in bytes (inflated); also bounds any single
         /// allocation while the pack is indexed, which stops delta bombs.
-        #[arg(long, default_value_t = crate::receive::PushLimits::default().max_object_bytes)]
+        #[arg(long, default_value_t = crate::served::PushLimits::default().max_object_bytes)]
         max_object_bytes: u64,
         /// Threads that check a pushed pack's objects at once (default: every core). Memory
         /// while indexing stays under about twice this times --max-object-bytes, plus a
@@ -175,6 +175,10 @@ fn user_error(code: &'static str, message: impl Into<String>) -> anyhow::Error {
         message: message.into(),
     }
     .into()
+}
+
+fn setting_error(error: SettingError) -> anyhow::Error {
+    user_error(error.code(), error.to_string())
 }
 
 fn error_code(error: &anyhow::Error) -> &'static str {
@@ -296,10 +300,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let options = crate::server::ServeOptions {
                 listen,
-                settings: crate::upload::ServeSettings {
+                settings: crate::served::ServeSettings {
                     keepalive: (keepalive > 0.0).then(|| Duration::from_secs_f64(keepalive)),
                     auto_repack: !no_auto_repack,
-                    push: crate::receive::PushLimits {
+                    push: crate::served::PushLimits {
                         max_push_bytes,
                         max_object_bytes,
                         index_threads,
@@ -335,45 +339,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Repo(RepoCommand::Config { name, key, value }) => {
             let name = parse_name(&name)?;
-            let known = [
-                crate::receive::rules::ALLOW_FORCE,
-                crate::receive::rules::FSCK_OBJECTS,
-                crate::auth::PUBLIC,
-            ];
-            if !known.contains(&key.as_str()) {
-                return Err(user_error(
-                    "bad_config",
-                    format!("unknown setting '{key}' (known: allow-force, fsck-objects, public)"),
-                ));
-            }
+            let setting = Setting::parse(&key).map_err(setting_error)?;
             let data = DataDir::open(&cli.data)?;
-            let repo = data.open_repo(&name)?;
             if let Some(value) = &value {
-                if value != "true" && value != "false" {
-                    return Err(user_error(
-                        "bad_config",
-                        format!("{key} is true or false, not '{value}'"),
-                    ));
-                }
-                if key == crate::auth::PUBLIC {
-                    data.set_public(&name, value == "true")?;
-                } else {
-                    repo.set_config(&key, value)?;
-                }
+                let value = setting.parse_value(value).map_err(setting_error)?;
+                data.set_setting(&name, setting, value)?;
             }
-            let current = if key == crate::auth::PUBLIC {
-                let record = data
-                    .find_repo(&name)?
-                    .ok_or_else(|| StoreError::RepoNotFound(name.to_string()))?;
-                data.is_public(&record)?.to_string()
-            } else {
-                let default = if key == crate::receive::rules::FSCK_OBJECTS {
-                    "true"
-                } else {
-                    "false"
-                };
-                repo.config(&key)?.unwrap_or_else(|| default.into())
-            };
+            let current = data.setting(&name, setting)?;
             if cli.json {
                 print_json(json!({ "repo": name.to_string(), "key": key, "value": current }));
             } else {

@@ -17,6 +17,7 @@ pub mod packing;
 pub mod progress;
 pub mod protocol;
 pub mod receive;
+pub mod served;
 pub mod server;
 pub mod store;
 pub mod upload;

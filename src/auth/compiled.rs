@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use biscuit_auth::Biscuit;
 
+use super::blocks::{Narrowing, authority_block, narrowing_block};
 use super::glob;
-use super::policy::{Denied, Request};
-use super::token::{Narrowing, Op, Scope, authority_block, narrowing_block};
+use super::rights::{Denied, Op, Request, Scope};
 
 /// Revocation ids are Ed25519 signatures.
 const REVOCATION_ID_BYTES: usize = 64;

@@ -3,31 +3,8 @@
 //! token's compiled form decides (`compiled.rs`); `datalog` states the same policy in
 //! biscuit's Datalog, and the tests hold the two to the same answers.
 
-use super::token::{Op, Scope, VerifiedToken};
-
-/// One request: an operation on a repository (or on every repository of an owner, or on
-/// all), and for a ref update the ref.
-#[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    pub scope: &'a Scope,
-    pub op: Op,
-    pub ref_name: Option<&'a str>,
-}
-
-/// Why a token does not allow a request, in words for the client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Denied {
-    #[error("token expired")]
-    Expired,
-    #[error("not allowed by token")]
-    RefNotAllowed,
-    #[error("token does not allow {op} on {scope}")]
-    NoRight { op: &'static str, scope: String },
-    #[error("token was narrowed to exclude this request: {0}")]
-    Narrowed(String),
-    #[error("token cannot be evaluated: {0}")]
-    Unevaluable(String),
-}
+pub use super::rights::{Denied, Request};
+use super::token::VerifiedToken;
 
 /// Runs the forge's policy and every check of `token` for `request`, now.
 pub fn authorize(token: &VerifiedToken, request: &Request<'_>) -> Result<(), Denied> {
@@ -161,6 +138,7 @@ mod tests {
     use biscuit_auth::KeyPair;
 
     use super::*;
+    use crate::auth::rights::{Op, Scope};
     use crate::auth::token::{Grant, Narrowing, attenuate, mint, verify};
 
     fn token(root: &KeyPair, scopes: &[&str], ops: &[Op], globs: &[&str]) -> String {

@@ -27,8 +27,9 @@ use crate::import::{IngestRules, Ingested, ingest};
 use crate::object::{IdSet, ObjectId, Sha1};
 use crate::progress::Progress;
 use crate::protocol::pktline::{self, SIDEBAND_64K_DATA};
+pub use crate::served::PushLimits;
+use crate::served::RepoState;
 use crate::store::{RefTarget, StoreError};
-use crate::upload::RepoState;
 
 use request::PushRequest;
 use rules::{Proposed, RepoPolicy};
@@ -38,32 +39,11 @@ use rules::{Proposed, RepoPolicy};
 /// from 109 to 85 MiB for 0.6 % more bytes on disk (16 MiB saves nothing there).
 const PUSH_TREE_BASE_CACHE: usize = 4 << 20;
 
-/// Limits on what one push may bring.
-#[derive(Debug, Clone, Copy)]
-pub struct PushLimits {
-    /// The whole request body (commands and pack).
-    pub max_push_bytes: u64,
-    /// One object, inflated (and so any one buffer while indexing).
-    pub max_object_bytes: u64,
-    /// Threads checking objects while indexing (`None`: every core).
-    pub index_threads: Option<usize>,
-}
-
-impl Default for PushLimits {
-    fn default() -> PushLimits {
-        PushLimits {
-            max_push_bytes: 2 << 30,
-            max_object_bytes: 512 << 20,
-            index_threads: None,
-        }
-    }
-}
-
 /// git's receive-pack capabilities, as this server supports them.
 pub fn capabilities() -> String {
     format!(
         "report-status report-status-v2 delete-refs side-band-64k quiet atomic ofs-delta push-options object-format=sha1 agent={}",
-        crate::upload::AGENT
+        crate::protocol::AGENT
     )
 }
 
@@ -297,11 +277,7 @@ fn receive_objects(
         .collect();
     let rules = IngestRules {
         max_object_bytes: Some(limits.max_object_bytes),
-        fsck_objects: repo
-            .config(rules::FSCK_OBJECTS)
-            .map_err(|e| e.to_string())?
-            .as_deref()
-            != Some("false"),
+        fsck_objects: repo.settings().map_err(|e| e.to_string())?.fsck_objects,
         tree_base_cache: Some(PUSH_TREE_BASE_CACHE),
     };
     let ingested = ingest(repo, &[objects], &roots, rules, progress).map_err(|e| e.to_string())?;
@@ -328,7 +304,7 @@ fn apply(
     let outcome = (|| -> Result<Vec<RefResult>, StoreError> {
         let refs: HashMap<BString, RefTarget> = repo.refs()?.into_iter().collect();
         let policy = RepoPolicy {
-            allow_force: repo.config(rules::ALLOW_FORCE)?.as_deref() == Some("true"),
+            allow_force: repo.settings()?.allow_force,
             default_branch: match refs.get(b"HEAD".as_slice()) {
                 Some(RefTarget::Symbolic(target)) => Some(target.clone()),
                 _ => None,

@@ -9,13 +9,6 @@ use crate::store::{Expected, RefTarget, RefUpdate};
 
 use super::request::PushCommand;
 
-/// The repository setting that allows non-fast-forward updates of the default branch.
-pub const ALLOW_FORCE: &str = "allow-force";
-
-/// The repository setting that turns off git's object checks on push (`false`), for a
-/// repository that mirrors old history git's fsck would refuse; on by default.
-pub const FSCK_OBJECTS: &str = "fsck-objects";
-
 /// What the repository allows.
 #[derive(Debug, Clone, Default)]
 pub struct RepoPolicy {

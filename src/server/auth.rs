@@ -14,7 +14,7 @@ use crate::auth::policy::{Denied, Request, authorize};
 use crate::auth::token::{Op, Scope, TokenError, VerifiedToken, verify};
 use crate::store::{DataDir, RepoName, Standing, StoreError};
 
-use super::smart_http::HttpError;
+use super::error::HttpError;
 
 /// Verified tokens kept; the cache is emptied when full (holders can mint endless valid
 /// variants offline, so it must stay bounded).

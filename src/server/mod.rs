@@ -4,6 +4,7 @@
 
 mod api;
 pub mod auth;
+mod error;
 pub mod limits;
 pub mod listen;
 mod log;
@@ -27,7 +28,7 @@ use crate::store::DataDir;
 /// What a client is told when the server itself failed; the details, which can name
 /// server paths, go to the log.
 pub(crate) const INTERNAL_ERROR: &str = "internal error (the server log has the details)";
-use crate::upload::{RepoState, ServeSettings};
+use crate::served::{RepoState, ServeSettings};
 
 pub use log::LogFormat;
 

@@ -15,11 +15,13 @@ use tokio::sync::mpsc;
 
 use crate::auth::token::Op;
 use crate::protocol::pktline;
+use crate::served::RepoState;
 use crate::store::RepoName;
-use crate::upload::{self, RepoState, UploadError, advertise};
+use crate::upload::{self, UploadError, advertise};
 
 use super::AppState;
 use super::auth::{self, Caller};
+use super::error::{HttpError, no_cache, plain};
 use super::limits::{self, Reserved};
 
 /// Largest request body accepted after decompression. Negotiation requests are small; a
@@ -51,19 +53,6 @@ fn protocol_version(headers: &HeaderMap) -> u8 {
         .unwrap_or(0)
 }
 
-fn no_cache(response: &mut Response) {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::EXPIRES,
-        HeaderValue::from_static("Fri, 01 Jan 1980 00:00:00 GMT"),
-    );
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, max-age=0, must-revalidate"),
-    );
-}
-
 fn git_response(content_type: &'static str, body: Body) -> Response {
     let mut response = (
         StatusCode::OK,
@@ -73,75 +62,6 @@ fn git_response(content_type: &'static str, body: Body) -> Response {
         .into_response();
     no_cache(&mut response);
     response
-}
-
-fn plain(status: StatusCode, message: impl Into<String>) -> Response {
-    let mut message = message.into();
-    if !message.ends_with('\n') {
-        message.push('\n');
-    }
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        message,
-    )
-        .into_response();
-    no_cache(&mut response);
-    response
-}
-
-/// A failure answered with an HTTP status and a plain-text reason (git prints it).
-pub struct HttpError {
-    status: StatusCode,
-    message: String,
-}
-
-impl HttpError {
-    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> HttpError {
-        HttpError {
-            status,
-            message: message.into(),
-        }
-    }
-
-    /// A failure of the server itself. Its text can name server paths, so it goes to the
-    /// log; the client is told only that it happened.
-    pub(super) fn internal(error: impl std::fmt::Display) -> HttpError {
-        tracing::error!("git request failed: {error}");
-        HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, super::INTERNAL_ERROR)
-    }
-
-    /// 401 with git's Basic challenge: git sends the URL's credentials only after it.
-    pub(super) fn unauthorized(message: impl Into<String>) -> HttpError {
-        HttpError::new(StatusCode::UNAUTHORIZED, message)
-    }
-
-    pub(super) fn not_found() -> HttpError {
-        HttpError::new(StatusCode::NOT_FOUND, "repository not found")
-    }
-
-    fn is_not_found(&self) -> bool {
-        self.status == StatusCode::NOT_FOUND
-    }
-}
-
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        let challenge = self.status == StatusCode::UNAUTHORIZED;
-        // git asks without credentials first and is challenged on every clone: that 401 is
-        // the protocol, not a refusal worth a line.
-        if self.status.is_client_error() && self.message != "authentication required" {
-            tracing::info!("refused with {}: {}", self.status.as_u16(), self.message);
-        }
-        let mut response = plain(self.status, self.message);
-        if challenge {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"forge\""),
-            );
-        }
-        response
-    }
 }
 
 /// The served state of a repository the caller may `op`, with who the caller is. A caller

@@ -19,6 +19,7 @@ mod name;
 mod refs;
 mod repo;
 pub mod segment;
+mod settings;
 
 use std::path::{Path, PathBuf};
 
@@ -29,11 +30,10 @@ pub use identities::{Identity, IdentityError, IdentityKind, Standing};
 pub use name::{InvalidRepoName, RepoName, check_name_part};
 pub use refs::{Expected, RefTarget, RefUpdate};
 pub use repo::{ObjectLocation, Quarantine, Repo, StoredObject};
+pub use settings::{RepoSettings, Setting, SettingError};
 
 /// Repository names (lowercased) → their record.
 const REPOS: TableDefinition<&str, &[u8]> = TableDefinition::new("repos");
-/// The repository setting that held the public flag before it moved to the registry.
-const LEGACY_PUBLIC: &str = "public";
 /// Counters and settings of the whole directory.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -256,7 +256,7 @@ impl DataDir {
         }
         let public = self
             .open_record(record.clone())?
-            .config(LEGACY_PUBLIC)?
+            .stored_setting(Setting::Public)?
             .as_deref()
             == Some("true");
         let name = RepoName::parse(&record.name)?;
@@ -271,6 +271,32 @@ impl DataDir {
     /// Makes the repository readable by anyone, or private again.
     pub fn set_public(&self, name: &RepoName, public: bool) -> Result<RepoRecord, StoreError> {
         self.update_record(name, |r| r.public = Some(public))
+    }
+
+    /// A setting's value: `public` from the registry record, the others from the
+    /// repository's database (their defaults when never set).
+    pub fn setting(&self, name: &RepoName, setting: Setting) -> Result<bool, StoreError> {
+        let record = self
+            .find_repo(name)?
+            .ok_or_else(|| StoreError::RepoNotFound(name.to_string()))?;
+        match setting {
+            Setting::Public => self.is_public(&record),
+            Setting::AllowForce => Ok(self.open_record(record)?.settings()?.allow_force),
+            Setting::FsckObjects => Ok(self.open_record(record)?.settings()?.fsck_objects),
+        }
+    }
+
+    /// Changes a setting where it is kept (see `setting`).
+    pub fn set_setting(
+        &self,
+        name: &RepoName,
+        setting: Setting,
+        value: bool,
+    ) -> Result<(), StoreError> {
+        match setting {
+            Setting::Public => self.set_public(name, value).map(|_| ()),
+            _ => self.open_repo(name)?.set_setting(setting, value),
+        }
     }
 
     fn update_record(

@@ -18,6 +18,7 @@ use crate::object::{Kind, NativeObject, ObjectId, Sha1, decode};
 use super::cache::BoundedCache;
 use super::refs::{Expected, RefTarget, RefUpdate};
 use super::segment::{RawEntry, Segment, SegmentWriter, Storage, WRITERS_LOCK, writers_lock};
+use super::settings::{RepoSettings, Setting};
 use super::{RepoRecord, StoreError, open_db};
 
 /// Ref name → encoded `RefTarget`.
@@ -622,23 +623,47 @@ impl Repo {
             .transpose()
     }
 
-    /// A repository setting (`None` when never set).
-    pub fn config(&self, key: &str) -> Result<Option<String>, StoreError> {
+    /// The settings kept in this repository's database, read in one transaction.
+    pub fn settings(&self) -> Result<RepoSettings, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let table = match txn.open_table(CONFIG) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(RepoSettings::default()),
+            Err(e) => return Err(self.db_error(e)),
+        };
+        let mut rows = Vec::new();
+        for row in table.iter().map_err(|e| self.db_error(e))? {
+            let (key, value) = row.map_err(|e| self.db_error(e))?;
+            rows.push((key.value().to_owned(), value.value().to_owned()));
+        }
+        Ok(RepoSettings::from_rows(
+            rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ))
+    }
+
+    /// A setting's row as stored (`None` when never set); for the registry's migration of
+    /// the public flag, which once lived here.
+    pub(super) fn stored_setting(&self, setting: Setting) -> Result<Option<String>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
         let table = match txn.open_table(CONFIG) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(self.db_error(e)),
         };
-        let value = table.get(key).map_err(|e| self.db_error(e))?;
+        let value = table.get(setting.key()).map_err(|e| self.db_error(e))?;
         Ok(value.map(|v| v.value().to_owned()))
     }
 
-    pub fn set_config(&self, key: &str, value: &str) -> Result<(), StoreError> {
+    /// Writes a setting kept in this repository (`DataDir::set_setting` sends `public` to
+    /// the registry instead).
+    pub(super) fn set_setting(&self, setting: Setting, value: bool) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
         {
             let mut table = txn.open_table(CONFIG).map_err(|e| self.db_error(e))?;
-            table.insert(key, value).map_err(|e| self.db_error(e))?;
+            let text = if value { "true" } else { "false" };
+            table
+                .insert(setting.key(), text)
+                .map_err(|e| self.db_error(e))?;
         }
         txn.commit().map_err(|e| self.db_error(e))
     }

@@ -8,7 +8,8 @@ use crate::protocol::pktline::{self, PktReader};
 use crate::store::{RefTarget, StoreError};
 
 use super::request::next_arg;
-use super::{AGENT, RepoState, UploadError};
+use super::{RepoState, UploadError};
+use crate::protocol::AGENT;
 
 /// How many symbolic refs are followed before giving up (git: 5).
 const MAX_SYMREF_DEPTH: usize = 5;

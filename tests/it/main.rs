@@ -4,6 +4,7 @@
 mod common;
 
 mod api;
+mod architecture;
 mod auth;
 mod cli;
 mod crash;

@@ -139,6 +139,22 @@ fn force_pushes_follow_the_repository_setting_and_atomic_pushes_are_all_or_nothi
         err.contains("allow-force is true or false, not 'maybe'"),
         "{err}"
     );
+    let err = forge.fails(&["repo", "config", "alice/app", "colour", "true"]);
+    assert!(
+        err.contains("unknown setting 'colour' (known: allow-force, fsck-objects, public)"),
+        "{err}"
+    );
+    // Defaults read as such; `public` is answered from the registry.
+    assert_eq!(
+        forge.ok(&["repo", "config", "alice/app", "fsck-objects"]),
+        "true\n"
+    );
+    assert_eq!(
+        forge.ok(&["repo", "config", "alice/app", "public"]),
+        "false\n"
+    );
+    let json = forge.json(&["repo", "config", "alice/app", "allow-force"]);
+    assert_eq!(json["value"], true, "{json}");
 
     // --atomic: a good update and one the server refuses (deleting the current branch).
     commit_file(&work, "more.txt", "more\n", "more");
