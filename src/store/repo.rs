@@ -25,6 +25,10 @@ use super::{RepoRecord, StoreError, open_db};
 const REFS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refs");
 /// Registered segment name → `SegmentRecord` (JSON).
 const SEGMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("segments");
+/// Counters of the repository: `SEGMENTS_GENERATION` goes up in every transaction that
+/// changes the segment table, so a handle sees in one read whether others registered any.
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const SEGMENTS_GENERATION: &str = "segments";
 /// Repository settings (`forge repo config`): key → value.
 const CONFIG: TableDefinition<&str, &str> = TableDefinition::new("config");
 
@@ -36,6 +40,9 @@ const CACHE_BUDGET: usize = 96 << 20;
 const MAX_OBJECT_SIZE: u64 = 8 << 30;
 
 static SEGMENT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// A segment's name and its record in the segment table.
+type RegisteredSegment = (String, SegmentRecord);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SegmentRecord {
@@ -113,6 +120,9 @@ pub struct Repo {
     db: redb::Database,
     /// Newest first, so recent objects are found first.
     segments: RwLock<Arc<Vec<Arc<LoadedSegment>>>>,
+    /// The segment generation `segments` was loaded at (`None`: a repository written
+    /// before the counter existed, compared segment by segment instead).
+    loaded_generation: Mutex<Option<u64>>,
     /// Decoded delta bases by (segment serial, entry offset).
     cache: Mutex<BoundedCache<(u64, u64)>>,
 }
@@ -179,6 +189,7 @@ impl Repo {
             dir: dir.to_owned(),
             db,
             segments: RwLock::new(Arc::new(Vec::new())),
+            loaded_generation: Mutex::new(None),
             cache: Mutex::new(BoundedCache::new(CACHE_BUDGET)),
         };
         repo.reload_segments()?;
@@ -212,8 +223,11 @@ impl Repo {
         StoreError::db(&self.dir.join("repo.redb"), e)
     }
 
-    fn registered_segments(&self) -> Result<Vec<(String, SegmentRecord)>, StoreError> {
+    /// The registered segments, newest first, and the generation they are at, read in one
+    /// transaction.
+    fn registered_segments(&self) -> Result<(Vec<RegisteredSegment>, Option<u64>), StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let generation = self.segments_generation(&txn)?;
         let table = txn.open_table(SEGMENTS).map_err(|e| self.db_error(e))?;
         let mut out = Vec::new();
         for item in table.iter().map_err(|e| self.db_error(e))? {
@@ -224,12 +238,24 @@ impl Repo {
             out.push((name.value().to_owned(), record));
         }
         out.sort_by_key(|(name, r)| (std::cmp::Reverse(r.added_at), name.clone()));
-        Ok(out)
+        Ok((out, generation))
+    }
+
+    fn segments_generation(&self, txn: &redb::ReadTransaction) -> Result<Option<u64>, StoreError> {
+        let counters = match txn.open_table(COUNTERS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.db_error(e)),
+        };
+        let value = counters
+            .get(SEGMENTS_GENERATION)
+            .map_err(|e| self.db_error(e))?;
+        Ok(value.map(|v| v.value()))
     }
 
     /// Loads the registered segments (keeping those already open).
     fn reload_segments(&self) -> Result<(), StoreError> {
-        let registered = self.registered_segments()?;
+        let (registered, generation) = self.registered_segments()?;
         let current = self.segments();
         let mut loaded = Vec::with_capacity(registered.len());
         for (name, _) in registered {
@@ -243,7 +269,13 @@ impl Repo {
             }
         }
         *self.segments.write() = Arc::new(loaded);
+        *self.loaded_generation.lock() = generation;
         Ok(())
+    }
+
+    /// The segment generation this handle has loaded (tests; `None` before the counter).
+    pub fn loaded_generation(&self) -> Option<u64> {
+        *self.loaded_generation.lock()
     }
 
     fn segments(&self) -> Arc<Vec<Arc<LoadedSegment>>> {
@@ -265,6 +297,7 @@ impl Repo {
         // segments since this handle last looked.
         let names: Vec<String> = self
             .registered_segments()?
+            .0
             .into_iter()
             .map(|(name, _)| name)
             .collect();
@@ -543,7 +576,16 @@ impl Repo {
 
     /// Picks up segments other processes registered since this handle last looked.
     pub fn refresh(&self) -> Result<(), StoreError> {
-        let registered = self.registered_segments()?;
+        // One read of a counter when nothing changed, however many segments there are.
+        let loaded = *self.loaded_generation.lock();
+        if let Some(loaded) = loaded {
+            let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
+            if self.segments_generation(&txn)? == Some(loaded) {
+                return Ok(());
+            }
+            return self.reload_segments();
+        }
+        let (registered, _) = self.registered_segments()?;
         let current = self.segments();
         let unchanged = registered.len() == current.len()
             && registered
@@ -712,7 +754,7 @@ impl Repo {
             let _ = std::fs::remove_file(dir.join(format!("{}.seg", new.name)));
             let _ = std::fs::remove_file(dir.join(format!("{}.idx", new.name)));
         }
-        result?;
+        let generations = result?;
         if let Some(segment) = opened {
             let loaded = Arc::new(LoadedSegment::new(segment));
             let mut list = self.segments.write();
@@ -720,6 +762,13 @@ impl Repo {
             new_list.push(loaded);
             new_list.extend(list.iter().cloned());
             *list = Arc::new(new_list);
+            // Up to date only if no other handle registered a segment since this one loaded.
+            if let Some((before, after)) = generations {
+                let mut generation = self.loaded_generation.lock();
+                if *generation == before {
+                    *generation = Some(after);
+                }
+            }
         }
         Ok(())
     }
@@ -729,7 +778,8 @@ impl Repo {
         new_segment: Option<&super::segment::NewSegment>,
         opened: Option<&Segment>,
         updates: &[RefUpdate],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<(Option<u64>, u64)>, StoreError> {
+        let mut generations = None;
         let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
         {
             let mut refs = txn.open_table(REFS).map_err(|e| self.db_error(e))?;
@@ -795,9 +845,20 @@ impl Repo {
                 segments
                     .insert(new.name.as_str(), json.as_slice())
                     .map_err(|e| self.db_error(e))?;
+                let mut counters = txn.open_table(COUNTERS).map_err(|e| self.db_error(e))?;
+                let before = counters
+                    .get(SEGMENTS_GENERATION)
+                    .map_err(|e| self.db_error(e))?
+                    .map(|v| v.value());
+                let after = before.unwrap_or(0) + 1;
+                counters
+                    .insert(SEGMENTS_GENERATION, after)
+                    .map_err(|e| self.db_error(e))?;
+                generations = Some((before, after));
             }
         }
-        txn.commit().map_err(|e| self.db_error(e))
+        txn.commit().map_err(|e| self.db_error(e))?;
+        Ok(generations)
     }
 }
 
@@ -857,6 +918,60 @@ mod tests {
 
     fn main_ref(id: ObjectId) -> RefTarget {
         RefTarget::Direct(id)
+    }
+
+    /// A segment of one blob, registered by `repo` with no ref update.
+    fn add_blob(repo: &Repo, blob: &[u8]) -> ObjectId {
+        let id = ObjectId::for_blob(blob);
+        let mut writer = repo.new_segment().unwrap();
+        writer
+            .append_full(id, crate::git::git_sha1(Kind::Blob, blob), Kind::Blob, blob)
+            .unwrap();
+        repo.commit(Some(writer), &[]).unwrap();
+        id
+    }
+
+    #[test]
+    fn handles_see_each_others_segments_through_the_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open_or_init(&dir.path().join("data")).unwrap();
+        let name = RepoName::parse("a/b").unwrap();
+        let first = data.open_or_create_repo(&name).unwrap().0;
+        let second = data.open_repo(&name).unwrap();
+        // A new repository has registered nothing yet.
+        assert_eq!(first.loaded_generation(), None);
+
+        let one = add_blob(&first, b"one\n");
+        assert_eq!(first.loaded_generation(), Some(1));
+        assert!(second.locate(&one).is_none());
+        second.refresh().unwrap();
+        assert!(second.locate(&one).is_some());
+        assert_eq!(second.loaded_generation(), Some(1));
+
+        let two = add_blob(&second, b"two\n");
+        assert_eq!(second.loaded_generation(), Some(2));
+        // `first` loaded generation 1 and did not see 2 being registered.
+        assert!(first.locate(&two).is_none());
+        first.refresh().unwrap();
+        assert!(first.locate(&two).is_some() && first.locate(&one).is_some());
+        assert_eq!(first.loaded_generation(), Some(2));
+
+        // Registering while another handle registered meanwhile leaves this handle behind,
+        // so its next refresh reloads instead of trusting a generation it skipped.
+        let three = add_blob(&first, b"three\n");
+        let four = add_blob(&second, b"four\n");
+        assert_eq!(first.loaded_generation(), Some(3));
+        assert_eq!(second.loaded_generation(), Some(2), "it did not load 3");
+        second.refresh().unwrap();
+        assert_eq!(second.loaded_generation(), Some(4));
+        assert!(second.locate(&three).is_some() && second.locate(&four).is_some());
+        first.refresh().unwrap();
+        assert!(first.locate(&four).is_some());
+        // Nothing changed: one read of the counter, nothing reloaded.
+        let before = first.segment_names();
+        first.refresh().unwrap();
+        assert_eq!(first.segment_names(), before);
+        assert_eq!(first.loaded_generation(), Some(4));
     }
 
     #[test]
