@@ -10,7 +10,7 @@ use crate::git::git_sha1;
 use crate::gitx::SourcePack;
 use crate::object::{Kind, ObjectId, Sha1};
 use crate::progress::Progress;
-use crate::store::segment::zlib_compress;
+use crate::store::segment::{zlib_compress, zlib_inflate_exact};
 use crate::store::{Repo, StoreError};
 
 use super::{
@@ -251,17 +251,8 @@ pub(super) fn check_named_blobs(
 /// A loose blob's body back from the zlib stream the scan kept of it.
 fn inflate_loose(id: &Sha1, zlib: &[u8], size: u64) -> Result<Vec<u8>, ImportError> {
     let failed = |message: String| ImportError::LooseInflate { id: *id, message };
-    let capacity = usize::try_from(size).map_err(|e| failed(e.to_string()))?;
-    // One byte more than needed, so that a longer stream shows, and an empty one has room.
-    let mut body = Vec::with_capacity(capacity.saturating_add(1));
-    let mut inflate = flate2::Decompress::new(true);
-    let status = inflate
-        .decompress_vec(zlib, &mut body, flate2::FlushDecompress::Finish)
-        .map_err(|e| failed(e.to_string()))?;
-    if status != flate2::Status::StreamEnd || body.len() as u64 != size {
-        return Err(failed(format!("it does not inflate to {size} bytes")));
-    }
-    Ok(body)
+    let size = usize::try_from(size).map_err(|e| failed(e.to_string()))?;
+    zlib_inflate_exact(zlib, size).map_err(failed)
 }
 
 #[cfg(test)]

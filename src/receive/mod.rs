@@ -27,8 +27,7 @@ use crate::import::{IngestRules, Ingested, ingest};
 use crate::object::{IdSet, ObjectId, Sha1};
 use crate::progress::Progress;
 use crate::protocol::pktline::{self, SIDEBAND_64K_DATA};
-pub use crate::served::PushLimits;
-use crate::served::RepoState;
+use crate::served::{PushLimits, RepoState};
 use crate::store::{RefTarget, StoreError};
 
 use request::PushRequest;

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 use bstr::{BString, ByteSlice};
-use flate2::{Decompress, FlushDecompress, Status};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +16,9 @@ use crate::object::{Kind, NativeObject, ObjectId, Sha1, decode};
 
 use super::cache::BoundedCache;
 use super::refs::{Expected, RefTarget, RefUpdate};
-use super::segment::{RawEntry, Segment, SegmentWriter, Storage, WRITERS_LOCK, writers_lock};
+use super::segment::{
+    RawEntry, Segment, SegmentWriter, Storage, WRITERS_LOCK, writers_lock, zlib_inflate_exact,
+};
 use super::settings::{RepoSettings, Setting};
 use super::{RepoRecord, StoreError, open_db};
 
@@ -145,18 +146,8 @@ fn inflate(zlib: &[u8], expected: u64, what: impl Fn() -> String) -> Result<Vec<
     if expected > MAX_OBJECT_SIZE {
         return Err(StoreError::Corrupt(format!("{}: size {expected}", what())));
     }
-    let mut out = Vec::with_capacity(expected as usize);
-    let mut z = Decompress::new(true);
-    let status = z
-        .decompress_vec(zlib, &mut out, FlushDecompress::Finish)
-        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", what())))?;
-    if status != Status::StreamEnd || out.len() as u64 != expected {
-        return Err(StoreError::Corrupt(format!(
-            "{}: inflated size differs from the recorded {expected}",
-            what()
-        )));
-    }
-    Ok(out)
+    zlib_inflate_exact(zlib, expected as usize)
+        .map_err(|why| StoreError::Corrupt(format!("{}: {why}", what())))
 }
 
 impl Repo {

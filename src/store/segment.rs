@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use std::cell::RefCell;
 
-use flate2::{Compress, Compression, FlushCompress, Status};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use memmap2::Mmap;
 
 use crate::object::{Kind, ObjectId, Sha1};
@@ -112,6 +112,19 @@ thread_local! {
 }
 
 /// A zlib stream of `data` (default level, as git writes).
+/// Inflates a zlib stream that must hold exactly `size` bytes; the error says what is wrong.
+pub fn zlib_inflate_exact(zlib: &[u8], size: usize) -> Result<Vec<u8>, String> {
+    // One byte of room past `size`, so that a longer stream shows, and an empty one has room.
+    let mut out = Vec::with_capacity(size.saturating_add(1));
+    let status = Decompress::new(true)
+        .decompress_vec(zlib, &mut out, FlushDecompress::Finish)
+        .map_err(|e| e.to_string())?;
+    if status != Status::StreamEnd || out.len() != size {
+        return Err(format!("it does not inflate to the recorded {size} bytes"));
+    }
+    Ok(out)
+}
+
 pub fn zlib_compress(data: &[u8]) -> Vec<u8> {
     COMPRESSOR.with_borrow_mut(|compressor| {
         compressor.reset();
