@@ -187,26 +187,10 @@ fn error_code(error: &anyhow::Error) -> &'static str {
     }
     for cause in error.chain() {
         if let Some(store) = cause.downcast_ref::<StoreError>() {
-            return match store {
-                StoreError::RepoNotFound(_) => "repo_not_found",
-                StoreError::RepoExists(_) => "repo_exists",
-                StoreError::InvalidName(_) => "invalid_name",
-                StoreError::NotInitialized(_) => "not_initialized",
-                StoreError::FormatTooNew { .. } => "format_too_new",
-                StoreError::NotADataDir { .. } => "not_a_data_dir",
-                StoreError::RefConflict { .. } => "ref_conflict",
-                StoreError::Corrupt(_) => "corrupt",
-                _ => "store_error",
-            };
+            return store.code();
         }
         if let Some(import) = cause.downcast_ref::<crate::import::ImportError>() {
-            return match import {
-                crate::import::ImportError::Source(_) => "bad_source",
-                crate::import::ImportError::Missing { .. } => "incomplete_source",
-                crate::import::ImportError::Shallow(_) => "shallow_source",
-                crate::import::ImportError::CorruptLoose { .. } => "corrupt_source",
-                _ => "import_failed",
-            };
+            return import.code();
         }
         if cause.downcast_ref::<crate::export::ExportError>().is_some() {
             return "export_failed";

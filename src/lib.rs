@@ -7,6 +7,7 @@ pub mod cli;
 pub mod delta;
 pub mod export;
 pub mod fsck;
+pub mod gate;
 pub mod git;
 pub mod gitx;
 pub mod hex;

@@ -10,8 +10,12 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{parse_name, print_json, user_error};
+use crate::gate::{
+    self, Caller, Claim, NewValue, Proposal, RefChange, RefusalCode, StoredContext, Via,
+};
+use crate::history::CommitGraph;
 use crate::object::{HexPrefix, ObjectId};
-use crate::store::{DataDir, Expected, RefTarget, RefUpdate, Repo, StoreError};
+use crate::store::{DataDir, RefTarget, Repo, StoreError};
 
 #[derive(Subcommand)]
 pub(super) enum RefCommand {
@@ -81,12 +85,41 @@ fn existing(repo: &Repo, name: &[u8]) -> anyhow::Result<RefTarget> {
     })
 }
 
-fn expected(repo: &Repo, old: Option<&str>) -> anyhow::Result<Expected> {
+fn claim(repo: &Repo, old: Option<&str>) -> anyhow::Result<Claim> {
     Ok(match old {
-        None => Expected::Any,
-        Some("none") => Expected::Absent,
-        Some(given) => Expected::Value(RefTarget::Direct(resolve(repo, given)?)),
+        None => Claim::Any,
+        Some("none") => Claim::Absent,
+        Some(given) => Claim::Target(RefTarget::Direct(resolve(repo, given)?)),
     })
+}
+
+/// Passes the operator's change through the gate (as `Via::Admin`, which repairs: the
+/// default branch's protections do not apply) and publishes it.
+fn through_gate(repo: &Repo, change: RefChange) -> anyhow::Result<()> {
+    let name = change.name.clone();
+    let mut graph = CommitGraph::default();
+    let anything = |_: &str| Ok(());
+    let mut ctx = StoredContext::new(repo, &mut graph, &anything)?;
+    let proposal = Proposal {
+        via: Via::Admin,
+        caller: Caller::Operator,
+        changes: vec![change],
+    };
+    let verdict = gate::decide(&mut ctx, &proposal)?.into_iter().next();
+    let Some(verdict) = verdict else {
+        return Err(anyhow::anyhow!("the gate gave no verdict"));
+    };
+    let authorized = verdict.map_err(|refusal| match refusal.code {
+        RefusalCode::Stale => user_error(
+            refusal.code(),
+            format!(
+                "{} is not at the expected value (it changed, or --old is wrong)",
+                name.as_bstr()
+            ),
+        ),
+        _ => user_error(refusal.code(), refusal.reason),
+    })?;
+    repo.commit(None, &[authorized]).map_err(store_error)
 }
 
 fn describe(repo: &Repo, name: &[u8], target: &RefTarget) -> serde_json::Value {
@@ -117,11 +150,8 @@ fn store_error(e: StoreError) -> anyhow::Error {
     match e {
         StoreError::RefConflict { name, .. } => user_error(
             "ref_changed",
-            format!("{name} is not at the expected value (it changed, or --old is wrong)"),
+            format!("{name} changed while it was being updated; try again"),
         ),
-        StoreError::InvalidRefName { .. } | StoreError::RefNameConflict { .. } => {
-            user_error("invalid_ref", e.to_string())
-        }
         other => other.into(),
     }
 }
@@ -175,13 +205,12 @@ pub(super) fn command(data_path: &Path, command: RefCommand, json: bool) -> anyh
                     ));
                 }
             };
-            let update = RefUpdate {
+            let change = RefChange {
                 name: name.clone(),
-                expected: expected(&repo, old.as_deref())?,
-                new: Some(target.clone()),
+                claim: claim(&repo, old.as_deref())?,
+                new: NewValue::Set(target.clone()),
             };
-            repo.commit(None, std::slice::from_ref(&update))
-                .map_err(store_error)?;
+            through_gate(&repo, change)?;
             if json {
                 print_json(json!({ "repo": repo.name(), "ref": describe(&repo, &name, &target) }));
             } else {
@@ -192,17 +221,16 @@ pub(super) fn command(data_path: &Path, command: RefCommand, json: bool) -> anyh
             let repo = data.open_repo(&parse_name(&repo)?)?;
             let name = bytes(&name);
             let current = existing(&repo, &name)?;
-            let expected = match old {
-                Some(_) => expected(&repo, old.as_deref())?,
-                None => Expected::Value(current.clone()),
+            let claim = match old {
+                Some(_) => claim(&repo, old.as_deref())?,
+                None => Claim::Target(current.clone()),
             };
-            let update = RefUpdate {
+            let change = RefChange {
                 name: name.clone(),
-                expected,
-                new: None,
+                claim,
+                new: NewValue::Delete,
             };
-            repo.commit(None, std::slice::from_ref(&update))
-                .map_err(store_error)?;
+            through_gate(&repo, change)?;
             if json {
                 print_json(
                     json!({ "repo": repo.name(), "deleted": describe(&repo, &name, &current) }),

@@ -32,7 +32,7 @@ use crate::gitx::{SourceError, SourceRepo, SourceTarget};
 use crate::object::{IdMap, Kind, ObjectId, Sha1};
 use crate::progress::Progress;
 use crate::store::segment::SegmentWriter;
-use crate::store::{Expected, RefTarget, RefUpdate, Repo, StoreError};
+use crate::store::{Authorized, Expected, RefTarget, RefUpdate, Repo, StoreError};
 
 /// Longest stored delta chain a pushed blob delta may extend (git's default depth), so
 /// chains do not grow push after push.
@@ -62,6 +62,21 @@ pub enum ImportError {
     LooseInflate { id: Sha1, message: String },
     #[error("{0}")]
     Refused(String),
+}
+
+impl ImportError {
+    /// The stable code the CLI's `--json` and REST report this error with.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ImportError::Source(_) | ImportError::BadRef { .. } => "bad_source",
+            ImportError::Store(e) => e.code(),
+            ImportError::Missing { .. } => "incomplete_source",
+            ImportError::Shallow(_) => "shallow_source",
+            ImportError::CorruptLoose { .. } | ImportError::LooseInflate { .. } => "corrupt_source",
+            ImportError::Stash(_) => "import_failed",
+            ImportError::Refused(_) => "object_refused",
+        }
+    }
 }
 
 /// Checks an ingest makes on every object it reads (a push is held to them; an import of
@@ -224,14 +239,14 @@ pub fn import(
             ),
             SourceTarget::Symbolic(target) => RefTarget::Symbolic(target.clone()),
         };
-        updates.push(RefUpdate {
+        updates.push(Authorized::by_import(RefUpdate {
             expected: match forge_refs.get(&r.name) {
                 Some(old) => Expected::Value(old.clone()),
                 None => Expected::Absent,
             },
             name: r.name.clone(),
             new: Some(new),
-        });
+        }));
     }
     report.refs = updates.len() as u64;
     progress.phase("Publishing", None);

@@ -7,31 +7,35 @@
 //! 3. `import::ingest` translates what the store lacks into an unpublished segment, refusing
 //!    hostile tree entries and oversized objects; a new tip whose history is incomplete
 //!    fails it (the connectivity check).
-//! 4. Under the repository's push lock every update goes through `rules::check_update`,
-//!    then the segment is registered and the refs move in one transaction.
+//! 4. Under the repository's push lock every update goes through the gate
+//!    (`crate::gate::decide`, asking a `PushContext` about the objects brought), then the
+//!    segment is registered and the authorized refs move in one transaction.
 //! 5. The report (`unpack ok`, `ok REF` / `ng REF reason`), inside band 1 when asked.
 //!
 //! Nothing of a failed or rejected push is published; the quarantine is removed on drop.
 
+mod error;
 pub mod request;
-pub mod rules;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::sync::atomic::AtomicBool;
 
 use bstr::{BString, ByteSlice};
 
+use crate::gate::{
+    self, Caller, Claim, GateContext, NewValue, Proposal, RefChange, Refusal, RefusalCode, Via,
+};
 use crate::gitx::{IndexStage, SourcePack};
 use crate::import::{IngestRules, Ingested, ingest};
-use crate::object::{IdSet, ObjectId, Sha1};
+use crate::object::{IdMap, IdSet, Kind, ObjectId, Sha1};
 use crate::progress::Progress;
 use crate::protocol::pktline::{self, SIDEBAND_64K_DATA};
 use crate::served::{PushLimits, RepoState};
-use crate::store::{RefTarget, StoreError};
+use crate::store::{Authorized, RefTarget, RepoSettings, StoreError};
 
-use request::PushRequest;
-use rules::{Proposed, RepoPolicy};
+pub use error::{PushError, RefError};
+use request::{PushCommand, PushRequest};
 
 /// Trees kept as delta bases while a push is stored. Measured pushing tokio's whole
 /// history (49k objects): 4 MiB instead of an import's 256 MiB lowers the server's peak
@@ -87,6 +91,7 @@ pub fn receive<W>(
     request: &PushRequest,
     pack: &mut dyn BufRead,
     limits: PushLimits,
+    caller: &Caller,
     may_update: &dyn Fn(&str) -> Result<(), String>,
     out: W,
 ) -> io::Result<bool>
@@ -110,7 +115,7 @@ where
     }
     let results = match received {
         Ok(received) => {
-            let results = apply(state, request, received, may_update);
+            let results = apply(state, request, received, caller, may_update);
             (None, results)
         }
         Err(reason) => {
@@ -118,7 +123,7 @@ where
             let results = request
                 .commands
                 .iter()
-                .map(|c| (c.name.clone(), Err("unpacker error".to_owned())))
+                .map(|c| (c.name.clone(), Err(RefError::Unpack)))
                 .collect();
             (Some(reason), results)
         }
@@ -155,18 +160,18 @@ fn band_packet(band: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// `unpack ok|reason`, then `ok REF` or `ng REF reason` per command, then a flush.
-fn report(unpack_error: &Option<String>, results: &[RefResult]) -> Vec<u8> {
+fn report(unpack_error: &Option<PushError>, results: &[RefResult]) -> Vec<u8> {
     let mut out = Vec::new();
     let unpack = match unpack_error {
         None => "unpack ok\n".to_owned(),
-        Some(reason) => format!("unpack {}\n", one_line(reason)),
+        Some(reason) => format!("unpack {}\n", one_line(&reason.to_string())),
     };
     pktline::text(&mut out, unpack.trim_end_matches('\n'));
     for (name, result) in results {
         // Cut to one pkt-line when a refused name is too long for one.
         let line = match result {
             Ok(()) => format!("ok {}", name.as_bstr()),
-            Err(reason) => format!("ng {} {}", name.as_bstr(), one_line(reason)),
+            Err(reason) => format!("ng {} {}", name.as_bstr(), one_line(&reason.to_string())),
         };
         pktline::text(&mut out, &line);
     }
@@ -179,7 +184,7 @@ fn one_line(text: &str) -> String {
 }
 
 /// One command's outcome: `ok`, or `ng` with the reason.
-type RefResult = (BString, Result<(), String>);
+type RefResult = (BString, Result<(), RefError>);
 
 /// What the pack brought, translated but not yet published.
 struct Received {
@@ -195,18 +200,15 @@ fn receive_objects(
     pack: &mut dyn BufRead,
     limits: PushLimits,
     progress: &Progress,
-) -> Result<Received, String> {
+) -> Result<Received, PushError> {
     let repo = &state.repo;
     if !request.shallow.is_empty() {
-        return Err("pushing from a shallow clone is not supported".into());
+        return Err(PushError::Shallow);
     }
-    let at_end = pack
-        .fill_buf()
-        .map_err(|e| format!("reading the pack: {e}"))?
-        .is_empty();
+    let at_end = pack.fill_buf().map_err(PushError::Read)?.is_empty();
     if !request.expects_pack() {
         if !at_end {
-            return Err("a delete-only push must not send a pack".into());
+            return Err(PushError::UnexpectedPack);
         }
         return Ok(Received {
             ingested: None,
@@ -215,7 +217,7 @@ fn receive_objects(
         });
     }
     if at_end {
-        return Err("the pack is missing".into());
+        return Err(PushError::NoPack);
     }
     if let Err(e) = repo.remove_unregistered_files() {
         tracing::warn!(
@@ -223,12 +225,11 @@ fn receive_objects(
             repo.name()
         );
     }
-    let quarantine = repo
-        .quarantine()
-        .map_err(|e| format!("cannot create a quarantine: {e}"))?;
+    let quarantine = repo.quarantine().map_err(PushError::Quarantine)?;
     let objects = quarantine.path().join("objects");
     let pack_dir = objects.join("pack");
-    std::fs::create_dir_all(&pack_dir).map_err(|e| format!("cannot create a quarantine: {e}"))?;
+    std::fs::create_dir_all(&pack_dir)
+        .map_err(|e| PushError::Quarantine(StoreError::io("create", &pack_dir, e)))?;
     let alloc_limit = usize::try_from(limits.max_object_bytes).unwrap_or(usize::MAX);
     let interrupt = AtomicBool::new(false);
     let stage = parking_lot::Mutex::new(None);
@@ -261,8 +262,7 @@ fn receive_objects(
         },
         &interrupt,
         &on_progress,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     tracing::debug!(
         "push to {}: {} objects indexed",
         repo.name(),
@@ -276,12 +276,12 @@ fn receive_objects(
         .collect();
     let rules = IngestRules {
         max_object_bytes: Some(limits.max_object_bytes),
-        fsck_objects: repo.settings().map_err(|e| e.to_string())?.fsck_objects,
+        fsck_objects: repo.settings()?.fsck_objects,
         tree_base_cache: Some(PUSH_TREE_BASE_CACHE),
     };
-    let ingested = ingest(repo, &[objects], &roots, rules, progress).map_err(|e| e.to_string())?;
+    let ingested = ingest(repo, &[objects], &roots, rules, progress)?;
     let pack = match &indexed.index_path {
-        Some(idx) => Some(SourcePack::open(idx).map_err(|e| e.to_string())?),
+        Some(idx) => Some(SourcePack::open(idx)?),
         None => None,
     };
     Ok(Received {
@@ -291,54 +291,36 @@ fn receive_objects(
     })
 }
 
-/// Checks every update and applies those that pass (all or none with `atomic`).
+/// Passes every update through the gate and applies those it authorizes (all or none with
+/// `atomic`).
 fn apply(
     state: &RepoState,
     request: &PushRequest,
     received: Received,
+    caller: &Caller,
     may_update: &dyn Fn(&str) -> Result<(), String>,
 ) -> Vec<RefResult> {
     let repo = &state.repo;
     let _push = state.push_lock();
     let outcome = (|| -> Result<Vec<RefResult>, StoreError> {
-        let refs: HashMap<BString, RefTarget> = repo.refs()?.into_iter().collect();
-        let policy = RepoPolicy {
-            allow_force: repo.settings()?.allow_force,
-            default_branch: match refs.get(b"HEAD".as_slice()) {
-                Some(RefTarget::Symbolic(target)) => Some(target.clone()),
-                _ => None,
-            },
+        let mut ctx = PushContext {
+            state,
+            received: &received,
+            refs: repo.refs()?.into_iter().collect(),
+            settings: repo.settings()?,
+            brought: IdMap::default(),
+            may_update,
         };
-        let mut verdicts = Vec::with_capacity(request.commands.len());
+        let mut changes = Vec::with_capacity(request.commands.len());
         for command in &request.commands {
-            let current = refs.get(&command.name).and_then(|target| match target {
-                RefTarget::Direct(id) => repo.sha1_of(id).map(|sha1| (target.clone(), sha1)),
-                RefTarget::Symbolic(_) => None,
-            });
-            let new = if command.is_delete() {
-                None
-            } else {
-                match &received.ingested {
-                    Some(ingested) => ingested.ids.typed(repo, &command.new),
-                    None => None,
-                }
-            };
-            let proposed = Proposed {
-                command,
-                current,
-                new,
-            };
-            let mut is_ancestor = |old: ObjectId, new: Sha1| {
-                is_ancestor(state, &received, old, new).map_err(|e| e.to_string())
-            };
-            verdicts.push(rules::check_update(
-                &policy,
-                &proposed,
-                may_update,
-                &mut is_ancestor,
-            ));
+            changes.push(ctx.change(command));
         }
-        refuse_name_conflicts(&request.commands, &refs, &mut verdicts);
+        let proposal = Proposal {
+            via: Via::Push,
+            caller: caller.clone(),
+            changes,
+        };
+        let verdicts = gate::decide(&mut ctx, &proposal)?;
         let refused = verdicts.iter().any(Result::is_err);
         if request.atomic && refused {
             return Ok(request
@@ -346,15 +328,18 @@ fn apply(
                 .iter()
                 .zip(verdicts)
                 .map(|(c, v)| {
-                    let reason = match v {
-                        Err(reason) => reason,
-                        Ok(_) => "atomic push failed: another ref was rejected".to_owned(),
+                    let refusal = match v {
+                        Err(refusal) => refusal,
+                        Ok(_) => Refusal::new(
+                            RefusalCode::Atomic,
+                            "atomic push failed: another ref was rejected",
+                        ),
                     };
-                    (c.name.clone(), Err(reason))
+                    (c.name.clone(), Err(RefError::Refused(refusal)))
                 })
                 .collect());
         }
-        let updates: Vec<_> = verdicts
+        let updates: Vec<Authorized> = verdicts
             .iter()
             .filter_map(|v| v.as_ref().ok())
             .cloned()
@@ -364,11 +349,8 @@ fn apply(
             Ok(())
         } else {
             repo.commit(segment, &updates).map_err(|e| match e {
-                // The ids in the error are native ones, which mean nothing to git users.
-                StoreError::RefConflict { name, .. } => {
-                    format!("fetch first: {name} was updated by another push meanwhile")
-                }
-                other => other.to_string(),
+                StoreError::RefConflict { name, .. } => RefError::Concurrent(name),
+                other => RefError::Store(other.to_string()),
             })
         };
         Ok(request
@@ -377,9 +359,9 @@ fn apply(
             .zip(verdicts)
             .map(|(c, v)| {
                 let result = match (v, &committed) {
-                    (Err(reason), _) => Err(reason),
+                    (Err(refusal), _) => Err(RefError::Refused(refusal)),
                     (Ok(_), Ok(())) => Ok(()),
-                    (Ok(_), Err(reason)) => Err(reason.clone()),
+                    (Ok(_), Err(error)) => Err(error.clone()),
                 };
                 (c.name.clone(), result)
             })
@@ -390,89 +372,98 @@ fn apply(
         request
             .commands
             .iter()
-            .map(|c| (c.name.clone(), Err(format!("internal error: {e}"))))
+            .map(|c| (c.name.clone(), Err(RefError::Store(e.to_string()))))
             .collect()
     })
 }
 
-/// Refuses what git's ref transaction refuses about names across commands: a ref named
-/// twice in one push, and a new ref that is a directory of another ref or below one
-/// (`refs/heads/a` beside `refs/heads/a/b`), counting the refs this push deletes as gone.
-fn refuse_name_conflicts(
-    commands: &[request::PushCommand],
-    refs: &HashMap<BString, RefTarget>,
-    verdicts: &mut [Result<crate::store::RefUpdate, String>],
-) {
-    let mut seen: HashMap<&[u8], usize> = HashMap::new();
-    for command in commands {
-        *seen.entry(command.name.as_slice()).or_default() += 1;
-    }
-    for (command, verdict) in commands.iter().zip(verdicts.iter_mut()) {
-        if seen[command.name.as_slice()] > 1 {
-            *verdict = Err(format!(
-                "multiple updates for ref '{}' not allowed",
-                command.name.as_bstr()
-            ));
-        }
-    }
-    let deleted: std::collections::HashSet<&[u8]> = verdicts
-        .iter()
-        .filter_map(|v| v.as_ref().ok())
-        .filter(|u| u.new.is_none())
-        .map(|u| u.name.as_slice())
-        .collect();
-    let remaining: std::collections::BTreeSet<&[u8]> = refs
-        .keys()
-        .map(|name| name.as_slice())
-        .filter(|name| name.starts_with(b"refs/") && !deleted.contains(name))
-        .collect();
-    let mut created: std::collections::BTreeSet<&[u8]> = std::collections::BTreeSet::new();
-    for (command, verdict) in commands.iter().zip(verdicts.iter_mut()) {
-        let Ok(update) = verdict else { continue };
-        if update.new.is_none() || refs.contains_key(&update.name) {
-            continue;
-        }
-        let name = command.name.as_slice();
-        if let Some(existing) = directory_neighbour(&remaining, name) {
-            *verdict = Err(format!(
-                "'{}' exists; cannot create '{}'",
-                existing.as_bstr(),
-                name.as_bstr()
-            ));
-        } else if let Some(other) = directory_neighbour(&created, name) {
-            *verdict = Err(format!(
-                "cannot process '{}' and '{}' at the same time",
-                other.as_bstr(),
-                name.as_bstr()
-            ));
+/// What the gate asks of a push, answered from the store and from the objects the push
+/// brought (translated, not yet published).
+struct PushContext<'a> {
+    state: &'a RepoState,
+    received: &'a Received,
+    refs: BTreeMap<BString, RefTarget>,
+    settings: RepoSettings,
+    /// The new tips the push brought: native id → (SHA-1, kind).
+    brought: IdMap<ObjectId, (Sha1, Kind)>,
+    may_update: &'a dyn Fn(&str) -> Result<(), String>,
+}
+
+impl PushContext<'_> {
+    /// A command as the gate sees it: git's SHA-1s turned into what the store holds.
+    fn change(&mut self, command: &PushCommand) -> RefChange {
+        let repo = &self.state.repo;
+        let claim = if command.old.is_zero() {
+            Claim::Absent
         } else {
-            created.insert(name);
+            match repo.id_of_sha1(&command.old) {
+                Some(id) => Claim::Target(RefTarget::Direct(id)),
+                None => Claim::Unknown,
+            }
+        };
+        let new = if command.is_delete() {
+            NewValue::Delete
+        } else {
+            let typed = match &self.received.ingested {
+                Some(ingested) => ingested.ids.typed(repo, &command.new),
+                None => None,
+            };
+            match typed {
+                Some((id, kind)) => {
+                    self.brought.insert(id, (command.new, kind));
+                    NewValue::Set(RefTarget::Direct(id))
+                }
+                None => NewValue::Missing(command.new.to_string()),
+            }
+        };
+        RefChange {
+            name: command.name.clone(),
+            claim,
+            new,
+        }
+    }
+
+    fn sha1_of(&self, id: &ObjectId) -> Option<Sha1> {
+        match self.brought.get(id) {
+            Some((sha1, _)) => Some(*sha1),
+            None => self.state.repo.sha1_of(id),
         }
     }
 }
 
-/// A name of `names` that is a directory of `name`, or below it.
-fn directory_neighbour<'a>(
-    names: &std::collections::BTreeSet<&'a [u8]>,
-    name: &[u8],
-) -> Option<&'a [u8]> {
-    let above = name
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'/')
-        .find_map(|(i, _)| names.get(&name[..i]).copied());
-    above.or_else(|| {
-        let mut below = name.to_vec();
-        below.push(b'/');
-        names
-            .range::<[u8], _>((
-                std::ops::Bound::Included(below.as_slice()),
-                std::ops::Bound::Unbounded,
-            ))
-            .next()
-            .copied()
-            .filter(|n| crate::git::is_directory_of(name, n))
-    })
+impl GateContext for PushContext<'_> {
+    fn refs(&self) -> &BTreeMap<BString, RefTarget> {
+        &self.refs
+    }
+
+    fn settings(&self) -> &RepoSettings {
+        &self.settings
+    }
+
+    fn kind_of(&self, id: &ObjectId) -> Option<Kind> {
+        match self.brought.get(id) {
+            Some((_, kind)) => Some(*kind),
+            None => self.state.repo.locate(id)?.kind(),
+        }
+    }
+
+    fn is_ancestor(&mut self, old: &ObjectId, new: &ObjectId) -> Result<bool, StoreError> {
+        let Some(new) = self.sha1_of(new) else {
+            return Ok(false);
+        };
+        is_ancestor(self.state, self.received, *old, new)
+    }
+
+    fn may_update(&self, name: &str) -> Result<(), String> {
+        (self.may_update)(name)
+    }
+
+    fn show(&self, id: &ObjectId) -> String {
+        match self.sha1_of(id) {
+            Some(sha1) => sha1.to_hex()[..12].to_owned(),
+            None => id.to_hex()[..12].to_owned(),
+        }
+    }
 }
 
 /// Whether the stored commit `old` is in the history of `new` (a pushed commit, or one the

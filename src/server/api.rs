@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 
 use crate::auth::policy::{Request, authorize};
 use crate::auth::token::{self, Grant, Op, Scope, VerifiedToken};
-use crate::store::{IdentityKind, RepoName, StoreError};
+use crate::gate::{self, Claim, NewValue, Proposal, RefChange, RefusalCode, StoredContext, Via};
+use crate::object::Sha1;
+use crate::store::{IdentityKind, RefTarget, RepoName, StoreError};
 
 use super::AppState;
 
@@ -23,6 +25,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/user", get(user))
         .route("/api/v1/repos", get(list_repos).post(create_repo))
+        .route("/api/v1/repos/{owner}/{name}/refs", post(update_ref))
         .route("/api/v1/tokens", post(mint_token))
         .route("/api/v1/tokens/revoke", post(revoke_token))
 }
@@ -70,13 +73,31 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
-        match error {
-            StoreError::InvalidName(e) => ApiError::bad_request(e.to_string()),
-            StoreError::RepoExists(_) => {
-                ApiError::new(StatusCode::CONFLICT, "repo_exists", error.to_string())
+        let status = match &error {
+            StoreError::InvalidName(_) | StoreError::InvalidRefName { .. } => {
+                StatusCode::BAD_REQUEST
             }
-            other => ApiError::internal(other),
-        }
+            StoreError::RepoExists(_)
+            | StoreError::RefConflict { .. }
+            | StoreError::RefNameConflict { .. } => StatusCode::CONFLICT,
+            StoreError::RepoNotFound(_) => StatusCode::NOT_FOUND,
+            _ => return ApiError::internal(error),
+        };
+        ApiError::new(status, error.code(), error.to_string())
+    }
+}
+
+impl From<gate::Refusal> for ApiError {
+    fn from(refusal: gate::Refusal) -> ApiError {
+        let status = match refusal.code {
+            RefusalCode::NotPermitted => StatusCode::FORBIDDEN,
+            RefusalCode::Stale | RefusalCode::NameConflict | RefusalCode::Duplicate => {
+                StatusCode::CONFLICT
+            }
+            RefusalCode::NoSuchRef => StatusCode::NOT_FOUND,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, refusal.code(), refusal.reason)
     }
 }
 
@@ -428,4 +449,106 @@ async fn revoke_token(
 fn parse_revocation_id(hex: &str) -> Result<Vec<u8>, ApiError> {
     crate::hex::decode(hex, 64)
         .ok_or_else(|| ApiError::bad_request("a revocation id is 128 hex digits"))
+}
+
+#[derive(Deserialize)]
+struct RefUpdateBody {
+    #[serde(rename = "ref")]
+    name: String,
+    /// The SHA-1 the ref is at now; missing or null when it must not exist yet.
+    #[serde(default)]
+    old: Option<String>,
+    /// The SHA-1 to point it at; null deletes it.
+    new: Option<String>,
+}
+
+fn parse_sha1(field: &str, hex: &str) -> Result<Sha1, ApiError> {
+    Sha1::from_hex(hex.as_bytes())
+        .map_err(|_| ApiError::bad_request(format!("{field} is not a 40-digit SHA-1: {hex:?}")))
+}
+
+/// `POST /api/v1/repos/{owner}/{name}/refs {"ref": "refs/heads/x", "old": SHA1|null,
+/// "new": SHA1|null}`: a compare-and-swap of one ref to an object the repository has,
+/// through the same gate as a push (and held to the same rules: the token's refs, the
+/// default branch's protections).
+async fn update_ref(
+    State(app): State<Arc<AppState>>,
+    Path((owner, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<RefUpdateBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    blocking(move || {
+        let token = required_token(&app, &headers)?;
+        let not_found = || {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "repo_not_found",
+                format!("repository {owner}/{name} does not exist"),
+            )
+        };
+        let repo_name = RepoName::parse(&format!("{owner}/{name}")).map_err(|_| not_found())?;
+        let scope = Scope::Repo(repo_name.clone());
+        // A token that may not read the repository is not told whether it exists.
+        allows(&token, &scope, Op::Read).map_err(|e| match e.status {
+            StatusCode::FORBIDDEN => not_found(),
+            _ => e,
+        })?;
+        allows(&token, &scope, Op::Write)?;
+        let record = app.data.find_repo(&repo_name)?.ok_or_else(not_found)?;
+        let old = body
+            .old
+            .as_deref()
+            .map(|h| parse_sha1("old", h))
+            .transpose()?;
+        let new = body
+            .new
+            .as_deref()
+            .map(|h| parse_sha1("new", h))
+            .transpose()?;
+        let state = app.repo_state(record)?;
+        let repo = &state.repo;
+        let claim = match old {
+            None => Claim::Absent,
+            Some(sha1) => match repo.id_of_sha1(&sha1) {
+                Some(id) => Claim::Target(RefTarget::Direct(id)),
+                None => Claim::Unknown,
+            },
+        };
+        let new_value = match new {
+            None => NewValue::Delete,
+            Some(sha1) => match repo.id_of_sha1(&sha1) {
+                Some(id) => NewValue::Set(RefTarget::Direct(id)),
+                None => NewValue::Missing(sha1.to_string()),
+            },
+        };
+        let caller = super::auth::Caller {
+            token: Some(token.clone()),
+        };
+        let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
+        let proposal = Proposal {
+            via: Via::Rest,
+            caller: caller.gate_caller(),
+            changes: vec![RefChange {
+                name: body.name.clone().into(),
+                claim,
+                new: new_value,
+            }],
+        };
+        // Serialised with pushes, as they are with each other.
+        let _push = state.push_lock();
+        state.with_graph(|graph| -> Result<(), ApiError> {
+            let mut ctx = StoredContext::new(repo, graph, &may_update)?;
+            let verdict = gate::decide(&mut ctx, &proposal)?.into_iter().next();
+            let authorized = verdict.ok_or_else(|| ApiError::internal("no verdict"))??;
+            repo.commit(None, &[authorized])?;
+            Ok(())
+        })?;
+        state.schedule_repack();
+        Ok(
+            Json(json!({ "ref": { "name": body.name, "sha1": new.map(|s| s.to_string()) } }))
+                .into_response(),
+        )
+    })
+    .await
 }

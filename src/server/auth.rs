@@ -104,6 +104,14 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Who asks, as the gate records it.
+    pub fn gate_caller(&self) -> crate::gate::Caller {
+        match &self.token {
+            Some(token) => crate::gate::Caller::Identity(token.identity.clone()),
+            None => crate::gate::Caller::Anonymous,
+        }
+    }
+
     /// Whether the caller may update `ref_name` of `repo` (every ref of a push is asked).
     pub fn may_update(&self, repo: &RepoName, ref_name: &str) -> Result<(), String> {
         let Some(token) = &self.token else {

@@ -494,7 +494,9 @@ pub async fn receive_pack(
             return Ok(());
         }
         let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
-        match crate::receive::receive(&state, &request, &mut input, limits, &may_update, out) {
+        let who = caller.gate_caller();
+        match crate::receive::receive(&state, &request, &mut input, limits, &who, &may_update, out)
+        {
             Ok(true) => state.schedule_repack(),
             Ok(false) => {}
             Err(e) => tracing::info!("push to {}: {e}", state.repo.name()),

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use identities::{Identity, IdentityError, IdentityKind, Standing};
 pub use name::{InvalidRepoName, RepoName, check_name_part};
-pub use refs::{Expected, RefTarget, RefUpdate};
+pub use refs::{Authorized, Expected, RefTarget, RefUpdate};
 pub use repo::{ObjectLocation, Quarantine, Repo, StoredObject};
 pub use settings::{RepoSettings, Setting, SettingError};
 
@@ -85,6 +85,24 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The stable code the CLI's `--json` and REST report this error with.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::RepoNotFound(_) => "repo_not_found",
+            StoreError::RepoExists(_) => "repo_exists",
+            StoreError::InvalidName(_) => "invalid_name",
+            StoreError::NotInitialized(_) => "not_initialized",
+            StoreError::FormatTooNew { .. } => "format_too_new",
+            StoreError::NotADataDir { .. } => "not_a_data_dir",
+            StoreError::RefConflict { .. } => "ref_changed",
+            StoreError::InvalidRefName { .. } => "invalid_ref",
+            StoreError::RefNameConflict { .. } => "ref_name_conflict",
+            StoreError::DanglingRef { .. } | StoreError::MissingObject(_) => "object_not_found",
+            StoreError::Corrupt(_) => "corrupt",
+            StoreError::Io { .. } | StoreError::Database { .. } => "store_error",
+        }
+    }
+
     pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> StoreError {
         StoreError::Io {
             action,

@@ -61,3 +61,27 @@ pub struct RefUpdate {
     /// `None` deletes the ref.
     pub new: Option<RefTarget>,
 }
+
+/// A ref update the store may publish: one the gate (`crate::gate`) decided on, or one an
+/// import writes. Its constructors are public because Rust cannot limit them to one module
+/// above the store; `tests/it/architecture.rs` holds `by_gate` to `src/gate/` and
+/// `by_import` to `src/import/`, so no other code can move a ref around the gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized(RefUpdate);
+
+impl Authorized {
+    /// For the gate only.
+    pub fn by_gate(update: RefUpdate) -> Authorized {
+        Authorized(update)
+    }
+
+    /// For `forge import` only: the operator copies a repository's refs as they are, with
+    /// nothing a policy could refuse.
+    pub fn by_import(update: RefUpdate) -> Authorized {
+        Authorized(update)
+    }
+
+    pub fn update(&self) -> &RefUpdate {
+        &self.0
+    }
+}

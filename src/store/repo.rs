@@ -15,7 +15,7 @@ use crate::git::{check_ref_name, native_to_git};
 use crate::object::{Kind, NativeObject, ObjectId, Sha1, decode};
 
 use super::cache::BoundedCache;
-use super::refs::{Expected, RefTarget, RefUpdate};
+use super::refs::{Authorized, Expected, RefTarget, RefUpdate};
 use super::segment::{
     RawEntry, Segment, SegmentWriter, Storage, WRITERS_LOCK, writers_lock, zlib_inflate_exact,
 };
@@ -708,12 +708,14 @@ impl Repo {
 
     /// Publishes a written segment and applies ref updates, atomically: after a crash or a
     /// failed compare-and-swap, neither is visible. Every direct ref target must be stored
-    /// (in an existing segment or the new one).
+    /// (in an existing segment or the new one). Only updates the gate authorized (or an
+    /// import wrote) are accepted.
     pub fn commit(
         &self,
         segment: Option<SegmentWriter>,
-        updates: &[RefUpdate],
+        authorized: &[Authorized],
     ) -> Result<(), StoreError> {
+        let updates: Vec<&RefUpdate> = authorized.iter().map(Authorized::update).collect();
         // Names are checked where refs are made or moved; a delete takes any stored name,
         // so that a ref which should never have been accepted can still be removed.
         for update in updates.iter().filter(|u| u.new.is_some()) {
@@ -736,7 +738,7 @@ impl Repo {
             Some(new) => Some(Segment::open(&self.objects_dir(), &new.name)?),
             None => None,
         };
-        let result = self.commit_txn(new_segment.as_ref(), opened.as_ref(), updates);
+        let result = self.commit_txn(new_segment.as_ref(), opened.as_ref(), &updates);
         if result.is_err()
             && let Some(new) = &new_segment
         {
@@ -768,7 +770,7 @@ impl Repo {
         &self,
         new_segment: Option<&super::segment::NewSegment>,
         opened: Option<&Segment>,
-        updates: &[RefUpdate],
+        updates: &[&RefUpdate],
     ) -> Result<Option<(Option<u64>, u64)>, StoreError> {
         let mut generations = None;
         let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
@@ -1006,7 +1008,7 @@ mod tests {
             expected: Expected::Absent,
             new: Some(main_ref(tree_id)),
         };
-        repo.commit(Some(writer), std::slice::from_ref(&create))
+        repo.commit(Some(writer), &[Authorized::by_import(create.clone())])
             .unwrap();
 
         assert_eq!(
@@ -1026,7 +1028,7 @@ mod tests {
 
         // A stale expectation is refused and changes nothing.
         let err = repo
-            .commit(None, std::slice::from_ref(&create))
+            .commit(None, &[Authorized::by_import(create.clone())])
             .unwrap_err();
         assert!(matches!(err, StoreError::RefConflict { .. }), "{err}");
         // A ref to an object that is not stored is refused.
@@ -1036,7 +1038,7 @@ mod tests {
             new: Some(main_ref(ObjectId([9; 32]))),
         };
         assert!(matches!(
-            repo.commit(None, &[dangling]),
+            repo.commit(None, &[Authorized::by_import(dangling)]),
             Err(StoreError::DanglingRef { .. })
         ));
         // All or nothing: a good update beside a bad one does not apply.
@@ -1050,7 +1052,16 @@ mod tests {
             expected: Expected::Value(main_ref(blob_id)),
             new: None,
         };
-        assert!(repo.commit(None, &[good.clone(), bad]).is_err());
+        assert!(
+            repo.commit(
+                None,
+                &[
+                    Authorized::by_import(good.clone()),
+                    Authorized::by_import(bad)
+                ]
+            )
+            .is_err()
+        );
         assert_eq!(repo.read_ref(b"refs/tags/v1").unwrap(), None);
         // Invalid names are refused.
         let hostile = RefUpdate {
@@ -1058,7 +1069,7 @@ mod tests {
             ..good.clone()
         };
         assert!(matches!(
-            repo.commit(None, &[hostile]),
+            repo.commit(None, &[Authorized::by_import(hostile)]),
             Err(StoreError::InvalidRefName { .. })
         ));
         // Deleting with the right expectation works.
@@ -1067,7 +1078,11 @@ mod tests {
             expected: Expected::Value(main_ref(tree_id)),
             new: None,
         };
-        repo.commit(None, &[delete, good]).unwrap();
+        repo.commit(
+            None,
+            &[Authorized::by_import(delete), Authorized::by_import(good)],
+        )
+        .unwrap();
         assert_eq!(repo.read_ref(b"refs/heads/main").unwrap(), None);
         assert_eq!(
             repo.read_ref(b"refs/tags/v1").unwrap(),

@@ -387,3 +387,188 @@ fn user_repos_tokens_and_revocation() {
     let bob_after = call(&server, "GET", "/api/v1/user", Some(bobs), None);
     assert_error(&bob_after, 401, "unauthorized", "token revoked");
 }
+
+/// A ref update over REST passes the same gate as a push and as `forge ref set`: the same
+/// rules, the same words, and a stable code per refusal.
+#[test]
+fn ref_updates_over_rest_pass_the_gate_a_push_passes() {
+    use common::{commit_file, git, try_git};
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["repo", "create", "alice/app"]);
+    forge.ok(&["identity", "add", "alice", "--kind", "human"]);
+    let server = Server::start_with(&forge, &[]);
+    let url = server.repo_url("alice/app");
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    commit_file(&work, "a.txt", "one\n", "one");
+    let first = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
+    commit_file(&work, "a.txt", "two\n", "two");
+    let second = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let tree = git(&work, &["rev-parse", "HEAD^{tree}"]).trim().to_owned();
+    git(
+        &work,
+        &["push", "-q", &url, "main", "main:refs/heads/topic"],
+    );
+    let remote_ref = |name: &str| {
+        let listed = git(&work, &["ls-remote", &url, name]);
+        listed.split_whitespace().next().unwrap_or("").to_owned()
+    };
+
+    let writer = forge.token(&[
+        "--identity",
+        "alice",
+        "--repo",
+        "alice/app",
+        "--ops",
+        "write",
+    ]);
+    let path = "/api/v1/repos/alice/app/refs";
+    let update = |token: &str, body: Value| {
+        call(&server, "POST", path, Some(token), Some(&body.to_string()))
+    };
+    // Any other branch may move anywhere, with the value it is at now as the claim.
+    let moved = update(
+        &writer,
+        json!({"ref": "refs/heads/topic", "old": second, "new": first}),
+    );
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(moved.body["ref"]["sha1"], first.as_str());
+    assert_eq!(remote_ref("refs/heads/topic"), first);
+    let created = update(&writer, json!({"ref": "refs/tags/v1", "new": second}));
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert_eq!(remote_ref("refs/tags/v1"), second);
+
+    // The refusals, each with its code and git's words.
+    let cases = [
+        (
+            json!({"ref": "refs/heads/topic", "old": second, "new": second}),
+            409,
+            "ref_changed",
+            format!("fetch first: the ref is at {} on the server", &first[..12]),
+        ),
+        (
+            json!({"ref": "refs/heads/main", "old": second, "new": first}),
+            422,
+            "non_fast_forward",
+            "non-fast-forward updates of the default branch are not allowed".to_owned(),
+        ),
+        (
+            json!({"ref": "refs/heads/main", "old": second, "new": null}),
+            422,
+            "current_branch",
+            "refusing to delete the current branch".to_owned(),
+        ),
+        (
+            json!({"ref": "refs/heads/blob", "new": tree}),
+            422,
+            "not_a_commit",
+            "a branch must point to a commit, not a tree".to_owned(),
+        ),
+        (
+            json!({"ref": "refs/heads/x", "new": "1".repeat(40)}),
+            422,
+            "object_not_found",
+            format!("missing object {}", "1".repeat(40)),
+        ),
+        (
+            json!({"ref": "refs/heads/a..b", "new": second}),
+            422,
+            "invalid_ref",
+            "invalid ref name: ref names must not contain '..'".to_owned(),
+        ),
+        (
+            json!({"ref": "HEAD", "new": second}),
+            422,
+            "invalid_ref",
+            "funny refname: only names of two levels below refs/ can be pushed".to_owned(),
+        ),
+        (
+            json!({"ref": "refs/heads/topic/x", "new": second}),
+            409,
+            "ref_name_conflict",
+            "'refs/heads/topic' exists; cannot create 'refs/heads/topic/x'".to_owned(),
+        ),
+        (
+            json!({"ref": "refs/heads/y", "new": "not hex"}),
+            400,
+            "invalid_request",
+            "new is not a 40-digit SHA-1".to_owned(),
+        ),
+    ];
+    for (body, status, code, message) in &cases {
+        assert_error(&update(&writer, body.clone()), *status, code, message);
+    }
+    assert_eq!(remote_ref("refs/heads/main"), second);
+
+    // The token's rights: refs it does not cover, a read-only token, a repository it
+    // cannot see (not told it exists), no token.
+    let narrowed = forge.json(&["token", "attenuate", &writer, "--refs", "refs/heads/x/*"]);
+    let narrowed = narrowed["token"].as_str().unwrap().to_owned();
+    assert_error(
+        &update(&narrowed, json!({"ref": "refs/heads/new", "new": second})),
+        403,
+        "ref_not_permitted",
+        "not allowed by token",
+    );
+    let allowed = update(&narrowed, json!({"ref": "refs/heads/x/y", "new": second}));
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    let reader = forge.token(&[
+        "--identity",
+        "alice",
+        "--repo",
+        "alice/app",
+        "--ops",
+        "read",
+    ]);
+    let refused = update(&reader, json!({"ref": "refs/heads/new", "new": second}));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let elsewhere = forge.token(&["--identity", "alice", "--repo", "bob/*", "--ops", "write"]);
+    assert_error(
+        &update(&elsewhere, json!({"ref": "refs/heads/new", "new": second})),
+        404,
+        "repo_not_found",
+        "repository alice/app does not exist",
+    );
+    let anonymous = call(
+        &server,
+        "POST",
+        path,
+        None,
+        Some(r#"{"ref": "refs/heads/n"}"#),
+    );
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+
+    // A push and the operator meet the same gate, in the same words.
+    commit_file(&work, "b.txt", "three\n", "three");
+    git(&work, &["reset", "-q", "--hard", &first]);
+    commit_file(&work, "c.txt", "other\n", "diverged");
+    let (ok, stderr) = try_git(&work, &["push", "--force", &url, "main"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("(non-fast-forward updates of the default branch are not allowed)"),
+        "{stderr}"
+    );
+    let refused = forge.run(&[
+        "--json",
+        "ref",
+        "set",
+        "alice/app",
+        "refs/heads/topic/x",
+        &second,
+    ]);
+    assert!(!refused.status.success());
+    let error: Value = serde_json::from_slice(&refused.stdout)
+        .or_else(|_| serde_json::from_slice(&refused.stderr))
+        .unwrap();
+    assert_eq!(error["error"]["code"], "ref_name_conflict", "{error}");
+    assert_eq!(
+        error["error"]["message"],
+        "'refs/heads/topic' exists; cannot create 'refs/heads/topic/x'"
+    );
+    // The operator repairs: the default branch may be moved back by hand.
+    forge.ok(&["ref", "set", "alice/app", "refs/heads/main", &first]);
+    assert_eq!(remote_ref("refs/heads/main"), first);
+    forge.ok(&["fsck"]);
+}

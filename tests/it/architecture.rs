@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["git"],
     &["store"],
     &["history", "import", "auth"],
-    &["packing"],
+    &["packing", "gate"],
     &["export", "fsck", "served"],
     &["upload", "receive"],
     &["server"],
@@ -382,6 +382,47 @@ fn storage_http_and_gix_crates_are_named_only_in_their_homes() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The constructors of `store::Authorized` and the only places that may call them: refs
+/// move only through the gate, or by an import the operator runs.
+const AUTHORIZERS: &[(&str, &[&str])] = &[
+    ("by_gate", &["gate/", "store/refs.rs"]),
+    ("by_import", &["import/", "store/refs.rs"]),
+];
+
+#[test]
+fn only_the_gate_and_import_authorize_ref_updates() {
+    let mut problems = Vec::new();
+    for (rel, code) in &sources() {
+        for (constructor, homes) in AUTHORIZERS {
+            if homes.iter().any(|home| rel.starts_with(home)) {
+                continue;
+            }
+            if names_identifier(code, constructor) {
+                problems.push(format!("{rel} calls Authorized::{constructor}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // And the store's one way to publish refs takes nothing else.
+    let repo = &sources()["store/repo.rs"];
+    assert!(
+        repo.contains("authorized: &[Authorized],"),
+        "Repo::commit must take authorized updates"
+    );
+}
+
+/// Whether `ident` occurs in `code` as a whole identifier.
+fn names_identifier(code: &str, ident: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    code.match_indices(ident).any(|(at, _)| {
+        !code[..at].chars().next_back().is_some_and(is_ident)
+            && !code[at + ident.len()..]
+                .chars()
+                .next()
+                .is_some_and(is_ident)
+    })
+}
+
 /// The checks see what they should: a cycle, an upward edge, a test-only edge ignored.
 #[test]
 fn the_layering_checks_read_code_as_code() {
@@ -403,4 +444,9 @@ fn the_layering_checks_read_code_as_code() {
     assert_eq!(find_cycle(&graph).unwrap(), ["a", "b", "c", "a"]);
     graph.get_mut("c").unwrap().clear();
     assert_eq!(find_cycle(&graph), None);
+    assert!(names_identifier("x = A::by_gate(u);", "by_gate"));
+    assert!(!names_identifier(
+        "x = A::by_gates(u); by_gate_x",
+        "by_gate"
+    ));
 }

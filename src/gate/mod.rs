@@ -1,0 +1,690 @@
+//! The one gate every ref update passes: a push, an operator's `forge ref set` or
+//! `delete`, a REST ref update, a goal's promotion. Each is a neutral [`RefChange`] inside a
+//! [`Proposal`] saying who asks and through which path; [`decide`] answers each with a
+//! typed [`Refusal`] or an [`Authorized`] update, the only kind `store::Repo::commit`
+//! publishes. What a rule needs to know of the repository (its refs, objects, ancestry,
+//! settings, what the caller's token allows) it asks of one [`GateContext`], which each
+//! path implements over what it holds (a push: the objects it brought, not yet published).
+//!
+//! Rules by path: names pushed or sent over REST are git's names below `refs/` with two
+//! levels at least (git's receive-pack rule); the operator may also name `HEAD` and delete
+//! any stored name, so that a ref which should never have been accepted can be removed.
+//! The default branch is protected from deletion and from non-fast-forward updates (unless
+//! `allow-force`) on every path but the operator's, who repairs by hand.
+
+mod refusal;
+mod stored;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bstr::{BStr, BString, ByteSlice};
+
+use crate::git::{check_ref_name, is_directory_of};
+use crate::object::{Kind, ObjectId};
+use crate::store::{Authorized, Expected, RefTarget, RefUpdate, RepoSettings, StoreError};
+
+pub use refusal::{Refusal, RefusalCode};
+pub use stored::StoredContext;
+
+/// Through which path an update comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// git push over smart HTTP.
+    Push,
+    /// The REST API.
+    Rest,
+    /// The operator's `forge ref` commands, on the data directory itself.
+    Admin,
+    /// A goal's winning approach promoted onto its target ref.
+    Promotion,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Push => "push",
+            Via::Rest => "rest",
+            Via::Admin => "admin",
+            Via::Promotion => "promotion",
+        }
+    }
+
+    /// Whether names must be git's pushable ones (two levels below `refs/`).
+    fn needs_pushable_names(self) -> bool {
+        !matches!(self, Via::Admin)
+    }
+
+    /// Whether the repository's protections of its default branch apply.
+    fn is_protected(self) -> bool {
+        !matches!(self, Via::Admin)
+    }
+}
+
+/// Who asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The operator, with access to the data directory.
+    Operator,
+    /// The identity a token names.
+    Identity(String),
+    /// A request without a token.
+    Anonymous,
+}
+
+/// What the caller believes the ref holds now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Whatever it holds (the operator's `forge ref set` without `--old`).
+    Any,
+    /// That it does not exist.
+    Absent,
+    Target(RefTarget),
+    /// An object the server does not have (a push's old SHA-1 it never stored): stale.
+    Unknown,
+}
+
+/// What the ref should become.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewValue {
+    Delete,
+    Set(RefTarget),
+    /// An object the caller named that the server does not have, as the caller named it.
+    Missing(String),
+}
+
+/// One ref update, as neutral as the paths that propose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefChange {
+    pub name: BString,
+    pub claim: Claim,
+    pub new: NewValue,
+}
+
+/// Updates proposed together (one push, one request).
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    pub via: Via,
+    pub caller: Caller,
+    pub changes: Vec<RefChange>,
+}
+
+/// What the gate may ask about the repository. A path implements it over what it holds:
+/// the refs as read under the lock that serialises its updates, and objects it is about to
+/// publish as well as stored ones.
+pub trait GateContext {
+    /// Every ref, as now.
+    fn refs(&self) -> &BTreeMap<BString, RefTarget>;
+    fn settings(&self) -> &RepoSettings;
+    /// The kind of an object the store has or the update brings (`None`: neither).
+    fn kind_of(&self, id: &ObjectId) -> Option<Kind>;
+    /// Whether commit `old` is in the history of commit `new`.
+    fn is_ancestor(&mut self, old: &ObjectId, new: &ObjectId) -> Result<bool, StoreError>;
+    /// Whether the caller may update this ref; the error is the reason shown.
+    fn may_update(&self, name: &str) -> Result<(), String>;
+    /// An object as users know it (its SHA-1, abbreviated where git would).
+    fn show(&self, id: &ObjectId) -> String;
+}
+
+/// The gate's answer to one change.
+pub type Verdict = Result<Authorized, Refusal>;
+
+/// Decides every change of a proposal, in order. Each change is checked on its own
+/// (name, permission, claim, the new value, protections), then across the proposal (one
+/// name twice; names that would be directories of each other).
+pub fn decide(ctx: &mut dyn GateContext, proposal: &Proposal) -> Result<Vec<Verdict>, StoreError> {
+    let mut verdicts = Vec::with_capacity(proposal.changes.len());
+    for change in &proposal.changes {
+        verdicts.push(decide_one(ctx, proposal.via, change)?);
+    }
+    refuse_name_conflicts(ctx.refs(), &proposal.changes, &mut verdicts);
+    Ok(verdicts)
+}
+
+fn decide_one(
+    ctx: &mut dyn GateContext,
+    via: Via,
+    change: &RefChange,
+) -> Result<Verdict, StoreError> {
+    let name: &BStr = change.name.as_bstr();
+    let current = ctx.refs().get(&change.name).cloned();
+    if let Err(refusal) = check_name(via, name, &change.new, current.is_some()) {
+        return Ok(Err(refusal));
+    }
+    let text = name.to_str_lossy();
+    if let Err(reason) = ctx.may_update(&text) {
+        return Ok(Err(Refusal::new(RefusalCode::NotPermitted, reason)));
+    }
+    let stale = match (&change.claim, &current) {
+        (Claim::Any, _) | (Claim::Absent, None) => false,
+        (Claim::Target(claimed), Some(now)) => claimed != now,
+        _ => true,
+    };
+    if stale {
+        let reason = match &current {
+            Some(target) => format!(
+                "fetch first: the ref is at {} on the server",
+                show(ctx, target)
+            ),
+            None => "fetch first: the ref does not exist on the server".to_owned(),
+        };
+        return Ok(Err(Refusal::new(RefusalCode::Stale, reason)));
+    }
+    let expected = match &current {
+        Some(target) => Expected::Value(target.clone()),
+        None => Expected::Absent,
+    };
+    let is_default = default_branch(ctx.refs()).is_some_and(|branch| branch == name);
+    let protected = via.is_protected() && is_default;
+    let new = match &change.new {
+        NewValue::Delete => {
+            if current.is_none() {
+                return Ok(Err(Refusal::new(
+                    RefusalCode::NoSuchRef,
+                    "the ref does not exist",
+                )));
+            }
+            if protected {
+                return Ok(Err(Refusal::new(
+                    RefusalCode::CurrentBranch,
+                    "refusing to delete the current branch",
+                )));
+            }
+            None
+        }
+        NewValue::Missing(given) => {
+            return Ok(Err(Refusal::new(
+                RefusalCode::MissingObject,
+                format!("missing object {given}"),
+            )));
+        }
+        NewValue::Set(target) => Some(target.clone()),
+    };
+    if let Some(RefTarget::Direct(new_id)) = &new {
+        let Some(kind) = ctx.kind_of(new_id) else {
+            let shown = ctx.show(new_id);
+            return Ok(Err(Refusal::new(
+                RefusalCode::MissingObject,
+                format!("missing object {shown}"),
+            )));
+        };
+        if name.starts_with(b"refs/heads/") && kind != Kind::Commit {
+            let kind = format!("{kind:?}").to_lowercase();
+            return Ok(Err(Refusal::new(
+                RefusalCode::NotACommit,
+                format!("a branch must point to a commit, not a {kind}"),
+            )));
+        }
+        if let Some(RefTarget::Direct(old_id)) = &current
+            && old_id != new_id
+            && protected
+            && !ctx.settings().allow_force
+            && !ctx.is_ancestor(old_id, new_id)?
+        {
+            return Ok(Err(Refusal::new(
+                RefusalCode::NonFastForward,
+                "non-fast-forward updates of the default branch are not allowed",
+            )));
+        }
+    }
+    Ok(Ok(Authorized::by_gate(RefUpdate {
+        name: change.name.clone(),
+        expected,
+        new,
+    })))
+}
+
+/// The branch `HEAD` names.
+fn default_branch(refs: &BTreeMap<BString, RefTarget>) -> Option<&BStr> {
+    match refs.get(b"HEAD".as_slice()) {
+        Some(RefTarget::Symbolic(target)) => Some(target.as_bstr()),
+        _ => None,
+    }
+}
+
+fn show(ctx: &dyn GateContext, target: &RefTarget) -> String {
+    match target {
+        RefTarget::Direct(id) => ctx.show(id),
+        RefTarget::Symbolic(to) => format!("ref: {}", to.as_bstr()),
+    }
+}
+
+fn check_name(via: Via, name: &BStr, new: &NewValue, exists: bool) -> Result<(), Refusal> {
+    let invalid = |reason: String| Refusal::new(RefusalCode::InvalidName, reason);
+    if via.needs_pushable_names() {
+        // git's receive-pack checks the name after `refs/` as a ref of its own, which needs
+        // two levels: `refs/heads` itself (a directory of every branch) is refused.
+        if !name.starts_with(b"refs/") || !name[5..].contains(&b'/') {
+            return Err(invalid(
+                "funny refname: only names of two levels below refs/ can be pushed".into(),
+            ));
+        }
+    } else if *new == NewValue::Delete && exists {
+        return Ok(());
+    }
+    check_ref_name(name).map_err(|reason| invalid(format!("invalid ref name: {reason}")))?;
+    if name.to_str().is_err() {
+        return Err(invalid("invalid ref name: not UTF-8".into()));
+    }
+    if let NewValue::Set(RefTarget::Symbolic(to)) = new {
+        check_ref_name(to)
+            .map_err(|reason| invalid(format!("invalid symbolic target: {reason}")))?;
+    }
+    Ok(())
+}
+
+/// Refuses what git's ref transaction refuses about names across updates: a ref named
+/// twice, and a new ref that is a directory of another ref or below one (`refs/heads/a`
+/// beside `refs/heads/a/b`), counting the refs this proposal deletes as gone.
+fn refuse_name_conflicts(
+    refs: &BTreeMap<BString, RefTarget>,
+    changes: &[RefChange],
+    verdicts: &mut [Verdict],
+) {
+    let mut seen: HashMap<&[u8], usize> = HashMap::new();
+    for change in changes {
+        *seen.entry(change.name.as_slice()).or_default() += 1;
+    }
+    for (change, verdict) in changes.iter().zip(verdicts.iter_mut()) {
+        if seen[change.name.as_slice()] > 1 {
+            *verdict = Err(Refusal::new(
+                RefusalCode::Duplicate,
+                format!(
+                    "multiple updates for ref '{}' not allowed",
+                    change.name.as_bstr()
+                ),
+            ));
+        }
+    }
+    let deleted: BTreeSet<&[u8]> = verdicts
+        .iter()
+        .filter_map(|v| v.as_ref().ok())
+        .filter(|a| a.update().new.is_none())
+        .map(|a| a.update().name.as_slice())
+        .collect();
+    let remaining: BTreeSet<&[u8]> = refs
+        .keys()
+        .map(|name| name.as_slice())
+        .filter(|name| name.starts_with(b"refs/") && !deleted.contains(name))
+        .collect();
+    let mut created: BTreeSet<&[u8]> = BTreeSet::new();
+    for (change, verdict) in changes.iter().zip(verdicts.iter_mut()) {
+        let Ok(authorized) = verdict else { continue };
+        if authorized.update().new.is_none() || refs.contains_key(&change.name) {
+            continue;
+        }
+        let name = change.name.as_slice();
+        if let Some(existing) = directory_neighbour(&remaining, name) {
+            *verdict = Err(Refusal::new(
+                RefusalCode::NameConflict,
+                format!(
+                    "'{}' exists; cannot create '{}'",
+                    existing.as_bstr(),
+                    name.as_bstr()
+                ),
+            ));
+        } else if let Some(other) = directory_neighbour(&created, name) {
+            *verdict = Err(Refusal::new(
+                RefusalCode::NameConflict,
+                format!(
+                    "cannot process '{}' and '{}' at the same time",
+                    other.as_bstr(),
+                    name.as_bstr()
+                ),
+            ));
+        } else {
+            created.insert(name);
+        }
+    }
+}
+
+/// A name of `names` that is a directory of `name`, or below it.
+fn directory_neighbour<'a>(names: &BTreeSet<&'a [u8]>, name: &[u8]) -> Option<&'a [u8]> {
+    let above = name
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .find_map(|(i, _)| names.get(&name[..i]).copied());
+    above.or_else(|| {
+        let mut below = name.to_vec();
+        below.push(b'/');
+        names
+            .range::<[u8], _>((
+                std::ops::Bound::Included(below.as_slice()),
+                std::ops::Bound::Unbounded,
+            ))
+            .next()
+            .copied()
+            .filter(|n| is_directory_of(name, n))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(byte: u8) -> ObjectId {
+        ObjectId([byte; 32])
+    }
+
+    /// A repository of `refs`, objects of the given kinds, and commit 1 in the history of
+    /// commit 2 but not of commit 3.
+    struct Fixture {
+        refs: BTreeMap<BString, RefTarget>,
+        settings: RepoSettings,
+        kinds: HashMap<ObjectId, Kind>,
+        refused: Option<&'static str>,
+    }
+
+    impl GateContext for Fixture {
+        fn refs(&self) -> &BTreeMap<BString, RefTarget> {
+            &self.refs
+        }
+        fn settings(&self) -> &RepoSettings {
+            &self.settings
+        }
+        fn kind_of(&self, id: &ObjectId) -> Option<Kind> {
+            self.kinds.get(id).copied()
+        }
+        fn is_ancestor(&mut self, old: &ObjectId, new: &ObjectId) -> Result<bool, StoreError> {
+            Ok(*old == id(1) && *new == id(2))
+        }
+        fn may_update(&self, name: &str) -> Result<(), String> {
+            match self.refused {
+                Some(prefix) if name.starts_with(prefix) => Err("not allowed by token".into()),
+                _ => Ok(()),
+            }
+        }
+        fn show(&self, id: &ObjectId) -> String {
+            format!("<{}>", id.0[0])
+        }
+    }
+
+    fn fixture() -> Fixture {
+        let mut refs = BTreeMap::new();
+        refs.insert(
+            BString::from("HEAD"),
+            RefTarget::Symbolic("refs/heads/main".into()),
+        );
+        refs.insert("refs/heads/main".into(), RefTarget::Direct(id(1)));
+        refs.insert("refs/heads/topic".into(), RefTarget::Direct(id(1)));
+        let kinds = [
+            (1, Kind::Commit),
+            (2, Kind::Commit),
+            (3, Kind::Commit),
+            (9, Kind::Blob),
+        ]
+        .into_iter()
+        .map(|(b, k)| (id(b), k))
+        .collect();
+        Fixture {
+            refs,
+            settings: RepoSettings::default(),
+            kinds,
+            refused: None,
+        }
+    }
+
+    fn change(name: &str, claim: Claim, new: NewValue) -> RefChange {
+        RefChange {
+            name: name.into(),
+            claim,
+            new,
+        }
+    }
+
+    fn set(byte: u8) -> NewValue {
+        NewValue::Set(RefTarget::Direct(id(byte)))
+    }
+
+    fn at(byte: u8) -> Claim {
+        Claim::Target(RefTarget::Direct(id(byte)))
+    }
+
+    fn run(ctx: &mut Fixture, via: Via, changes: Vec<RefChange>) -> Vec<Verdict> {
+        let proposal = Proposal {
+            via,
+            caller: Caller::Anonymous,
+            changes,
+        };
+        decide(ctx, &proposal).unwrap()
+    }
+
+    fn one(ctx: &mut Fixture, via: Via, change: RefChange) -> Verdict {
+        run(ctx, via, vec![change]).pop().unwrap()
+    }
+
+    fn refused(verdict: Verdict) -> (RefusalCode, String) {
+        let refusal = verdict.unwrap_err();
+        (refusal.code, refusal.reason)
+    }
+
+    #[test]
+    fn fast_forwards_and_forced_updates_of_the_default_branch() {
+        let ctx = &mut fixture();
+        let ok = one(ctx, Via::Push, change("refs/heads/main", at(1), set(2))).unwrap();
+        assert_eq!(
+            ok.update(),
+            &RefUpdate {
+                name: "refs/heads/main".into(),
+                expected: Expected::Value(RefTarget::Direct(id(1))),
+                new: Some(RefTarget::Direct(id(2))),
+            }
+        );
+        for via in [Via::Push, Via::Rest, Via::Promotion] {
+            let (code, reason) = refused(one(ctx, via, change("refs/heads/main", at(1), set(3))));
+            assert_eq!(code, RefusalCode::NonFastForward);
+            assert_eq!(
+                reason,
+                "non-fast-forward updates of the default branch are not allowed"
+            );
+        }
+        // Other branches may be forced; the default one when the repository allows it, and
+        // by the operator, who repairs.
+        assert!(one(ctx, Via::Push, change("refs/heads/topic", at(1), set(3))).is_ok());
+        assert!(
+            one(
+                ctx,
+                Via::Admin,
+                change("refs/heads/main", Claim::Any, set(3))
+            )
+            .is_ok()
+        );
+        ctx.settings.allow_force = true;
+        assert!(one(ctx, Via::Push, change("refs/heads/main", at(1), set(3))).is_ok());
+    }
+
+    #[test]
+    fn claims_that_do_not_hold_are_stale() {
+        let ctx = &mut fixture();
+        for claim in [at(2), Claim::Absent, Claim::Unknown] {
+            let (code, reason) = refused(one(
+                ctx,
+                Via::Push,
+                change("refs/heads/main", claim, set(2)),
+            ));
+            assert_eq!(code, RefusalCode::Stale);
+            assert_eq!(reason, "fetch first: the ref is at <1> on the server");
+        }
+        let (code, reason) = refused(one(ctx, Via::Push, change("refs/heads/new", at(1), set(2))));
+        assert_eq!(code, RefusalCode::Stale);
+        assert_eq!(reason, "fetch first: the ref does not exist on the server");
+        // Whatever the claim, the update is held to the value the gate saw.
+        let any = one(
+            ctx,
+            Via::Admin,
+            change("refs/heads/topic", Claim::Any, set(2)),
+        )
+        .unwrap();
+        assert_eq!(
+            any.update().expected,
+            Expected::Value(RefTarget::Direct(id(1)))
+        );
+        let new = one(
+            ctx,
+            Via::Push,
+            change("refs/heads/new", Claim::Absent, set(2)),
+        )
+        .unwrap();
+        assert_eq!(new.update().expected, Expected::Absent);
+    }
+
+    #[test]
+    fn names_by_path() {
+        let ctx = &mut fixture();
+        for outside in ["HEAD", "refs/heads", "refs/x", "refs/"] {
+            let (code, reason) = refused(one(ctx, Via::Push, change(outside, Claim::Any, set(2))));
+            assert_eq!(code, RefusalCode::InvalidName);
+            assert!(reason.starts_with("funny refname"), "{reason}");
+        }
+        let (_, reason) = refused(one(
+            ctx,
+            Via::Rest,
+            change("refs/heads/a..b", Claim::Absent, set(2)),
+        ));
+        assert_eq!(reason, "invalid ref name: ref names must not contain '..'");
+        let (_, reason) = refused(one(
+            ctx,
+            Via::Push,
+            change("refs/heads/\u{fffd}\u{0}", Claim::Absent, set(2)),
+        ));
+        assert!(reason.starts_with("invalid ref name"), "{reason}");
+        // The operator may point HEAD elsewhere, and delete a stored name git refuses.
+        let head = NewValue::Set(RefTarget::Symbolic("refs/heads/topic".into()));
+        assert!(one(ctx, Via::Admin, change("HEAD", Claim::Any, head)).is_ok());
+        let bad_target = NewValue::Set(RefTarget::Symbolic("refs/heads/a..b".into()));
+        let (_, reason) = refused(one(ctx, Via::Admin, change("HEAD", Claim::Any, bad_target)));
+        assert!(reason.starts_with("invalid symbolic target"), "{reason}");
+        ctx.refs
+            .insert("refs/heads/bad..name".into(), RefTarget::Direct(id(1)));
+        let delete = change("refs/heads/bad..name", Claim::Any, NewValue::Delete);
+        assert!(one(ctx, Via::Admin, delete.clone()).is_ok());
+        assert!(one(ctx, Via::Push, delete).is_err());
+    }
+
+    #[test]
+    fn deletes_kinds_and_missing_objects() {
+        let ctx = &mut fixture();
+        let (code, reason) = refused(one(
+            ctx,
+            Via::Push,
+            change("refs/heads/main", at(1), NewValue::Delete),
+        ));
+        assert_eq!(code, RefusalCode::CurrentBranch);
+        assert_eq!(reason, "refusing to delete the current branch");
+        let topic = one(
+            ctx,
+            Via::Push,
+            change("refs/heads/topic", at(1), NewValue::Delete),
+        );
+        assert_eq!(topic.unwrap().update().new, None);
+        let (code, reason) = refused(one(
+            ctx,
+            Via::Push,
+            change("refs/heads/gone", Claim::Absent, NewValue::Delete),
+        ));
+        assert_eq!(
+            (code, reason.as_str()),
+            (RefusalCode::NoSuchRef, "the ref does not exist")
+        );
+
+        let (code, reason) = refused(one(
+            ctx,
+            Via::Push,
+            change("refs/heads/blob", Claim::Absent, set(9)),
+        ));
+        assert_eq!(code, RefusalCode::NotACommit);
+        assert_eq!(reason, "a branch must point to a commit, not a blob");
+        assert!(
+            one(
+                ctx,
+                Via::Push,
+                change("refs/tags/blob", Claim::Absent, set(9))
+            )
+            .is_ok()
+        );
+        let (code, reason) = refused(one(
+            ctx,
+            Via::Admin,
+            change("refs/tags/x", Claim::Absent, set(7)),
+        ));
+        assert_eq!(
+            (code, reason.as_str()),
+            (RefusalCode::MissingObject, "missing object <7>")
+        );
+        let missing = NewValue::Missing("abc".into());
+        let (code, reason) = refused(one(
+            ctx,
+            Via::Push,
+            change("refs/tags/y", Claim::Absent, missing),
+        ));
+        assert_eq!(
+            (code, reason.as_str()),
+            (RefusalCode::MissingObject, "missing object abc")
+        );
+    }
+
+    #[test]
+    fn the_token_is_asked_about_every_ref() {
+        let ctx = &mut fixture();
+        ctx.refused = Some("refs/heads/topic");
+        let verdicts = run(
+            ctx,
+            Via::Push,
+            vec![
+                change("refs/heads/topic", at(1), set(2)),
+                change("refs/tags/v1", Claim::Absent, set(2)),
+            ],
+        );
+        let (code, reason) = refused(verdicts[0].clone());
+        assert_eq!(
+            (code, reason.as_str()),
+            (RefusalCode::NotPermitted, "not allowed by token")
+        );
+        assert!(verdicts[1].is_ok());
+    }
+
+    #[test]
+    fn names_across_a_proposal() {
+        let ctx = &mut fixture();
+        let twice = run(
+            ctx,
+            Via::Push,
+            vec![
+                change("refs/heads/x", Claim::Absent, set(2)),
+                change("refs/heads/x", Claim::Absent, set(3)),
+            ],
+        );
+        for verdict in twice {
+            assert_eq!(
+                refused(verdict).1,
+                "multiple updates for ref 'refs/heads/x' not allowed"
+            );
+        }
+        let (code, reason) = refused(one(
+            ctx,
+            Via::Admin,
+            change("refs/heads/topic/deeper", Claim::Any, set(2)),
+        ));
+        assert_eq!(code, RefusalCode::NameConflict);
+        assert_eq!(
+            reason,
+            "'refs/heads/topic' exists; cannot create 'refs/heads/topic/deeper'"
+        );
+        // A ref deleted in the same proposal is gone; two new ones may still collide.
+        let replaced = run(
+            ctx,
+            Via::Push,
+            vec![
+                change("refs/heads/topic", at(1), NewValue::Delete),
+                change("refs/heads/topic/deeper", Claim::Absent, set(2)),
+                change("refs/tags/a", Claim::Absent, set(2)),
+                change("refs/tags/a/b", Claim::Absent, set(2)),
+            ],
+        );
+        assert!(replaced[0].is_ok() && replaced[1].is_ok() && replaced[2].is_ok());
+        assert_eq!(
+            refused(replaced[3].clone()).1,
+            "cannot process 'refs/tags/a' and 'refs/tags/a/b' at the same time"
+        );
+    }
+}

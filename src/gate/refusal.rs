@@ -1,0 +1,69 @@
+//! Why the gate refused an update: a stable code for programs (the CLI's `--json`, REST
+//! error bodies) and a reason in git's wording, as a push reports it (`ng REF reason`).
+
+/// The kinds of refusal. Codes are stable: scripts and agents match on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusalCode {
+    /// The name is not one git accepts, or not one this path may update.
+    InvalidName,
+    /// The caller's token does not allow updating this ref.
+    NotPermitted,
+    /// The ref is not at the value the caller claimed.
+    Stale,
+    /// A delete of a ref that does not exist.
+    NoSuchRef,
+    /// A delete of the branch `HEAD` names.
+    CurrentBranch,
+    /// The new value names an object the server does not have.
+    MissingObject,
+    /// A branch would point to something other than a commit.
+    NotACommit,
+    /// A non-fast-forward update of the protected default branch.
+    NonFastForward,
+    /// The name would be a directory of another ref, or below one.
+    NameConflict,
+    /// One ref named twice in one proposal.
+    Duplicate,
+    /// Another update of an all-or-nothing proposal was refused.
+    Atomic,
+}
+
+impl RefusalCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::InvalidName => "invalid_ref",
+            RefusalCode::NotPermitted => "ref_not_permitted",
+            RefusalCode::Stale => "ref_changed",
+            RefusalCode::NoSuchRef => "ref_not_found",
+            RefusalCode::CurrentBranch => "current_branch",
+            RefusalCode::MissingObject => "object_not_found",
+            RefusalCode::NotACommit => "not_a_commit",
+            RefusalCode::NonFastForward => "non_fast_forward",
+            RefusalCode::NameConflict => "ref_name_conflict",
+            RefusalCode::Duplicate => "duplicate_ref",
+            RefusalCode::Atomic => "atomic_failed",
+        }
+    }
+}
+
+/// A refused update.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Refusal {
+    pub code: RefusalCode,
+    /// git's wording, one line.
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(code: RefusalCode, reason: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code.as_str()
+    }
+}

@@ -1,0 +1,73 @@
+//! The gate's context over what a repository has stored: for updates that bring no
+//! objects of their own (the operator's `forge ref`, REST ref updates, promotions).
+
+use std::collections::BTreeMap;
+
+use bstr::BString;
+
+use crate::history::CommitGraph;
+use crate::object::{Kind, ObjectId};
+use crate::store::{RefTarget, Repo, RepoSettings, StoreError};
+
+use super::GateContext;
+
+pub struct StoredContext<'a> {
+    repo: &'a Repo,
+    graph: &'a mut CommitGraph,
+    refs: BTreeMap<BString, RefTarget>,
+    settings: RepoSettings,
+    may_update: &'a dyn Fn(&str) -> Result<(), String>,
+}
+
+impl<'a> StoredContext<'a> {
+    /// Reads the refs and settings now; `graph` is the commit graph to load ancestry into
+    /// (a server's, kept between requests, or a new one).
+    pub fn new(
+        repo: &'a Repo,
+        graph: &'a mut CommitGraph,
+        may_update: &'a dyn Fn(&str) -> Result<(), String>,
+    ) -> Result<StoredContext<'a>, StoreError> {
+        Ok(StoredContext {
+            repo,
+            graph,
+            refs: repo.refs()?.into_iter().collect(),
+            settings: repo.settings()?,
+            may_update,
+        })
+    }
+}
+
+impl GateContext for StoredContext<'_> {
+    fn refs(&self) -> &BTreeMap<BString, RefTarget> {
+        &self.refs
+    }
+
+    fn settings(&self) -> &RepoSettings {
+        &self.settings
+    }
+
+    fn kind_of(&self, id: &ObjectId) -> Option<Kind> {
+        self.repo.locate(id)?.kind()
+    }
+
+    fn is_ancestor(&mut self, old: &ObjectId, new: &ObjectId) -> Result<bool, StoreError> {
+        let (Some(old), Some(new)) = (
+            self.graph.load(self.repo, *old)?,
+            self.graph.load(self.repo, *new)?,
+        ) else {
+            return Ok(false);
+        };
+        Ok(self.graph.reaches(&[new], old))
+    }
+
+    fn may_update(&self, name: &str) -> Result<(), String> {
+        (self.may_update)(name)
+    }
+
+    fn show(&self, id: &ObjectId) -> String {
+        match self.repo.sha1_of(id) {
+            Some(sha1) => sha1.to_hex()[..12].to_owned(),
+            None => id.to_hex()[..12].to_owned(),
+        }
+    }
+}
