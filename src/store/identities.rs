@@ -3,15 +3,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::{DataDir, StoreError, now_secs};
-
-/// Identity names (lowercased) → their record (JSON).
-const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
-/// Revocation ids of token blocks (64 bytes) → when they were revoked (Unix seconds).
-const REVOKED: TableDefinition<&[u8], u64> = TableDefinition::new("revoked_token_blocks");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -127,81 +121,20 @@ impl DataDir {
     pub fn add_identity(&self, identity: &Identity) -> Result<Identity, IdentityError> {
         let mut identity = identity.clone();
         identity.incarnation = fresh_incarnation(&identity.name);
-        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
-        {
-            let mut table = txn.open_table(IDENTITIES).map_err(|e| self.db_error(e))?;
-            let key = identity.name.to_ascii_lowercase();
-            if table
-                .get(key.as_str())
-                .map_err(|e| self.db_error(e))?
-                .is_some()
-            {
-                return Err(IdentityError::Exists(identity.name.clone()));
-            }
-            if let Some(owner) = &identity.owner {
-                let owner_record = table
-                    .get(owner.to_ascii_lowercase().as_str())
-                    .map_err(|e| self.db_error(e))?
-                    .ok_or_else(|| IdentityError::NotFound(owner.clone()))?;
-                let owner_record: Identity = decode(owner, owner_record.value())?;
-                if owner_record.kind != IdentityKind::Human {
-                    return Err(IdentityError::Invalid(format!(
-                        "the owner of an agent must be a human; {owner} is an agent"
-                    )));
-                }
-            }
-            let json = serde_json::to_vec(&identity).expect("serialisable");
-            table
-                .insert(key.as_str(), json.as_slice())
-                .map_err(|e| self.db_error(e))?;
-        }
-        txn.commit().map_err(|e| self.db_error(e))?;
-        Ok(identity)
+        self.registry.add_identity(&identity)
     }
 
     pub fn find_identity(&self, name: &str) -> Result<Option<Identity>, StoreError> {
-        let Some(table) = self.read_table(IDENTITIES)? else {
-            return Ok(None);
-        };
-        let Some(value) = table
-            .get(name.to_ascii_lowercase().as_str())
-            .map_err(|e| self.db_error(e))?
-        else {
-            return Ok(None);
-        };
-        decode(name, value.value()).map(Some)
+        self.registry.find_identity(name)
     }
 
     pub fn list_identities(&self) -> Result<Vec<Identity>, StoreError> {
-        let Some(table) = self.read_table(IDENTITIES)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for item in table.iter().map_err(|e| self.db_error(e))? {
-            let (key, value) = item.map_err(|e| self.db_error(e))?;
-            out.push(decode(key.value(), value.value())?);
-        }
-        Ok(out)
+        self.registry.list_identities()
     }
 
     /// Records revoked token blocks; returns how many were not revoked before.
     pub fn revoke_token_blocks(&self, ids: &[Vec<u8>]) -> Result<usize, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
-        let mut added = 0;
-        {
-            let mut table = txn.open_table(REVOKED).map_err(|e| self.db_error(e))?;
-            for id in ids {
-                if table
-                    .insert(id.as_slice(), now_secs())
-                    .map_err(|e| self.db_error(e))?
-                    .is_none()
-                {
-                    added += 1;
-                }
-            }
-        }
-        txn.commit().map_err(|e| self.db_error(e))?;
-        Ok(added)
+        self.registry.revoke_token_blocks(ids, now_secs())
     }
 
     /// Whether a token for `identity` with these revocation ids may act: none revoked, the
@@ -213,39 +146,15 @@ impl DataDir {
         incarnation: u64,
         ids: &[Vec<u8>],
     ) -> Result<Standing, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        match txn.open_table(REVOKED) {
-            Ok(revoked) => {
-                for id in ids {
-                    if revoked
-                        .get(id.as_slice())
-                        .map_err(|e| self.db_error(e))?
-                        .is_some()
-                    {
-                        return Ok(Standing::Revoked);
-                    }
-                }
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(self.db_error(e)),
+        if self.registry.any_revoked(ids)? {
+            return Ok(Standing::Revoked);
         }
-        let identities = match txn.open_table(IDENTITIES) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => {
-                return Ok(Standing::UnknownIdentity(identity.to_owned()));
-            }
-            Err(e) => return Err(self.db_error(e)),
-        };
         let mut name = identity.to_owned();
         // The identity, then its owner (owners are humans, which have none).
         for step in 0..2 {
-            let Some(value) = identities
-                .get(name.to_ascii_lowercase().as_str())
-                .map_err(|e| self.db_error(e))?
-            else {
+            let Some(record) = self.registry.find_identity(&name)? else {
                 return Ok(Standing::UnknownIdentity(name));
             };
-            let record = decode(&name, value.value())?;
             if step == 0 && record.incarnation != incarnation {
                 return Ok(Standing::EarlierIncarnation(name));
             }
@@ -267,87 +176,22 @@ impl DataDir {
         name: &str,
         disabled: bool,
     ) -> Result<Identity, IdentityError> {
-        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
-        let identity = {
-            let mut table = txn.open_table(IDENTITIES).map_err(|e| self.db_error(e))?;
-            let key = name.to_ascii_lowercase();
-            let mut identity = match table.get(key.as_str()).map_err(|e| self.db_error(e))? {
-                Some(value) => decode(name, value.value())?,
-                None => return Err(IdentityError::NotFound(name.to_owned())),
-            };
-            identity.disabled = disabled;
-            let json = serde_json::to_vec(&identity).expect("serialisable");
-            table
-                .insert(key.as_str(), json.as_slice())
-                .map_err(|e| self.db_error(e))?;
-            identity
-        };
-        txn.commit().map_err(|e| self.db_error(e))?;
-        Ok(identity)
+        self.registry.set_identity_disabled(name, disabled)
     }
 
     /// Removes an identity; its tokens stop working. A human who still owns agents is
     /// kept (remove the agents first), so no agent is left without an owner.
     pub fn remove_identity(&self, name: &str) -> Result<Identity, IdentityError> {
-        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
-        let identity = {
-            let mut table = txn.open_table(IDENTITIES).map_err(|e| self.db_error(e))?;
-            let key = name.to_ascii_lowercase();
-            let identity = match table.get(key.as_str()).map_err(|e| self.db_error(e))? {
-                Some(value) => decode(name, value.value())?,
-                None => return Err(IdentityError::NotFound(name.to_owned())),
-            };
-            let mut agents = Vec::new();
-            for item in table.iter().map_err(|e| self.db_error(e))? {
-                let (key, value) = item.map_err(|e| self.db_error(e))?;
-                let other = decode(key.value(), value.value())?;
-                if other
-                    .owner
-                    .as_deref()
-                    .is_some_and(|owner| owner.eq_ignore_ascii_case(name))
-                {
-                    agents.push(other.name);
-                }
-            }
-            if !agents.is_empty() {
-                return Err(IdentityError::Invalid(format!(
-                    "{name} owns the agents {}; remove them first",
-                    agents.join(", ")
-                )));
-            }
-            table.remove(key.as_str()).map_err(|e| self.db_error(e))?;
-            identity
-        };
-        txn.commit().map_err(|e| self.db_error(e))?;
-        Ok(identity)
+        self.registry.remove_identity(name)
     }
 
     /// Whether any of the ids is revoked (read from the database on every call, so a
     /// revocation by another process takes effect at once).
     pub fn any_revoked(&self, ids: &[Vec<u8>]) -> Result<bool, StoreError> {
-        let Some(table) = self.read_table(REVOKED)? else {
-            return Ok(false);
-        };
-        for id in ids {
-            if table
-                .get(id.as_slice())
-                .map_err(|e| self.db_error(e))?
-                .is_some()
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        self.registry.any_revoked(ids)
     }
 }
 
-fn decode(name: &str, bytes: &[u8]) -> Result<Identity, StoreError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Corrupt(format!("identity record of {name}: {e}")))
-}
-
-/// A number no earlier identity of this name had: a hash of the name and the present time
-/// in nanoseconds, in the positive range of a Datalog integer and never 0.
 fn fresh_incarnation(name: &str) -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

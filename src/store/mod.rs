@@ -12,10 +12,12 @@
 //!     objects/<b3>.idx   … and their sorted indexes (native id ⇄ SHA-1)
 //! ```
 
+pub mod backend;
 pub(crate) mod cache;
 mod identities;
 pub mod migrate;
 mod name;
+mod redb;
 mod refs;
 mod repo;
 pub mod segment;
@@ -23,8 +25,9 @@ mod settings;
 
 use std::path::{Path, PathBuf};
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
+
+use backend::{MetaStore, Registry};
 
 pub use identities::{Identity, IdentityError, IdentityKind, Standing};
 pub use name::{InvalidRepoName, RepoName, check_name_part};
@@ -32,10 +35,12 @@ pub use refs::{Authorized, Expected, RefTarget, RefUpdate};
 pub use repo::{ObjectLocation, Quarantine, Repo, StoredObject};
 pub use settings::{RepoSettings, Setting, SettingError};
 
-/// Repository names (lowercased) → their record.
-const REPOS: TableDefinition<&str, &[u8]> = TableDefinition::new("repos");
-/// Counters and settings of the whole directory.
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) use self::redb::open_db;
+
+/// The registry's database in the data directory, and each repository's metadata in its
+/// directory: the one place the backend is chosen (redb, embedded).
+const REGISTRY_FILE: &str = "forge.redb";
+const REPO_META_FILE: &str = "repo.redb";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -135,16 +140,7 @@ pub struct RepoRecord {
 /// An open data directory.
 pub struct DataDir {
     root: PathBuf,
-    db: redb::Database,
-}
-
-pub(crate) fn open_db(path: &Path) -> Result<redb::Database, StoreError> {
-    // Several processes (the server, admin commands) may open a data directory at once.
-    redb::Database::builder()
-        .set_cache_size(64 << 20)
-        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
-        .create(path)
-        .map_err(|e| StoreError::db(path, e))
+    registry: Box<dyn Registry>,
 }
 
 fn now_secs() -> u64 {
@@ -167,28 +163,16 @@ impl DataDir {
     }
 
     fn open_prepared(root: &Path) -> Result<DataDir, StoreError> {
-        let db = open_db(&root.join("forge.redb"))?;
+        let registry = self::redb::RedbRegistry::open(&root.join(REGISTRY_FILE))?;
         Ok(DataDir {
             root: root.to_owned(),
-            db,
+            registry: Box::new(registry),
         })
     }
 
-    fn db_error(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError::db(&self.root.join("forge.redb"), e)
-    }
-
-    /// A table of `forge.redb` for reading; `None` while nothing was ever written to it.
-    fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
-        &self,
-        definition: TableDefinition<K, V>,
-    ) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        match txn.open_table(definition) {
-            Ok(table) => Ok(Some(table)),
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(self.db_error(e)),
-        }
+    /// The registry of repositories, identities and revocations.
+    pub fn registry(&self) -> &dyn Registry {
+        self.registry.as_ref()
     }
 
     fn repo_dir(&self, id: u64) -> PathBuf {
@@ -196,74 +180,25 @@ impl DataDir {
     }
 
     pub fn find_repo(&self, name: &RepoName) -> Result<Option<RepoRecord>, StoreError> {
-        let Some(table) = self.read_table(REPOS)? else {
-            return Ok(None);
-        };
-        let Some(value) = table
-            .get(name.key().as_str())
-            .map_err(|e| self.db_error(e))?
-        else {
-            return Ok(None);
-        };
-        serde_json::from_slice(value.value())
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("registry entry of {name}: {e}")))
+        self.registry.find_repo(name)
     }
 
     pub fn list_repos(&self) -> Result<Vec<RepoRecord>, StoreError> {
-        let Some(table) = self.read_table(REPOS)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for item in table.iter().map_err(|e| self.db_error(e))? {
-            let (key, value) = item.map_err(|e| self.db_error(e))?;
-            out.push(serde_json::from_slice(value.value()).map_err(|e| {
-                StoreError::Corrupt(format!("registry entry of {}: {e}", key.value()))
-            })?);
-        }
-        Ok(out)
+        self.registry.list_repos()
     }
 
     /// Creates an empty repository. Its directory is complete before it is registered, so a
     /// crash leaves either no repository or a whole one.
     pub fn create_repo(&self, name: &RepoName) -> Result<RepoRecord, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
-        let record = {
-            let mut repos = txn.open_table(REPOS).map_err(|e| self.db_error(e))?;
-            if repos
-                .get(name.key().as_str())
-                .map_err(|e| self.db_error(e))?
-                .is_some()
-            {
-                return Err(StoreError::RepoExists(name.to_string()));
-            }
-            let mut meta = txn.open_table(META).map_err(|e| self.db_error(e))?;
-            let id = meta
-                .get("next_repo_id")
-                .map_err(|e| self.db_error(e))?
-                .map_or(1, |v| v.value());
-            meta.insert("next_repo_id", id + 1)
-                .map_err(|e| self.db_error(e))?;
+        self.registry.create_repo(name, now_secs(), &mut |id| {
             let dir = self.repo_dir(id);
             // A directory left by a creation that crashed before it was registered.
             if dir.exists() {
                 std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io("remove", &dir, e))?;
             }
-            Repo::init(&dir)?;
-            let record = RepoRecord {
-                id,
-                name: name.to_string(),
-                created_at: now_secs(),
-                public: Some(false),
-            };
-            let json = serde_json::to_vec(&record).expect("serialisable");
-            repos
-                .insert(name.key().as_str(), json.as_slice())
-                .map_err(|e| self.db_error(e))?;
-            record
-        };
-        txn.commit().map_err(|e| self.db_error(e))?;
-        Ok(record)
+            Repo::init_objects(&dir)?;
+            self::redb::RedbMeta::create(&dir.join(REPO_META_FILE)).map(|_| ())
+        })
     }
 
     /// Whether anyone may read the repository. Records from before the flag lived in the
@@ -320,57 +255,36 @@ impl DataDir {
     fn update_record(
         &self,
         name: &RepoName,
-        change: impl FnOnce(&mut RepoRecord),
+        mut change: impl FnMut(&mut RepoRecord),
     ) -> Result<RepoRecord, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
-        let record = {
-            let mut repos = txn.open_table(REPOS).map_err(|e| self.db_error(e))?;
-            let mut record: RepoRecord = match repos
-                .get(name.key().as_str())
-                .map_err(|e| self.db_error(e))?
-            {
-                Some(value) => serde_json::from_slice(value.value())
-                    .map_err(|e| StoreError::Corrupt(format!("registry entry of {name}: {e}")))?,
-                None => return Err(StoreError::RepoNotFound(name.to_string())),
-            };
-            change(&mut record);
-            let json = serde_json::to_vec(&record).expect("serialisable");
-            repos
-                .insert(name.key().as_str(), json.as_slice())
-                .map_err(|e| self.db_error(e))?;
-            record
-        };
-        txn.commit().map_err(|e| self.db_error(e))?;
-        Ok(record)
+        self.registry.update_repo(name, &mut change)
     }
 
     /// Removes a repository from the registry, then its files.
     pub fn delete_repo(&self, name: &RepoName) -> Result<(), StoreError> {
-        let record = self
-            .find_repo(name)?
-            .ok_or_else(|| StoreError::RepoNotFound(name.to_string()))?;
-        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
-        {
-            let mut repos = txn.open_table(REPOS).map_err(|e| self.db_error(e))?;
-            repos
-                .remove(name.key().as_str())
-                .map_err(|e| self.db_error(e))?;
-        }
-        txn.commit().map_err(|e| self.db_error(e))?;
+        let record = self.registry.remove_repo(name)?;
         let dir = self.repo_dir(record.id);
         std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io("remove", &dir, e))
     }
 
     /// Opens a repository found by `find_repo`.
     pub fn open_record(&self, record: RepoRecord) -> Result<Repo, StoreError> {
-        Repo::open(&self.repo_dir(record.id), record)
+        let meta = self.open_meta(&record)?;
+        Repo::open(&self.repo_dir(record.id), record, meta)
+    }
+
+    /// A handle of its own on a repository's metadata store (the conformance tests open
+    /// several at once, as several processes do).
+    pub fn open_meta(&self, record: &RepoRecord) -> Result<Box<dyn MetaStore>, StoreError> {
+        let path = self.repo_dir(record.id).join(REPO_META_FILE);
+        Ok(Box::new(self::redb::RedbMeta::open(&path)?))
     }
 
     pub fn open_repo(&self, name: &RepoName) -> Result<Repo, StoreError> {
         let record = self
             .find_repo(name)?
             .ok_or_else(|| StoreError::RepoNotFound(name.to_string()))?;
-        Repo::open(&self.repo_dir(record.id), record)
+        self.open_record(record)
     }
 
     /// Opens the repository, creating it if it does not exist yet.
@@ -384,7 +298,7 @@ impl DataDir {
                     Err(StoreError::RepoExists(_)) => return Ok((self.open_repo(name)?, false)),
                     Err(e) => return Err(e),
                 };
-                Ok((Repo::open(&self.repo_dir(record.id), record)?, true))
+                Ok((self.open_record(record)?, true))
             }
             Err(e) => Err(e),
         }

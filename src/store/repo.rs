@@ -8,30 +8,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 use bstr::{BString, ByteSlice};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
 
 use crate::git::{check_ref_name, native_to_git};
 use crate::object::{Kind, NativeObject, ObjectId, Sha1, decode};
 
+use super::backend::{MetaStore, MetaWrite, SegmentEntry};
 use super::cache::BoundedCache;
-use super::refs::{Authorized, Expected, RefTarget, RefUpdate};
+use super::refs::{Authorized, RefTarget, RefUpdate};
 use super::segment::{
     RawEntry, Segment, SegmentWriter, Storage, WRITERS_LOCK, writers_lock, zlib_inflate_exact,
 };
 use super::settings::{RepoSettings, Setting};
-use super::{RepoRecord, StoreError, open_db};
-
-/// Ref name → encoded `RefTarget`.
-const REFS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refs");
-/// Registered segment name → `SegmentRecord` (JSON).
-const SEGMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("segments");
-/// Counters of the repository: `SEGMENTS_GENERATION` goes up in every transaction that
-/// changes the segment table, so a handle sees in one read whether others registered any.
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
-const SEGMENTS_GENERATION: &str = "segments";
-/// Repository settings (`forge repo config`): key → value.
-const CONFIG: TableDefinition<&str, &str> = TableDefinition::new("config");
+use super::{RepoRecord, StoreError};
 
 /// Longest delta chain a read follows before calling the store corrupt (git's own packs
 /// stay below 4096).
@@ -41,16 +29,6 @@ const CACHE_BUDGET: usize = 96 << 20;
 const MAX_OBJECT_SIZE: u64 = 8 << 30;
 
 static SEGMENT_SERIAL: AtomicU64 = AtomicU64::new(1);
-
-/// A segment's name and its record in the segment table.
-type RegisteredSegment = (String, SegmentRecord);
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SegmentRecord {
-    objects: u64,
-    bytes: u64,
-    added_at: u64,
-}
 
 struct LoadedSegment {
     serial: u64,
@@ -118,7 +96,8 @@ pub enum StoredObject {
 pub struct Repo {
     record: RepoRecord,
     dir: PathBuf,
-    db: redb::Database,
+    /// Refs, the segment registry and settings (redb's `repo.redb` today).
+    meta: Box<dyn MetaStore>,
     /// Newest first, so recent objects are found first.
     segments: RwLock<Arc<Vec<Arc<LoadedSegment>>>>,
     /// The segment generation `segments` was loaded at (`None`: a repository written
@@ -151,40 +130,35 @@ fn inflate(zlib: &[u8], expected: u64, what: impl Fn() -> String) -> Result<Vec<
 }
 
 impl Repo {
-    /// Lays out a new, empty repository in `dir`.
-    pub(crate) fn init(dir: &Path) -> Result<(), StoreError> {
+    /// Lays out the object directory of a new, empty repository in `dir`.
+    pub(crate) fn init_objects(dir: &Path) -> Result<(), StoreError> {
         let objects = dir.join("objects");
         std::fs::create_dir_all(&objects).map_err(|e| StoreError::io("create", &objects, e))?;
         writers_lock(&objects)?;
-        let db_path = dir.join("repo.redb");
-        let db = open_db(&db_path)?;
-        let txn = db.begin_write().map_err(|e| StoreError::db(&db_path, e))?;
-        {
-            let mut refs = txn
-                .open_table(REFS)
-                .map_err(|e| StoreError::db(&db_path, e))?;
-            txn.open_table(SEGMENTS)
-                .map_err(|e| StoreError::db(&db_path, e))?;
-            let head = RefTarget::Symbolic("refs/heads/main".into()).encode();
-            refs.insert(&b"HEAD"[..], head.as_slice())
-                .map_err(|e| StoreError::db(&db_path, e))?;
-        }
-        txn.commit().map_err(|e| StoreError::db(&db_path, e))?;
         Ok(())
     }
 
-    pub(crate) fn open(dir: &Path, record: RepoRecord) -> Result<Repo, StoreError> {
-        let db = open_db(&dir.join("repo.redb"))?;
+    /// A repository whose objects are in `dir` and whose metadata is in `meta`.
+    pub(crate) fn open(
+        dir: &Path,
+        record: RepoRecord,
+        meta: Box<dyn MetaStore>,
+    ) -> Result<Repo, StoreError> {
         let repo = Repo {
             record,
             dir: dir.to_owned(),
-            db,
+            meta,
             segments: RwLock::new(Arc::new(Vec::new())),
             loaded_generation: Mutex::new(None),
             cache: Mutex::new(BoundedCache::new(CACHE_BUDGET)),
         };
         repo.reload_segments()?;
         Ok(repo)
+    }
+
+    /// The repository's metadata store.
+    pub fn meta(&self) -> &dyn MetaStore {
+        self.meta.as_ref()
     }
 
     pub fn name(&self) -> &str {
@@ -210,46 +184,12 @@ impl Repo {
         self.dir.join("objects")
     }
 
-    fn db_error(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError::db(&self.dir.join("repo.redb"), e)
-    }
-
-    /// The registered segments, newest first, and the generation they are at, read in one
-    /// transaction.
-    fn registered_segments(&self) -> Result<(Vec<RegisteredSegment>, Option<u64>), StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        let generation = self.segments_generation(&txn)?;
-        let table = txn.open_table(SEGMENTS).map_err(|e| self.db_error(e))?;
-        let mut out = Vec::new();
-        for item in table.iter().map_err(|e| self.db_error(e))? {
-            let (name, record) = item.map_err(|e| self.db_error(e))?;
-            let record: SegmentRecord = serde_json::from_slice(record.value()).map_err(|e| {
-                StoreError::Corrupt(format!("segment record {}: {e}", name.value()))
-            })?;
-            out.push((name.value().to_owned(), record));
-        }
-        out.sort_by_key(|(name, r)| (std::cmp::Reverse(r.added_at), name.clone()));
-        Ok((out, generation))
-    }
-
-    fn segments_generation(&self, txn: &redb::ReadTransaction) -> Result<Option<u64>, StoreError> {
-        let counters = match txn.open_table(COUNTERS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(self.db_error(e)),
-        };
-        let value = counters
-            .get(SEGMENTS_GENERATION)
-            .map_err(|e| self.db_error(e))?;
-        Ok(value.map(|v| v.value()))
-    }
-
     /// Loads the registered segments (keeping those already open).
     fn reload_segments(&self) -> Result<(), StoreError> {
-        let (registered, generation) = self.registered_segments()?;
+        let (registered, generation) = self.meta.segments()?;
         let current = self.segments();
         let mut loaded = Vec::with_capacity(registered.len());
-        for (name, _) in registered {
+        for SegmentEntry { name, .. } in registered {
             if let Some(open) = current.iter().find(|s| s.segment.name() == name) {
                 loaded.push(open.clone());
             } else {
@@ -287,10 +227,11 @@ impl Repo {
         // The registry, not this handle's list: another process may have registered
         // segments since this handle last looked.
         let names: Vec<String> = self
-            .registered_segments()?
+            .meta
+            .segments()?
             .0
             .into_iter()
-            .map(|(name, _)| name)
+            .map(|entry| entry.name)
             .collect();
         let dir = self.objects_dir();
         let mut out = Vec::new();
@@ -570,19 +511,18 @@ impl Repo {
         // One read of a counter when nothing changed, however many segments there are.
         let loaded = *self.loaded_generation.lock();
         if let Some(loaded) = loaded {
-            let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-            if self.segments_generation(&txn)? == Some(loaded) {
+            if self.meta.generation()? == Some(loaded) {
                 return Ok(());
             }
             return self.reload_segments();
         }
-        let (registered, _) = self.registered_segments()?;
+        let (registered, _) = self.meta.segments()?;
         let current = self.segments();
         let unchanged = registered.len() == current.len()
             && registered
                 .iter()
                 .zip(current.iter())
-                .all(|((name, _), loaded)| loaded.segment.name() == name);
+                .all(|(entry, loaded)| loaded.segment.name() == entry.name);
         if unchanged {
             return Ok(());
         }
@@ -630,75 +570,30 @@ impl Repo {
         ))
     }
 
-    /// Every ref, sorted by name (the table's key order).
+    /// Every ref, sorted by name.
     pub fn refs(&self) -> Result<Vec<(BString, RefTarget)>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        let table = txn.open_table(REFS).map_err(|e| self.db_error(e))?;
-        let mut out = Vec::new();
-        for item in table.iter().map_err(|e| self.db_error(e))? {
-            let (name, value) = item.map_err(|e| self.db_error(e))?;
-            let target = RefTarget::decode(value.value())
-                .ok_or_else(|| StoreError::Corrupt(format!("ref {}", name.value().as_bstr())))?;
-            out.push((BString::from(name.value()), target));
-        }
-        Ok(out)
+        self.meta.refs()
     }
 
     pub fn read_ref(&self, name: &[u8]) -> Result<Option<RefTarget>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        let table = txn.open_table(REFS).map_err(|e| self.db_error(e))?;
-        let value = table.get(name).map_err(|e| self.db_error(e))?;
-        value
-            .map(|v| {
-                RefTarget::decode(v.value())
-                    .ok_or_else(|| StoreError::Corrupt(format!("ref {}", name.as_bstr())))
-            })
-            .transpose()
+        self.meta.read_ref(name)
     }
 
-    /// The settings kept in this repository's database, read in one transaction.
+    /// The settings kept in this repository's metadata, read at one point in time.
     pub fn settings(&self) -> Result<RepoSettings, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        let table = match txn.open_table(CONFIG) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(RepoSettings::default()),
-            Err(e) => return Err(self.db_error(e)),
-        };
-        let mut rows = Vec::new();
-        for row in table.iter().map_err(|e| self.db_error(e))? {
-            let (key, value) = row.map_err(|e| self.db_error(e))?;
-            rows.push((key.value().to_owned(), value.value().to_owned()));
-        }
-        Ok(RepoSettings::from_rows(
-            rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        ))
+        self.meta.settings()
     }
 
     /// A setting's row as stored (`None` when never set); for the registry's migration of
     /// the public flag, which once lived here.
     pub(super) fn stored_setting(&self, setting: Setting) -> Result<Option<String>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.db_error(e))?;
-        let table = match txn.open_table(CONFIG) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(self.db_error(e)),
-        };
-        let value = table.get(setting.key()).map_err(|e| self.db_error(e))?;
-        Ok(value.map(|v| v.value().to_owned()))
+        self.meta.stored_setting(setting)
     }
 
     /// Writes a setting kept in this repository (`DataDir::set_setting` sends `public` to
     /// the registry instead).
     pub(super) fn set_setting(&self, setting: Setting, value: bool) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
-        {
-            let mut table = txn.open_table(CONFIG).map_err(|e| self.db_error(e))?;
-            let text = if value { "true" } else { "false" };
-            table
-                .insert(setting.key(), text)
-                .map_err(|e| self.db_error(e))?;
-        }
-        txn.commit().map_err(|e| self.db_error(e))
+        self.meta.set_setting(setting, value)
     }
 
     /// Starts writing a new segment of objects for this repository.
@@ -766,126 +661,38 @@ impl Repo {
         Ok(())
     }
 
+    /// Checks every direct target is stored (objects never leave a registered segment, so
+    /// checking before the transaction is as good as inside it), then writes the refs and
+    /// the segment's registration in one metadata commit.
     fn commit_txn(
         &self,
         new_segment: Option<&super::segment::NewSegment>,
         opened: Option<&Segment>,
         updates: &[&RefUpdate],
-    ) -> Result<Option<(Option<u64>, u64)>, StoreError> {
-        let mut generations = None;
-        let txn = self.db.begin_write().map_err(|e| self.db_error(e))?;
-        {
-            let mut refs = txn.open_table(REFS).map_err(|e| self.db_error(e))?;
-            for update in updates {
-                let current = refs
-                    .get(update.name.as_slice())
-                    .map_err(|e| self.db_error(e))?
-                    .map(|v| RefTarget::decode(v.value()))
-                    .map(|t| {
-                        t.ok_or_else(|| {
-                            StoreError::Corrupt(format!("ref {}", update.name.as_bstr()))
-                        })
-                    })
-                    .transpose()?;
-                let ok = match &update.expected {
-                    Expected::Any => true,
-                    Expected::Absent => current.is_none(),
-                    Expected::Value(v) => current.as_ref() == Some(v),
-                };
-                if !ok {
-                    return Err(StoreError::RefConflict {
-                        name: update.name.to_string(),
-                        expected: match &update.expected {
-                            Expected::Value(v) => v.to_string(),
-                            _ => "no ref".into(),
-                        },
-                        found: current.map_or("no ref".into(), |c| c.to_string()),
-                    });
-                }
-                match &update.new {
-                    Some(target) => {
-                        if let RefTarget::Direct(id) = target
-                            && opened.is_none_or(|s| s.find(id).is_none())
-                            && !self.contains(id)
-                        {
-                            return Err(StoreError::DanglingRef {
-                                name: update.name.to_string(),
-                                target: id.to_hex(),
-                            });
-                        }
-                        refs.insert(update.name.as_slice(), target.encode().as_slice())
-                            .map_err(|e| self.db_error(e))?;
-                    }
-                    None => {
-                        refs.remove(update.name.as_slice())
-                            .map_err(|e| self.db_error(e))?;
-                    }
-                }
-            }
-            for update in updates.iter().filter(|u| u.new.is_some()) {
-                self.check_directory_conflict(&refs, &update.name)?;
-            }
-            if let Some(new) = new_segment {
-                let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.db_error(e))?;
-                let record = SegmentRecord {
-                    objects: new.object_count,
-                    bytes: new.bytes,
-                    added_at: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_nanos() as u64),
-                };
-                let json = serde_json::to_vec(&record).expect("serialisable");
-                segments
-                    .insert(new.name.as_str(), json.as_slice())
-                    .map_err(|e| self.db_error(e))?;
-                let mut counters = txn.open_table(COUNTERS).map_err(|e| self.db_error(e))?;
-                let before = counters
-                    .get(SEGMENTS_GENERATION)
-                    .map_err(|e| self.db_error(e))?
-                    .map(|v| v.value());
-                let after = before.unwrap_or(0) + 1;
-                counters
-                    .insert(SEGMENTS_GENERATION, after)
-                    .map_err(|e| self.db_error(e))?;
-                generations = Some((before, after));
+    ) -> Result<Option<super::backend::GenerationStep>, StoreError> {
+        for update in updates {
+            if let Some(RefTarget::Direct(id)) = &update.new
+                && opened.is_none_or(|s| s.find(id).is_none())
+                && !self.contains(id)
+            {
+                return Err(StoreError::DanglingRef {
+                    name: update.name.to_string(),
+                    target: id.to_hex(),
+                });
             }
         }
-        txn.commit().map_err(|e| self.db_error(e))?;
-        Ok(generations)
-    }
-}
-
-impl Repo {
-    /// Refuses `name` when, with the refs as this transaction leaves them, a ref exists that
-    /// is a directory of it or below it (`refs/heads/a` beside `refs/heads/a/b`): git keeps
-    /// refs as files, and a clone of a repository with both fails.
-    fn check_directory_conflict(
-        &self,
-        refs: &redb::Table<'_, &[u8], &[u8]>,
-        name: &[u8],
-    ) -> Result<(), StoreError> {
-        let conflict = |existing: &[u8]| StoreError::RefNameConflict {
-            name: name.as_bstr().to_string(),
-            existing: existing.as_bstr().to_string(),
-        };
-        for (i, _) in name.iter().enumerate().filter(|(_, b)| **b == b'/') {
-            let dir = &name[..i];
-            if refs.get(dir).map_err(|e| self.db_error(e))?.is_some() {
-                return Err(conflict(dir));
-            }
-        }
-        let mut below = name.to_vec();
-        below.push(b'/');
-        let mut end = name.to_vec();
-        end.push(b'/' + 1);
-        let mut range = refs
-            .range(below.as_slice()..end.as_slice())
-            .map_err(|e| self.db_error(e))?;
-        if let Some(entry) = range.next() {
-            let (key, _) = entry.map_err(|e| self.db_error(e))?;
-            return Err(conflict(key.value()));
-        }
-        Ok(())
+        let segment = new_segment.map(|new| SegmentEntry {
+            name: new.name.clone(),
+            objects: new.object_count,
+            bytes: new.bytes,
+            added_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        });
+        self.meta.commit(&MetaWrite {
+            refs: updates.to_vec(),
+            segment,
+        })
     }
 }
 
@@ -907,7 +714,7 @@ impl Quarantine {
 mod tests {
     use super::*;
     use crate::object::{EntryTarget, Node, Tree, TreeEntry, encode, native_id};
-    use crate::store::{DataDir, RepoName};
+    use crate::store::{DataDir, Expected, RepoName};
 
     fn main_ref(id: ObjectId) -> RefTarget {
         RefTarget::Direct(id)
@@ -932,7 +739,7 @@ mod tests {
         let first = data.open_or_create_repo(&name).unwrap().0;
         let second = data.open_repo(&name).unwrap();
         // A new repository has registered nothing yet.
-        assert_eq!(first.loaded_generation(), None);
+        assert_eq!(first.loaded_generation(), Some(0));
 
         let one = add_blob(&first, b"one\n");
         assert_eq!(first.loaded_generation(), Some(1));

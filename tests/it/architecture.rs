@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
 
 /// External crates and the only places that may name them.
 const HOMES: &[(&str, &[&str])] = &[
-    ("redb", &["store/"]),
+    ("redb", &["store/redb/"]),
     ("axum", &["server/"]),
     ("hyper", &["server/"]),
     ("hyper_util", &["server/"]),

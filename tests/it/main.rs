@@ -14,6 +14,7 @@ mod object_format;
 mod push_refused;
 mod receive_pack;
 mod serve;
+mod store_conformance;
 mod tokens_cli;
 mod upload_pack;
 

@@ -1,0 +1,103 @@
+//! The store's mutable state behind two narrow traits, in the way jj keeps immutable
+//! objects apart from the mutable state with one compare-and-swap point:
+//!
+//! - [`MetaStore`]: one repository's refs, its registry of segments, its settings, and
+//!   [`MetaStore::commit`], the one transaction that compare-and-swaps refs, registers a
+//!   segment and writes further rows atomically (later: events, attestations, goals);
+//! - [`Registry`]: the data directory's repositories (with `public` in the record, so that
+//!   listing opens none), identities and revoked token blocks.
+//!
+//! Objects (segments, their indexes, reads and caches) stay in files beside them
+//! (`repo.rs`, `segment.rs`): immutable, so any process may read them once registered.
+//! redb implements both traits (`redb/`) and is named nowhere else; a PostgreSQL
+//! implementation plugs in here without touching the services above. Both are held to
+//! `tests/it/store_conformance.rs`.
+
+use bstr::BString;
+
+use super::identities::{Identity, IdentityError};
+use super::refs::{RefTarget, RefUpdate};
+use super::settings::{RepoSettings, Setting};
+use super::{RepoName, RepoRecord, StoreError};
+
+/// A segment in a repository's registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentEntry {
+    pub name: String,
+    pub objects: u64,
+    pub bytes: u64,
+    /// Nanoseconds since the epoch: segments are searched newest first.
+    pub added_at: u64,
+}
+
+/// What one [`MetaStore::commit`] writes, all or nothing.
+#[derive(Debug, Clone, Default)]
+pub struct MetaWrite<'a> {
+    /// Ref updates, each applied only if the ref holds what it expects. Directory
+    /// conflicts (`refs/a` beside `refs/a/b`) are refused with the refs as the write leaves
+    /// them.
+    pub refs: Vec<&'a RefUpdate>,
+    /// A segment whose files are complete, to register.
+    pub segment: Option<SegmentEntry>,
+}
+
+/// The segment generation a commit moved from and to (`None` before: a repository
+/// written before generations were counted).
+pub type GenerationStep = (Option<u64>, u64);
+
+/// One repository's mutable metadata.
+pub trait MetaStore: Send + Sync {
+    /// Every ref, sorted by name.
+    fn refs(&self) -> Result<Vec<(BString, RefTarget)>, StoreError>;
+    fn read_ref(&self, name: &[u8]) -> Result<Option<RefTarget>, StoreError>;
+    /// The typed settings, read at one point in time.
+    fn settings(&self) -> Result<RepoSettings, StoreError>;
+    /// A setting's row as stored (`None` when never set).
+    fn stored_setting(&self, setting: Setting) -> Result<Option<String>, StoreError>;
+    fn set_setting(&self, setting: Setting, value: bool) -> Result<(), StoreError>;
+    /// The registered segments, newest first, and the generation they are at, read at one
+    /// point in time.
+    fn segments(&self) -> Result<(Vec<SegmentEntry>, Option<u64>), StoreError>;
+    /// The segment generation alone: it goes up by one in every commit that registers a
+    /// segment, so a reader learns in one read whether it has to look at the list again.
+    fn generation(&self) -> Result<Option<u64>, StoreError>;
+    /// Applies a write atomically; returns the generation step when it registered a
+    /// segment. A failed compare-and-swap (`StoreError::RefConflict`) or directory
+    /// conflict leaves everything as it was.
+    fn commit(&self, write: &MetaWrite<'_>) -> Result<Option<GenerationStep>, StoreError>;
+}
+
+/// The data directory's registry.
+pub trait Registry: Send + Sync {
+    fn find_repo(&self, name: &RepoName) -> Result<Option<RepoRecord>, StoreError>;
+    fn list_repos(&self) -> Result<Vec<RepoRecord>, StoreError>;
+    /// Registers `name` under a fresh id, once `lay_out(id)` made its files, in one
+    /// transaction: a crash leaves no record, or a record of a whole repository. Ids are
+    /// never reused.
+    fn create_repo(
+        &self,
+        name: &RepoName,
+        created_at: u64,
+        lay_out: &mut dyn FnMut(u64) -> Result<(), StoreError>,
+    ) -> Result<RepoRecord, StoreError>;
+    /// Changes a record in one transaction.
+    fn update_repo(
+        &self,
+        name: &RepoName,
+        change: &mut dyn FnMut(&mut RepoRecord),
+    ) -> Result<RepoRecord, StoreError>;
+    /// Removes the record (the caller removes the files after).
+    fn remove_repo(&self, name: &RepoName) -> Result<RepoRecord, StoreError>;
+
+    /// Adds an identity; an agent's owner must exist and be a human.
+    fn add_identity(&self, identity: &Identity) -> Result<Identity, IdentityError>;
+    fn find_identity(&self, name: &str) -> Result<Option<Identity>, StoreError>;
+    fn list_identities(&self) -> Result<Vec<Identity>, StoreError>;
+    fn set_identity_disabled(&self, name: &str, disabled: bool) -> Result<Identity, IdentityError>;
+    /// Removes an identity that owns no agents.
+    fn remove_identity(&self, name: &str) -> Result<Identity, IdentityError>;
+
+    /// Records revoked token blocks; returns how many were new.
+    fn revoke_token_blocks(&self, ids: &[Vec<u8>], at: u64) -> Result<usize, StoreError>;
+    fn any_revoked(&self, ids: &[Vec<u8>]) -> Result<bool, StoreError>;
+}

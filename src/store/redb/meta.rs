@@ -1,0 +1,278 @@
+//! A repository's metadata in its own redb database (`repo.redb`).
+
+use std::path::{Path, PathBuf};
+
+use bstr::{BString, ByteSlice};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreError;
+use crate::store::backend::{GenerationStep, MetaStore, MetaWrite, SegmentEntry};
+use crate::store::refs::{Expected, RefTarget};
+use crate::store::settings::{RepoSettings, Setting};
+
+use super::open_db;
+
+/// Ref name → encoded `RefTarget`.
+const REFS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refs");
+/// Registered segment name → `SegmentRecord` (JSON).
+const SEGMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("segments");
+/// Counters of the repository: `SEGMENTS_GENERATION` goes up in every transaction that
+/// changes the segment table, so a handle sees in one read whether others registered any.
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const SEGMENTS_GENERATION: &str = "segments";
+/// Repository settings (`forge repo config`): key → value.
+const CONFIG: TableDefinition<&str, &str> = TableDefinition::new("config");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SegmentRecord {
+    objects: u64,
+    bytes: u64,
+    added_at: u64,
+}
+
+pub struct RedbMeta {
+    path: PathBuf,
+    db: redb::Database,
+}
+
+impl RedbMeta {
+    /// Creates the database of a new repository, with `HEAD` naming `refs/heads/main` and
+    /// the segment generation at 0.
+    pub fn create(path: &Path) -> Result<RedbMeta, StoreError> {
+        let meta = RedbMeta::open(path)?;
+        let txn = meta.db.begin_write().map_err(|e| meta.error(e))?;
+        {
+            let mut refs = txn.open_table(REFS).map_err(|e| meta.error(e))?;
+            txn.open_table(SEGMENTS).map_err(|e| meta.error(e))?;
+            let mut counters = txn.open_table(COUNTERS).map_err(|e| meta.error(e))?;
+            counters
+                .insert(SEGMENTS_GENERATION, 0)
+                .map_err(|e| meta.error(e))?;
+            let head = RefTarget::Symbolic("refs/heads/main".into()).encode();
+            refs.insert(&b"HEAD"[..], head.as_slice())
+                .map_err(|e| meta.error(e))?;
+        }
+        txn.commit().map_err(|e| meta.error(e))?;
+        Ok(meta)
+    }
+
+    pub fn open(path: &Path) -> Result<RedbMeta, StoreError> {
+        Ok(RedbMeta {
+            path: path.to_owned(),
+            db: open_db(path)?,
+        })
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::db(&self.path, e)
+    }
+
+    fn generation_in(&self, txn: &redb::ReadTransaction) -> Result<Option<u64>, StoreError> {
+        let counters = match txn.open_table(COUNTERS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.error(e)),
+        };
+        let value = counters
+            .get(SEGMENTS_GENERATION)
+            .map_err(|e| self.error(e))?;
+        Ok(value.map(|v| v.value()))
+    }
+
+    fn config_rows(&self) -> Result<Option<Vec<(String, String)>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = match txn.open_table(CONFIG) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.error(e)),
+        };
+        let mut rows = Vec::new();
+        for row in table.iter().map_err(|e| self.error(e))? {
+            let (key, value) = row.map_err(|e| self.error(e))?;
+            rows.push((key.value().to_owned(), value.value().to_owned()));
+        }
+        Ok(Some(rows))
+    }
+
+    /// Refuses `name` when, with the refs as this transaction leaves them, a ref exists that
+    /// is a directory of it or below it (`refs/heads/a` beside `refs/heads/a/b`): git keeps
+    /// refs as files, and a clone of a repository with both fails.
+    fn check_directory_conflict(
+        &self,
+        refs: &redb::Table<'_, &[u8], &[u8]>,
+        name: &[u8],
+    ) -> Result<(), StoreError> {
+        let conflict = |existing: &[u8]| StoreError::RefNameConflict {
+            name: name.as_bstr().to_string(),
+            existing: existing.as_bstr().to_string(),
+        };
+        for (i, _) in name.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            let dir = &name[..i];
+            if refs.get(dir).map_err(|e| self.error(e))?.is_some() {
+                return Err(conflict(dir));
+            }
+        }
+        let mut below = name.to_vec();
+        below.push(b'/');
+        let mut end = name.to_vec();
+        end.push(b'/' + 1);
+        let mut range = refs
+            .range(below.as_slice()..end.as_slice())
+            .map_err(|e| self.error(e))?;
+        if let Some(entry) = range.next() {
+            let (key, _) = entry.map_err(|e| self.error(e))?;
+            return Err(conflict(key.value()));
+        }
+        Ok(())
+    }
+}
+
+fn decode_ref(name: &[u8], bytes: &[u8]) -> Result<RefTarget, StoreError> {
+    RefTarget::decode(bytes).ok_or_else(|| StoreError::Corrupt(format!("ref {}", name.as_bstr())))
+}
+
+impl MetaStore for RedbMeta {
+    fn refs(&self) -> Result<Vec<(BString, RefTarget)>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = txn.open_table(REFS).map_err(|e| self.error(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.error(e))? {
+            let (name, value) = item.map_err(|e| self.error(e))?;
+            let target = decode_ref(name.value(), value.value())?;
+            out.push((BString::from(name.value()), target));
+        }
+        Ok(out)
+    }
+
+    fn read_ref(&self, name: &[u8]) -> Result<Option<RefTarget>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = txn.open_table(REFS).map_err(|e| self.error(e))?;
+        let value = table.get(name).map_err(|e| self.error(e))?;
+        value.map(|v| decode_ref(name, v.value())).transpose()
+    }
+
+    fn settings(&self) -> Result<RepoSettings, StoreError> {
+        let rows = self.config_rows()?.unwrap_or_default();
+        Ok(RepoSettings::from_rows(
+            rows.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ))
+    }
+
+    fn stored_setting(&self, setting: Setting) -> Result<Option<String>, StoreError> {
+        let rows = self.config_rows()?.unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .find(|(key, _)| key == setting.key())
+            .map(|(_, value)| value))
+    }
+
+    fn set_setting(&self, setting: Setting, value: bool) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        {
+            let mut table = txn.open_table(CONFIG).map_err(|e| self.error(e))?;
+            let text = if value { "true" } else { "false" };
+            table
+                .insert(setting.key(), text)
+                .map_err(|e| self.error(e))?;
+        }
+        txn.commit().map_err(|e| self.error(e))
+    }
+
+    fn segments(&self) -> Result<(Vec<SegmentEntry>, Option<u64>), StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let generation = self.generation_in(&txn)?;
+        let table = txn.open_table(SEGMENTS).map_err(|e| self.error(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.error(e))? {
+            let (name, record) = item.map_err(|e| self.error(e))?;
+            let record: SegmentRecord = serde_json::from_slice(record.value()).map_err(|e| {
+                StoreError::Corrupt(format!("segment record {}: {e}", name.value()))
+            })?;
+            out.push(SegmentEntry {
+                name: name.value().to_owned(),
+                objects: record.objects,
+                bytes: record.bytes,
+                added_at: record.added_at,
+            });
+        }
+        out.sort_by(|a, b| {
+            b.added_at
+                .cmp(&a.added_at)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        Ok((out, generation))
+    }
+
+    fn generation(&self) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        self.generation_in(&txn)
+    }
+
+    fn commit(&self, write: &MetaWrite<'_>) -> Result<Option<GenerationStep>, StoreError> {
+        let mut step = None;
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        {
+            let mut refs = txn.open_table(REFS).map_err(|e| self.error(e))?;
+            for update in &write.refs {
+                let current = refs
+                    .get(update.name.as_slice())
+                    .map_err(|e| self.error(e))?
+                    .map(|v| decode_ref(&update.name, v.value()))
+                    .transpose()?;
+                let holds = match &update.expected {
+                    Expected::Any => true,
+                    Expected::Absent => current.is_none(),
+                    Expected::Value(v) => current.as_ref() == Some(v),
+                };
+                if !holds {
+                    return Err(StoreError::RefConflict {
+                        name: update.name.to_string(),
+                        expected: match &update.expected {
+                            Expected::Value(v) => v.to_string(),
+                            _ => "no ref".into(),
+                        },
+                        found: current.map_or("no ref".into(), |c| c.to_string()),
+                    });
+                }
+                match &update.new {
+                    Some(target) => {
+                        refs.insert(update.name.as_slice(), target.encode().as_slice())
+                            .map_err(|e| self.error(e))?;
+                    }
+                    None => {
+                        refs.remove(update.name.as_slice())
+                            .map_err(|e| self.error(e))?;
+                    }
+                }
+            }
+            for update in write.refs.iter().filter(|u| u.new.is_some()) {
+                self.check_directory_conflict(&refs, &update.name)?;
+            }
+            if let Some(segment) = &write.segment {
+                let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.error(e))?;
+                let record = SegmentRecord {
+                    objects: segment.objects,
+                    bytes: segment.bytes,
+                    added_at: segment.added_at,
+                };
+                let json = serde_json::to_vec(&record).expect("serialisable");
+                segments
+                    .insert(segment.name.as_str(), json.as_slice())
+                    .map_err(|e| self.error(e))?;
+                let mut counters = txn.open_table(COUNTERS).map_err(|e| self.error(e))?;
+                let before = counters
+                    .get(SEGMENTS_GENERATION)
+                    .map_err(|e| self.error(e))?
+                    .map(|v| v.value());
+                let after = before.unwrap_or(0) + 1;
+                counters
+                    .insert(SEGMENTS_GENERATION, after)
+                    .map_err(|e| self.error(e))?;
+                step = Some((before, after));
+            }
+        }
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(step)
+    }
+}

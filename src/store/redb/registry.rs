@@ -1,0 +1,319 @@
+//! The data directory's registry in `forge.redb`: repositories, identities, revoked token
+//! blocks.
+
+use std::path::{Path, PathBuf};
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::store::backend::Registry;
+use crate::store::identities::{Identity, IdentityError, IdentityKind};
+use crate::store::{RepoName, RepoRecord, StoreError};
+
+use super::open_db;
+
+/// Repository names (lowercased) → their record (JSON).
+const REPOS: TableDefinition<&str, &[u8]> = TableDefinition::new("repos");
+/// Counters and settings of the whole directory.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const NEXT_REPO_ID: &str = "next_repo_id";
+/// Identity names (lowercased) → their record (JSON).
+const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
+/// Revocation ids of token blocks (64 bytes) → when they were revoked (Unix seconds).
+const REVOKED: TableDefinition<&[u8], u64> = TableDefinition::new("revoked_token_blocks");
+
+pub struct RedbRegistry {
+    path: PathBuf,
+    db: redb::Database,
+}
+
+fn decode_repo(name: &str, bytes: &[u8]) -> Result<RepoRecord, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("registry entry of {name}: {e}")))
+}
+
+fn decode_identity(name: &str, bytes: &[u8]) -> Result<Identity, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("identity record of {name}: {e}")))
+}
+
+impl RedbRegistry {
+    pub fn open(path: &Path) -> Result<RedbRegistry, StoreError> {
+        Ok(RedbRegistry {
+            path: path.to_owned(),
+            db: open_db(path)?,
+        })
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::db(&self.path, e)
+    }
+
+    /// A table for reading; `None` while nothing was ever written to it.
+    fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        match txn.open_table(definition) {
+            Ok(table) => Ok(Some(table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Reads, changes and writes back one identity in a transaction.
+    fn change_identity(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Identity),
+    ) -> Result<Identity, IdentityError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let identity = {
+            let mut table = txn.open_table(IDENTITIES).map_err(|e| self.error(e))?;
+            let key = name.to_ascii_lowercase();
+            let mut identity = match table.get(key.as_str()).map_err(|e| self.error(e))? {
+                Some(value) => decode_identity(name, value.value())?,
+                None => return Err(IdentityError::NotFound(name.to_owned())),
+            };
+            change(&mut identity);
+            let json = serde_json::to_vec(&identity).expect("serialisable");
+            table
+                .insert(key.as_str(), json.as_slice())
+                .map_err(|e| self.error(e))?;
+            identity
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(identity)
+    }
+}
+
+impl Registry for RedbRegistry {
+    fn find_repo(&self, name: &RepoName) -> Result<Option<RepoRecord>, StoreError> {
+        let Some(table) = self.read_table(REPOS)? else {
+            return Ok(None);
+        };
+        let value = table.get(name.key().as_str()).map_err(|e| self.error(e))?;
+        value
+            .map(|v| decode_repo(&name.to_string(), v.value()))
+            .transpose()
+    }
+
+    fn list_repos(&self) -> Result<Vec<RepoRecord>, StoreError> {
+        let Some(table) = self.read_table(REPOS)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.error(e))? {
+            let (key, value) = item.map_err(|e| self.error(e))?;
+            out.push(decode_repo(key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+
+    fn create_repo(
+        &self,
+        name: &RepoName,
+        created_at: u64,
+        lay_out: &mut dyn FnMut(u64) -> Result<(), StoreError>,
+    ) -> Result<RepoRecord, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let record = {
+            let mut repos = txn.open_table(REPOS).map_err(|e| self.error(e))?;
+            if repos
+                .get(name.key().as_str())
+                .map_err(|e| self.error(e))?
+                .is_some()
+            {
+                return Err(StoreError::RepoExists(name.to_string()));
+            }
+            let mut meta = txn.open_table(META).map_err(|e| self.error(e))?;
+            let id = meta
+                .get(NEXT_REPO_ID)
+                .map_err(|e| self.error(e))?
+                .map_or(1, |v| v.value());
+            meta.insert(NEXT_REPO_ID, id + 1)
+                .map_err(|e| self.error(e))?;
+            lay_out(id)?;
+            let record = RepoRecord {
+                id,
+                name: name.to_string(),
+                created_at,
+                public: Some(false),
+            };
+            let json = serde_json::to_vec(&record).expect("serialisable");
+            repos
+                .insert(name.key().as_str(), json.as_slice())
+                .map_err(|e| self.error(e))?;
+            record
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(record)
+    }
+
+    fn update_repo(
+        &self,
+        name: &RepoName,
+        change: &mut dyn FnMut(&mut RepoRecord),
+    ) -> Result<RepoRecord, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let record = {
+            let mut repos = txn.open_table(REPOS).map_err(|e| self.error(e))?;
+            let mut record = match repos.get(name.key().as_str()).map_err(|e| self.error(e))? {
+                Some(value) => decode_repo(&name.to_string(), value.value())?,
+                None => return Err(StoreError::RepoNotFound(name.to_string())),
+            };
+            change(&mut record);
+            let json = serde_json::to_vec(&record).expect("serialisable");
+            repos
+                .insert(name.key().as_str(), json.as_slice())
+                .map_err(|e| self.error(e))?;
+            record
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(record)
+    }
+
+    fn remove_repo(&self, name: &RepoName) -> Result<RepoRecord, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let record = {
+            let mut repos = txn.open_table(REPOS).map_err(|e| self.error(e))?;
+            let removed = repos
+                .remove(name.key().as_str())
+                .map_err(|e| self.error(e))?;
+            match removed {
+                Some(value) => decode_repo(&name.to_string(), value.value())?,
+                None => return Err(StoreError::RepoNotFound(name.to_string())),
+            }
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(record)
+    }
+
+    fn add_identity(&self, identity: &Identity) -> Result<Identity, IdentityError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        {
+            let mut table = txn.open_table(IDENTITIES).map_err(|e| self.error(e))?;
+            let key = identity.name.to_ascii_lowercase();
+            if table
+                .get(key.as_str())
+                .map_err(|e| self.error(e))?
+                .is_some()
+            {
+                return Err(IdentityError::Exists(identity.name.clone()));
+            }
+            if let Some(owner) = &identity.owner {
+                let owner_record = table
+                    .get(owner.to_ascii_lowercase().as_str())
+                    .map_err(|e| self.error(e))?
+                    .ok_or_else(|| IdentityError::NotFound(owner.clone()))?;
+                let owner_record = decode_identity(owner, owner_record.value())?;
+                if owner_record.kind != IdentityKind::Human {
+                    return Err(IdentityError::Invalid(format!(
+                        "the owner of an agent must be a human; {owner} is an agent"
+                    )));
+                }
+            }
+            let json = serde_json::to_vec(identity).expect("serialisable");
+            table
+                .insert(key.as_str(), json.as_slice())
+                .map_err(|e| self.error(e))?;
+        }
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(identity.clone())
+    }
+
+    fn find_identity(&self, name: &str) -> Result<Option<Identity>, StoreError> {
+        let Some(table) = self.read_table(IDENTITIES)? else {
+            return Ok(None);
+        };
+        let value = table
+            .get(name.to_ascii_lowercase().as_str())
+            .map_err(|e| self.error(e))?;
+        value.map(|v| decode_identity(name, v.value())).transpose()
+    }
+
+    fn list_identities(&self) -> Result<Vec<Identity>, StoreError> {
+        let Some(table) = self.read_table(IDENTITIES)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.error(e))? {
+            let (key, value) = item.map_err(|e| self.error(e))?;
+            out.push(decode_identity(key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+
+    fn set_identity_disabled(&self, name: &str, disabled: bool) -> Result<Identity, IdentityError> {
+        self.change_identity(name, |identity| identity.disabled = disabled)
+    }
+
+    fn remove_identity(&self, name: &str) -> Result<Identity, IdentityError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let identity = {
+            let mut table = txn.open_table(IDENTITIES).map_err(|e| self.error(e))?;
+            let key = name.to_ascii_lowercase();
+            let identity = match table.get(key.as_str()).map_err(|e| self.error(e))? {
+                Some(value) => decode_identity(name, value.value())?,
+                None => return Err(IdentityError::NotFound(name.to_owned())),
+            };
+            let mut agents = Vec::new();
+            for item in table.iter().map_err(|e| self.error(e))? {
+                let (key, value) = item.map_err(|e| self.error(e))?;
+                let other = decode_identity(key.value(), value.value())?;
+                if other
+                    .owner
+                    .as_deref()
+                    .is_some_and(|owner| owner.eq_ignore_ascii_case(name))
+                {
+                    agents.push(other.name);
+                }
+            }
+            if !agents.is_empty() {
+                return Err(IdentityError::Invalid(format!(
+                    "{name} owns the agents {}; remove them first",
+                    agents.join(", ")
+                )));
+            }
+            table.remove(key.as_str()).map_err(|e| self.error(e))?;
+            identity
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(identity)
+    }
+
+    fn revoke_token_blocks(&self, ids: &[Vec<u8>], at: u64) -> Result<usize, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let mut added = 0;
+        {
+            let mut table = txn.open_table(REVOKED).map_err(|e| self.error(e))?;
+            for id in ids {
+                if table
+                    .insert(id.as_slice(), at)
+                    .map_err(|e| self.error(e))?
+                    .is_none()
+                {
+                    added += 1;
+                }
+            }
+        }
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(added)
+    }
+
+    fn any_revoked(&self, ids: &[Vec<u8>]) -> Result<bool, StoreError> {
+        let Some(table) = self.read_table(REVOKED)? else {
+            return Ok(false);
+        };
+        for id in ids {
+            if table
+                .get(id.as_slice())
+                .map_err(|e| self.error(e))?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}

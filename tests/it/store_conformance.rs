@@ -1,0 +1,489 @@
+//! The contract of the metadata store and the registry (`store::backend`), checked through
+//! the traits only, so that every implementation runs the same suite: redb now, PostgreSQL
+//! when it comes (a second `Harness` beside `redb_harness`).
+
+use std::sync::Arc;
+
+use forge::object::ObjectId;
+use forge::store::backend::{MetaStore, MetaWrite, SegmentEntry};
+use forge::store::{
+    DataDir, Expected, Identity, IdentityError, IdentityKind, RefTarget, RefUpdate, RepoName,
+    Setting, StoreError,
+};
+
+/// Fresh stores of one implementation, with as many handles on each as a test asks for.
+struct Harness {
+    _dir: tempfile::TempDir,
+    root: std::path::PathBuf,
+}
+
+impl Harness {
+    /// A new repository's metadata store, opened `handles` times.
+    fn meta(&self, name: &str, handles: usize) -> Vec<Box<dyn MetaStore>> {
+        let data = DataDir::open_or_init(&self.root).unwrap();
+        let record = data.create_repo(&RepoName::parse(name).unwrap()).unwrap();
+        (0..handles)
+            .map(|_| {
+                DataDir::open(&self.root)
+                    .unwrap()
+                    .open_meta(&record)
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// Handles on one registry (each a data directory opened on its own).
+    fn registries(&self, handles: usize) -> Vec<DataDir> {
+        (0..handles)
+            .map(|_| DataDir::open_or_init(&self.root).unwrap())
+            .collect()
+    }
+}
+
+fn redb_harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    Harness { _dir: dir, root }
+}
+
+fn id(n: u64) -> ObjectId {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&n.to_le_bytes());
+    bytes[31] = 0xee;
+    ObjectId(bytes)
+}
+
+fn direct(n: u64) -> RefTarget {
+    RefTarget::Direct(id(n))
+}
+
+fn update(name: &str, expected: Expected, new: Option<RefTarget>) -> RefUpdate {
+    RefUpdate {
+        name: name.into(),
+        expected,
+        new,
+    }
+}
+
+fn write(meta: &dyn MetaStore, updates: &[RefUpdate]) -> Result<(), StoreError> {
+    meta.commit(&MetaWrite {
+        refs: updates.iter().collect(),
+        segment: None,
+    })
+    .map(|_| ())
+}
+
+fn segment(name: &str, added_at: u64) -> SegmentEntry {
+    SegmentEntry {
+        name: name.to_owned(),
+        objects: 3,
+        bytes: 300,
+        added_at,
+    }
+}
+
+fn refs_of(meta: &dyn MetaStore) -> Vec<(String, RefTarget)> {
+    meta.refs()
+        .unwrap()
+        .into_iter()
+        .map(|(name, target)| (name.to_string(), target))
+        .collect()
+}
+
+fn head() -> (String, RefTarget) {
+    (
+        "HEAD".to_owned(),
+        RefTarget::Symbolic("refs/heads/main".into()),
+    )
+}
+
+/// Every expected value against every state of the ref: absent and present.
+fn compare_and_swap_cases(h: &Harness) {
+    let meta = h.meta("cas/cases", 1).remove(0);
+    let m = meta.as_ref();
+    assert_eq!(refs_of(m), [head()], "a new repository has HEAD only");
+    let name = "refs/heads/x";
+    // On an absent ref: Absent and Any apply, Value conflicts.
+    let conflict = write(
+        m,
+        &[update(name, Expected::Value(direct(1)), Some(direct(2)))],
+    );
+    assert!(
+        matches!(&conflict, Err(StoreError::RefConflict { name: n, .. }) if n == name),
+        "{conflict:?}"
+    );
+    assert_eq!(m.read_ref(name.as_bytes()).unwrap(), None);
+    write(m, &[update(name, Expected::Absent, Some(direct(1)))]).unwrap();
+    assert_eq!(m.read_ref(name.as_bytes()).unwrap(), Some(direct(1)));
+    write(m, &[update("refs/heads/y", Expected::Any, Some(direct(7)))]).unwrap();
+    assert_eq!(m.read_ref(b"refs/heads/y").unwrap(), Some(direct(7)));
+    // On a present ref: Absent and a wrong Value conflict, the right Value and Any apply.
+    for wrong in [Expected::Absent, Expected::Value(direct(9))] {
+        let result = write(m, &[update(name, wrong.clone(), Some(direct(5)))]);
+        assert!(
+            matches!(result, Err(StoreError::RefConflict { .. })),
+            "{wrong:?}"
+        );
+        assert_eq!(m.read_ref(name.as_bytes()).unwrap(), Some(direct(1)));
+    }
+    write(
+        m,
+        &[update(name, Expected::Value(direct(1)), Some(direct(2)))],
+    )
+    .unwrap();
+    write(m, &[update(name, Expected::Any, Some(direct(3)))]).unwrap();
+    assert_eq!(m.read_ref(name.as_bytes()).unwrap(), Some(direct(3)));
+    // Deletes are held to the same expectations.
+    let stale_delete = write(m, &[update(name, Expected::Value(direct(2)), None)]);
+    assert!(matches!(stale_delete, Err(StoreError::RefConflict { .. })));
+    write(m, &[update(name, Expected::Value(direct(3)), None)]).unwrap();
+    assert_eq!(m.read_ref(name.as_bytes()).unwrap(), None);
+    // A symbolic value compares as itself.
+    let symbolic = RefTarget::Symbolic("refs/heads/y".into());
+    write(
+        m,
+        &[update(
+            "HEAD",
+            Expected::Value(head().1),
+            Some(symbolic.clone()),
+        )],
+    )
+    .unwrap();
+    let wrong = write(
+        m,
+        &[update("HEAD", Expected::Value(head().1), Some(direct(1)))],
+    );
+    assert!(matches!(wrong, Err(StoreError::RefConflict { .. })));
+    assert_eq!(m.read_ref(b"HEAD").unwrap(), Some(symbolic));
+}
+
+/// A batch applies whole or not at all, including the refs before the one that failed.
+fn batches_are_atomic(h: &Harness) {
+    let meta = h.meta("cas/batch", 1).remove(0);
+    let m = meta.as_ref();
+    write(
+        m,
+        &[update("refs/heads/a", Expected::Absent, Some(direct(1)))],
+    )
+    .unwrap();
+    let before = refs_of(m);
+    let failing = write(
+        m,
+        &[
+            update("refs/heads/b", Expected::Absent, Some(direct(2))),
+            update("refs/heads/a", Expected::Value(direct(1)), None),
+            update("refs/heads/c", Expected::Value(direct(3)), Some(direct(3))),
+        ],
+    );
+    assert!(matches!(failing, Err(StoreError::RefConflict { .. })));
+    assert_eq!(refs_of(m), before);
+    // A name that would be a directory of another ref, as the batch leaves them.
+    let directory = write(
+        m,
+        &[update("refs/heads/a/b", Expected::Absent, Some(direct(2)))],
+    );
+    assert!(
+        matches!(&directory, Err(StoreError::RefNameConflict { existing, .. }) if existing == "refs/heads/a"),
+        "{directory:?}"
+    );
+    let below = write(
+        m,
+        &[
+            update("refs/tags/t", Expected::Absent, Some(direct(4))),
+            update("refs/heads", Expected::Absent, Some(direct(2))),
+        ],
+    );
+    assert!(
+        matches!(below, Err(StoreError::RefNameConflict { .. })),
+        "{below:?}"
+    );
+    assert_eq!(refs_of(m), before);
+    // Deleting the directory's ref in the same batch makes room.
+    write(
+        m,
+        &[
+            update("refs/heads/a", Expected::Value(direct(1)), None),
+            update("refs/heads/a/b", Expected::Absent, Some(direct(2))),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        refs_of(m),
+        [head(), ("refs/heads/a/b".to_owned(), direct(2))]
+    );
+}
+
+/// A segment is registered in the same transaction as the refs that need it, and the
+/// generation counts registrations: up by one each, never otherwise.
+fn segments_register_with_refs_and_generations_rise(h: &Harness) {
+    let meta = h.meta("seg/gen", 1).remove(0);
+    let m = meta.as_ref();
+    assert_eq!(m.segments().unwrap(), (Vec::new(), Some(0)));
+    assert_eq!(m.generation().unwrap(), Some(0));
+    let ref_a = update("refs/heads/a", Expected::Absent, Some(direct(1)));
+    let step = m
+        .commit(&MetaWrite {
+            refs: vec![&ref_a],
+            segment: Some(segment("s1", 10)),
+        })
+        .unwrap();
+    assert_eq!(step, Some((Some(0), 1)));
+    assert_eq!(m.read_ref(b"refs/heads/a").unwrap(), Some(direct(1)));
+    // A refused compare-and-swap registers nothing and moves no generation.
+    let stale = update("refs/heads/a", Expected::Absent, Some(direct(2)));
+    let refused = m.commit(&MetaWrite {
+        refs: vec![&stale],
+        segment: Some(segment("s-refused", 20)),
+    });
+    assert!(matches!(refused, Err(StoreError::RefConflict { .. })));
+    assert_eq!(m.generation().unwrap(), Some(1));
+    // Ref-only writes leave the generation; a segment alone moves it.
+    write(
+        m,
+        &[update("refs/heads/b", Expected::Absent, Some(direct(2)))],
+    )
+    .unwrap();
+    assert_eq!(m.generation().unwrap(), Some(1));
+    let step = m
+        .commit(&MetaWrite {
+            refs: Vec::new(),
+            segment: Some(segment("s2", 30)),
+        })
+        .unwrap();
+    assert_eq!(step, Some((Some(1), 2)));
+    let (listed, generation) = m.segments().unwrap();
+    assert_eq!(generation, Some(2));
+    assert_eq!(
+        listed,
+        [segment("s2", 30), segment("s1", 10)],
+        "newest first"
+    );
+}
+
+fn settings_round_trip(h: &Harness) {
+    let meta = h.meta("settings/x", 2);
+    let (a, b) = (meta[0].as_ref(), meta[1].as_ref());
+    let defaults = a.settings().unwrap();
+    assert!(!defaults.allow_force);
+    assert_eq!(a.stored_setting(Setting::AllowForce).unwrap(), None);
+    a.set_setting(Setting::AllowForce, true).unwrap();
+    assert!(b.settings().unwrap().allow_force, "another handle sees it");
+    assert_eq!(
+        b.stored_setting(Setting::AllowForce).unwrap().as_deref(),
+        Some("true")
+    );
+    b.set_setting(Setting::FsckObjects, false).unwrap();
+    let both = a.settings().unwrap();
+    assert!(both.allow_force && !both.fsck_objects);
+}
+
+/// Two handles racing on one ref and registering segments: no update is lost, none applied
+/// twice, and every registration is counted.
+fn two_handles_commit_concurrently(h: &Harness) {
+    let handles: Vec<Arc<dyn MetaStore>> = h.meta("race/x", 2).into_iter().map(Arc::from).collect();
+    const ROUNDS: u64 = 40;
+    let workers: Vec<_> = handles
+        .iter()
+        .enumerate()
+        .map(|(worker, meta)| {
+            let meta = meta.clone();
+            std::thread::spawn(move || {
+                let mut conflicts = 0;
+                let mut done = 0;
+                while done < ROUNDS {
+                    let current = meta.read_ref(b"refs/heads/counter").unwrap();
+                    let n = match &current {
+                        Some(RefTarget::Direct(id)) => {
+                            u64::from_le_bytes(id.0[..8].try_into().unwrap())
+                        }
+                        _ => 0,
+                    };
+                    let expected = match current {
+                        Some(target) => Expected::Value(target),
+                        None => Expected::Absent,
+                    };
+                    let bump = update("refs/heads/counter", expected, Some(direct(n + 1)));
+                    let registered = segment(&format!("w{worker}-{done}"), n + 1);
+                    match meta.commit(&MetaWrite {
+                        refs: vec![&bump],
+                        segment: Some(registered),
+                    }) {
+                        Ok(_) => done += 1,
+                        Err(StoreError::RefConflict { .. }) => conflicts += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let total = 2 * ROUNDS;
+    assert_eq!(
+        handles[0].read_ref(b"refs/heads/counter").unwrap(),
+        Some(direct(total))
+    );
+    let (segments, generation) = handles[1].segments().unwrap();
+    assert_eq!(segments.len() as u64, total);
+    assert_eq!(generation, Some(total));
+}
+
+fn repositories_in_the_registry(h: &Harness) {
+    let handles = h.registries(2);
+    let (a, b) = (handles[0].registry(), handles[1].registry());
+    let name = RepoName::parse("alice/app").unwrap();
+    let mut laid_out = Vec::new();
+    let first = a
+        .create_repo(&name, 100, &mut |id| {
+            laid_out.push(id);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(laid_out, [first.id]);
+    assert_eq!((first.name.as_str(), first.created_at), ("alice/app", 100));
+    assert_eq!(first.public, Some(false));
+    let same = RepoName::parse("Alice/App").unwrap();
+    let again = b.create_repo(&same, 101, &mut |_| Ok(()));
+    assert!(matches!(again, Err(StoreError::RepoExists(_))), "{again:?}");
+    assert_eq!(b.find_repo(&same).unwrap().map(|r| r.id), Some(first.id));
+    // A layout that fails registers nothing, and its id is not handed out again.
+    let broken = RepoName::parse("alice/broken").unwrap();
+    let failed = a.create_repo(&broken, 102, &mut |_| {
+        Err(StoreError::Corrupt("disk".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(a.find_repo(&broken).unwrap().map(|r| r.id), None);
+    // `public` lives in the record, so listing reads it without opening anything.
+    let changed = b
+        .update_repo(&name, &mut |r| r.public = Some(true))
+        .unwrap();
+    assert_eq!(changed.public, Some(true));
+    let listed = a.list_repos().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].public, Some(true));
+    let removed = a.remove_repo(&name).unwrap();
+    assert_eq!(removed.id, first.id);
+    assert!(matches!(
+        b.remove_repo(&name),
+        Err(StoreError::RepoNotFound(_))
+    ));
+    assert!(matches!(
+        b.update_repo(&name, &mut |_| ()),
+        Err(StoreError::RepoNotFound(_))
+    ));
+    let recreated = b.create_repo(&name, 103, &mut |_| Ok(())).unwrap();
+    assert!(recreated.id > first.id, "ids are never reused");
+    // Two handles creating at once get distinct ids.
+    let workers: Vec<_> = (0..2)
+        .map(|worker| {
+            let root = h.root.clone();
+            std::thread::spawn(move || {
+                let data = DataDir::open(&root).unwrap();
+                (0..20)
+                    .map(|i| {
+                        let name = RepoName::parse(&format!("race/r{worker}-{i}")).unwrap();
+                        data.registry()
+                            .create_repo(&name, 0, &mut |_| Ok(()))
+                            .unwrap()
+                            .id
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut ids: Vec<u64> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 40);
+}
+
+fn identity(name: &str, kind: IdentityKind, owner: Option<&str>) -> Identity {
+    Identity {
+        name: name.to_owned(),
+        kind,
+        owner: owner.map(str::to_owned),
+        public_keys: Vec::new(),
+        created_at: 1,
+        disabled: false,
+        incarnation: 7,
+    }
+}
+
+fn identities_and_revocations(h: &Harness) {
+    let handles = h.registries(2);
+    let (a, b) = (handles[0].registry(), handles[1].registry());
+    let alice = identity("alice", IdentityKind::Human, None);
+    assert_eq!(a.add_identity(&alice).unwrap(), alice);
+    assert!(matches!(
+        b.add_identity(&identity("ALICE", IdentityKind::Human, None)),
+        Err(IdentityError::Exists(_))
+    ));
+    let bot = identity("bot", IdentityKind::Agent, Some("alice"));
+    b.add_identity(&bot).unwrap();
+    assert!(matches!(
+        a.add_identity(&identity("orphan", IdentityKind::Agent, Some("nobody"))),
+        Err(IdentityError::NotFound(_))
+    ));
+    assert!(matches!(
+        a.add_identity(&identity("sub", IdentityKind::Agent, Some("bot"))),
+        Err(IdentityError::Invalid(_))
+    ));
+    assert_eq!(a.find_identity("Bot").unwrap(), Some(bot.clone()));
+    let mut names: Vec<String> = a
+        .list_identities()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["alice", "bot"]);
+    assert!(b.set_identity_disabled("bot", true).unwrap().disabled);
+    assert!(a.find_identity("bot").unwrap().unwrap().disabled);
+    assert!(matches!(
+        a.remove_identity("alice"),
+        Err(IdentityError::Invalid(message)) if message.contains("owns the agents bot")
+    ));
+    b.remove_identity("bot").unwrap();
+    a.remove_identity("alice").unwrap();
+    assert!(matches!(
+        a.remove_identity("alice"),
+        Err(IdentityError::NotFound(_))
+    ));
+    assert_eq!(b.find_identity("alice").unwrap(), None);
+
+    let (one, two) = (vec![1u8; 64], vec![2u8; 64]);
+    assert!(!a.any_revoked(std::slice::from_ref(&one)).unwrap());
+    assert_eq!(
+        a.revoke_token_blocks(&[one.clone(), two.clone()], 5)
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        b.revoke_token_blocks(std::slice::from_ref(&one), 6)
+            .unwrap(),
+        0
+    );
+    assert!(b.any_revoked(&[vec![3u8; 64], two]).unwrap());
+    assert!(!b.any_revoked(&[vec![3u8; 64]]).unwrap());
+}
+
+/// The suite, run against one implementation.
+fn conformance(harness: impl Fn() -> Harness) {
+    compare_and_swap_cases(&harness());
+    batches_are_atomic(&harness());
+    segments_register_with_refs_and_generations_rise(&harness());
+    settings_round_trip(&harness());
+    two_handles_commit_concurrently(&harness());
+    repositories_in_the_registry(&harness());
+    identities_and_revocations(&harness());
+}
+
+#[test]
+fn redb_meets_the_metadata_store_and_registry_contract() {
+    conformance(redb_harness);
+}
