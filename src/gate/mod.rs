@@ -119,8 +119,8 @@ pub trait GateContext {
     fn kind_of(&self, id: &ObjectId) -> Option<Kind>;
     /// Whether commit `old` is in the history of commit `new`.
     fn is_ancestor(&mut self, old: &ObjectId, new: &ObjectId) -> Result<bool, StoreError>;
-    /// Whether the caller may update this ref; the error is the reason shown.
-    fn may_update(&self, name: &str) -> Result<(), String>;
+    /// Whether the caller may update this ref (a refusal is `RefusalCode::NotPermitted`).
+    fn may_update(&self, name: &str) -> Result<(), Refusal>;
     /// An object as users know it (its SHA-1, abbreviated where git would).
     fn show(&self, id: &ObjectId) -> String;
 }
@@ -151,8 +151,8 @@ fn decide_one(
         return Ok(Err(refusal));
     }
     let text = name.to_str_lossy();
-    if let Err(reason) = ctx.may_update(&text) {
-        return Ok(Err(Refusal::new(RefusalCode::NotPermitted, reason)));
+    if let Err(refusal) = ctx.may_update(&text) {
+        return Ok(Err(refusal));
     }
     let stale = match (&change.claim, &current) {
         (Claim::Any, _) | (Claim::Absent, None) => false,
@@ -388,9 +388,12 @@ mod tests {
         fn is_ancestor(&mut self, old: &ObjectId, new: &ObjectId) -> Result<bool, StoreError> {
             Ok(*old == id(1) && *new == id(2))
         }
-        fn may_update(&self, name: &str) -> Result<(), String> {
+        fn may_update(&self, name: &str) -> Result<(), Refusal> {
             match self.refused {
-                Some(prefix) if name.starts_with(prefix) => Err("not allowed by token".into()),
+                Some(prefix) if name.starts_with(prefix) => Err(Refusal::new(
+                    RefusalCode::NotPermitted,
+                    "not allowed by token",
+                )),
                 _ => Ok(()),
             }
         }

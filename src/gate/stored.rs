@@ -9,14 +9,14 @@ use crate::history::CommitGraph;
 use crate::object::{Kind, ObjectId};
 use crate::store::{RefTarget, Repo, RepoSettings, StoreError};
 
-use super::GateContext;
+use super::{GateContext, Refusal};
 
 pub struct StoredContext<'a> {
     repo: &'a Repo,
     graph: &'a mut CommitGraph,
     refs: BTreeMap<BString, RefTarget>,
     settings: RepoSettings,
-    may_update: &'a dyn Fn(&str) -> Result<(), String>,
+    may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
 }
 
 impl<'a> StoredContext<'a> {
@@ -25,7 +25,7 @@ impl<'a> StoredContext<'a> {
     pub fn new(
         repo: &'a Repo,
         graph: &'a mut CommitGraph,
-        may_update: &'a dyn Fn(&str) -> Result<(), String>,
+        may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
     ) -> Result<StoredContext<'a>, StoreError> {
         Ok(StoredContext {
             repo,
@@ -60,7 +60,7 @@ impl GateContext for StoredContext<'_> {
         Ok(self.graph.reaches(&[new], old))
     }
 
-    fn may_update(&self, name: &str) -> Result<(), String> {
+    fn may_update(&self, name: &str) -> Result<(), Refusal> {
         (self.may_update)(name)
     }
 

@@ -60,8 +60,27 @@ pub enum ImportError {
     Stash(std::io::Error),
     #[error("cannot inflate loose object {id} again: {message}")]
     LooseInflate { id: Sha1, message: String },
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    Refused(#[from] ObjectRefusal),
+}
+
+/// Why an object brought in was refused (a push is held to these; an import to the last).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ObjectRefusal {
+    #[error("object {id} is {size} bytes, over this server's limit of {limit}")]
+    TooLarge { id: Sha1, size: u64, limit: u64 },
+    /// git's own words: `object <id>: <msg-id>: <message>`.
+    #[error("object {id}: {problem}")]
+    Fsck {
+        id: Sha1,
+        problem: crate::git::fsck::FsckProblem,
+    },
+    /// Decoding such a chain costs its depth per object.
+    #[error(
+        "blob {id} is at the end of a delta chain longer than {} (git never makes one)",
+        write::MAX_DELTA_CHAIN
+    )]
+    DeltaChain { id: Sha1 },
 }
 
 impl ImportError {
@@ -74,6 +93,7 @@ impl ImportError {
             ImportError::Shallow(_) => "shallow_source",
             ImportError::CorruptLoose { .. } | ImportError::LooseInflate { .. } => "corrupt_source",
             ImportError::Stash(_) => "import_failed",
+            ImportError::Refused(ObjectRefusal::TooLarge { .. }) => "too_large",
             ImportError::Refused(_) => "object_refused",
         }
     }
@@ -104,19 +124,19 @@ impl IngestRules {
         kind: Kind,
         body: &[u8],
         named: &mut Vec<(Sha1, NamedAs)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ObjectRefusal> {
         if let Some(max) = self.max_object_bytes
             && body.len() as u64 > max
         {
-            return Err(format!(
-                "object {id} is {} bytes, over this server's limit of {max}",
-                body.len()
-            ));
+            return Err(ObjectRefusal::TooLarge {
+                id: *id,
+                size: body.len() as u64,
+                limit: max,
+            });
         }
         if self.fsck_objects {
-            // git's own words: "object <id>: <msg-id>: <message>".
             crate::git::fsck::check_noting(kind, body, |as_, sha1| named.push((sha1, as_)))
-                .map_err(|problem| format!("object {id}: {problem}"))?;
+                .map_err(|problem| ObjectRefusal::Fsck { id: *id, problem })?;
         }
         Ok(())
     }

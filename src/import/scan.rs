@@ -14,7 +14,8 @@ use crate::store::segment::{zlib_compress, zlib_inflate_exact};
 use crate::store::{Repo, StoreError};
 
 use super::{
-    BlobInfo, BlobSource, ImportError, ImportReport, IngestRules, Known, Scan, Stash, StashedNode,
+    BlobInfo, BlobSource, ImportError, ImportReport, IngestRules, Known, ObjectRefusal, Scan,
+    Stash, StashedNode,
 };
 
 /// Decodes every object of every pack (in parallel) and every loose object. Blobs get their
@@ -47,7 +48,7 @@ pub(super) fn scan(
         named: Vec<(Sha1, NamedAs)>,
         stash: &'s mut Stash,
         error: Option<std::io::Error>,
-        refused: Option<String>,
+        refused: Option<ObjectRefusal>,
     }
     let interrupt = AtomicBool::new(false);
     for (pack_no, pack) in packs.iter().enumerate() {
@@ -243,7 +244,7 @@ pub(super) fn check_named_blobs(
             NamedObject::Missing
         };
         crate::git::fsck::check_named(named, object)
-            .map_err(|problem| ImportError::Refused(format!("object {id}: {problem}")))?;
+            .map_err(|problem| ObjectRefusal::Fsck { id: *id, problem })?;
     }
     Ok(())
 }

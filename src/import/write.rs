@@ -12,13 +12,13 @@ use crate::object::{IdMap, Kind, ObjectId, Sha1, tree_header_len};
 use crate::progress::Progress;
 use crate::store::segment::{SegmentWriter, Storage};
 
-use super::{BlobSource, ImportError, ImportReport, Scan};
+use super::{BlobSource, ImportError, ImportReport, ObjectRefusal, Scan};
 
 /// git's default `pack.depth`; longer chains make reads slower for little gain.
 const MAX_TREE_DELTA_DEPTH: u32 = 50;
 /// Longest blob delta chain accepted: git's own limit on `--depth`, so every read of a
 /// stored blob stays bounded.
-const MAX_DELTA_CHAIN: u32 = 4095;
+pub(super) const MAX_DELTA_CHAIN: u32 = 4095;
 
 /// A translated tree, commit or tag on its way to the segment.
 pub(super) struct NodeWrite {
@@ -268,9 +268,7 @@ pub(super) fn write_blobs(
                     let depth = depth_of(&depths, &base.id) + 1;
                     if depth > MAX_DELTA_CHAIN {
                         // Decoding such a chain costs its depth per object: refuse it.
-                        return Err(ImportError::Refused(format!(
-                            "blob {current} is at the end of a delta chain longer than {MAX_DELTA_CHAIN} (git never makes one)"
-                        )));
+                        return Err(ObjectRefusal::DeltaChain { id: current }.into());
                     }
                     let at = writer.offset_of(&base.id).expect("checked");
                     Some((Storage::DeltaAt(at), depth))

@@ -92,7 +92,7 @@ pub fn receive<W>(
     pack: &mut dyn BufRead,
     limits: PushLimits,
     caller: &Caller,
-    may_update: &dyn Fn(&str) -> Result<(), String>,
+    may_update: &dyn Fn(&str) -> Result<(), Refusal>,
     out: W,
 ) -> io::Result<bool>
 where
@@ -298,7 +298,7 @@ fn apply(
     request: &PushRequest,
     received: Received,
     caller: &Caller,
-    may_update: &dyn Fn(&str) -> Result<(), String>,
+    may_update: &dyn Fn(&str) -> Result<(), Refusal>,
 ) -> Vec<RefResult> {
     let repo = &state.repo;
     let _push = state.push_lock();
@@ -386,7 +386,7 @@ struct PushContext<'a> {
     settings: RepoSettings,
     /// The new tips the push brought: native id → (SHA-1, kind).
     brought: IdMap<ObjectId, (Sha1, Kind)>,
-    may_update: &'a dyn Fn(&str) -> Result<(), String>,
+    may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
 }
 
 impl PushContext<'_> {
@@ -454,7 +454,7 @@ impl GateContext for PushContext<'_> {
         is_ancestor(self.state, self.received, *old, new)
     }
 
-    fn may_update(&self, name: &str) -> Result<(), String> {
+    fn may_update(&self, name: &str) -> Result<(), Refusal> {
         (self.may_update)(name)
     }
 

@@ -8,6 +8,46 @@ use bstr::{BString, ByteSlice};
 use crate::object::Sha1;
 use crate::protocol::pktline::{Packet, PktError, PktReader};
 
+/// Why the command part of a push could not be read (git prints it as the server's
+/// answer, a 400).
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Packet(#[from] PktError),
+    #[error("{0}")]
+    Read(#[source] std::io::Error),
+    #[error("the command list is longer than {} MiB", MAX_SECTION_BYTES >> 20)]
+    SectionTooLong,
+    #[error("the command list ends without a flush packet")]
+    CommandsUnterminated,
+    #[error("unexpected {0} in the command list")]
+    UnexpectedPacket(String),
+    #[error("protocol error: expected old/new/ref, got '{0}'")]
+    BadCommand(BString),
+    #[error("expected an object id, got '{0}'")]
+    BadId(BString),
+    #[error("more than {MAX_COMMANDS} ref updates in one push")]
+    TooManyCommands,
+    #[error("the push options are missing")]
+    OptionsMissing,
+    #[error("more than {MAX_PUSH_OPTIONS} push options")]
+    TooManyOptions,
+    #[error("the push options end without a flush packet")]
+    OptionsUnterminated,
+}
+
+impl RequestError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::Read(_) => "read_failed",
+            RequestError::SectionTooLong
+            | RequestError::TooManyCommands
+            | RequestError::TooManyOptions => "too_large",
+            _ => "bad_request",
+        }
+    }
+}
+
 /// Commands in one push; git sends one per ref, so this bounds nothing a person does.
 const MAX_COMMANDS: usize = 100_000;
 const MAX_PUSH_OPTIONS: usize = 1_000;
@@ -52,7 +92,7 @@ impl PushRequest {
 /// Reads the pkt-line part of a push from the start of the body, leaving `input` at the
 /// first byte of the pack. An empty list (the `0000` probe git sends before a large chunked
 /// body) gives no commands.
-pub fn read_request(input: &mut impl Read) -> Result<PushRequest, String> {
+pub fn read_request(input: &mut impl Read) -> Result<PushRequest, RequestError> {
     let mut section = Vec::new();
     if !read_section(input, &mut section)? {
         return Ok(PushRequest::default());
@@ -61,7 +101,7 @@ pub fn read_request(input: &mut impl Read) -> Result<PushRequest, String> {
     if options_follow {
         section.clear();
         if !read_section(input, &mut section)? {
-            return Err("the push options are missing".into());
+            return Err(RequestError::OptionsMissing);
         }
         parse_options(&section, &mut request)?;
     }
@@ -70,14 +110,11 @@ pub fn read_request(input: &mut impl Read) -> Result<PushRequest, String> {
 
 /// Copies whole packets from `input` into `out` up to and including a flush. Returns
 /// `false` when the input ends before the first byte.
-fn read_section(input: &mut impl Read, out: &mut Vec<u8>) -> Result<bool, String> {
+fn read_section(input: &mut impl Read, out: &mut Vec<u8>) -> Result<bool, RequestError> {
     let start = out.len();
     loop {
         if out.len() - start > MAX_SECTION_BYTES {
-            return Err(format!(
-                "the command list is longer than {} MiB",
-                MAX_SECTION_BYTES >> 20
-            ));
+            return Err(RequestError::SectionTooLong);
         }
         let mut header = [0u8; 4];
         let read = read_full(input, &mut header)?;
@@ -85,9 +122,13 @@ fn read_section(input: &mut impl Read, out: &mut Vec<u8>) -> Result<bool, String
             return Ok(false);
         }
         if read < 4 {
-            return Err(PktError::Truncated.to_string());
+            return Err(PktError::Truncated.into());
         }
-        let bad = || PktError::BadLength(String::from_utf8_lossy(&header).into_owned()).to_string();
+        let bad = || {
+            RequestError::from(PktError::BadLength(
+                String::from_utf8_lossy(&header).into_owned(),
+            ))
+        };
         if !header.iter().all(u8::is_ascii_hexdigit) {
             return Err(bad());
         }
@@ -101,7 +142,7 @@ fn read_section(input: &mut impl Read, out: &mut Vec<u8>) -> Result<bool, String
                 let payload = out.len();
                 out.resize(payload + len - 4, 0);
                 if read_full(input, &mut out[payload..])? < len - 4 {
-                    return Err(PktError::Truncated.to_string());
+                    return Err(PktError::Truncated.into());
                 }
             }
         }
@@ -109,14 +150,14 @@ fn read_section(input: &mut impl Read, out: &mut Vec<u8>) -> Result<bool, String
 }
 
 /// Fills `buf` unless the input ends first; returns how much it read.
-fn read_full(input: &mut impl Read, buf: &mut [u8]) -> Result<usize, String> {
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> Result<usize, RequestError> {
     let mut filled = 0;
     while filled < buf.len() {
         match input.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(RequestError::Read(e)),
         }
     }
     Ok(filled)
@@ -124,16 +165,16 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> Result<usize, String> {
 
 /// The commands (with the capabilities on the first) up to their flush; also says whether
 /// push options follow.
-fn parse_commands(section: &[u8]) -> Result<(PushRequest, bool), String> {
+fn parse_commands(section: &[u8]) -> Result<(PushRequest, bool), RequestError> {
     let mut reader = PktReader::new(section);
     let mut request = PushRequest::default();
     let mut push_options = false;
     loop {
-        let line = match reader.next_packet().map_err(|e| e.to_string())? {
-            None => return Err("the command list ends without a flush packet".into()),
+        let line = match reader.next_packet()? {
+            None => return Err(RequestError::CommandsUnterminated),
             Some(Packet::Flush) => break,
             Some(packet @ Packet::Data(_)) => packet.text().unwrap_or_default().to_owned(),
-            Some(other) => return Err(format!("unexpected {other:?} in the command list")),
+            Some(other) => return Err(RequestError::UnexpectedPacket(format!("{other:?}"))),
         };
         if let Some(hex) = line.strip_prefix(b"shallow ") {
             request.shallow.push(parse_id(hex)?);
@@ -158,13 +199,10 @@ fn parse_commands(section: &[u8]) -> Result<(PushRequest, bool), String> {
         }
         let mut parts = command.splitn_str(3, " ");
         let (Some(old), Some(new), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(format!(
-                "protocol error: expected old/new/ref, got '{}'",
-                command.as_bstr()
-            ));
+            return Err(RequestError::BadCommand(command.into()));
         };
         if request.commands.len() == MAX_COMMANDS {
-            return Err(format!("more than {MAX_COMMANDS} ref updates in one push"));
+            return Err(RequestError::TooManyCommands);
         }
         request.commands.push(PushCommand {
             old: parse_id(old)?,
@@ -177,26 +215,26 @@ fn parse_commands(section: &[u8]) -> Result<(PushRequest, bool), String> {
     Ok((request, options_follow))
 }
 
-fn parse_options(section: &[u8], request: &mut PushRequest) -> Result<(), String> {
+fn parse_options(section: &[u8], request: &mut PushRequest) -> Result<(), RequestError> {
     let mut reader = PktReader::new(section);
     loop {
-        match reader.next_packet().map_err(|e| e.to_string())? {
+        match reader.next_packet()? {
             Some(Packet::Flush) => return Ok(()),
             Some(packet @ Packet::Data(_)) => {
                 if request.options.len() == MAX_PUSH_OPTIONS {
-                    return Err(format!("more than {MAX_PUSH_OPTIONS} push options"));
+                    return Err(RequestError::TooManyOptions);
                 }
                 request
                     .options
                     .push(packet.text().unwrap_or_default().into());
             }
-            _ => return Err("the push options end without a flush packet".into()),
+            _ => return Err(RequestError::OptionsUnterminated),
         }
     }
 }
 
-fn parse_id(hex: &[u8]) -> Result<Sha1, String> {
-    Sha1::from_hex(hex).map_err(|_| format!("expected an object id, got '{}'", hex.as_bstr()))
+fn parse_id(hex: &[u8]) -> Result<Sha1, RequestError> {
+    Sha1::from_hex(hex).map_err(|_| RequestError::BadId(hex.into()))
 }
 
 #[cfg(test)]
@@ -234,7 +272,7 @@ mod tests {
 
     #[test]
     fn the_probe_and_bad_lines() {
-        let parse = |body: &[u8]| read_request(&mut &body[..]);
+        let parse = |body: &[u8]| read_request(&mut &body[..]).map_err(|e| e.to_string());
         assert!(parse(b"0000").unwrap().commands.is_empty());
         assert!(parse(b"").unwrap().commands.is_empty());
         let err = parse(&[pkt(b"nonsense\n"), b"0000".to_vec()].concat()).unwrap_err();

@@ -12,6 +12,7 @@ use base64::Engine;
 
 use crate::auth::policy::{Denied, Request, authorize};
 use crate::auth::token::{Op, Scope, TokenError, VerifiedToken, verify};
+use crate::gate::{Refusal, RefusalCode};
 use crate::store::{DataDir, RepoName, Standing, StoreError};
 
 use super::error::HttpError;
@@ -113,9 +114,10 @@ impl Caller {
     }
 
     /// Whether the caller may update `ref_name` of `repo` (every ref of a push is asked).
-    pub fn may_update(&self, repo: &RepoName, ref_name: &str) -> Result<(), String> {
+    pub fn may_update(&self, repo: &RepoName, ref_name: &str) -> Result<(), Refusal> {
+        let refused = |reason: String| Refusal::new(RefusalCode::NotPermitted, reason);
         let Some(token) = &self.token else {
-            return Err("not allowed without a token".into());
+            return Err(refused("not allowed without a token".into()));
         };
         let scope = Scope::Repo(repo.clone());
         let request = Request {
@@ -123,9 +125,11 @@ impl Caller {
             op: Op::Write,
             ref_name: Some(ref_name),
         };
-        authorize(token, &request).map_err(|denied| match denied {
-            Denied::RefNotAllowed => "not allowed by token".to_owned(),
-            other => other.to_string(),
+        authorize(token, &request).map_err(|denied| {
+            refused(match denied {
+                Denied::RefNotAllowed => "not allowed by token".to_owned(),
+                other => other.to_string(),
+            })
         })
     }
 }
