@@ -21,7 +21,9 @@ use bstr::{BStr, BString, ByteSlice};
 
 use crate::git::{check_ref_name, is_directory_of};
 use crate::object::{Kind, ObjectId};
-use crate::store::{Authorized, Expected, RefTarget, RefUpdate, RepoSettings, StoreError};
+use crate::store::{
+    Authorized, Expected, IdentityKind, RefTarget, RefUpdate, RepoSettings, StoreError,
+};
 
 pub use refusal::{Refusal, RefusalCode};
 pub use stored::StoredContext;
@@ -65,8 +67,12 @@ impl Via {
 pub enum Caller {
     /// The operator, with access to the data directory.
     Operator,
-    /// The identity a token names.
-    Identity(String),
+    /// The identity a token names, and its kind when the registry knows it (policies
+    /// treat agents and humans apart: no self-approval by the agent that pushed).
+    Identity {
+        name: String,
+        kind: Option<IdentityKind>,
+    },
     /// A request without a token.
     Anonymous,
 }
@@ -231,6 +237,15 @@ fn decide_one(
         expected,
         new,
     })))
+}
+
+/// How `GateContext::show` names an object: its SHA-1 abbreviated to 12 digits, as git
+/// does in messages (the native id when it has none).
+pub fn abbreviated(sha1: Option<crate::object::Sha1>, id: &ObjectId) -> String {
+    match sha1 {
+        Some(sha1) => sha1.to_hex()[..12].to_owned(),
+        None => id.to_hex()[..12].to_owned(),
+    }
 }
 
 /// The branch `HEAD` names.

@@ -65,9 +65,6 @@ impl GateContext for StoredContext<'_> {
     }
 
     fn show(&self, id: &ObjectId) -> String {
-        match self.repo.sha1_of(id) {
-            Some(sha1) => sha1.to_hex()[..12].to_owned(),
-            None => id.to_hex()[..12].to_owned(),
-        }
+        super::abbreviated(self.repo.sha1_of(id), id)
     }
 }

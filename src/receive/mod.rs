@@ -459,10 +459,7 @@ impl GateContext for PushContext<'_> {
     }
 
     fn show(&self, id: &ObjectId) -> String {
-        match self.sha1_of(id) {
-            Some(sha1) => sha1.to_hex()[..12].to_owned(),
-            None => id.to_hex()[..12].to_owned(),
-        }
+        gate::abbreviated(self.sha1_of(id), id)
     }
 }
 

@@ -528,7 +528,7 @@ async fn update_ref(
         let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
         let proposal = Proposal {
             via: Via::Rest,
-            caller: caller.gate_caller(),
+            caller: caller.gate_caller(&app.data),
             changes: vec![RefChange {
                 name: body.name.clone().into(),
                 claim,

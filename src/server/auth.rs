@@ -106,9 +106,17 @@ pub struct Caller {
 
 impl Caller {
     /// Who asks, as the gate records it.
-    pub fn gate_caller(&self) -> crate::gate::Caller {
+    pub fn gate_caller(&self, data: &DataDir) -> crate::gate::Caller {
         match &self.token {
-            Some(token) => crate::gate::Caller::Identity(token.identity.clone()),
+            Some(token) => crate::gate::Caller::Identity {
+                name: token.identity.clone(),
+                // Read moments ago by the standing check; a failure here only loses the kind.
+                kind: data
+                    .find_identity(&token.identity)
+                    .ok()
+                    .flatten()
+                    .map(|identity| identity.kind),
+            },
             None => crate::gate::Caller::Anonymous,
         }
     }

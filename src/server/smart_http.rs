@@ -494,7 +494,7 @@ pub async fn receive_pack(
             return Ok(());
         }
         let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
-        let who = caller.gate_caller();
+        let who = caller.gate_caller(&app.data);
         match crate::receive::receive(&state, &request, &mut input, limits, &who, &may_update, out)
         {
             Ok(true) => state.schedule_repack(),

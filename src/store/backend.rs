@@ -39,6 +39,10 @@ pub struct MetaWrite<'a> {
     pub refs: Vec<&'a RefUpdate>,
     /// A segment whose files are complete, to register.
     pub segment: Option<SegmentEntry>,
+    /// Registered segments holding the objects the new refs point to: the write fails
+    /// (`StoreError::SegmentUnregistered`) if one was unregistered meanwhile (a later
+    /// garbage collection), so no ref is left pointing at a removed object.
+    pub needs: Vec<String>,
 }
 
 /// The segment generation a commit moved from and to (`None` before: a repository

@@ -87,6 +87,8 @@ pub enum StoreError {
     DanglingRef { name: String, target: String },
     #[error("object {0} is not in the store")]
     MissingObject(String),
+    #[error("segment {0} was unregistered while a ref to one of its objects was written")]
+    SegmentUnregistered(String),
 }
 
 impl StoreError {
@@ -103,6 +105,7 @@ impl StoreError {
             StoreError::InvalidRefName { .. } => "invalid_ref",
             StoreError::RefNameConflict { .. } => "ref_name_conflict",
             StoreError::DanglingRef { .. } | StoreError::MissingObject(_) => "object_not_found",
+            StoreError::SegmentUnregistered(_) => "store_changed",
             StoreError::Corrupt(_) => "corrupt",
             StoreError::Io { .. } | StoreError::Database { .. } => "store_error",
         }

@@ -661,24 +661,36 @@ impl Repo {
         Ok(())
     }
 
-    /// Checks every direct target is stored (objects never leave a registered segment, so
-    /// checking before the transaction is as good as inside it), then writes the refs and
-    /// the segment's registration in one metadata commit.
+    /// Checks every direct target is stored, in the new segment or a registered one; the
+    /// metadata commit then checks, in its transaction, that those segments are still
+    /// registered, and writes the refs and the new segment's registration.
     fn commit_txn(
         &self,
         new_segment: Option<&super::segment::NewSegment>,
         opened: Option<&Segment>,
         updates: &[&RefUpdate],
     ) -> Result<Option<super::backend::GenerationStep>, StoreError> {
+        let mut needs: Vec<String> = Vec::new();
         for update in updates {
-            if let Some(RefTarget::Direct(id)) = &update.new
-                && opened.is_none_or(|s| s.find(id).is_none())
-                && !self.contains(id)
-            {
-                return Err(StoreError::DanglingRef {
-                    name: update.name.to_string(),
-                    target: id.to_hex(),
-                });
+            let Some(RefTarget::Direct(id)) = &update.new else {
+                continue;
+            };
+            if opened.is_some_and(|s| s.find(id).is_some()) {
+                continue;
+            }
+            match self.locate(id) {
+                Some(location) => {
+                    let name = location.segment_name();
+                    if !needs.iter().any(|n| n == name) {
+                        needs.push(name.to_owned());
+                    }
+                }
+                None => {
+                    return Err(StoreError::DanglingRef {
+                        name: update.name.to_string(),
+                        target: id.to_hex(),
+                    });
+                }
             }
         }
         let segment = new_segment.map(|new| SegmentEntry {
@@ -692,6 +704,7 @@ impl Repo {
         self.meta.commit(&MetaWrite {
             refs: updates.to_vec(),
             segment,
+            needs,
         })
     }
 }

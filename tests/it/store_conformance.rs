@@ -69,6 +69,7 @@ fn write(meta: &dyn MetaStore, updates: &[RefUpdate]) -> Result<(), StoreError> 
     meta.commit(&MetaWrite {
         refs: updates.iter().collect(),
         segment: None,
+        needs: Vec::new(),
     })
     .map(|_| ())
 }
@@ -225,6 +226,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         .commit(&MetaWrite {
             refs: vec![&ref_a],
             segment: Some(segment("s1", 10)),
+            needs: Vec::new(),
         })
         .unwrap();
     assert_eq!(step, Some((Some(0), 1)));
@@ -234,6 +236,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
     let refused = m.commit(&MetaWrite {
         refs: vec![&stale],
         segment: Some(segment("s-refused", 20)),
+        needs: Vec::new(),
     });
     assert!(matches!(refused, Err(StoreError::RefConflict { .. })));
     assert_eq!(m.generation().unwrap(), Some(1));
@@ -248,6 +251,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         .commit(&MetaWrite {
             refs: Vec::new(),
             segment: Some(segment("s2", 30)),
+            needs: Vec::new(),
         })
         .unwrap();
     assert_eq!(step, Some((Some(1), 2)));
@@ -258,6 +262,25 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         [segment("s2", 30), segment("s1", 10)],
         "newest first"
     );
+    // A ref to an object of a segment that is no longer registered is refused whole.
+    let to_gone = update("refs/heads/c", Expected::Absent, Some(direct(3)));
+    let gone = m.commit(&MetaWrite {
+        refs: vec![&to_gone],
+        segment: None,
+        needs: vec!["s1".into(), "gone".into()],
+    });
+    assert!(
+        matches!(&gone, Err(StoreError::SegmentUnregistered(name)) if name == "gone"),
+        "{gone:?}"
+    );
+    assert_eq!(m.read_ref(b"refs/heads/c").unwrap(), None);
+    m.commit(&MetaWrite {
+        refs: vec![&to_gone],
+        segment: None,
+        needs: vec!["s1".into(), "s2".into()],
+    })
+    .unwrap();
+    assert_eq!(m.read_ref(b"refs/heads/c").unwrap(), Some(direct(3)));
 }
 
 fn settings_round_trip(h: &Harness) {
@@ -307,6 +330,7 @@ fn two_handles_commit_concurrently(h: &Harness) {
                     match meta.commit(&MetaWrite {
                         refs: vec![&bump],
                         segment: Some(registered),
+                        needs: Vec::new(),
                     }) {
                         Ok(_) => done += 1,
                         Err(StoreError::RefConflict { .. }) => conflicts += 1,

@@ -249,6 +249,18 @@ impl MetaStore for RedbMeta {
             for update in write.refs.iter().filter(|u| u.new.is_some()) {
                 self.check_directory_conflict(&refs, &update.name)?;
             }
+            if !write.needs.is_empty() {
+                let segments = txn.open_table(SEGMENTS).map_err(|e| self.error(e))?;
+                for name in &write.needs {
+                    if segments
+                        .get(name.as_str())
+                        .map_err(|e| self.error(e))?
+                        .is_none()
+                    {
+                        return Err(StoreError::SegmentUnregistered(name.clone()));
+                    }
+                }
+            }
             if let Some(segment) = &write.segment {
                 let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.error(e))?;
                 let record = SegmentRecord {

@@ -26,14 +26,34 @@ pub struct RedbRegistry {
     db: redb::Database,
 }
 
+/// A JSON record of one of the tables keyed by lowercased names.
+trait Record: serde::de::DeserializeOwned {
+    const TABLE: TableDefinition<'static, &'static str, &'static [u8]>;
+    /// What a corrupt one is called in the error.
+    const WHAT: &'static str;
+
+    fn decode(name: &str, bytes: &[u8]) -> Result<Self, StoreError> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| StoreError::Corrupt(format!("{} of {name}: {e}", Self::WHAT)))
+    }
+}
+
+impl Record for RepoRecord {
+    const TABLE: TableDefinition<'static, &'static str, &'static [u8]> = REPOS;
+    const WHAT: &'static str = "registry entry";
+}
+
+impl Record for Identity {
+    const TABLE: TableDefinition<'static, &'static str, &'static [u8]> = IDENTITIES;
+    const WHAT: &'static str = "identity record";
+}
+
 fn decode_repo(name: &str, bytes: &[u8]) -> Result<RepoRecord, StoreError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Corrupt(format!("registry entry of {name}: {e}")))
+    RepoRecord::decode(name, bytes)
 }
 
 fn decode_identity(name: &str, bytes: &[u8]) -> Result<Identity, StoreError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Corrupt(format!("identity record of {name}: {e}")))
+    Identity::decode(name, bytes)
 }
 
 impl RedbRegistry {
@@ -59,6 +79,28 @@ impl RedbRegistry {
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
             Err(e) => Err(self.error(e)),
         }
+    }
+
+    /// The record under `key` (a lowercased name).
+    fn get<R: Record>(&self, name: &str, key: &str) -> Result<Option<R>, StoreError> {
+        let Some(table) = self.read_table(R::TABLE)? else {
+            return Ok(None);
+        };
+        let value = table.get(key).map_err(|e| self.error(e))?;
+        value.map(|v| R::decode(name, v.value())).transpose()
+    }
+
+    /// Every record, by key.
+    fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
+        let Some(table) = self.read_table(R::TABLE)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.error(e))? {
+            let (key, value) = item.map_err(|e| self.error(e))?;
+            out.push(R::decode(key.value(), value.value())?);
+        }
+        Ok(out)
     }
 
     /// Reads, changes and writes back one identity in a transaction.
@@ -89,25 +131,11 @@ impl RedbRegistry {
 
 impl Registry for RedbRegistry {
     fn find_repo(&self, name: &RepoName) -> Result<Option<RepoRecord>, StoreError> {
-        let Some(table) = self.read_table(REPOS)? else {
-            return Ok(None);
-        };
-        let value = table.get(name.key().as_str()).map_err(|e| self.error(e))?;
-        value
-            .map(|v| decode_repo(&name.to_string(), v.value()))
-            .transpose()
+        self.get(&name.to_string(), &name.key())
     }
 
     fn list_repos(&self) -> Result<Vec<RepoRecord>, StoreError> {
-        let Some(table) = self.read_table(REPOS)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for item in table.iter().map_err(|e| self.error(e))? {
-            let (key, value) = item.map_err(|e| self.error(e))?;
-            out.push(decode_repo(key.value(), value.value())?);
-        }
-        Ok(out)
+        self.all()
     }
 
     fn create_repo(
@@ -223,25 +251,11 @@ impl Registry for RedbRegistry {
     }
 
     fn find_identity(&self, name: &str) -> Result<Option<Identity>, StoreError> {
-        let Some(table) = self.read_table(IDENTITIES)? else {
-            return Ok(None);
-        };
-        let value = table
-            .get(name.to_ascii_lowercase().as_str())
-            .map_err(|e| self.error(e))?;
-        value.map(|v| decode_identity(name, v.value())).transpose()
+        self.get(name, &name.to_ascii_lowercase())
     }
 
     fn list_identities(&self) -> Result<Vec<Identity>, StoreError> {
-        let Some(table) = self.read_table(IDENTITIES)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for item in table.iter().map_err(|e| self.error(e))? {
-            let (key, value) = item.map_err(|e| self.error(e))?;
-            out.push(decode_identity(key.value(), value.value())?);
-        }
-        Ok(out)
+        self.all()
     }
 
     fn set_identity_disabled(&self, name: &str, disabled: bool) -> Result<Identity, IdentityError> {
