@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+mod attest;
 mod auth;
 mod refs;
 
@@ -111,6 +112,15 @@ enum Command {
     /// Issue, narrow, inspect and revoke capability tokens.
     #[command(subcommand)]
     Token(auth::TokenCommand),
+    /// Write a new Ed25519 key pair for signing attestations (the secret file is mode
+    /// 0600 and never overwritten); prints the public key.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign and verify attestations (DSSE envelopes of in-toto statements), offline.
+    #[command(subcommand)]
+    Attest(attest::AttestCommand),
     /// Import every object and ref of a local git repository (bare or not).
     Import {
         /// Target repository, created if it does not exist.
@@ -465,6 +475,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ref(command) => refs::command(&cli.data, command, cli.json)?,
         Command::Identity(command) => auth::identity(&cli.data, command, cli.json)?,
         Command::Token(command) => auth::token(&cli.data, command, cli.json)?,
+        Command::Keygen { out } => attest::keygen(&out, cli.json)?,
+        Command::Attest(command) => attest::command(command, cli.json)?,
         Command::ShowId { repo, id } => {
             let name = parse_name(&repo)?;
             let data = DataDir::open(&cli.data)?;

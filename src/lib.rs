@@ -2,6 +2,7 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the map of the modules.
 
+pub mod attest;
 pub mod auth;
 pub mod cli;
 pub mod delta;

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{print_json, user_error};
 use crate::auth::token::{self, Grant, Narrowing, Op, Scope, TokenError};
-use crate::store::{DataDir, Identity, IdentityError, IdentityKind};
+use crate::store::{DataDir, Identity, IdentityError, IdentityKey, IdentityKind};
 
 #[derive(Subcommand)]
 pub(super) enum IdentityCommand {
@@ -34,6 +34,20 @@ pub(super) enum IdentityCommand {
     Disable { name: String },
     /// Enable a disabled identity.
     Enable { name: String },
+    /// Add, list and revoke an identity's Ed25519 keys (for attestations).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+pub(super) enum KeyCommand {
+    /// Give an identity a public key: 64 hex digits, or a file holding them (`forge
+    /// keygen` prints one). A key belongs to one identity, for good.
+    Add { name: String, key: String },
+    /// List an identity's keys, revoked ones included.
+    List { name: String },
+    /// Revoke a key: attestations it signed stop counting (they stay visible).
+    Revoke { name: String, key: String },
 }
 
 /// The narrowing flags `issue` and `attenuate` share.
@@ -174,15 +188,19 @@ pub(super) fn identity(
                 }
                 _ => {}
             }
-            let public_keys = match public_key {
-                Some(path) => vec![read_public_key(&path)?],
+            let keys = match public_key {
+                Some(path) => vec![IdentityKey {
+                    key: read_public_key(&path)?,
+                    added_at: now_secs(),
+                    revoked_at: None,
+                }],
                 None => Vec::new(),
             };
             let identity = Identity {
                 name,
                 kind,
                 owner,
-                public_keys,
+                keys,
                 created_at: now_secs(),
                 disabled: false,
                 incarnation: 0,
@@ -217,6 +235,7 @@ pub(super) fn identity(
                 println!("{state} {} {}", identity.kind.as_str(), identity.name);
             }
         }
+        IdentityCommand::Key(command) => key_command(data_path, command, json)?,
         IdentityCommand::List => {
             let data = DataDir::open(data_path)?;
             let identities = data.list_identities()?;
@@ -242,33 +261,69 @@ pub(super) fn identity(
     Ok(())
 }
 
+fn key_command(data_path: &Path, command: KeyCommand, json: bool) -> anyhow::Result<()> {
+    let data = DataDir::open(data_path)?;
+    match command {
+        KeyCommand::Add { name, key } => {
+            let hex = if crate::hex::decode(key.trim(), 32).is_some() {
+                check_public_key(key.trim(), &key)?
+            } else {
+                read_public_key(Path::new(&key))?
+            };
+            let identity = data.add_identity_key(&name, &hex).map_err(identity_error)?;
+            if json {
+                print_json(json!({ "identity": identity.name, "keys": identity.keys }));
+            } else {
+                println!("added key {hex} to {}", identity.name);
+            }
+        }
+        KeyCommand::List { name } => {
+            let identity = data
+                .find_identity(&name)?
+                .ok_or_else(|| identity_error(IdentityError::NotFound(name.clone())))?;
+            if json {
+                print_json(json!({ "identity": identity.name, "keys": identity.keys }));
+            } else {
+                for key in &identity.keys {
+                    match key.revoked_at {
+                        Some(at) => println!("{}	revoked {at}", key.key),
+                        None => println!("{}	active", key.key),
+                    }
+                }
+            }
+        }
+        KeyCommand::Revoke { name, key } => {
+            let identity = data
+                .revoke_identity_key(&name, key.trim())
+                .map_err(identity_error)?;
+            if json {
+                print_json(json!({ "identity": identity.name, "keys": identity.keys }));
+            } else {
+                println!("revoked key {} of {}", key.trim(), identity.name);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn identity_error(e: IdentityError) -> anyhow::Error {
     match e {
-        IdentityError::Exists(_) => user_error("identity_exists", e.to_string()),
-        IdentityError::NotFound(_) => user_error("identity_not_found", e.to_string()),
-        IdentityError::Invalid(_) => user_error("invalid_argument", e.to_string()),
         IdentityError::Store(e) => e.into(),
+        other => user_error(other.code(), other.to_string()),
     }
 }
 
 fn read_public_key(path: &Path) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| user_error("invalid_argument", format!("{}: {e}", path.display())))?;
-    let hex = text.trim().to_ascii_lowercase();
-    let bytes = crate::hex::decode(&hex, 32);
-    let valid = bytes
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .is_some_and(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).is_ok());
-    if !valid {
-        return Err(user_error(
-            "invalid_argument",
-            format!(
-                "{}: expected an Ed25519 public key as 64 hex digits",
-                path.display()
-            ),
-        ));
-    }
-    Ok(hex)
+    check_public_key(text.trim(), &path.display().to_string())
+}
+
+/// `hex` as the lower-case hex of a valid Ed25519 public key; `source` names it in errors.
+fn check_public_key(hex: &str, source: &str) -> anyhow::Result<String> {
+    crate::attest::keys::parse_public_key(hex)
+        .map(|key| crate::attest::KeyId::of(&key).to_string())
+        .map_err(|e| user_error("invalid_argument", format!("{source}: {e}")))
 }
 
 fn now_secs() -> u64 {

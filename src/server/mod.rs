@@ -303,7 +303,7 @@ fn bootstrap_admin(data: &DataDir) -> anyhow::Result<Option<Bootstrap>> {
         name: ADMIN.to_owned(),
         kind: crate::store::IdentityKind::Human,
         owner: None,
-        public_keys: Vec::new(),
+        keys: Vec::new(),
         created_at: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),

@@ -15,7 +15,7 @@
 
 use bstr::BString;
 
-use super::identities::{Identity, IdentityError};
+use super::identities::{Identity, IdentityError, IdentityKey};
 use super::refs::{RefTarget, RefUpdate};
 use super::settings::{RepoSettings, Setting};
 use super::{RepoName, RepoRecord, StoreError};
@@ -98,6 +98,15 @@ pub trait Registry: Send + Sync {
     fn find_identity(&self, name: &str) -> Result<Option<Identity>, StoreError>;
     fn list_identities(&self) -> Result<Vec<Identity>, StoreError>;
     fn set_identity_disabled(&self, name: &str, disabled: bool) -> Result<Identity, IdentityError>;
+    /// Adds a key to an identity; refused when any identity has or had it.
+    fn add_identity_key(&self, name: &str, key: &IdentityKey) -> Result<Identity, IdentityError>;
+    /// Marks an active key of the identity revoked at `at`.
+    fn revoke_identity_key(
+        &self,
+        name: &str,
+        key: &str,
+        at: u64,
+    ) -> Result<Identity, IdentityError>;
     /// Removes an identity that owns no agents.
     fn remove_identity(&self, name: &str) -> Result<Identity, IdentityError>;
 

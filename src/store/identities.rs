@@ -30,8 +30,11 @@ pub struct Identity {
     pub kind: IdentityKind,
     /// The owning human, for an agent.
     pub owner: Option<String>,
-    /// Ed25519 public keys, hex (for attestations).
-    pub public_keys: Vec<String>,
+    /// Ed25519 public keys of its attestations, revoked ones kept (their attestations
+    /// stay visible but stop counting). Records from before revocation held a list of hex
+    /// strings under `public_keys`.
+    #[serde(default, alias = "public_keys", deserialize_with = "keys_or_legacy")]
+    pub keys: Vec<IdentityKey>,
     pub created_at: u64,
     /// A disabled identity's tokens are refused (`forge identity disable`); so are its
     /// agents' tokens.
@@ -45,6 +48,45 @@ pub struct Identity {
 }
 
 /// Whether a verified token may still act, as the data directory says now.
+/// One public key of an identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityKey {
+    /// Ed25519, 64 lower-case hex digits.
+    pub key: String,
+    pub added_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<u64>,
+}
+
+impl IdentityKey {
+    pub fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+fn keys_or_legacy<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<IdentityKey>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        Legacy(String),
+        Key(IdentityKey),
+    }
+    let entries: Vec<Entry> = Vec::deserialize(deserializer)?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| match entry {
+            Entry::Legacy(key) => IdentityKey {
+                key,
+                added_at: 0,
+                revoked_at: None,
+            },
+            Entry::Key(key) => key,
+        })
+        .collect())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
     Good,
@@ -66,6 +108,18 @@ pub enum IdentityError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl IdentityError {
+    /// The stable code the CLI's `--json` and REST report this error with.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IdentityError::Exists(_) => "identity_exists",
+            IdentityError::NotFound(_) => "identity_not_found",
+            IdentityError::Invalid(_) => "invalid_argument",
+            IdentityError::Store(e) => e.code(),
+        }
+    }
 }
 
 impl DataDir {
@@ -181,6 +235,22 @@ impl DataDir {
 
     /// Removes an identity; its tokens stop working. A human who still owns agents is
     /// kept (remove the agents first), so no agent is left without an owner.
+    /// Gives `name` a public key no identity has had (a key names one signer, for good).
+    pub fn add_identity_key(&self, name: &str, key: &str) -> Result<Identity, IdentityError> {
+        let key = IdentityKey {
+            key: key.to_ascii_lowercase(),
+            added_at: now_secs(),
+            revoked_at: None,
+        };
+        self.registry.add_identity_key(name, &key)
+    }
+
+    /// Revokes one of `name`'s keys: its attestations stop counting.
+    pub fn revoke_identity_key(&self, name: &str, key: &str) -> Result<Identity, IdentityError> {
+        self.registry
+            .revoke_identity_key(name, &key.to_ascii_lowercase(), now_secs())
+    }
+
     pub fn remove_identity(&self, name: &str) -> Result<Identity, IdentityError> {
         self.registry.remove_identity(name)
     }
@@ -204,4 +274,31 @@ fn fresh_incarnation(name: &str) -> u64 {
         .try_into()
         .expect("8 bytes");
     (u64::from_le_bytes(bytes) & (i64::MAX as u64)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_from_before_key_revocation_still_read() {
+        let legacy =
+            r#"{"name":"ci","kind":"agent","owner":"alice","public_keys":["ab"],"created_at":5}"#;
+        let identity: Identity = serde_json::from_str(legacy).unwrap();
+        assert_eq!(
+            identity.keys,
+            [IdentityKey {
+                key: "ab".into(),
+                added_at: 0,
+                revoked_at: None
+            }]
+        );
+        let written = serde_json::to_string(&identity).unwrap();
+        assert!(
+            written.contains(r#""keys":[{"key":"ab","added_at":0}]"#),
+            "{written}"
+        );
+        let again: Identity = serde_json::from_str(&written).unwrap();
+        assert_eq!(again, identity);
+    }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["hex", "progress", "protocol", "delta"],
     &["object"],
-    &["gitx"],
+    &["gitx", "attest"],
     &["git"],
     &["store"],
     &["history", "import", "auth"],

@@ -5,6 +5,7 @@ mod common;
 
 mod api;
 mod architecture;
+mod attest;
 mod auth;
 mod cli;
 mod crash;

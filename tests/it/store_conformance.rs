@@ -7,8 +7,8 @@ use std::sync::Arc;
 use forge::object::ObjectId;
 use forge::store::backend::{MetaStore, MetaWrite, SegmentEntry};
 use forge::store::{
-    DataDir, Expected, Identity, IdentityError, IdentityKind, RefTarget, RefUpdate, RepoName,
-    Setting, StoreError,
+    DataDir, Expected, Identity, IdentityError, IdentityKey, IdentityKind, RefTarget, RefUpdate,
+    RepoName, Setting, StoreError,
 };
 
 /// Fresh stores of one implementation, with as many handles on each as a test asks for.
@@ -431,7 +431,7 @@ fn identity(name: &str, kind: IdentityKind, owner: Option<&str>) -> Identity {
         name: name.to_owned(),
         kind,
         owner: owner.map(str::to_owned),
-        public_keys: Vec::new(),
+        keys: Vec::new(),
         created_at: 1,
         disabled: false,
         incarnation: 7,
@@ -466,6 +466,60 @@ fn identities_and_revocations(h: &Harness) {
         .collect();
     names.sort();
     assert_eq!(names, ["alice", "bot"]);
+    // A key belongs to one identity, for good; revoking marks it and keeps it.
+    let key = |hex: char, at: u64| IdentityKey {
+        key: hex.to_string().repeat(64),
+        added_at: at,
+        revoked_at: None,
+    };
+    let with_key = a.add_identity_key("alice", &key('a', 10)).unwrap();
+    assert_eq!(with_key.keys, [key('a', 10)]);
+    for (name, taken) in [("bot", 'a'), ("alice", 'a')] {
+        assert!(
+            matches!(
+                b.add_identity_key(name, &key(taken, 11)),
+                Err(IdentityError::Invalid(message)) if message.contains("already belongs to identity alice")
+            ),
+            "{name}"
+        );
+    }
+    let mut carol = identity("carol", IdentityKind::Human, None);
+    carol.keys = vec![key('a', 12)];
+    assert!(matches!(
+        a.add_identity(&carol),
+        Err(IdentityError::Invalid(_))
+    ));
+    assert_eq!(a.find_identity("carol").unwrap(), None);
+    assert!(matches!(
+        a.add_identity_key("nobody", &key('c', 13)),
+        Err(IdentityError::NotFound(_))
+    ));
+    let revoked = b
+        .revoke_identity_key("alice", &key('a', 0).key, 20)
+        .unwrap();
+    assert_eq!(revoked.keys[0].revoked_at, Some(20));
+    assert_eq!(
+        a.find_identity("alice").unwrap().unwrap().keys[0].revoked_at,
+        Some(20)
+    );
+    for (name, hex) in [("alice", 'a'), ("alice", 'd'), ("bot", 'a')] {
+        assert!(
+            matches!(
+                a.revoke_identity_key(name, &key(hex, 0).key, 30),
+                Err(IdentityError::Invalid(_))
+            ),
+            "{name} {hex}"
+        );
+    }
+    assert!(matches!(
+        b.add_identity_key("bot", &key('a', 31)),
+        Err(IdentityError::Invalid(_))
+    ));
+    assert_eq!(
+        a.find_identity("alice").unwrap().unwrap().keys[0].revoked_at,
+        Some(20),
+        "a failed revocation writes nothing"
+    );
     assert!(b.set_identity_disabled("bot", true).unwrap().disabled);
     assert!(a.find_identity("bot").unwrap().unwrap().disabled);
     assert!(matches!(

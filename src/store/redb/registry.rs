@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::store::backend::Registry;
-use crate::store::identities::{Identity, IdentityError, IdentityKind};
+use crate::store::identities::{Identity, IdentityError, IdentityKey, IdentityKind};
 use crate::store::{RepoName, RepoRecord, StoreError};
 
 use super::open_db;
@@ -107,7 +107,7 @@ impl RedbRegistry {
     fn change_identity(
         &self,
         name: &str,
-        change: impl FnOnce(&mut Identity),
+        change: impl FnOnce(&mut Identity) -> Result<(), IdentityError>,
     ) -> Result<Identity, IdentityError> {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         let identity = {
@@ -117,7 +117,8 @@ impl RedbRegistry {
                 Some(value) => decode_identity(name, value.value())?,
                 None => return Err(IdentityError::NotFound(name.to_owned())),
             };
-            change(&mut identity);
+            // An error drops the transaction: nothing is written.
+            change(&mut identity)?;
             let json = serde_json::to_vec(&identity).expect("serialisable");
             table
                 .insert(key.as_str(), json.as_slice())
@@ -229,6 +230,20 @@ impl Registry for RedbRegistry {
             {
                 return Err(IdentityError::Exists(identity.name.clone()));
             }
+            for item in table.iter().map_err(|e| self.error(e))? {
+                let (stored, value) = item.map_err(|e| self.error(e))?;
+                let other = decode_identity(stored.value(), value.value())?;
+                if let Some(taken) = identity
+                    .keys
+                    .iter()
+                    .find(|k| other.keys.iter().any(|o| o.key == k.key))
+                {
+                    return Err(IdentityError::Invalid(format!(
+                        "key {} already belongs to identity {}",
+                        taken.key, other.name
+                    )));
+                }
+            }
             if let Some(owner) = &identity.owner {
                 let owner_record = table
                     .get(owner.to_ascii_lowercase().as_str())
@@ -259,7 +274,62 @@ impl Registry for RedbRegistry {
     }
 
     fn set_identity_disabled(&self, name: &str, disabled: bool) -> Result<Identity, IdentityError> {
-        self.change_identity(name, |identity| identity.disabled = disabled)
+        self.change_identity(name, |identity| {
+            identity.disabled = disabled;
+            Ok(())
+        })
+    }
+
+    fn add_identity_key(&self, name: &str, key: &IdentityKey) -> Result<Identity, IdentityError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let identity = {
+            let mut table = txn.open_table(IDENTITIES).map_err(|e| self.error(e))?;
+            let lowered = name.to_ascii_lowercase();
+            let mut identity = None;
+            for item in table.iter().map_err(|e| self.error(e))? {
+                let (stored, value) = item.map_err(|e| self.error(e))?;
+                let other = decode_identity(stored.value(), value.value())?;
+                if other.keys.iter().any(|k| k.key == key.key) {
+                    return Err(IdentityError::Invalid(format!(
+                        "key {} already belongs to identity {}",
+                        key.key, other.name
+                    )));
+                }
+                if stored.value() == lowered {
+                    identity = Some(other);
+                }
+            }
+            let mut identity = identity.ok_or_else(|| IdentityError::NotFound(name.to_owned()))?;
+            identity.keys.push(key.clone());
+            let json = serde_json::to_vec(&identity).expect("serialisable");
+            table
+                .insert(lowered.as_str(), json.as_slice())
+                .map_err(|e| self.error(e))?;
+            identity
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(identity)
+    }
+
+    fn revoke_identity_key(
+        &self,
+        name: &str,
+        key: &str,
+        at: u64,
+    ) -> Result<Identity, IdentityError> {
+        self.change_identity(name, |identity| {
+            let owner = identity.name.clone();
+            match identity.keys.iter_mut().find(|k| k.key == key) {
+                Some(found) if found.is_active() => {
+                    found.revoked_at = Some(at);
+                    Ok(())
+                }
+                Some(_) => Err(IdentityError::Invalid(format!(
+                    "key {key} is already revoked"
+                ))),
+                None => Err(IdentityError::Invalid(format!("{owner} has no key {key}"))),
+            }
+        })
     }
 
     fn remove_identity(&self, name: &str) -> Result<Identity, IdentityError> {
