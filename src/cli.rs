@@ -476,7 +476,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Identity(command) => auth::identity(&cli.data, command, cli.json)?,
         Command::Token(command) => auth::token(&cli.data, command, cli.json)?,
         Command::Keygen { out } => attest::keygen(&out, cli.json)?,
-        Command::Attest(command) => attest::command(command, cli.json)?,
+        Command::Attest(command) => attest::command(&cli.data, command, cli.json)?,
         Command::ShowId { repo, id } => {
             let name = parse_name(&repo)?;
             let data = DataDir::open(&cli.data)?;

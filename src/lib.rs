@@ -6,6 +6,7 @@ pub mod attest;
 pub mod auth;
 pub mod cli;
 pub mod delta;
+pub mod evidence;
 pub mod export;
 pub mod fsck;
 pub mod gate;

@@ -30,6 +30,9 @@ pub(super) enum AttestCommand {
         #[arg(long)]
         predicate: PathBuf,
     },
+    /// List the attestations a repository keeps about a commit (signer, predicate, result;
+    /// a signer whose key was revoked since is marked).
+    List { repo: String, commit: String },
     /// Check an envelope's signature against a public key and show what it states.
     Verify {
         /// The envelope (JSON) file.
@@ -82,8 +85,43 @@ pub(super) fn keygen(out: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) fn command(command: AttestCommand, json: bool) -> anyhow::Result<()> {
+pub(super) fn command(data_path: &Path, command: AttestCommand, json: bool) -> anyhow::Result<()> {
     match command {
+        AttestCommand::List { repo, commit } => {
+            let data = crate::store::DataDir::open(data_path)?;
+            let repo = data.open_repo(&super::parse_name(&repo)?)?;
+            let commit = parse_sha1("commit", &commit)?;
+            let identities = data.list_identities()?;
+            let records = repo.attestations(&commit)?;
+            if json {
+                let listed: Vec<serde_json::Value> = records
+                    .iter()
+                    .map(|record| crate::evidence::describe(record, &identities))
+                    .collect();
+                print_json(json!({ "commit": commit.to_hex(), "attestations": listed }));
+            } else {
+                for record in &records {
+                    let signers: Vec<String> = record
+                        .signers
+                        .iter()
+                        .map(|s| {
+                            if crate::evidence::signer_counts(&identities, s) {
+                                s.identity.clone()
+                            } else {
+                                format!("{} (key revoked)", s.identity)
+                            }
+                        })
+                        .collect();
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        &record.id[..12],
+                        record.predicate_type,
+                        signers.join(","),
+                        record.summary.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
         AttestCommand::Sign {
             key,
             commit,

@@ -26,6 +26,14 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/user", get(user))
         .route("/api/v1/repos", get(list_repos).post(create_repo))
         .route("/api/v1/repos/{owner}/{name}/refs", post(update_ref))
+        .route(
+            "/api/v1/repos/{owner}/{name}/attestations",
+            post(upload_attestation),
+        )
+        .route(
+            "/api/v1/repos/{owner}/{name}/commits/{sha}/attestations",
+            get(list_attestations),
+        )
         .route("/api/v1/tokens", post(mint_token))
         .route("/api/v1/tokens/revoke", post(revoke_token))
 }
@@ -451,6 +459,54 @@ fn parse_revocation_id(hex: &str) -> Result<Vec<u8>, ApiError> {
         .ok_or_else(|| ApiError::bad_request("a revocation id is 128 hex digits"))
 }
 
+/// The registry record of `owner/name` if `token` may `op` on it. Reading a public
+/// repository needs no token; a caller that may not read it is not told it exists.
+fn repo_for(
+    app: &AppState,
+    token: Option<&VerifiedToken>,
+    owner: &str,
+    name: &str,
+    op: Op,
+) -> Result<(RepoName, crate::store::RepoRecord), ApiError> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "repo_not_found",
+            format!("repository {owner}/{name} does not exist"),
+        )
+    };
+    let repo_name = RepoName::parse(&format!("{owner}/{name}")).map_err(|_| not_found())?;
+    let scope = Scope::Repo(repo_name.clone());
+    let record = app.data.find_repo(&repo_name)?;
+    let public = match &record {
+        Some(record) => app.data.is_public(record)?,
+        None => false,
+    };
+    let readable = match token {
+        _ if public => true,
+        Some(token) => match allows(token, &scope, Op::Read) {
+            Ok(()) => true,
+            Err(e) if e.status == StatusCode::FORBIDDEN => false,
+            Err(e) => return Err(e),
+        },
+        None => false,
+    };
+    if !readable {
+        return Err(match token {
+            None => ApiError::unauthorized("a token is required (Authorization: Bearer TOKEN)"),
+            Some(_) => not_found(),
+        });
+    }
+    let record = record.ok_or_else(not_found)?;
+    if op != Op::Read {
+        let token = token.ok_or_else(|| {
+            ApiError::unauthorized("a token is required (Authorization: Bearer TOKEN)")
+        })?;
+        allows(token, &scope, op)?;
+    }
+    Ok((repo_name, record))
+}
+
 #[derive(Deserialize)]
 struct RefUpdateBody {
     #[serde(rename = "ref")]
@@ -480,22 +536,7 @@ async fn update_ref(
     let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     blocking(move || {
         let token = required_token(&app, &headers)?;
-        let not_found = || {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "repo_not_found",
-                format!("repository {owner}/{name} does not exist"),
-            )
-        };
-        let repo_name = RepoName::parse(&format!("{owner}/{name}")).map_err(|_| not_found())?;
-        let scope = Scope::Repo(repo_name.clone());
-        // A token that may not read the repository is not told whether it exists.
-        allows(&token, &scope, Op::Read).map_err(|e| match e.status {
-            StatusCode::FORBIDDEN => not_found(),
-            _ => e,
-        })?;
-        allows(&token, &scope, Op::Write)?;
-        let record = app.data.find_repo(&repo_name)?.ok_or_else(not_found)?;
+        let (repo_name, record) = repo_for(&app, Some(&token), &owner, &name, Op::Write)?;
         let old = body
             .old
             .as_deref()
@@ -549,6 +590,100 @@ async fn update_ref(
             Json(json!({ "ref": { "name": body.name, "sha1": new.map(|s| s.to_string()) } }))
                 .into_response(),
         )
+    })
+    .await
+}
+
+impl From<crate::evidence::EvidenceError> for ApiError {
+    fn from(error: crate::evidence::EvidenceError) -> ApiError {
+        use crate::evidence::EvidenceError;
+        let status = match &error {
+            EvidenceError::Store(_) => return ApiError::internal(error),
+            EvidenceError::NotSigner { .. } => StatusCode::FORBIDDEN,
+            EvidenceError::Envelope(crate::attest::AttestError::TooLarge { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, error.code(), error.to_string())
+    }
+}
+
+/// An attestation as the API shows it: `evidence::describe` and the envelope.
+fn attestation_json(
+    record: &crate::store::backend::AttestationRecord,
+    identities: &[crate::store::Identity],
+) -> Value {
+    let mut shown = crate::evidence::describe(record, identities);
+    shown["envelope"] = serde_json::from_str::<Value>(&record.envelope).unwrap_or(Value::Null);
+    shown
+}
+
+/// `POST /api/v1/repos/{owner}/{name}/attestations` with a DSSE envelope as the body:
+/// kept when it verifies against an active key of a known identity the token's identity
+/// may act for, and names only commits this repository has (`evidence::accept`).
+async fn upload_attestation(
+    State(app): State<Arc<AppState>>,
+    Path((owner, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    blocking(move || {
+        let token = required_token(&app, &headers)?;
+        let (repo_name, record) = repo_for(&app, Some(&token), &owner, &name, Op::Write)?;
+        let admin = allows(&token, &Scope::Repo(repo_name), Op::Admin).is_ok();
+        let state = app.repo_state(record)?;
+        let uploader = crate::evidence::Uploader {
+            identity: &token.identity,
+            admin,
+        };
+        let accepted =
+            crate::evidence::accept(&app.data, &state.repo, &body, &uploader, &|_| false)?;
+        let known = state
+            .repo
+            .attestations(&parse_sha1("commit", &accepted.commits[0])?)?;
+        let stored_before = known.iter().any(|r| r.id == accepted.id);
+        if !stored_before {
+            state
+                .repo
+                .record_attestations(std::slice::from_ref(&accepted))?;
+        }
+        let identities = app.data.list_identities()?;
+        let status = if stored_before {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        Ok((
+            status,
+            Json(json!({ "attestation": attestation_json(&accepted, &identities) })),
+        )
+            .into_response())
+    })
+    .await
+}
+
+/// `GET /api/v1/repos/{owner}/{name}/commits/{sha}/attestations`: every attestation
+/// naming the commit, oldest first; a signer whose key was revoked since is marked
+/// `"counts": false`.
+async fn list_attestations(
+    State(app): State<Arc<AppState>>,
+    Path((owner, name, sha)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    blocking(move || {
+        let token = optional_token(&app, &headers)?;
+        let (_, record) = repo_for(&app, token.as_deref(), &owner, &name, Op::Read)?;
+        let commit = parse_sha1("the commit", &sha.to_ascii_lowercase())?;
+        let state = app.repo_state(record)?;
+        let identities = app.data.list_identities()?;
+        let listed: Vec<Value> = state
+            .repo
+            .attestations(&commit)?
+            .iter()
+            .map(|record| attestation_json(record, &identities))
+            .collect();
+        Ok(Json(json!({ "commit": commit.to_hex(), "attestations": listed })).into_response())
     })
     .await
 }

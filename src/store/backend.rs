@@ -14,6 +14,7 @@
 //! `tests/it/store_conformance.rs`.
 
 use bstr::BString;
+use serde::{Deserialize, Serialize};
 
 use super::identities::{Identity, IdentityError, IdentityKey};
 use super::refs::{RefTarget, RefUpdate};
@@ -30,6 +31,35 @@ pub struct SegmentEntry {
     pub added_at: u64,
 }
 
+/// A verified attestation as stored: the envelope exactly as it was received and
+/// verified, indexed by every commit it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationRecord {
+    /// BLAKE3 of the envelope bytes, hex: the same envelope is stored once.
+    pub id: String,
+    /// The commits its statement names (SHA-1 hex).
+    pub commits: Vec<String>,
+    pub predicate_type: String,
+    /// Who signed it: each identity once, with the key that verified.
+    pub signers: Vec<AttestationSigner>,
+    /// The identity whose token uploaded it.
+    pub uploaded_by: String,
+    /// Seconds since the epoch.
+    pub stored_at: u64,
+    /// A one-line summary of the predicate (a test result's `result`, a review's verdict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// The envelope's JSON as received.
+    pub envelope: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationSigner {
+    pub identity: String,
+    /// The Ed25519 public key, hex.
+    pub key: String,
+}
+
 /// What one [`MetaStore::commit`] writes, all or nothing.
 #[derive(Debug, Clone, Default)]
 pub struct MetaWrite<'a> {
@@ -43,6 +73,8 @@ pub struct MetaWrite<'a> {
     /// (`StoreError::SegmentUnregistered`) if one was unregistered meanwhile (a later
     /// garbage collection), so no ref is left pointing at a removed object.
     pub needs: Vec<String>,
+    /// Attestations to store (one already stored under its id is left as it is).
+    pub attestations: Vec<AttestationRecord>,
 }
 
 /// The segment generation a commit moved from and to (`None` before: a repository
@@ -69,6 +101,8 @@ pub trait MetaStore: Send + Sync {
     /// segment. A failed compare-and-swap (`StoreError::RefConflict`) or directory
     /// conflict leaves everything as it was.
     fn commit(&self, write: &MetaWrite<'_>) -> Result<Option<GenerationStep>, StoreError>;
+    /// The attestations naming `commit` (SHA-1 hex), oldest first.
+    fn attestations(&self, commit: &str) -> Result<Vec<AttestationRecord>, StoreError>;
 }
 
 /// The data directory's registry.

@@ -12,7 +12,7 @@ use bstr::{BString, ByteSlice};
 use crate::git::{check_ref_name, native_to_git};
 use crate::object::{Kind, NativeObject, ObjectId, Sha1, decode};
 
-use super::backend::{MetaStore, MetaWrite, SegmentEntry};
+use super::backend::{AttestationRecord, MetaStore, MetaWrite, SegmentEntry};
 use super::cache::BoundedCache;
 use super::refs::{Authorized, RefTarget, RefUpdate};
 use super::segment::{
@@ -610,6 +610,27 @@ impl Repo {
         segment: Option<SegmentWriter>,
         authorized: &[Authorized],
     ) -> Result<(), StoreError> {
+        self.commit_with(segment, authorized, &[])
+    }
+
+    /// Stores verified attestations (`crate::evidence` decides which).
+    pub fn record_attestations(&self, records: &[AttestationRecord]) -> Result<(), StoreError> {
+        self.commit_with(None, &[], records)
+    }
+
+    /// The attestations naming a commit, oldest first.
+    pub fn attestations(&self, commit: &Sha1) -> Result<Vec<AttestationRecord>, StoreError> {
+        self.meta.attestations(&commit.to_hex())
+    }
+
+    /// `commit`, with attestations written in the same transaction (a push that carries
+    /// its evidence).
+    pub fn commit_with(
+        &self,
+        segment: Option<SegmentWriter>,
+        authorized: &[Authorized],
+        attestations: &[AttestationRecord],
+    ) -> Result<(), StoreError> {
         let updates: Vec<&RefUpdate> = authorized.iter().map(Authorized::update).collect();
         // Names are checked where refs are made or moved; a delete takes any stored name,
         // so that a ref which should never have been accepted can still be removed.
@@ -633,7 +654,12 @@ impl Repo {
             Some(new) => Some(Segment::open(&self.objects_dir(), &new.name)?),
             None => None,
         };
-        let result = self.commit_txn(new_segment.as_ref(), opened.as_ref(), &updates);
+        let result = self.commit_txn(
+            new_segment.as_ref(),
+            opened.as_ref(),
+            &updates,
+            attestations,
+        );
         if result.is_err()
             && let Some(new) = &new_segment
         {
@@ -669,6 +695,7 @@ impl Repo {
         new_segment: Option<&super::segment::NewSegment>,
         opened: Option<&Segment>,
         updates: &[&RefUpdate],
+        attestations: &[AttestationRecord],
     ) -> Result<Option<super::backend::GenerationStep>, StoreError> {
         let mut needs: Vec<String> = Vec::new();
         for update in updates {
@@ -705,6 +732,7 @@ impl Repo {
             refs: updates.to_vec(),
             segment,
             needs,
+            attestations: attestations.to_vec(),
         })
     }
 }

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["gitx", "attest"],
     &["git"],
     &["store"],
-    &["history", "import", "auth"],
+    &["history", "import", "auth", "evidence"],
     &["packing", "gate"],
     &["export", "fsck", "served"],
     &["upload", "receive"],

@@ -24,6 +24,17 @@ fn json_outcome(forge: &Forge, args: &[&str]) -> (bool, Value) {
     (out.status.success(), value)
 }
 
+/// A work tree under `dir` with one commit on `main`: (work tree, commit, tree).
+fn one_commit(dir: &std::path::Path) -> (std::path::PathBuf, String, String) {
+    let work = dir.join("work");
+    std::fs::create_dir(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    commit_file(&work, "a.txt", "one\n", "one");
+    let commit = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let tree = git(&work, &["rev-parse", "HEAD^{tree}"]).trim().to_owned();
+    (work, commit, tree)
+}
+
 /// `forge attest sign` of a PASSED test result about `commit` (and `tree`): the envelope.
 fn sign_passed(forge: &Forge, key: &std::path::Path, commit: &str, tree: Option<&str>) -> String {
     let predicate = key.with_extension("predicate.json");
@@ -71,12 +82,7 @@ fn keys_sign_and_verify_offline() {
     let again = forge.fails(&["keygen", "--out", key.to_str().unwrap()]);
     assert!(again.contains("exists"), "{again}");
 
-    let work = tmp.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    git(&work, &["init", "-q", "-b", "main"]);
-    commit_file(&work, "a.txt", "one\n", "one");
-    let commit = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
-    let tree = git(&work, &["rev-parse", "HEAD^{tree}"]).trim().to_owned();
+    let (_work, commit, tree) = one_commit(tmp.path());
     let envelope = sign_passed(&forge, &key, &commit, Some(&tree));
     let parsed: Value = serde_json::from_str(&envelope).unwrap();
     assert_eq!(parsed["payloadType"], "application/vnd.in-toto+json");
@@ -268,4 +274,290 @@ fn envelopes_interoperate_with_securesystemslib() {
         !refused.status.success(),
         "verified under a key that did not sign"
     );
+}
+
+/// An HTTP request with a bearer token (or none) and a body: status and JSON answer.
+fn api(
+    server: &common::Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, Value) {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    request.push_str(&format!(
+        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    ));
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    let answer = common::raw_http(&server.addr(), &bytes);
+    let value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    (answer.status, value)
+}
+
+/// An envelope over any body, signed with the key in `key_file` (for hostile inputs the
+/// CLI would not make).
+fn envelope_over(key_file: &std::path::Path, body: &[u8]) -> forge::attest::Envelope {
+    let key = forge::attest::keys::read_secret_key(key_file).unwrap();
+    forge::attest::dsse::sign("application/vnd.in-toto+json", body, &key)
+}
+
+fn statement(commit: &str, statement_type: &str) -> Vec<u8> {
+    format!(
+        r#"{{"_type":"{statement_type}","subject":[{{"digest":{{"gitCommit":"{commit}"}}}}],"predicateType":"{TEST_RESULT}","predicate":{{"result":"PASSED","configuration":[]}}}}"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn uploads_keep_only_verified_attestations_about_commits_here() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["repo", "create", "alice/app"]);
+    forge.ok(&["repo", "create", "alice/other"]);
+    forge.ok(&["identity", "add", "alice", "--kind", "human"]);
+    forge.ok(&["identity", "add", "mallory", "--kind", "human"]);
+    forge.ok(&[
+        "identity", "add", "ci-bot", "--kind", "agent", "--owner", "alice",
+    ]);
+    let keygen = |name: &str| {
+        let path = tmp.path().join(format!("{name}.key"));
+        let public = forge.ok(&["keygen", "--out", path.to_str().unwrap()]);
+        (path, public.trim().to_owned())
+    };
+    let (ci_key, ci_public) = keygen("ci");
+    let (old_key, old_public) = keygen("old");
+    let (stray_key, _) = keygen("stray");
+    forge.ok(&["identity", "key", "add", "ci-bot", &ci_public]);
+    forge.ok(&["identity", "key", "add", "ci-bot", &old_public]);
+    forge.ok(&["identity", "key", "revoke", "ci-bot", &old_public]);
+    let server = common::Server::start(&forge);
+
+    let (work, commit, tree) = one_commit(tmp.path());
+    git(
+        &work,
+        &["push", "-q", &server.repo_url("alice/app"), "main"],
+    );
+
+    let token = |identity: &str, repo: &str| {
+        forge.token(&["--identity", identity, "--repo", repo, "--ops", "write"])
+    };
+    let (ci, alice, mallory) = (
+        token("ci-bot", "alice/app"),
+        token("alice", "alice/*"),
+        token("mallory", "alice/*"),
+    );
+    let upload_path = "/api/v1/repos/alice/app/attestations";
+    let upload = |token: &str, body: &[u8]| api(&server, "POST", upload_path, Some(token), body);
+
+    // Kept: signed by ci-bot's active key, uploaded by ci-bot, then by its owner.
+    let signed = sign_passed(&forge, &ci_key, &commit, Some(&tree));
+    let (status, kept) = upload(&ci, signed.as_bytes());
+    assert_eq!(status, 201, "{kept}");
+    let kept = &kept["attestation"];
+    assert_eq!(kept["commits"], serde_json::json!([commit]));
+    assert_eq!(kept["predicate_type"], TEST_RESULT);
+    assert_eq!(kept["summary"], "PASSED");
+    assert_eq!(kept["signers"][0]["identity"], "ci-bot");
+    assert_eq!(kept["signers"][0]["key"], ci_public.as_str());
+    assert_eq!(kept["uploaded_by"], "ci-bot");
+    let (status, _) = upload(&ci, signed.as_bytes());
+    assert_eq!(status, 200, "the same envelope again is kept once");
+    let by_owner = envelope_over(
+        &ci_key,
+        &statement(&commit, "https://in-toto.io/Statement/v1"),
+    );
+    let (status, answer) = upload(&alice, by_owner.to_json().as_bytes());
+    assert_eq!(status, 201, "{answer}");
+
+    // Refused, each with its rule.
+    let tampered = {
+        let mut envelope = by_owner.clone();
+        let body = statement(&commit, "https://in-toto.io/Statement/v1");
+        let forged = String::from_utf8(body).unwrap().replace("PASSED", "FAILED");
+        envelope.payload = base64::engine::general_purpose::STANDARD.encode(forged);
+        envelope.to_json()
+    };
+    let raw_signature = {
+        let body = statement(&commit, "https://in-toto.io/Statement/v1");
+        let mut envelope = envelope_over(&ci_key, &body);
+        let key = forge::attest::keys::read_secret_key(&ci_key).unwrap();
+        use ed25519_dalek::Signer;
+        envelope.signatures[0].sig =
+            base64::engine::general_purpose::STANDARD.encode(key.sign(&body).to_bytes());
+        envelope.to_json()
+    };
+    let absent = "1".repeat(40);
+    let oversized = format!(
+        r#"{{"payload":"{}","payloadType":"application/vnd.in-toto+json","signatures":[]}}"#,
+        "A".repeat(300 << 10)
+    );
+    let cases: Vec<(&str, String, String, u16, &str, String)> = vec![
+        (
+            "wrong signature",
+            mallory.clone(),
+            tampered.clone(),
+            422,
+            "bad_signature",
+            format!("the signature by ci-bot's key {ci_public} does not verify over this payload"),
+        ),
+        (
+            "wrong signature by the owner",
+            alice.clone(),
+            tampered,
+            422,
+            "bad_signature",
+            "does not verify".into(),
+        ),
+        (
+            "PAE over other bytes",
+            ci.clone(),
+            raw_signature,
+            422,
+            "bad_signature",
+            "does not verify".into(),
+        ),
+        (
+            "unknown key",
+            ci.clone(),
+            sign_passed(&forge, &stray_key, &commit, None),
+            422,
+            "unknown_key",
+            "no signature verifies against an active key of a known identity".into(),
+        ),
+        (
+            "revoked key",
+            ci.clone(),
+            sign_passed(&forge, &old_key, &commit, None),
+            422,
+            "revoked_key",
+            format!(
+                "signed by ci-bot with a key that no longer counts (revoked, or the identity is disabled): {old_public}"
+            ),
+        ),
+        (
+            "uploader not the signer",
+            mallory.clone(),
+            signed.clone(),
+            403,
+            "not_signer",
+            "mallory may not upload attestations signed by ci-bot".into(),
+        ),
+        (
+            "commit not here",
+            ci.clone(),
+            sign_passed(&forge, &ci_key, &absent, None),
+            422,
+            "unknown_commit",
+            format!("commit {absent} is not in this repository"),
+        ),
+        (
+            "wrong _type",
+            ci.clone(),
+            envelope_over(
+                &ci_key,
+                &statement(&commit, "https://in-toto.io/Statement/v0.1"),
+            )
+            .to_json(),
+            422,
+            "wrong_type",
+            "Statement/v0.1".into(),
+        ),
+        (
+            "garbage",
+            ci.clone(),
+            "{not json".into(),
+            422,
+            "malformed_attestation",
+            "envelope".into(),
+        ),
+        (
+            "garbage statement",
+            ci.clone(),
+            envelope_over(&ci_key, b"[1, 2").to_json(),
+            422,
+            "malformed_attestation",
+            "statement".into(),
+        ),
+        (
+            "oversized",
+            ci.clone(),
+            oversized,
+            413,
+            "too_large",
+            "envelope is over the limit".into(),
+        ),
+    ];
+    for (what, token, body, status, code, message) in &cases {
+        let (got, answer) = upload(token, body.as_bytes());
+        assert_eq!(got, *status, "{what}: {answer}");
+        assert_eq!(answer["error"]["code"], *code, "{what}: {answer}");
+        let text = answer["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            text.contains(message.as_str()),
+            "{what}: {text:?} lacks {message:?}"
+        );
+    }
+    // Replayed into a repository that lacks the commit.
+    let (status, answer) = api(
+        &server,
+        "POST",
+        "/api/v1/repos/alice/other/attestations",
+        Some(&alice),
+        signed.as_bytes(),
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["code"], "unknown_commit");
+    // No token, a read-only token.
+    assert_eq!(
+        api(&server, "POST", upload_path, None, signed.as_bytes()).0,
+        401
+    );
+    let reader = forge.token(&[
+        "--identity",
+        "ci-bot",
+        "--repo",
+        "alice/app",
+        "--ops",
+        "read",
+    ]);
+    assert_eq!(upload(&reader, signed.as_bytes()).0, 403);
+
+    // Only the two kept ones are there; a key revoked later stops them counting.
+    let list_path = format!("/api/v1/repos/alice/app/commits/{commit}/attestations");
+    let (status, listed) = api(&server, "GET", &list_path, Some(&alice), b"");
+    assert_eq!(status, 200, "{listed}");
+    let attestations = listed["attestations"].as_array().unwrap();
+    assert_eq!(attestations.len(), 2, "{listed}");
+    assert_eq!(attestations[0]["signers"][0]["counts"], true);
+    assert_eq!(
+        attestations[0]["envelope"],
+        serde_json::from_str::<Value>(&signed).unwrap()
+    );
+    let (_, other) = api(
+        &server,
+        "GET",
+        &format!("/api/v1/repos/alice/other/commits/{commit}/attestations"),
+        Some(&alice),
+        b"",
+    );
+    assert_eq!(other["attestations"], serde_json::json!([]));
+    forge.ok(&["identity", "key", "revoke", "ci-bot", &ci_public]);
+    let (_, listed) = api(&server, "GET", &list_path, Some(&alice), b"");
+    assert_eq!(
+        listed["attestations"][0]["signers"][0]["counts"], false,
+        "{listed}"
+    );
+    let shown = forge.ok(&["attest", "list", "alice/app", &commit]);
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 2, "{shown}");
+    assert!(
+        lines[0].ends_with(&format!("\t{TEST_RESULT}\tci-bot (key revoked)\tPASSED")),
+        "{shown}"
+    );
+    forge.ok(&["fsck"]);
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use forge::object::ObjectId;
-use forge::store::backend::{MetaStore, MetaWrite, SegmentEntry};
+use forge::store::backend::{
+    AttestationRecord, AttestationSigner, MetaStore, MetaWrite, SegmentEntry,
+};
 use forge::store::{
     DataDir, Expected, Identity, IdentityError, IdentityKey, IdentityKind, RefTarget, RefUpdate,
     RepoName, Setting, StoreError,
@@ -70,6 +72,7 @@ fn write(meta: &dyn MetaStore, updates: &[RefUpdate]) -> Result<(), StoreError> 
         refs: updates.iter().collect(),
         segment: None,
         needs: Vec::new(),
+        attestations: Vec::new(),
     })
     .map(|_| ())
 }
@@ -227,6 +230,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
             refs: vec![&ref_a],
             segment: Some(segment("s1", 10)),
             needs: Vec::new(),
+            attestations: Vec::new(),
         })
         .unwrap();
     assert_eq!(step, Some((Some(0), 1)));
@@ -237,6 +241,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         refs: vec![&stale],
         segment: Some(segment("s-refused", 20)),
         needs: Vec::new(),
+        attestations: Vec::new(),
     });
     assert!(matches!(refused, Err(StoreError::RefConflict { .. })));
     assert_eq!(m.generation().unwrap(), Some(1));
@@ -252,6 +257,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
             refs: Vec::new(),
             segment: Some(segment("s2", 30)),
             needs: Vec::new(),
+            attestations: Vec::new(),
         })
         .unwrap();
     assert_eq!(step, Some((Some(1), 2)));
@@ -268,6 +274,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         refs: vec![&to_gone],
         segment: None,
         needs: vec!["s1".into(), "gone".into()],
+        attestations: Vec::new(),
     });
     assert!(
         matches!(&gone, Err(StoreError::SegmentUnregistered(name)) if name == "gone"),
@@ -278,6 +285,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         refs: vec![&to_gone],
         segment: None,
         needs: vec!["s1".into(), "s2".into()],
+        attestations: Vec::new(),
     })
     .unwrap();
     assert_eq!(m.read_ref(b"refs/heads/c").unwrap(), Some(direct(3)));
@@ -331,6 +339,7 @@ fn two_handles_commit_concurrently(h: &Harness) {
                         refs: vec![&bump],
                         segment: Some(registered),
                         needs: Vec::new(),
+                        attestations: Vec::new(),
                     }) {
                         Ok(_) => done += 1,
                         Err(StoreError::RefConflict { .. }) => conflicts += 1,
@@ -550,12 +559,86 @@ fn identities_and_revocations(h: &Harness) {
     assert!(!b.any_revoked(&[vec![3u8; 64]]).unwrap());
 }
 
+fn attestation(id: char, commits: &[char], stored_at: u64) -> AttestationRecord {
+    AttestationRecord {
+        id: id.to_string().repeat(64),
+        commits: commits.iter().map(|c| c.to_string().repeat(40)).collect(),
+        predicate_type: "https://in-toto.io/attestation/test-result/v0.1".into(),
+        signers: vec![AttestationSigner {
+            identity: "ci-bot".into(),
+            key: "e".repeat(64),
+        }],
+        uploaded_by: "ci-bot".into(),
+        stored_at,
+        summary: Some("PASSED".into()),
+        envelope: format!("{{\"payload\":\"{id}\"}}"),
+    }
+}
+
+/// Attestations are stored once by id, listed per commit oldest first, and written with
+/// the refs of the same commit or not at all.
+fn attestations_by_commit(h: &Harness) {
+    let meta = h.meta("attest/x", 2);
+    let (m, other) = (meta[0].as_ref(), meta[1].as_ref());
+    let (first, second) = (
+        attestation('1', &['a', 'b'], 20),
+        attestation('2', &['a'], 10),
+    );
+    m.commit(&MetaWrite {
+        attestations: vec![first.clone(), second.clone()],
+        ..MetaWrite::default()
+    })
+    .unwrap();
+    assert_eq!(
+        other.attestations(&"a".repeat(40)).unwrap(),
+        [second.clone(), first.clone()]
+    );
+    assert_eq!(
+        other.attestations(&"b".repeat(40)).unwrap(),
+        std::slice::from_ref(&first)
+    );
+    assert_eq!(other.attestations(&"c".repeat(40)).unwrap(), []);
+    // The same id again changes nothing, even with other fields.
+    let mut again = first.clone();
+    again.uploaded_by = "someone".into();
+    again.stored_at = 5;
+    other
+        .commit(&MetaWrite {
+            attestations: vec![again],
+            ..MetaWrite::default()
+        })
+        .unwrap();
+    assert_eq!(
+        m.attestations(&"b".repeat(40)).unwrap(),
+        std::slice::from_ref(&first)
+    );
+    // A write whose compare-and-swap fails stores none of its attestations.
+    let stale = update("refs/heads/x", Expected::Value(direct(1)), Some(direct(2)));
+    let refused = m.commit(&MetaWrite {
+        refs: vec![&stale],
+        attestations: vec![attestation('3', &['c'], 30)],
+        ..MetaWrite::default()
+    });
+    assert!(matches!(refused, Err(StoreError::RefConflict { .. })));
+    assert_eq!(m.attestations(&"c".repeat(40)).unwrap(), []);
+    let fresh = update("refs/heads/x", Expected::Absent, Some(direct(2)));
+    m.commit(&MetaWrite {
+        refs: vec![&fresh],
+        attestations: vec![attestation('3', &['c'], 30)],
+        ..MetaWrite::default()
+    })
+    .unwrap();
+    assert_eq!(other.attestations(&"c".repeat(40)).unwrap().len(), 1);
+    assert_eq!(other.read_ref(b"refs/heads/x").unwrap(), Some(direct(2)));
+}
+
 /// The suite, run against one implementation.
 fn conformance(harness: impl Fn() -> Harness) {
     compare_and_swap_cases(&harness());
     batches_are_atomic(&harness());
     segments_register_with_refs_and_generations_rise(&harness());
     settings_round_trip(&harness());
+    attestations_by_commit(&harness());
     two_handles_commit_concurrently(&harness());
     repositories_in_the_registry(&harness());
     identities_and_revocations(&harness());

@@ -7,7 +7,9 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
-use crate::store::backend::{GenerationStep, MetaStore, MetaWrite, SegmentEntry};
+use crate::store::backend::{
+    AttestationRecord, GenerationStep, MetaStore, MetaWrite, SegmentEntry,
+};
 use crate::store::refs::{Expected, RefTarget};
 use crate::store::settings::{RepoSettings, Setting};
 
@@ -21,6 +23,11 @@ const SEGMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("segments");
 /// changes the segment table, so a handle sees in one read whether others registered any.
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const SEGMENTS_GENERATION: &str = "segments";
+/// Attestation id (hex) → `AttestationRecord` (JSON).
+const ATTESTATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("attestations");
+/// Commit SHA-1 (20 bytes) followed by `stored_at` (8 bytes, big-endian) and the
+/// attestation id (hex): a prefix scan lists a commit's attestations oldest first.
+const ATTESTED: TableDefinition<&[u8], ()> = TableDefinition::new("attested_commits");
 /// Repository settings (`forge repo config`): key → value.
 const CONFIG: TableDefinition<&str, &str> = TableDefinition::new("config");
 
@@ -128,6 +135,18 @@ impl RedbMeta {
     }
 }
 
+fn commit_bytes(commit: &str) -> Result<Vec<u8>, StoreError> {
+    crate::hex::decode(commit, 20)
+        .ok_or_else(|| StoreError::Corrupt(format!("attestation subject {commit:?}")))
+}
+
+fn attested_key(commit: &str, stored_at: u64, id: &str) -> Result<Vec<u8>, StoreError> {
+    let mut key = commit_bytes(commit)?;
+    key.extend_from_slice(&stored_at.to_be_bytes());
+    key.extend_from_slice(id.as_bytes());
+    Ok(key)
+}
+
 fn decode_ref(name: &[u8], bytes: &[u8]) -> Result<RefTarget, StoreError> {
     RefTarget::decode(bytes).ok_or_else(|| StoreError::Corrupt(format!("ref {}", name.as_bstr())))
 }
@@ -204,6 +223,39 @@ impl MetaStore for RedbMeta {
         Ok((out, generation))
     }
 
+    fn attestations(&self, commit: &str) -> Result<Vec<AttestationRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let index = match txn.open_table(ATTESTED) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.error(e)),
+        };
+        let records = txn.open_table(ATTESTATIONS).map_err(|e| self.error(e))?;
+        let start = commit_bytes(commit)?;
+        let mut end = start.clone();
+        end.extend_from_slice(&[0xff; 9]);
+        let mut out = Vec::new();
+        for item in index
+            .range(start.as_slice()..end.as_slice())
+            .map_err(|e| self.error(e))?
+        {
+            let (key, _) = item.map_err(|e| self.error(e))?;
+            let id = std::str::from_utf8(&key.value()[28..])
+                .map_err(|_| StoreError::Corrupt("attestation index".into()))?
+                .to_owned();
+            let Some(value) = records.get(id.as_str()).map_err(|e| self.error(e))? else {
+                return Err(StoreError::Corrupt(format!(
+                    "attestation {id} is indexed but missing"
+                )));
+            };
+            out.push(
+                serde_json::from_slice(value.value())
+                    .map_err(|e| StoreError::Corrupt(format!("attestation {id}: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
     fn generation(&self) -> Result<Option<u64>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.error(e))?;
         self.generation_in(&txn)
@@ -258,6 +310,29 @@ impl MetaStore for RedbMeta {
                         .is_none()
                     {
                         return Err(StoreError::SegmentUnregistered(name.clone()));
+                    }
+                }
+            }
+            if !write.attestations.is_empty() {
+                let mut records = txn.open_table(ATTESTATIONS).map_err(|e| self.error(e))?;
+                let mut index = txn.open_table(ATTESTED).map_err(|e| self.error(e))?;
+                for record in &write.attestations {
+                    if records
+                        .get(record.id.as_str())
+                        .map_err(|e| self.error(e))?
+                        .is_some()
+                    {
+                        continue;
+                    }
+                    let json = serde_json::to_vec(record).expect("serialisable");
+                    records
+                        .insert(record.id.as_str(), json.as_slice())
+                        .map_err(|e| self.error(e))?;
+                    for commit in &record.commits {
+                        let key = attested_key(commit, record.stored_at, &record.id)?;
+                        index
+                            .insert(key.as_slice(), ())
+                            .map_err(|e| self.error(e))?;
                     }
                 }
             }
