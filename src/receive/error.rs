@@ -60,6 +60,9 @@ pub enum RefError {
     Concurrent(String),
     #[error("internal error: {0}")]
     Store(String),
+    /// An attestation the push carried was refused (nothing of the push is kept).
+    #[error("attestation {number} refused: {reason}")]
+    Attestation { number: usize, reason: String },
 }
 
 impl RefError {
@@ -69,6 +72,7 @@ impl RefError {
             RefError::Unpack => "unpack_failed",
             RefError::Concurrent(_) => "ref_changed",
             RefError::Store(_) => "internal",
+            RefError::Attestation { .. } => "attestation_refused",
         }
     }
 }

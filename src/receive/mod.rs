@@ -23,6 +23,7 @@ use std::sync::atomic::AtomicBool;
 
 use bstr::{BString, ByteSlice};
 
+use crate::evidence::{self, Uploader};
 use crate::gate::{
     self, Caller, Claim, GateContext, NewValue, Proposal, RefChange, Refusal, RefusalCode, Via,
 };
@@ -32,7 +33,8 @@ use crate::object::{IdMap, IdSet, Kind, ObjectId, Sha1};
 use crate::progress::Progress;
 use crate::protocol::pktline::{self, SIDEBAND_64K_DATA};
 use crate::served::{PushLimits, RepoState};
-use crate::store::{Authorized, RefTarget, RepoSettings, StoreError};
+use crate::store::backend::AttestationRecord;
+use crate::store::{Authorized, DataDir, RefTarget, RepoSettings, StoreError};
 
 pub use error::{PushError, RefError};
 use request::{PushCommand, PushRequest};
@@ -84,6 +86,22 @@ pub fn advertisement(state: &RepoState) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
+/// Who pushes, as the gate and the evidence rules need to know.
+pub struct Pusher<'a> {
+    pub caller: Caller,
+    /// The identity a token names (`None` without one), and whether it administers the
+    /// repository: who may attach attestations signed by whom (`git push -o attest=…`).
+    pub identity: Option<&'a str>,
+    pub admin: bool,
+    /// The registry, for the signers' keys.
+    pub data: &'a DataDir,
+    /// Whether the pusher's token allows updating a ref.
+    pub may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
+}
+
+/// The push option that carries an attestation: `attest=<base64url of the envelope>`.
+const ATTEST_OPTION: &str = "attest=";
+
 /// Runs a parsed push and writes git's report to `out` (band 1 when the client asked for a
 /// side band, with progress on band 2 unless `quiet`). Returns whether any ref moved.
 pub fn receive<W>(
@@ -91,8 +109,7 @@ pub fn receive<W>(
     request: &PushRequest,
     pack: &mut dyn BufRead,
     limits: PushLimits,
-    caller: &Caller,
-    may_update: &dyn Fn(&str) -> Result<(), Refusal>,
+    pusher: &Pusher<'_>,
     out: W,
 ) -> io::Result<bool>
 where
@@ -115,7 +132,17 @@ where
     }
     let results = match received {
         Ok(received) => {
-            let results = apply(state, request, received, caller, may_update);
+            let results = match attestations(state, request, &received, pusher) {
+                Ok(evidence) => apply(state, request, received, pusher, evidence),
+                Err(error) => {
+                    tracing::info!("push to {}: {error}", state.repo.name());
+                    request
+                        .commands
+                        .iter()
+                        .map(|c| (c.name.clone(), Err(error.clone())))
+                        .collect()
+                }
+            };
             (None, results)
         }
         Err(reason) => {
@@ -297,8 +324,8 @@ fn apply(
     state: &RepoState,
     request: &PushRequest,
     received: Received,
-    caller: &Caller,
-    may_update: &dyn Fn(&str) -> Result<(), Refusal>,
+    pusher: &Pusher<'_>,
+    evidence: Vec<AttestationRecord>,
 ) -> Vec<RefResult> {
     let repo = &state.repo;
     let _push = state.push_lock();
@@ -309,7 +336,7 @@ fn apply(
             refs: repo.refs()?.into_iter().collect(),
             settings: repo.settings()?,
             brought: IdMap::default(),
-            may_update,
+            may_update: pusher.may_update,
         };
         let mut changes = Vec::with_capacity(request.commands.len());
         for command in &request.commands {
@@ -317,7 +344,7 @@ fn apply(
         }
         let proposal = Proposal {
             via: Via::Push,
-            caller: caller.clone(),
+            caller: pusher.caller.clone(),
             changes,
         };
         let verdicts = gate::decide(&mut ctx, &proposal)?;
@@ -348,10 +375,11 @@ fn apply(
         let committed = if updates.is_empty() {
             Ok(())
         } else {
-            repo.commit(segment, &updates).map_err(|e| match e {
-                StoreError::RefConflict { name, .. } => RefError::Concurrent(name),
-                other => RefError::Store(other.to_string()),
-            })
+            repo.commit_with(segment, &updates, &evidence)
+                .map_err(|e| match e {
+                    StoreError::RefConflict { name, .. } => RefError::Concurrent(name),
+                    other => RefError::Store(other.to_string()),
+                })
         };
         Ok(request
             .commands
@@ -375,6 +403,57 @@ fn apply(
             .map(|c| (c.name.clone(), Err(RefError::Store(e.to_string()))))
             .collect()
     })
+}
+
+/// The attestations the push carries (`-o attest=…`), each checked as an upload is
+/// (`evidence::accept`), commits the push brings counting as the repository's. One that
+/// fails refuses every ref of the push, with the rule it broke.
+fn attestations(
+    state: &RepoState,
+    request: &PushRequest,
+    received: &Received,
+    pusher: &Pusher<'_>,
+) -> Result<Vec<AttestationRecord>, RefError> {
+    let repo = &state.repo;
+    let mut records = Vec::new();
+    for (n, option) in request.options.iter().enumerate() {
+        let Some(encoded) = option.strip_prefix(ATTEST_OPTION.as_bytes()) else {
+            continue;
+        };
+        let refused = |why: String| RefError::Attestation {
+            number: n + 1,
+            reason: why,
+        };
+        let Some(identity) = pusher.identity else {
+            return Err(refused("attestations need a token".into()));
+        };
+        let json = decode_base64(encoded).ok_or_else(|| {
+            refused("the option is not base64 (attest=<base64url envelope>)".into())
+        })?;
+        let brought = |sha1: &Sha1| {
+            received
+                .ingested
+                .as_ref()
+                .and_then(|ingested| ingested.ids.typed(repo, sha1))
+                .is_some_and(|(_, kind)| kind == Kind::Commit)
+        };
+        let uploader = Uploader {
+            identity,
+            admin: pusher.admin,
+        };
+        let record = evidence::accept(pusher.data, repo, &json, &uploader, &brought)
+            .map_err(|e| refused(e.to_string()))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    [URL_SAFE_NO_PAD, URL_SAFE, STANDARD, STANDARD_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(text).ok())
 }
 
 /// What the gate asks of a push, answered from the store and from the objects the push

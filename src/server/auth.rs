@@ -121,6 +121,20 @@ impl Caller {
         }
     }
 
+    /// Whether the caller's token holds `admin` on `repo` now.
+    pub fn administers(&self, repo: &RepoName) -> bool {
+        let Some(token) = &self.token else {
+            return false;
+        };
+        let scope = Scope::Repo(repo.clone());
+        let request = Request {
+            scope: &scope,
+            op: Op::Admin,
+            ref_name: None,
+        };
+        authorize(token, &request).is_ok()
+    }
+
     /// Whether the caller may update `ref_name` of `repo` (every ref of a push is asked).
     pub fn may_update(&self, repo: &RepoName, ref_name: &str) -> Result<(), Refusal> {
         let refused = |reason: String| Refusal::new(RefusalCode::NotPermitted, reason);

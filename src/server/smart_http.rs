@@ -494,9 +494,14 @@ pub async fn receive_pack(
             return Ok(());
         }
         let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
-        let who = caller.gate_caller(&app.data);
-        match crate::receive::receive(&state, &request, &mut input, limits, &who, &may_update, out)
-        {
+        let pusher = crate::receive::Pusher {
+            caller: caller.gate_caller(&app.data),
+            identity: caller.token.as_ref().map(|t| t.identity.as_str()),
+            admin: caller.administers(&repo_name),
+            data: &app.data,
+            may_update: &may_update,
+        };
+        match crate::receive::receive(&state, &request, &mut input, limits, &pusher, out) {
             Ok(true) => state.schedule_repack(),
             Ok(false) => {}
             Err(e) => tracing::info!("push to {}: {e}", state.repo.name()),

@@ -561,3 +561,111 @@ fn uploads_keep_only_verified_attestations_about_commits_here() {
     );
     forge.ok(&["fsck"]);
 }
+
+/// `git push -o attest=<base64url envelope>`: the attestation is checked like an upload
+/// (the commits the push brings count as the repository's) and stored with the refs, or
+/// the push is refused with the rule it broke and nothing is kept.
+#[test]
+fn a_push_carries_its_attestation() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["repo", "create", "alice/app"]);
+    forge.ok(&["identity", "add", "alice", "--kind", "human"]);
+    forge.ok(&["identity", "add", "mallory", "--kind", "human"]);
+    forge.ok(&[
+        "identity", "add", "ci-bot", "--kind", "agent", "--owner", "alice",
+    ]);
+    let key = tmp.path().join("ci.key");
+    let public = forge.ok(&["keygen", "--out", key.to_str().unwrap()]);
+    forge.ok(&["identity", "key", "add", "ci-bot", public.trim()]);
+    let server = common::Server::start(&forge);
+    let (work, first, _) = one_commit(tmp.path());
+    git(
+        &work,
+        &["push", "-q", &server.repo_url("alice/app"), "main"],
+    );
+    commit_file(&work, "b.txt", "two\n", "two");
+    let second = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let url_of = |identity: &str| {
+        let token = forge.token(&[
+            "--identity",
+            identity,
+            "--repo",
+            "alice/app",
+            "--ops",
+            "write",
+        ]);
+        format!(
+            "{}/alice/app.git",
+            server
+                .url
+                .replacen("http://", &format!("http://x:{token}@"), 1)
+        )
+    };
+    let option = |envelope: &str| format!("attest={}", URL_SAFE_NO_PAD.encode(envelope.trim()));
+    let remote_main = || {
+        let listed = git(
+            &work,
+            &[
+                "ls-remote",
+                &server.repo_url("alice/app"),
+                "refs/heads/main",
+            ],
+        );
+        listed.split_whitespace().next().unwrap_or("").to_owned()
+    };
+    let stored = |commit: &str| forge.ok(&["attest", "list", "alice/app", commit]);
+
+    // Refused: a commit neither stored nor pushed; an uploader who may not act for ci-bot.
+    let absent = "1".repeat(40);
+    let elsewhere = option(&sign_passed(&forge, &key, &absent, None));
+    let (ok, stderr) = common::try_git(
+        &work,
+        &["push", "-o", &elsewhere, &url_of("ci-bot"), "main"],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "(attestation 1 refused: commit {absent} is not in this repository)"
+        )),
+        "{stderr}"
+    );
+    let about_second = option(&sign_passed(&forge, &key, &second, None));
+    let (ok, stderr) = common::try_git(
+        &work,
+        &["push", "-o", &about_second, &url_of("mallory"), "main"],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "(attestation 1 refused: mallory may not upload attestations signed by ci-bot)"
+        ),
+        "{stderr}"
+    );
+    let (ok, stderr) = common::try_git(
+        &work,
+        &["push", "-o", "attest=%%%", &url_of("ci-bot"), "main"],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("(attestation 1 refused: the option is not base64"),
+        "{stderr}"
+    );
+    assert_eq!(remote_main(), first, "no refused push moved main");
+    assert_eq!(stored(&second), "", "no refused push kept its attestation");
+
+    // Kept: the commit arrives with the push that attests it.
+    let (ok, stderr) = common::try_git(
+        &work,
+        &["push", "-o", &about_second, &url_of("ci-bot"), "main"],
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(remote_main(), second);
+    let listed = forge.json(&["attest", "list", "alice/app", &second]);
+    let kept = &listed["attestations"][0];
+    assert_eq!(kept["uploaded_by"], "ci-bot", "{listed}");
+    assert_eq!(kept["signers"][0]["identity"], "ci-bot");
+    assert_eq!(kept["summary"], "PASSED");
+    forge.ok(&["fsck"]);
+}
