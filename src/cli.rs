@@ -11,6 +11,7 @@ use serde_json::json;
 
 mod attest;
 mod auth;
+mod policy;
 mod refs;
 
 use crate::object::{HexPrefix, Kind, ObjectId, Sha1};
@@ -121,6 +122,10 @@ enum Command {
     /// Sign and verify attestations (DSSE envelopes of in-toto statements), offline.
     #[command(subcommand)]
     Attest(attest::AttestCommand),
+    /// Add, list and remove a repository's ref rules (who may update, fast-forward only,
+    /// required attestations), enforced on every path a ref moves by.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Import every object and ref of a local git repository (bare or not).
     Import {
         /// Target repository, created if it does not exist.
@@ -477,6 +482,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(command) => auth::token(&cli.data, command, cli.json)?,
         Command::Keygen { out } => attest::keygen(&out, cli.json)?,
         Command::Attest(command) => attest::command(&cli.data, command, cli.json)?,
+        Command::Policy(command) => policy::command(&cli.data, command, cli.json)?,
         Command::ShowId { repo, id } => {
             let name = parse_name(&repo)?;
             let data = DataDir::open(&cli.data)?;

@@ -94,12 +94,13 @@ fn claim(repo: &Repo, old: Option<&str>) -> anyhow::Result<Claim> {
 }
 
 /// Passes the operator's change through the gate (as `Via::Admin`, which repairs: the
-/// default branch's protections do not apply) and publishes it.
-fn through_gate(repo: &Repo, change: RefChange) -> anyhow::Result<()> {
+/// default branch's protections do not apply, but the repository's ref rules do) and
+/// publishes it.
+fn through_gate(data: &DataDir, repo: &Repo, change: RefChange) -> anyhow::Result<()> {
     let name = change.name.clone();
     let mut graph = CommitGraph::default();
     let anything = |_: &str| Ok(());
-    let mut ctx = StoredContext::new(repo, &mut graph, &anything)?;
+    let mut ctx = StoredContext::new(repo, &mut graph, data.list_identities()?, &anything)?;
     let proposal = Proposal {
         via: Via::Admin,
         caller: Caller::Operator,
@@ -210,7 +211,7 @@ pub(super) fn command(data_path: &Path, command: RefCommand, json: bool) -> anyh
                 claim: claim(&repo, old.as_deref())?,
                 new: NewValue::Set(target.clone()),
             };
-            through_gate(&repo, change)?;
+            through_gate(&data, &repo, change)?;
             if json {
                 print_json(json!({ "repo": repo.name(), "ref": describe(&repo, &name, &target) }));
             } else {
@@ -230,7 +231,7 @@ pub(super) fn command(data_path: &Path, command: RefCommand, json: bool) -> anyh
                 claim,
                 new: NewValue::Delete,
             };
-            through_gate(&repo, change)?;
+            through_gate(&data, &repo, change)?;
             if json {
                 print_json(
                     json!({ "repo": repo.name(), "deleted": describe(&repo, &name, &current) }),

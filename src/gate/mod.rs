@@ -12,6 +12,7 @@
 //! The default branch is protected from deletion and from non-fast-forward updates (unless
 //! `allow-force`) on every path but the operator's, who repairs by hand.
 
+mod policy;
 mod refusal;
 mod stored;
 
@@ -21,8 +22,10 @@ use bstr::{BStr, BString, ByteSlice};
 
 use crate::git::{check_ref_name, is_directory_of};
 use crate::object::{Kind, ObjectId};
+use crate::store::backend::AttestationRecord;
+use crate::store::policy::RefRule;
 use crate::store::{
-    Authorized, Expected, IdentityKind, RefTarget, RefUpdate, RepoSettings, StoreError,
+    Authorized, Expected, Identity, IdentityKind, RefTarget, RefUpdate, RepoSettings, StoreError,
 };
 
 pub use refusal::{Refusal, RefusalCode};
@@ -129,6 +132,17 @@ pub trait GateContext {
     fn may_update(&self, name: &str) -> Result<(), Refusal>;
     /// An object as users know it (its SHA-1, abbreviated where git would).
     fn show(&self, id: &ObjectId) -> String;
+    /// An object's full SHA-1 (hex), as commands that name it take it.
+    fn show_full(&self, id: &ObjectId) -> String;
+    /// The repository's ref rules.
+    fn rules(&self) -> &[RefRule];
+    /// Every identity (kinds, owners, and which keys still count).
+    fn identities(&self) -> &[Identity];
+    /// The attestations about a commit: stored ones, and those the update carries.
+    fn attestations(&mut self, commit: &ObjectId) -> Result<Vec<AttestationRecord>, StoreError>;
+    /// Something the caller should be told without a refusal (an evaluate-mode rule's
+    /// verdict, a bypass).
+    fn note(&mut self, text: String);
 }
 
 /// The gate's answer to one change.
@@ -140,7 +154,7 @@ pub type Verdict = Result<Authorized, Refusal>;
 pub fn decide(ctx: &mut dyn GateContext, proposal: &Proposal) -> Result<Vec<Verdict>, StoreError> {
     let mut verdicts = Vec::with_capacity(proposal.changes.len());
     for change in &proposal.changes {
-        verdicts.push(decide_one(ctx, proposal.via, change)?);
+        verdicts.push(decide_one(ctx, proposal.via, &proposal.caller, change)?);
     }
     refuse_name_conflicts(ctx.refs(), &proposal.changes, &mut verdicts);
     Ok(verdicts)
@@ -149,6 +163,7 @@ pub fn decide(ctx: &mut dyn GateContext, proposal: &Proposal) -> Result<Vec<Verd
 fn decide_one(
     ctx: &mut dyn GateContext,
     via: Via,
+    caller: &Caller,
     change: &RefChange,
 ) -> Result<Verdict, StoreError> {
     let name: &BStr = change.name.as_bstr();
@@ -231,6 +246,14 @@ fn decide_one(
                 "non-fast-forward updates of the default branch are not allowed",
             )));
         }
+    }
+    let update = policy::Update {
+        name: &text,
+        current: current.as_ref(),
+        new: new.as_ref(),
+    };
+    if let Some(refusal) = policy::check(ctx, caller, &update)? {
+        return Ok(Err(refusal));
     }
     Ok(Ok(Authorized::by_gate(RefUpdate {
         name: change.name.clone(),
@@ -415,6 +438,19 @@ mod tests {
         fn show(&self, id: &ObjectId) -> String {
             format!("<{}>", id.0[0])
         }
+        fn show_full(&self, id: &ObjectId) -> String {
+            format!("<{}>", id.0[0])
+        }
+        fn rules(&self) -> &[RefRule] {
+            &[]
+        }
+        fn identities(&self) -> &[Identity] {
+            &[]
+        }
+        fn attestations(&mut self, _: &ObjectId) -> Result<Vec<AttestationRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn note(&mut self, _: String) {}
     }
 
     fn fixture() -> Fixture {

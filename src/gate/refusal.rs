@@ -26,6 +26,9 @@ pub enum RefusalCode {
     Duplicate,
     /// Another update of an all-or-nothing proposal was refused.
     Atomic,
+    /// A ref rule of the repository refused it (the reason starts with the rule's
+    /// `FORGE-P…` code, documented in `docs/policies.md`).
+    Policy,
 }
 
 impl RefusalCode {
@@ -42,6 +45,7 @@ impl RefusalCode {
             RefusalCode::NameConflict => "ref_name_conflict",
             RefusalCode::Duplicate => "duplicate_ref",
             RefusalCode::Atomic => "atomic_failed",
+            RefusalCode::Policy => "policy_refused",
         }
     }
 }
@@ -53,6 +57,9 @@ pub struct Refusal {
     pub code: RefusalCode,
     /// git's wording, one line.
     pub reason: String,
+    /// Further lines: what else was refused, and how to get past it (a push shows them as
+    /// `remote:` lines).
+    pub hints: Vec<String>,
 }
 
 impl Refusal {
@@ -60,6 +67,7 @@ impl Refusal {
         Refusal {
             code,
             reason: reason.into(),
+            hints: Vec::new(),
         }
     }
 

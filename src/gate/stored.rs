@@ -7,7 +7,9 @@ use bstr::BString;
 
 use crate::history::CommitGraph;
 use crate::object::{Kind, ObjectId};
-use crate::store::{RefTarget, Repo, RepoSettings, StoreError};
+use crate::store::backend::AttestationRecord;
+use crate::store::policy::RefRule;
+use crate::store::{Identity, RefTarget, Repo, RepoSettings, StoreError};
 
 use super::{GateContext, Refusal};
 
@@ -16,15 +18,20 @@ pub struct StoredContext<'a> {
     graph: &'a mut CommitGraph,
     refs: BTreeMap<BString, RefTarget>,
     settings: RepoSettings,
+    rules: Vec<RefRule>,
+    identities: Vec<Identity>,
     may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
+    notes: Vec<String>,
 }
 
 impl<'a> StoredContext<'a> {
-    /// Reads the refs and settings now; `graph` is the commit graph to load ancestry into
-    /// (a server's, kept between requests, or a new one).
+    /// Reads the refs, settings and rules now; `graph` is the commit graph to load
+    /// ancestry into (a server's, kept between requests, or a new one); `identities` the
+    /// registry's.
     pub fn new(
         repo: &'a Repo,
         graph: &'a mut CommitGraph,
+        identities: Vec<Identity>,
         may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
     ) -> Result<StoredContext<'a>, StoreError> {
         Ok(StoredContext {
@@ -32,8 +39,16 @@ impl<'a> StoredContext<'a> {
             graph,
             refs: repo.refs()?.into_iter().collect(),
             settings: repo.settings()?,
+            rules: repo.rules()?,
+            identities,
             may_update,
+            notes: Vec::new(),
         })
+    }
+
+    /// What the gate noted without refusing (evaluate-mode verdicts, bypasses).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 }
 
@@ -66,5 +81,31 @@ impl GateContext for StoredContext<'_> {
 
     fn show(&self, id: &ObjectId) -> String {
         super::abbreviated(self.repo.sha1_of(id), id)
+    }
+
+    fn show_full(&self, id: &ObjectId) -> String {
+        self.repo
+            .sha1_of(id)
+            .map_or_else(|| id.to_hex(), |s| s.to_hex())
+    }
+
+    fn rules(&self) -> &[RefRule] {
+        &self.rules
+    }
+
+    fn identities(&self) -> &[Identity] {
+        &self.identities
+    }
+
+    fn attestations(&mut self, commit: &ObjectId) -> Result<Vec<AttestationRecord>, StoreError> {
+        match self.repo.sha1_of(commit) {
+            Some(sha1) => self.repo.attestations(&sha1),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn note(&mut self, text: String) {
+        tracing::info!("{}: {text}", self.repo.name());
+        self.notes.push(text);
     }
 }

@@ -34,7 +34,8 @@ use crate::progress::Progress;
 use crate::protocol::pktline::{self, SIDEBAND_64K_DATA};
 use crate::served::{PushLimits, RepoState};
 use crate::store::backend::AttestationRecord;
-use crate::store::{Authorized, DataDir, RefTarget, RepoSettings, StoreError};
+use crate::store::policy::RefRule;
+use crate::store::{Authorized, DataDir, Identity, RefTarget, RepoSettings, StoreError};
 
 pub use error::{PushError, RefError};
 use request::{PushCommand, PushRequest};
@@ -125,6 +126,7 @@ where
         Progress::new(false)
     };
     let received = receive_objects(state, request, pack, limits, &progress);
+    let mut notes = Vec::new();
     if received.is_err() {
         // git sends the whole body before it reads the answer: let it finish, so it is told
         // why instead of seeing the connection drop.
@@ -133,7 +135,7 @@ where
     let results = match received {
         Ok(received) => {
             let results = match attestations(state, request, &received, pusher) {
-                Ok(evidence) => apply(state, request, received, pusher, evidence),
+                Ok(evidence) => apply(state, request, received, pusher, evidence, &mut notes),
                 Err(error) => {
                     tracing::info!("push to {}: {error}", state.repo.name());
                     request
@@ -163,6 +165,24 @@ where
                 state.repo.name(),
                 name.as_bstr()
             );
+        }
+    }
+    // What the gate noted, and what a refused ref needs, as `remote:` lines.
+    if request.side_band {
+        let mut lines: Vec<String> = notes.iter().map(|note| format!("forge: {note}")).collect();
+        for (name, result) in &results.1 {
+            if let Err(RefError::Refused(refusal)) = result {
+                for hint in &refusal.hints {
+                    lines.push(format!("forge: {}: {hint}", name.as_bstr()));
+                }
+            }
+        }
+        let mut sink = out.clone();
+        for line in lines {
+            let line = format!("{}\n", one_line(&line));
+            for chunk in line.as_bytes().chunks(SIDEBAND_64K_DATA) {
+                sink.write_all(&band_packet(2, chunk))?;
+            }
         }
     }
     let report = report(&results.0, &results.1);
@@ -326,6 +346,7 @@ fn apply(
     received: Received,
     pusher: &Pusher<'_>,
     evidence: Vec<AttestationRecord>,
+    notes: &mut Vec<String>,
 ) -> Vec<RefResult> {
     let repo = &state.repo;
     let _push = state.push_lock();
@@ -333,6 +354,10 @@ fn apply(
         let mut ctx = PushContext {
             state,
             received: &received,
+            rules: repo.rules()?,
+            identities: pusher.data.list_identities()?,
+            carried: &evidence,
+            notes: Vec::new(),
             refs: repo.refs()?.into_iter().collect(),
             settings: repo.settings()?,
             brought: IdMap::default(),
@@ -348,6 +373,7 @@ fn apply(
             changes,
         };
         let verdicts = gate::decide(&mut ctx, &proposal)?;
+        notes.append(&mut ctx.notes);
         let refused = verdicts.iter().any(Result::is_err);
         if request.atomic && refused {
             return Ok(request
@@ -461,6 +487,11 @@ fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
 struct PushContext<'a> {
     state: &'a RepoState,
     received: &'a Received,
+    rules: Vec<RefRule>,
+    identities: Vec<Identity>,
+    /// The attestations the push carries, not yet stored.
+    carried: &'a [AttestationRecord],
+    notes: Vec<String>,
     refs: BTreeMap<BString, RefTarget>,
     settings: RepoSettings,
     /// The new tips the push brought: native id → (SHA-1, kind).
@@ -539,6 +570,39 @@ impl GateContext for PushContext<'_> {
 
     fn show(&self, id: &ObjectId) -> String {
         gate::abbreviated(self.sha1_of(id), id)
+    }
+
+    fn show_full(&self, id: &ObjectId) -> String {
+        self.sha1_of(id).map_or_else(|| id.to_hex(), |s| s.to_hex())
+    }
+
+    fn rules(&self) -> &[RefRule] {
+        &self.rules
+    }
+
+    fn identities(&self) -> &[Identity] {
+        &self.identities
+    }
+
+    fn attestations(&mut self, commit: &ObjectId) -> Result<Vec<AttestationRecord>, StoreError> {
+        let Some(sha1) = self.sha1_of(commit) else {
+            return Ok(Vec::new());
+        };
+        let mut records = self.state.repo.attestations(&sha1)?;
+        let hex = sha1.to_hex();
+        records.extend(
+            self.carried
+                .iter()
+                .filter(|r| r.commits.contains(&hex) && !records.iter().any(|s| s.id == r.id))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        Ok(records)
+    }
+
+    fn note(&mut self, text: String) {
+        tracing::info!("push to {}: {text}", self.state.repo.name());
+        self.notes.push(text);
     }
 }
 

@@ -17,6 +17,7 @@ use bstr::BString;
 use serde::{Deserialize, Serialize};
 
 use super::identities::{Identity, IdentityError, IdentityKey};
+use super::policy::RefRule;
 use super::refs::{RefTarget, RefUpdate};
 use super::settings::{RepoSettings, Setting};
 use super::{RepoName, RepoRecord, StoreError};
@@ -101,8 +102,14 @@ pub trait MetaStore: Send + Sync {
     /// segment. A failed compare-and-swap (`StoreError::RefConflict`) or directory
     /// conflict leaves everything as it was.
     fn commit(&self, write: &MetaWrite<'_>) -> Result<Option<GenerationStep>, StoreError>;
-    /// The attestations naming `commit` (SHA-1 hex), oldest first.
+    /// The attestations naming `commit` (SHA-1 hex), in the order they were stored.
     fn attestations(&self, commit: &str) -> Result<Vec<AttestationRecord>, StoreError>;
+    /// The repository's ref rules, by id.
+    fn rules(&self) -> Result<Vec<RefRule>, StoreError>;
+    /// Adds a rule under a fresh id (ids are never reused) and returns it.
+    fn add_rule(&self, rule: &RefRule) -> Result<RefRule, StoreError>;
+    /// Removes a rule; `None` when there is none with that id.
+    fn remove_rule(&self, id: u64) -> Result<Option<RefRule>, StoreError>;
 }
 
 /// The data directory's registry.

@@ -17,6 +17,7 @@ pub(crate) mod cache;
 mod identities;
 pub mod migrate;
 mod name;
+pub mod policy;
 mod redb;
 mod refs;
 mod repo;

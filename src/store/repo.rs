@@ -618,9 +618,27 @@ impl Repo {
         self.commit_with(None, &[], records)
     }
 
-    /// The attestations naming a commit, oldest first.
+    /// The attestations naming a commit, in the order they were stored.
     pub fn attestations(&self, commit: &Sha1) -> Result<Vec<AttestationRecord>, StoreError> {
         self.meta.attestations(&commit.to_hex())
+    }
+
+    /// The repository's ref rules (`forge policy`).
+    pub fn rules(&self) -> Result<Vec<super::policy::RefRule>, StoreError> {
+        self.meta.rules()
+    }
+
+    /// Adds a ref rule under a fresh id.
+    pub fn add_rule(
+        &self,
+        rule: &super::policy::RefRule,
+    ) -> Result<super::policy::RefRule, StoreError> {
+        self.meta.add_rule(rule)
+    }
+
+    /// Removes a ref rule (`None`: no rule has that id).
+    pub fn remove_rule(&self, id: u64) -> Result<Option<super::policy::RefRule>, StoreError> {
+        self.meta.remove_rule(id)
     }
 
     /// `commit`, with attestations written in the same transaction (a push that carries

@@ -37,26 +37,8 @@ fn one_commit(dir: &std::path::Path) -> (std::path::PathBuf, String, String) {
 
 /// `forge attest sign` of a PASSED test result about `commit` (and `tree`): the envelope.
 fn sign_passed(forge: &Forge, key: &std::path::Path, commit: &str, tree: Option<&str>) -> String {
-    let predicate = key.with_extension("predicate.json");
-    std::fs::write(&predicate, r#"{"result": "PASSED", "configuration": []}"#).unwrap();
-    let mut args = vec![
-        "attest",
-        "sign",
-        "--key",
-        key.to_str().unwrap(),
-        "--commit",
-        commit,
-    ];
-    if let Some(tree) = tree {
-        args.extend(["--tree", tree]);
-    }
-    args.extend([
-        "--predicate-type",
-        TEST_RESULT,
-        "--predicate",
-        predicate.to_str().unwrap(),
-    ]);
-    forge.ok(&args)
+    let predicate = r#"{"result": "PASSED", "configuration": []}"#;
+    forge.attest_sign(key, commit, tree, TEST_RESULT, predicate)
 }
 
 /// `forge attest verify FILE --public-key KEY`, which must fail: its error object.
@@ -343,9 +325,7 @@ fn uploads_keep_only_verified_attestations_about_commits_here() {
         &["push", "-q", &server.repo_url("alice/app"), "main"],
     );
 
-    let token = |identity: &str, repo: &str| {
-        forge.token(&["--identity", identity, "--repo", repo, "--ops", "write"])
-    };
+    let token = |identity: &str, repo: &str| forge.write_token(identity, repo);
     let (ci, alice, mallory) = (
         token("ci-bot", "alice/app"),
         token("alice", "alice/*"),
@@ -588,20 +568,7 @@ fn a_push_carries_its_attestation() {
     commit_file(&work, "b.txt", "two\n", "two");
     let second = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
     let url_of = |identity: &str| {
-        let token = forge.token(&[
-            "--identity",
-            identity,
-            "--repo",
-            "alice/app",
-            "--ops",
-            "write",
-        ]);
-        format!(
-            "{}/alice/app.git",
-            server
-                .url
-                .replacen("http://", &format!("http://x:{token}@"), 1)
-        )
+        server.repo_url_with(&forge.write_token(identity, "alice/app"), "alice/app")
     };
     let option = |envelope: &str| format!("attest={}", URL_SAFE_NO_PAD.encode(envelope.trim()));
     let remote_main = || {

@@ -575,8 +575,8 @@ fn attestation(id: char, commits: &[char], stored_at: u64) -> AttestationRecord 
     }
 }
 
-/// Attestations are stored once by id, listed per commit oldest first, and written with
-/// the refs of the same commit or not at all.
+/// Attestations are stored once by id, listed per commit in the order stored (whatever
+/// their timestamps say), and written with the refs of the same commit or not at all.
 fn attestations_by_commit(h: &Harness) {
     let meta = h.meta("attest/x", 2);
     let (m, other) = (meta[0].as_ref(), meta[1].as_ref());
@@ -591,7 +591,8 @@ fn attestations_by_commit(h: &Harness) {
     .unwrap();
     assert_eq!(
         other.attestations(&"a".repeat(40)).unwrap(),
-        [second.clone(), first.clone()]
+        [first.clone(), second.clone()],
+        "in the order stored"
     );
     assert_eq!(
         other.attestations(&"b".repeat(40)).unwrap(),

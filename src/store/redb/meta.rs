@@ -10,6 +10,7 @@ use crate::store::StoreError;
 use crate::store::backend::{
     AttestationRecord, GenerationStep, MetaStore, MetaWrite, SegmentEntry,
 };
+use crate::store::policy::RefRule;
 use crate::store::refs::{Expected, RefTarget};
 use crate::store::settings::{RepoSettings, Setting};
 
@@ -25,9 +26,14 @@ const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const SEGMENTS_GENERATION: &str = "segments";
 /// Attestation id (hex) → `AttestationRecord` (JSON).
 const ATTESTATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("attestations");
-/// Commit SHA-1 (20 bytes) followed by `stored_at` (8 bytes, big-endian) and the
-/// attestation id (hex): a prefix scan lists a commit's attestations oldest first.
+/// Commit SHA-1 (20 bytes) followed by the attestation's serial number (8 bytes,
+/// big-endian, the counter `NEXT_ATTESTATION`) and its id (hex): a prefix scan lists a
+/// commit's attestations in the order they were stored.
 const ATTESTED: TableDefinition<&[u8], ()> = TableDefinition::new("attested_commits");
+/// Ref rule id → `RefRule` (JSON); the next id is the counter `RULES`.
+const RULES: TableDefinition<u64, &[u8]> = TableDefinition::new("ref_rules");
+const NEXT_RULE: &str = "next_rule";
+const NEXT_ATTESTATION: &str = "next_attestation";
 /// Repository settings (`forge repo config`): key → value.
 const CONFIG: TableDefinition<&str, &str> = TableDefinition::new("config");
 
@@ -140,9 +146,9 @@ fn commit_bytes(commit: &str) -> Result<Vec<u8>, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("attestation subject {commit:?}")))
 }
 
-fn attested_key(commit: &str, stored_at: u64, id: &str) -> Result<Vec<u8>, StoreError> {
+fn attested_key(commit: &str, serial: u64, id: &str) -> Result<Vec<u8>, StoreError> {
     let mut key = commit_bytes(commit)?;
-    key.extend_from_slice(&stored_at.to_be_bytes());
+    key.extend_from_slice(&serial.to_be_bytes());
     key.extend_from_slice(id.as_bytes());
     Ok(key)
 }
@@ -256,6 +262,64 @@ impl MetaStore for RedbMeta {
         Ok(out)
     }
 
+    fn rules(&self) -> Result<Vec<RefRule>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = match txn.open_table(RULES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.error(e)),
+        };
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.error(e))? {
+            let (id, value) = item.map_err(|e| self.error(e))?;
+            out.push(
+                serde_json::from_slice(value.value())
+                    .map_err(|e| StoreError::Corrupt(format!("ref rule {}: {e}", id.value())))?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn add_rule(&self, rule: &RefRule) -> Result<RefRule, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let added = {
+            let mut counters = txn.open_table(COUNTERS).map_err(|e| self.error(e))?;
+            let id = counters
+                .get(NEXT_RULE)
+                .map_err(|e| self.error(e))?
+                .map_or(1, |v| v.value());
+            counters
+                .insert(NEXT_RULE, id + 1)
+                .map_err(|e| self.error(e))?;
+            let mut rules = txn.open_table(RULES).map_err(|e| self.error(e))?;
+            let added = RefRule { id, ..rule.clone() };
+            let json = serde_json::to_vec(&added).expect("serialisable");
+            rules
+                .insert(id, json.as_slice())
+                .map_err(|e| self.error(e))?;
+            added
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(added)
+    }
+
+    fn remove_rule(&self, id: u64) -> Result<Option<RefRule>, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let removed = {
+            let mut rules = txn.open_table(RULES).map_err(|e| self.error(e))?;
+            let removed = rules.remove(id).map_err(|e| self.error(e))?;
+            match removed {
+                Some(value) => Some(
+                    serde_json::from_slice(value.value())
+                        .map_err(|e| StoreError::Corrupt(format!("ref rule {id}: {e}")))?,
+                ),
+                None => None,
+            }
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(removed)
+    }
+
     fn generation(&self) -> Result<Option<u64>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.error(e))?;
         self.generation_in(&txn)
@@ -316,6 +380,11 @@ impl MetaStore for RedbMeta {
             if !write.attestations.is_empty() {
                 let mut records = txn.open_table(ATTESTATIONS).map_err(|e| self.error(e))?;
                 let mut index = txn.open_table(ATTESTED).map_err(|e| self.error(e))?;
+                let mut counters = txn.open_table(COUNTERS).map_err(|e| self.error(e))?;
+                let mut serial = counters
+                    .get(NEXT_ATTESTATION)
+                    .map_err(|e| self.error(e))?
+                    .map_or(1, |v| v.value());
                 for record in &write.attestations {
                     if records
                         .get(record.id.as_str())
@@ -329,12 +398,16 @@ impl MetaStore for RedbMeta {
                         .insert(record.id.as_str(), json.as_slice())
                         .map_err(|e| self.error(e))?;
                     for commit in &record.commits {
-                        let key = attested_key(commit, record.stored_at, &record.id)?;
+                        let key = attested_key(commit, serial, &record.id)?;
                         index
                             .insert(key.as_slice(), ())
                             .map_err(|e| self.error(e))?;
                     }
+                    serial += 1;
                 }
+                counters
+                    .insert(NEXT_ATTESTATION, serial)
+                    .map_err(|e| self.error(e))?;
             }
             if let Some(segment) = &write.segment {
                 let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.error(e))?;

@@ -222,6 +222,43 @@ impl Forge {
             .to_owned()
     }
 
+    /// `forge attest sign` with the key in `key`, about `commit` (and `tree`): the envelope.
+    /// The predicate's JSON is written beside the key.
+    pub fn attest_sign(
+        &self,
+        key: &Path,
+        commit: &str,
+        tree: Option<&str>,
+        predicate_type: &str,
+        predicate: &str,
+    ) -> String {
+        let file = key.with_extension("predicate.json");
+        std::fs::write(&file, predicate).unwrap();
+        let mut args = vec![
+            "attest",
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--commit",
+            commit,
+        ];
+        if let Some(tree) = tree {
+            args.extend(["--tree", tree]);
+        }
+        args.extend([
+            "--predicate-type",
+            predicate_type,
+            "--predicate",
+            file.to_str().unwrap(),
+        ]);
+        self.ok(&args)
+    }
+
+    /// A token of `identity` with `write` on `repo`.
+    pub fn write_token(&self, identity: &str, repo: &str) -> String {
+        self.token(&["--identity", identity, "--repo", repo, "--ops", "write"])
+    }
+
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
@@ -398,6 +435,14 @@ impl Server {
     /// The URL of a repository, with the admin token.
     pub fn repo_url(&self, name: &str) -> String {
         format!("{}/{name}.git", self.auth_url())
+    }
+
+    /// The URL of a repository with `token` as the password.
+    pub fn repo_url_with(&self, token: &str, name: &str) -> String {
+        let base = self
+            .url
+            .replacen("http://", &format!("http://x:{token}@"), 1);
+        format!("{base}/{name}.git")
     }
 
     /// The URL of a repository, without credentials.

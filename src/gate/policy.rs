@@ -1,0 +1,212 @@
+//! Ref policies in the gate: every rule whose glob matches the ref applies, and the most
+//! restrictive wins (any violation refuses). A rule in evaluate mode reports what it would
+//! refuse and refuses nothing; an identity on a rule's bypass list passes it, and the pass
+//! is noted. Codes are stable and documented in `docs/policies.md`.
+
+use crate::auth::glob;
+use crate::object::ObjectId;
+use crate::store::backend::AttestationRecord;
+use crate::store::policy::{RefRule, RequiredAttestation, Signers};
+use crate::store::{Identity, RefTarget, StoreError};
+
+use super::{Caller, GateContext, Refusal, RefusalCode};
+
+/// A matching rule's objection to an update.
+struct Violation {
+    code: &'static str,
+    message: String,
+    hints: Vec<String>,
+}
+
+/// What the update does to the ref.
+pub(super) struct Update<'a> {
+    pub name: &'a str,
+    pub current: Option<&'a RefTarget>,
+    /// `None` for a delete.
+    pub new: Option<&'a RefTarget>,
+}
+
+fn caller_name(caller: &Caller) -> Option<&str> {
+    match caller {
+        Caller::Identity { name, .. } => Some(name),
+        _ => None,
+    }
+}
+
+fn in_set(set: &[Signers], name: &str, identities: &[Identity]) -> bool {
+    let identity = identities
+        .iter()
+        .find(|i| i.name.eq_ignore_ascii_case(name));
+    set.iter().any(|member| match member {
+        Signers::Anyone => true,
+        Signers::Identity(wanted) => wanted.eq_ignore_ascii_case(name),
+        Signers::Kind(kind) => identity.is_some_and(|i| i.kind == *kind),
+    })
+}
+
+fn describe_set(set: &[Signers]) -> String {
+    set.iter()
+        .map(Signers::describe)
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Checks `update` against every rule matching its ref; returns the refusal of the first
+/// enforced rule that objects (the others' objections are its further lines).
+pub(super) fn check(
+    ctx: &mut dyn GateContext,
+    caller: &Caller,
+    update: &Update<'_>,
+) -> Result<Option<Refusal>, StoreError> {
+    let rules: Vec<RefRule> = ctx
+        .rules()
+        .iter()
+        .filter(|rule| glob::matches(&rule.pattern, update.name))
+        .cloned()
+        .collect();
+    let mut refusal: Option<Refusal> = None;
+    for rule in &rules {
+        let violations = violations(ctx, caller, rule, update)?;
+        if violations.is_empty() {
+            continue;
+        }
+        let bypasser = caller_name(caller)
+            .filter(|name| rule.bypass.iter().any(|b| b.eq_ignore_ascii_case(name)));
+        for violation in violations {
+            let line = format!(
+                "{}: rule {} ({}) {}",
+                violation.code, rule.id, rule.pattern, violation.message
+            );
+            if let Some(name) = bypasser {
+                ctx.note(format!("{name} bypassed {line}"));
+            } else if rule.evaluate_only {
+                ctx.note(format!("evaluate: would refuse: {line}"));
+            } else {
+                match &mut refusal {
+                    None => {
+                        let mut first = Refusal::new(RefusalCode::Policy, line);
+                        first.hints = violation.hints;
+                        refusal = Some(first);
+                    }
+                    Some(first) => {
+                        first.hints.push(line);
+                        first.hints.extend(violation.hints);
+                    }
+                }
+            }
+        }
+    }
+    Ok(refusal)
+}
+
+fn violations(
+    ctx: &mut dyn GateContext,
+    caller: &Caller,
+    rule: &RefRule,
+    update: &Update<'_>,
+) -> Result<Vec<Violation>, StoreError> {
+    let mut out = Vec::new();
+    if let Some(writers) = &rule.writers {
+        let allowed =
+            caller_name(caller).is_some_and(|name| in_set(writers, name, ctx.identities()));
+        if !allowed {
+            out.push(Violation {
+                code: "FORGE-P001",
+                message: format!("lets only {} update it", describe_set(writers)),
+                hints: Vec::new(),
+            });
+        }
+    }
+    if rule.fast_forward_only {
+        match (update.current, update.new) {
+            (Some(_), None) => out.push(Violation {
+                code: "FORGE-P002",
+                message: "allows no deletion (fast-forward only)".into(),
+                hints: Vec::new(),
+            }),
+            (Some(RefTarget::Direct(old)), Some(RefTarget::Direct(new)))
+                if old != new && !ctx.is_ancestor(old, new)? =>
+            {
+                out.push(Violation {
+                    code: "FORGE-P002",
+                    message: "allows fast-forward updates only".into(),
+                    hints: vec![
+                        "merge or rebase onto the ref's current commit, then push again".into(),
+                    ],
+                })
+            }
+            _ => {}
+        }
+    }
+    if let Some(RefTarget::Direct(new)) = update.new {
+        for required in &rule.required {
+            if let Some(violation) = missing_attestation(ctx, caller, required, new)? {
+                out.push(violation);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `new` has enough attestations meeting `required`; the violation says what is
+/// missing and how to produce it.
+fn missing_attestation(
+    ctx: &mut dyn GateContext,
+    caller: &Caller,
+    required: &RequiredAttestation,
+    new: &ObjectId,
+) -> Result<Option<Violation>, StoreError> {
+    let records: Vec<AttestationRecord> = ctx.attestations(new)?;
+    let pusher = caller_name(caller);
+    let mut signers: Vec<String> = Vec::new();
+    for record in records
+        .iter()
+        .filter(|r| r.predicate_type == required.predicate_type)
+    {
+        if let Some(wanted) = &required.result
+            && record.summary.as_deref() != Some(wanted.as_str())
+        {
+            continue;
+        }
+        for signer in &record.signers {
+            let counts = crate::evidence::signer_counts(ctx.identities(), signer)
+                && in_set(&required.signers, &signer.identity, ctx.identities())
+                && !(required.not_pusher
+                    && pusher.is_some_and(|p| p.eq_ignore_ascii_case(&signer.identity)));
+            if counts && !signers.contains(&signer.identity) {
+                signers.push(signer.identity.clone());
+            }
+        }
+    }
+    let needed = required.min_signers.max(1) as usize;
+    if signers.len() >= needed {
+        return Ok(None);
+    }
+    let commit = ctx.show_full(new);
+    let result = required
+        .result
+        .as_ref()
+        .map(|r| format!(" with result {r}"))
+        .unwrap_or_default();
+    let not_pusher = if required.not_pusher {
+        ", not by the pusher"
+    } else {
+        ""
+    };
+    Ok(Some(Violation {
+        code: "FORGE-P003",
+        message: format!(
+            "needs {needed} attestation(s) of {}{result} by {}{not_pusher} on {commit}; found {}",
+            required.predicate_type,
+            describe_set(&required.signers),
+            signers.len()
+        ),
+        hints: vec![
+            format!(
+                "sign one: forge attest sign --key KEY --commit {commit} --predicate-type {} --predicate FILE.json",
+                required.predicate_type
+            ),
+            "then upload it (POST /api/v1/repos/OWNER/NAME/attestations) or push with git push -o attest=<base64url envelope>".into(),
+        ],
+    }))
+}

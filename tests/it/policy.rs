@@ -1,0 +1,405 @@
+//! Ref policies against a real `forge serve` and stock git: a protected branch moves only
+//! when the evidence its rules demand exists, on every path a ref moves by.
+
+use crate::common;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{Forge, Server, commit_file, git, try_git};
+use serde_json::Value;
+
+const TEST_RESULT: &str = "https://in-toto.io/attestation/test-result/v0.1";
+const REVIEW: &str = "urn:forge:attestation:review:v1";
+
+struct World {
+    tmp: tempfile::TempDir,
+    forge: Forge,
+    server: Server,
+    work: std::path::PathBuf,
+}
+
+impl World {
+    fn new() -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let forge = Forge::new(&tmp.path().join("data"));
+        forge.ok(&["repo", "create", "alice/app"]);
+        for (name, kind, owner) in [
+            ("alice", "human", None),
+            ("bob", "human", None),
+            ("carol", "human", None),
+            ("ci-bot", "agent", Some("alice")),
+            ("dev-bot", "agent", Some("alice")),
+        ] {
+            let mut args = vec!["identity", "add", name, "--kind", kind];
+            if let Some(owner) = owner {
+                args.extend(["--owner", owner]);
+            }
+            forge.ok(&args);
+            let key = tmp.path().join(format!("{name}.key"));
+            let public = forge.ok(&["keygen", "--out", key.to_str().unwrap()]);
+            forge.ok(&["identity", "key", "add", name, public.trim()]);
+        }
+        let server = Server::start(&forge);
+        let work = tmp.path().join("work");
+        std::fs::create_dir(&work).unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        commit_file(&work, "a.txt", "one\n", "one");
+        git(
+            &work,
+            &["push", "-q", &server.repo_url("alice/app"), "main"],
+        );
+        World {
+            tmp,
+            forge,
+            server,
+            work,
+        }
+    }
+
+    fn url(&self, identity: &str) -> String {
+        let token = self.forge.write_token(identity, "alice/app");
+        self.server.repo_url_with(&token, "alice/app")
+    }
+
+    fn commit(&self, message: &str) -> String {
+        commit_file(&self.work, &format!("{message}.txt"), message, message);
+        git(&self.work, &["rev-parse", "HEAD"]).trim().to_owned()
+    }
+
+    /// An envelope signed by `identity` about `commit`.
+    fn attestation(
+        &self,
+        identity: &str,
+        commit: &str,
+        predicate_type: &str,
+        predicate: &str,
+    ) -> String {
+        let key = self.tmp.path().join(format!("{identity}.key"));
+        self.forge
+            .attest_sign(&key, commit, None, predicate_type, predicate)
+    }
+
+    /// `forge policy add alice/app ARGS`.
+    fn add_rule(&self, args: &[&str]) -> String {
+        let mut all = vec!["policy", "add", "alice/app"];
+        all.extend_from_slice(args);
+        self.forge.ok(&all)
+    }
+
+    fn passed(&self, identity: &str, commit: &str) -> String {
+        self.attestation(
+            identity,
+            commit,
+            TEST_RESULT,
+            r#"{"result": "PASSED", "configuration": []}"#,
+        )
+    }
+
+    fn upload(&self, uploader: &str, envelope: &str) {
+        let token = self.forge.write_token(uploader, "alice/app");
+        let answer = common::post_json(
+            &self.server.addr(),
+            "/api/v1/repos/alice/app/attestations",
+            &format!("Bearer {token}"),
+            envelope.trim(),
+        );
+        assert_eq!(answer.status, 201, "{}", answer.text());
+    }
+
+    fn push(&self, identity: &str, refspec: &str, envelopes: &[&str]) -> (bool, String) {
+        let url = self.url(identity);
+        let options: Vec<String> = envelopes
+            .iter()
+            .map(|e| format!("attest={}", URL_SAFE_NO_PAD.encode(e.trim())))
+            .collect();
+        let mut args = vec!["push"];
+        for option in &options {
+            args.extend(["-o", option.as_str()]);
+        }
+        args.extend([url.as_str(), refspec]);
+        try_git(&self.work, &args)
+    }
+
+    fn remote(&self, name: &str) -> String {
+        let listed = git(
+            &self.work,
+            &["ls-remote", &self.server.repo_url("alice/app"), name],
+        );
+        listed.split_whitespace().next().unwrap_or("").to_owned()
+    }
+}
+
+#[test]
+fn a_protected_branch_moves_only_with_the_evidence_its_rules_demand() {
+    let w = World::new();
+    let added = w.add_rule(&[
+        "--ref",
+        "refs/heads/main",
+        "--require",
+        "test-result",
+        "--signers",
+        "ci-bot",
+        "--result",
+        "PASSED",
+    ]);
+    assert!(
+        added.starts_with("added rule 1\trefs/heads/main\trequires 1×"),
+        "{added}"
+    );
+
+    // Refused without evidence, with the code, the rule, what is missing and how to fix it.
+    let second = w.commit("two");
+    let (ok, stderr) = w.push("dev-bot", "main", &[]);
+    assert!(!ok);
+    let reason = format!(
+        "FORGE-P003: rule 1 (refs/heads/main) needs 1 attestation(s) of {TEST_RESULT} with result PASSED by ci-bot on {second}; found 0"
+    );
+    assert!(
+        stderr.contains(&format!("! [remote rejected] main -> main ({reason})")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("remote: forge: refs/heads/main: sign one: forge attest sign --key KEY --commit {second} --predicate-type {TEST_RESULT}")),
+        "{stderr}"
+    );
+    // A failed test run does not count; another signer does not either.
+    let (ok, _) = w.push("dev-bot", "main:refs/heads/topic", &[]);
+    assert!(ok);
+    w.upload(
+        "ci-bot",
+        &w.attestation(
+            "ci-bot",
+            &second,
+            TEST_RESULT,
+            r#"{"result": "FAILED", "configuration": []}"#,
+        ),
+    );
+    w.upload("bob", &w.passed("bob", &second));
+    assert!(!w.push("dev-bot", "main", &[]).0);
+    // CI's PASSED result, uploaded: the same push lands.
+    w.upload("ci-bot", &w.passed("ci-bot", &second));
+    let (ok, stderr) = w.push("dev-bot", "main", &[]);
+    assert!(ok, "{stderr}");
+    assert_eq!(w.remote("refs/heads/main"), second);
+
+    // In one step: the owner of ci-bot pushes with ci-bot's attestation attached.
+    let third = w.commit("three");
+    let (ok, stderr) = w.push("alice", "main", &[&w.passed("ci-bot", &third)]);
+    assert!(ok, "{stderr}");
+    assert_eq!(w.remote("refs/heads/main"), third);
+
+    // The other paths meet the same rule: REST and the operator's forge ref set.
+    let fourth = w.commit("four");
+    assert!(w.push("dev-bot", "main:refs/heads/topic", &[]).0);
+    let token = w.forge.write_token("alice", "alice/app");
+    let answer = common::post_json(
+        &w.server.addr(),
+        "/api/v1/repos/alice/app/refs",
+        &format!("Bearer {token}"),
+        &format!(r#"{{"ref": "refs/heads/main", "old": "{third}", "new": "{fourth}"}}"#),
+    );
+    assert_eq!(answer.status, 422, "{}", answer.text());
+    let body: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(body["error"]["code"], "policy_refused");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("FORGE-P003: rule 1"),
+        "{body}"
+    );
+    let refused = w
+        .forge
+        .fails(&["ref", "set", "alice/app", "refs/heads/main", &fourth]);
+    assert!(
+        refused.contains("FORGE-P003: rule 1 (refs/heads/main)"),
+        "{refused}"
+    );
+    assert_eq!(w.remote("refs/heads/main"), third);
+
+    // A key revoked later stops its attestations counting.
+    w.upload("ci-bot", &w.passed("ci-bot", &fourth));
+    let ci_key = w.forge.json(&["identity", "key", "list", "ci-bot"])["keys"][0]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.forge
+        .ok(&["identity", "key", "revoke", "ci-bot", &ci_key]);
+    let (ok, stderr) = w.push("dev-bot", "main", &[]);
+    assert!(!ok);
+    assert!(stderr.contains("found 0"), "{stderr}");
+
+    // Bypass is for the named identity only, and is told and logged.
+    w.forge.ok(&["policy", "remove", "alice/app", "1"]);
+    w.add_rule(&[
+        "--ref",
+        "refs/heads/main",
+        "--require",
+        "test-result",
+        "--signers",
+        "ci-bot",
+        "--bypass",
+        "carol",
+    ]);
+    assert!(
+        !w.push("alice", "main", &[]).0,
+        "admin-like owners do not bypass"
+    );
+    let (ok, stderr) = w.push("carol", "main", &[]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("remote: forge: carol bypassed FORGE-P003: rule 2 (refs/heads/main)"),
+        "{stderr}"
+    );
+    assert!(
+        w.server
+            .log()
+            .iter()
+            .any(|line| line.contains("carol bypassed FORGE-P003")),
+        "the bypass is in the server's log"
+    );
+
+    // Evaluate mode refuses nothing and says what it would have refused.
+    w.forge.ok(&["policy", "remove", "alice/app", "2"]);
+    w.add_rule(&[
+        "--ref",
+        "refs/heads/**",
+        "--require",
+        "test-result",
+        "--evaluate",
+    ]);
+    let fifth = w.commit("five");
+    let (ok, stderr) = w.push("dev-bot", "main", &[]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr
+            .contains("remote: forge: evaluate: would refuse: FORGE-P003: rule 3 (refs/heads/**)"),
+        "{stderr}"
+    );
+    assert_eq!(w.remote("refs/heads/main"), fifth);
+    let listed = w.forge.json(&["policy", "list", "alice/app"]);
+    assert_eq!(listed["rules"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["rules"][0]["id"], 3);
+    assert_eq!(listed["rules"][0]["evaluate_only"], true);
+}
+
+#[test]
+fn reviews_need_distinct_humans_other_than_the_pusher() {
+    let w = World::new();
+    w.add_rule(&[
+        "--ref",
+        "refs/heads/release/*",
+        "--require",
+        REVIEW,
+        "--signers",
+        "human",
+        "--min",
+        "2",
+        "--result",
+        "approved",
+        "--not-pusher",
+    ]);
+    w.add_rule(&[
+        "--ref",
+        "refs/heads/agent/*",
+        "--require",
+        "test-result",
+        "--not-pusher",
+    ]);
+    let commit = w.commit("release");
+    let review = |who: &str| {
+        w.attestation(
+            who,
+            &commit,
+            REVIEW,
+            &format!(r#"{{"verdict": "approved", "reviewer": "{who}"}}"#),
+        )
+    };
+    // Reviewers upload their own reviews of a commit the repository has.
+    assert!(w.push("alice", "main:refs/heads/wip", &[]).0);
+    w.upload("alice", &review("alice"));
+    w.upload("bob", &review("bob"));
+    // alice pushes: her own review does not count.
+    let (ok, stderr) = w.push("alice", "main:refs/heads/release/1", &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "needs 2 attestation(s) of {REVIEW} with result approved by any human, not by the pusher on {commit}; found 1"
+        )),
+        "{stderr}"
+    );
+    // An agent's review is no human's; a rejection is no approval.
+    w.upload("alice", &review("dev-bot"));
+    w.upload(
+        "carol",
+        &w.attestation("carol", &commit, REVIEW, r#"{"verdict": "rejected"}"#),
+    );
+    assert!(!w.push("alice", "main:refs/heads/release/1", &[]).0);
+    w.upload("carol", &review("carol"));
+    let (ok, stderr) = w.push("alice", "main:refs/heads/release/1", &[]);
+    assert!(ok, "{stderr}");
+
+    // An agent attesting its own push does not satisfy "not by the pusher"; its owner's
+    // push with the same evidence does.
+    let (ok, stderr) = w.push(
+        "ci-bot",
+        "main:refs/heads/agent/x",
+        &[&w.passed("ci-bot", &commit)],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("not by the pusher"), "{stderr}");
+    let (ok, stderr) = w.push(
+        "alice",
+        "main:refs/heads/agent/x",
+        &[&w.passed("ci-bot", &commit)],
+    );
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn writers_and_fast_forwards() {
+    let w = World::new();
+    w.add_rule(&[
+        "--ref",
+        "refs/heads/stable",
+        "--writers",
+        "alice,human-less",
+        "--fast-forward-only",
+    ]);
+    let first = git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let (ok, stderr) = w.push("dev-bot", "main:refs/heads/stable", &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "(FORGE-P001: rule 1 (refs/heads/stable) lets only alice or human-less update it)"
+        ),
+        "{stderr}"
+    );
+    assert!(w.push("alice", "main:refs/heads/stable", &[]).0);
+    w.commit("two");
+    assert!(w.push("alice", "main:refs/heads/stable", &[]).0);
+    let (ok, stderr) = w.push("alice", &format!("+{first}:refs/heads/stable"), &[]);
+    assert!(!ok);
+    assert!(
+        stderr
+            .contains("(FORGE-P002: rule 1 (refs/heads/stable) allows fast-forward updates only)"),
+        "{stderr}"
+    );
+    let (ok, stderr) = w.push("alice", ":refs/heads/stable", &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "(FORGE-P002: rule 1 (refs/heads/stable) allows no deletion (fast-forward only))"
+        ),
+        "{stderr}"
+    );
+    let removed = w.forge.fails(&["policy", "remove", "alice/app", "7"]);
+    assert!(removed.contains("alice/app has no rule 7"), "{removed}");
+    let bad = w
+        .forge
+        .fails(&["policy", "add", "alice/app", "--ref", "refs/heads/x"]);
+    assert!(
+        bad.contains("a rule needs --writers, --fast-forward-only or --require"),
+        "{bad}"
+    );
+}
