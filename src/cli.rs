@@ -11,6 +11,7 @@ use serde_json::json;
 
 mod attest;
 mod auth;
+mod pipeline;
 mod policy;
 mod refs;
 
@@ -126,6 +127,10 @@ enum Command {
     /// required attestations), enforced on every path a ref moves by.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Local CI: run `.forge/pipeline.toml` of a commit in a clean checkout and sign the
+    /// test result (in a git work tree; no data directory).
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
     /// Import every object and ref of a local git repository (bare or not).
     Import {
         /// Target repository, created if it does not exist.
@@ -483,6 +488,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keygen { out } => attest::keygen(&out, cli.json)?,
         Command::Attest(command) => attest::command(&cli.data, command, cli.json)?,
         Command::Policy(command) => policy::command(&cli.data, command, cli.json)?,
+        Command::Pipeline(command) => return pipeline::command(command, cli.json),
         Command::ShowId { repo, id } => {
             let name = parse_name(&repo)?;
             let data = DataDir::open(&cli.data)?;

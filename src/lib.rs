@@ -17,6 +17,7 @@ pub mod history;
 pub mod import;
 pub mod object;
 pub mod packing;
+pub mod pipeline;
 pub mod progress;
 pub mod protocol;
 pub mod receive;

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["hex", "progress", "protocol", "delta"],
     &["object"],
     &["gitx", "attest"],
-    &["git"],
+    &["git", "pipeline"],
     &["store"],
     &["history", "import", "auth", "evidence"],
     &["packing", "gate"],

@@ -12,6 +12,7 @@ mod crash;
 mod hostile;
 mod import_export;
 mod object_format;
+mod pipeline;
 mod policy;
 mod push_refused;
 mod receive_pack;

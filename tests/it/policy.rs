@@ -11,15 +11,17 @@ use serde_json::Value;
 const TEST_RESULT: &str = "https://in-toto.io/attestation/test-result/v0.1";
 const REVIEW: &str = "urn:forge:attestation:review:v1";
 
-struct World {
-    tmp: tempfile::TempDir,
-    forge: Forge,
-    server: Server,
-    work: std::path::PathBuf,
+/// A served repository `alice/app` with one commit on `main`; humans alice, bob and carol,
+/// agents ci-bot and dev-bot (owned by alice), each with a key at `TMP/NAME.key`.
+pub(crate) struct World {
+    pub tmp: tempfile::TempDir,
+    pub forge: Forge,
+    pub server: Server,
+    pub work: std::path::PathBuf,
 }
 
 impl World {
-    fn new() -> World {
+    pub fn new() -> World {
         let tmp = tempfile::tempdir().unwrap();
         let forge = Forge::new(&tmp.path().join("data"));
         forge.ok(&["repo", "create", "alice/app"]);
@@ -56,12 +58,12 @@ impl World {
         }
     }
 
-    fn url(&self, identity: &str) -> String {
+    pub fn url(&self, identity: &str) -> String {
         let token = self.forge.write_token(identity, "alice/app");
         self.server.repo_url_with(&token, "alice/app")
     }
 
-    fn commit(&self, message: &str) -> String {
+    pub fn commit(&self, message: &str) -> String {
         commit_file(&self.work, &format!("{message}.txt"), message, message);
         git(&self.work, &["rev-parse", "HEAD"]).trim().to_owned()
     }
@@ -79,8 +81,22 @@ impl World {
             .attest_sign(&key, commit, None, predicate_type, predicate)
     }
 
+    /// The rule most tests start from: `main` needs ci-bot's PASSED test result.
+    pub fn protect_main(&self) -> String {
+        self.add_rule(&[
+            "--ref",
+            "refs/heads/main",
+            "--require",
+            "test-result",
+            "--signers",
+            "ci-bot",
+            "--result",
+            "PASSED",
+        ])
+    }
+
     /// `forge policy add alice/app ARGS`.
-    fn add_rule(&self, args: &[&str]) -> String {
+    pub fn add_rule(&self, args: &[&str]) -> String {
         let mut all = vec!["policy", "add", "alice/app"];
         all.extend_from_slice(args);
         self.forge.ok(&all)
@@ -132,16 +148,7 @@ impl World {
 #[test]
 fn a_protected_branch_moves_only_with_the_evidence_its_rules_demand() {
     let w = World::new();
-    let added = w.add_rule(&[
-        "--ref",
-        "refs/heads/main",
-        "--require",
-        "test-result",
-        "--signers",
-        "ci-bot",
-        "--result",
-        "PASSED",
-    ]);
+    let added = w.protect_main();
     assert!(
         added.starts_with("added rule 1\trefs/heads/main\trequires 1×"),
         "{added}"
