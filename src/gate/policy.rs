@@ -65,8 +65,15 @@ pub(super) fn check(
         .cloned()
         .collect();
     let mut refusal: Option<Refusal> = None;
+    // The new tip's evidence, read once for every rule that asks.
+    let evidence = match update.new {
+        Some(RefTarget::Direct(new)) if rules.iter().any(|r| !r.required.is_empty()) => {
+            ctx.attestations(new)?
+        }
+        _ => Vec::new(),
+    };
     for rule in &rules {
-        let violations = violations(ctx, caller, rule, update)?;
+        let violations = violations(ctx, caller, rule, update, &evidence)?;
         if violations.is_empty() {
             continue;
         }
@@ -104,6 +111,7 @@ fn violations(
     caller: &Caller,
     rule: &RefRule,
     update: &Update<'_>,
+    evidence: &[AttestationRecord],
 ) -> Result<Vec<Violation>, StoreError> {
     let mut out = Vec::new();
     if let Some(writers) = &rule.writers {
@@ -140,7 +148,7 @@ fn violations(
     }
     if let Some(RefTarget::Direct(new)) = update.new {
         for required in &rule.required {
-            if let Some(violation) = missing_attestation(ctx, caller, required, new)? {
+            if let Some(violation) = missing_attestation(&*ctx, caller, required, new, evidence) {
                 out.push(violation);
             }
         }
@@ -151,15 +159,15 @@ fn violations(
 /// Whether `new` has enough attestations meeting `required`; the violation says what is
 /// missing and how to produce it.
 fn missing_attestation(
-    ctx: &mut dyn GateContext,
+    ctx: &dyn GateContext,
     caller: &Caller,
     required: &RequiredAttestation,
     new: &ObjectId,
-) -> Result<Option<Violation>, StoreError> {
-    let records: Vec<AttestationRecord> = ctx.attestations(new)?;
+    evidence: &[AttestationRecord],
+) -> Option<Violation> {
     let pusher = caller_name(caller);
     let mut signers: Vec<String> = Vec::new();
-    for record in records
+    for record in evidence
         .iter()
         .filter(|r| r.predicate_type == required.predicate_type)
     {
@@ -180,7 +188,7 @@ fn missing_attestation(
     }
     let needed = required.min_signers.max(1) as usize;
     if signers.len() >= needed {
-        return Ok(None);
+        return None;
     }
     let commit = ctx.show_full(new);
     let result = required
@@ -193,7 +201,7 @@ fn missing_attestation(
     } else {
         ""
     };
-    Ok(Some(Violation {
+    Some(Violation {
         code: "FORGE-P003",
         message: format!(
             "needs {needed} attestation(s) of {}{result} by {}{not_pusher} on {commit}; found {}",
@@ -208,5 +216,5 @@ fn missing_attestation(
             ),
             "then upload it (POST /api/v1/repos/OWNER/NAME/attestations) or push with git push -o attest=<base64url envelope>".into(),
         ],
-    }))
+    })
 }
