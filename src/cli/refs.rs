@@ -100,7 +100,7 @@ fn through_gate(data: &DataDir, repo: &Repo, change: RefChange) -> anyhow::Resul
     let name = change.name.clone();
     let mut graph = CommitGraph::default();
     let anything = |_: &str| Ok(());
-    let mut ctx = StoredContext::new(repo, &mut graph, data.list_identities()?, &anything)?;
+    let mut ctx = StoredContext::new(repo, &mut graph, data, &anything)?;
     let proposal = Proposal {
         via: Via::Admin,
         caller: Caller::Operator,

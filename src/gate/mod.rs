@@ -25,7 +25,8 @@ use crate::object::{Kind, ObjectId};
 use crate::store::backend::AttestationRecord;
 use crate::store::policy::RefRule;
 use crate::store::{
-    Authorized, Expected, Identity, IdentityKind, RefTarget, RefUpdate, RepoSettings, StoreError,
+    Authorized, DataDir, Expected, Identity, IdentityKind, RefTarget, RefUpdate, RepoSettings,
+    StoreError,
 };
 
 pub use refusal::{Refusal, RefusalCode};
@@ -260,6 +261,15 @@ fn decide_one(
         expected,
         new,
     })))
+}
+
+/// The identities the rules may ask about: none are read when there are no rules, so an
+/// update of a repository without a policy costs no registry read.
+pub fn identities_for(rules: &[RefRule], data: &DataDir) -> Result<Vec<Identity>, StoreError> {
+    if rules.is_empty() {
+        return Ok(Vec::new());
+    }
+    data.list_identities()
 }
 
 /// How `GateContext::show` names an object: its SHA-1 abbreviated to 12 digits, as git

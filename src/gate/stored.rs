@@ -9,7 +9,7 @@ use crate::history::CommitGraph;
 use crate::object::{Kind, ObjectId};
 use crate::store::backend::AttestationRecord;
 use crate::store::policy::RefRule;
-use crate::store::{Identity, RefTarget, Repo, RepoSettings, StoreError};
+use crate::store::{DataDir, Identity, RefTarget, Repo, RepoSettings, StoreError};
 
 use super::{GateContext, Refusal};
 
@@ -25,21 +25,23 @@ pub struct StoredContext<'a> {
 }
 
 impl<'a> StoredContext<'a> {
-    /// Reads the refs, settings and rules now; `graph` is the commit graph to load
-    /// ancestry into (a server's, kept between requests, or a new one); `identities` the
-    /// registry's.
+    /// Reads the refs, settings and rules now (and the registry's identities when there
+    /// are rules); `graph` is the commit graph to load ancestry into (a server's, kept
+    /// between requests, or a new one).
     pub fn new(
         repo: &'a Repo,
         graph: &'a mut CommitGraph,
-        identities: Vec<Identity>,
+        data: &DataDir,
         may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
     ) -> Result<StoredContext<'a>, StoreError> {
+        let rules = repo.rules()?;
+        let identities = super::identities_for(&rules, data)?;
         Ok(StoredContext {
             repo,
             graph,
             refs: repo.refs()?.into_iter().collect(),
             settings: repo.settings()?,
-            rules: repo.rules()?,
+            rules,
             identities,
             may_update,
             notes: Vec::new(),

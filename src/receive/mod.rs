@@ -351,11 +351,13 @@ fn apply(
     let repo = &state.repo;
     let _push = state.push_lock();
     let outcome = (|| -> Result<Vec<RefResult>, StoreError> {
+        let rules = repo.rules()?;
+        let identities = gate::identities_for(&rules, pusher.data)?;
         let mut ctx = PushContext {
             state,
             received: &received,
-            rules: repo.rules()?,
-            identities: pusher.data.list_identities()?,
+            rules,
+            identities,
             carried: &evidence,
             notes: Vec::new(),
             refs: repo.refs()?.into_iter().collect(),
@@ -453,7 +455,10 @@ fn attestations(
         let Some(identity) = pusher.identity else {
             return Err(refused("attestations need a token".into()));
         };
-        let json = decode_base64(encoded).ok_or_else(|| {
+        let decoded = std::str::from_utf8(encoded)
+            .ok()
+            .and_then(crate::attest::dsse::decode_base64);
+        let json = decoded.ok_or_else(|| {
             refused("the option is not base64 (attest=<base64url envelope>)".into())
         })?;
         let brought = |sha1: &Sha1| {
@@ -472,14 +477,6 @@ fn attestations(
         records.push(record);
     }
     Ok(records)
-}
-
-fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
-    use base64::Engine;
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    [URL_SAFE_NO_PAD, URL_SAFE, STANDARD, STANDARD_NO_PAD]
-        .iter()
-        .find_map(|engine| engine.decode(text).ok())
 }
 
 /// What the gate asks of a push, answered from the store and from the objects the push

@@ -576,11 +576,10 @@ async fn update_ref(
                 new: new_value,
             }],
         };
-        let identities = app.data.list_identities()?;
         // Serialised with pushes, as they are with each other.
         let _push = state.push_lock();
         state.with_graph(|graph| -> Result<(), ApiError> {
-            let mut ctx = StoredContext::new(repo, graph, identities, &may_update)?;
+            let mut ctx = StoredContext::new(repo, graph, &app.data, &may_update)?;
             let verdict = gate::decide(&mut ctx, &proposal)?.into_iter().next();
             let authorized = verdict.ok_or_else(|| ApiError::internal("no verdict"))??;
             repo.commit(None, &[authorized])?;

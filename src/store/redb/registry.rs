@@ -48,14 +48,6 @@ impl Record for Identity {
     const WHAT: &'static str = "identity record";
 }
 
-fn decode_repo(name: &str, bytes: &[u8]) -> Result<RepoRecord, StoreError> {
-    RepoRecord::decode(name, bytes)
-}
-
-fn decode_identity(name: &str, bytes: &[u8]) -> Result<Identity, StoreError> {
-    Identity::decode(name, bytes)
-}
-
 impl RedbRegistry {
     pub fn open(path: &Path) -> Result<RedbRegistry, StoreError> {
         Ok(RedbRegistry {
@@ -103,30 +95,40 @@ impl RedbRegistry {
         Ok(out)
     }
 
-    /// Reads, changes and writes back one identity in a transaction.
+    /// Reads, changes and writes back the record under `key` in one transaction; `missing`
+    /// is the error when there is none. An error of `change` writes nothing.
+    fn change<R: Record + serde::Serialize, E: From<StoreError>>(
+        &self,
+        name: &str,
+        key: &str,
+        missing: impl FnOnce() -> E,
+        change: impl FnOnce(&mut R) -> Result<(), E>,
+    ) -> Result<R, E> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let record = {
+            let mut table = txn.open_table(R::TABLE).map_err(|e| self.error(e))?;
+            let mut record = match table.get(key).map_err(|e| self.error(e))? {
+                Some(value) => R::decode(name, value.value())?,
+                None => return Err(missing()),
+            };
+            change(&mut record)?;
+            let json = serde_json::to_vec(&record).expect("serialisable");
+            table
+                .insert(key, json.as_slice())
+                .map_err(|e| self.error(e))?;
+            record
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(record)
+    }
+
     fn change_identity(
         &self,
         name: &str,
         change: impl FnOnce(&mut Identity) -> Result<(), IdentityError>,
     ) -> Result<Identity, IdentityError> {
-        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
-        let identity = {
-            let mut table = txn.open_table(IDENTITIES).map_err(|e| self.error(e))?;
-            let key = name.to_ascii_lowercase();
-            let mut identity = match table.get(key.as_str()).map_err(|e| self.error(e))? {
-                Some(value) => decode_identity(name, value.value())?,
-                None => return Err(IdentityError::NotFound(name.to_owned())),
-            };
-            // An error drops the transaction: nothing is written.
-            change(&mut identity)?;
-            let json = serde_json::to_vec(&identity).expect("serialisable");
-            table
-                .insert(key.as_str(), json.as_slice())
-                .map_err(|e| self.error(e))?;
-            identity
-        };
-        txn.commit().map_err(|e| self.error(e))?;
-        Ok(identity)
+        let missing = || IdentityError::NotFound(name.to_owned());
+        self.change(name, &name.to_ascii_lowercase(), missing, change)
     }
 }
 
@@ -184,22 +186,11 @@ impl Registry for RedbRegistry {
         name: &RepoName,
         change: &mut dyn FnMut(&mut RepoRecord),
     ) -> Result<RepoRecord, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
-        let record = {
-            let mut repos = txn.open_table(REPOS).map_err(|e| self.error(e))?;
-            let mut record = match repos.get(name.key().as_str()).map_err(|e| self.error(e))? {
-                Some(value) => decode_repo(&name.to_string(), value.value())?,
-                None => return Err(StoreError::RepoNotFound(name.to_string())),
-            };
-            change(&mut record);
-            let json = serde_json::to_vec(&record).expect("serialisable");
-            repos
-                .insert(name.key().as_str(), json.as_slice())
-                .map_err(|e| self.error(e))?;
-            record
-        };
-        txn.commit().map_err(|e| self.error(e))?;
-        Ok(record)
+        let missing = || StoreError::RepoNotFound(name.to_string());
+        self.change(&name.to_string(), &name.key(), missing, |record| {
+            change(record);
+            Ok(())
+        })
     }
 
     fn remove_repo(&self, name: &RepoName) -> Result<RepoRecord, StoreError> {
@@ -210,7 +201,7 @@ impl Registry for RedbRegistry {
                 .remove(name.key().as_str())
                 .map_err(|e| self.error(e))?;
             match removed {
-                Some(value) => decode_repo(&name.to_string(), value.value())?,
+                Some(value) => RepoRecord::decode(&name.to_string(), value.value())?,
                 None => return Err(StoreError::RepoNotFound(name.to_string())),
             }
         };
@@ -232,7 +223,7 @@ impl Registry for RedbRegistry {
             }
             for item in table.iter().map_err(|e| self.error(e))? {
                 let (stored, value) = item.map_err(|e| self.error(e))?;
-                let other = decode_identity(stored.value(), value.value())?;
+                let other = Identity::decode(stored.value(), value.value())?;
                 if let Some(taken) = identity
                     .keys
                     .iter()
@@ -249,7 +240,7 @@ impl Registry for RedbRegistry {
                     .get(owner.to_ascii_lowercase().as_str())
                     .map_err(|e| self.error(e))?
                     .ok_or_else(|| IdentityError::NotFound(owner.clone()))?;
-                let owner_record = decode_identity(owner, owner_record.value())?;
+                let owner_record = Identity::decode(owner, owner_record.value())?;
                 if owner_record.kind != IdentityKind::Human {
                     return Err(IdentityError::Invalid(format!(
                         "the owner of an agent must be a human; {owner} is an agent"
@@ -288,7 +279,7 @@ impl Registry for RedbRegistry {
             let mut identity = None;
             for item in table.iter().map_err(|e| self.error(e))? {
                 let (stored, value) = item.map_err(|e| self.error(e))?;
-                let other = decode_identity(stored.value(), value.value())?;
+                let other = Identity::decode(stored.value(), value.value())?;
                 if other.keys.iter().any(|k| k.key == key.key) {
                     return Err(IdentityError::Invalid(format!(
                         "key {} already belongs to identity {}",
@@ -338,13 +329,13 @@ impl Registry for RedbRegistry {
             let mut table = txn.open_table(IDENTITIES).map_err(|e| self.error(e))?;
             let key = name.to_ascii_lowercase();
             let identity = match table.get(key.as_str()).map_err(|e| self.error(e))? {
-                Some(value) => decode_identity(name, value.value())?,
+                Some(value) => Identity::decode(name, value.value())?,
                 None => return Err(IdentityError::NotFound(name.to_owned())),
             };
             let mut agents = Vec::new();
             for item in table.iter().map_err(|e| self.error(e))? {
                 let (key, value) = item.map_err(|e| self.error(e))?;
-                let other = decode_identity(key.value(), value.value())?;
+                let other = Identity::decode(key.value(), value.value())?;
                 if other
                     .owner
                     .as_deref()
