@@ -1,5 +1,6 @@
 //! What the gate costs one ref update when the repository keeps 10,000 attestations and
-//! five rules match the ref (every one demanding evidence): a fast-forward of `main` onto a
+//! five rules match the ref (every one restricting updaters, demanding fast-forwards,
+//! linear history and evidence): a fast-forward of `main` onto a
 //! commit that has what the rules need. `cargo run --release --example gate_cost`.
 //!
 //! Measured: `decide` alone (the context already read, as a push with several refs reuses
@@ -84,12 +85,11 @@ fn main() -> anyhow::Result<()> {
         "refs/**",
         "refs/*/main",
     ] {
-        repo.add_rule(&RefRule {
-            id: 0,
+        repo.add_rule(RefRule {
             pattern: pattern.into(),
-            evaluate_only: false,
-            writers: None,
+            updaters: Some(vec![Signers::Identity("eve".into())]),
             fast_forward_only: true,
+            linear_history: true,
             required: vec![RequiredAttestation {
                 predicate_type: TEST_RESULT.into(),
                 signers: vec![
@@ -100,7 +100,7 @@ fn main() -> anyhow::Result<()> {
                 result: Some("PASSED".into()),
                 not_pusher: true,
             }],
-            bypass: Vec::new(),
+            ..RefRule::default()
         })?;
     }
     // 10,000 attestations: 9,990 about other commits, 10 about the tip.

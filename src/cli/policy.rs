@@ -7,9 +7,8 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{parse_name, print_json, user_error};
-use crate::attest::statement::TEST_RESULT_TYPE;
 use crate::store::DataDir;
-use crate::store::policy::{RefRule, RequiredAttestation, Signers};
+use crate::store::policy::{PolicyError, RefRule, RequiredAttestation, Signers};
 
 #[derive(Subcommand)]
 pub(super) enum PolicyCommand {
@@ -22,12 +21,25 @@ pub(super) enum PolicyCommand {
         /// Report what the rule would refuse, refuse nothing.
         #[arg(long)]
         evaluate: bool,
-        /// Who may update matching refs: identities, `human`, `agent` (comma-separated).
+        /// Who may create, update or delete matching refs: identities, `human`, `agent`
+        /// (comma-separated).
         #[arg(long)]
         writers: Option<String>,
+        /// Who may create matching refs (`nobody`: no one).
+        #[arg(long)]
+        creators: Option<String>,
+        /// Who may move existing matching refs (`nobody`: no one).
+        #[arg(long)]
+        updaters: Option<String>,
+        /// Who may delete matching refs (`nobody`: no one).
+        #[arg(long)]
+        deleters: Option<String>,
         /// Only fast-forward updates, no deletion.
         #[arg(long)]
         fast_forward_only: bool,
+        /// No merge commits in what an update brings.
+        #[arg(long)]
+        linear_history: bool,
         /// A predicate type the new tip must be attested with (`test-result` for in-toto's).
         #[arg(long)]
         require: Option<String>,
@@ -53,33 +65,43 @@ pub(super) enum PolicyCommand {
     Remove { repo: String, id: u64 },
 }
 
-fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 fn describe(rule: &RefRule) -> String {
+    let set = |set: &[Signers]| {
+        if set.is_empty() {
+            "nobody".to_owned()
+        } else {
+            set.iter()
+                .map(Signers::as_text)
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    };
     let mut parts = vec![format!("{}\t{}", rule.id, rule.pattern)];
     if rule.evaluate_only {
         parts.push("evaluate".into());
     }
-    if let Some(writers) = &rule.writers {
-        let names: Vec<String> = writers.iter().map(Signers::describe).collect();
-        parts.push(format!("writers {}", names.join(",")));
+    for (label, members) in [
+        ("writers", &rule.writers),
+        ("creators", &rule.creators),
+        ("updaters", &rule.updaters),
+        ("deleters", &rule.deleters),
+    ] {
+        if let Some(members) = members {
+            parts.push(format!("{label} {}", set(members)));
+        }
     }
     if rule.fast_forward_only {
         parts.push("fast-forward-only".into());
     }
+    if rule.linear_history {
+        parts.push("linear-history".into());
+    }
     for required in &rule.required {
-        let signers: Vec<String> = required.signers.iter().map(Signers::describe).collect();
         let mut text = format!(
             "requires {}×{} by {}",
             required.min_signers,
             required.predicate_type,
-            signers.join(",")
+            set(&required.signers)
         );
         if let Some(result) = &required.result {
             text.push_str(&format!(" result {result}"));
@@ -95,6 +117,13 @@ fn describe(rule: &RefRule) -> String {
     parts.join("\t")
 }
 
+fn policy_error(error: PolicyError) -> anyhow::Error {
+    match error {
+        PolicyError::Store(e) => e.into(),
+        other => user_error(other.code(), other.to_string()),
+    }
+}
+
 pub(super) fn command(data_path: &Path, command: PolicyCommand, json: bool) -> anyhow::Result<()> {
     let data = DataDir::open(data_path)?;
     match command {
@@ -103,7 +132,11 @@ pub(super) fn command(data_path: &Path, command: PolicyCommand, json: bool) -> a
             pattern,
             evaluate,
             writers,
+            creators,
+            updaters,
+            deleters,
             fast_forward_only,
+            linear_history,
             require,
             signers,
             min,
@@ -112,57 +145,33 @@ pub(super) fn command(data_path: &Path, command: PolicyCommand, json: bool) -> a
             bypass,
         } => {
             let repo = data.open_repo(&parse_name(&repo)?)?;
-            crate::auth::glob::check(&pattern)
-                .map_err(|e| user_error("invalid_argument", format!("--ref: {e}")))?;
-            if !pattern.starts_with("refs/") {
-                return Err(user_error(
-                    "invalid_argument",
-                    "--ref must start with refs/",
-                ));
-            }
-            let required = match require {
-                Some(kind) => {
-                    let predicate_type = match kind.as_str() {
-                        "test-result" => TEST_RESULT_TYPE.to_owned(),
-                        uri if uri.contains(':') => uri.to_owned(),
-                        other => {
-                            return Err(user_error(
-                                "invalid_argument",
-                                format!(
-                                    "--require takes test-result or a predicate type URI, not {other:?}"
-                                ),
-                            ));
-                        }
-                    };
-                    if min == 0 {
-                        return Err(user_error("invalid_argument", "--min must be at least 1"));
-                    }
-                    vec![RequiredAttestation {
-                        predicate_type,
-                        signers: list(&signers).iter().map(|s| Signers::parse(s)).collect(),
-                        min_signers: min,
-                        result,
-                        not_pusher,
-                    }]
-                }
-                None => Vec::new(),
-            };
+            let required = require
+                .map(|predicate_type| RequiredAttestation {
+                    predicate_type,
+                    signers: Signers::parse_list(&signers),
+                    min_signers: min,
+                    result,
+                    not_pusher,
+                })
+                .into_iter()
+                .collect();
+            let set = |text: Option<String>| text.map(|t| Signers::parse_list(&t));
             let rule = RefRule {
                 id: 0,
                 pattern,
                 evaluate_only: evaluate,
-                writers: writers.map(|w| list(&w).iter().map(|s| Signers::parse(s)).collect()),
+                writers: set(writers),
+                creators: set(creators),
+                updaters: set(updaters),
+                deleters: set(deleters),
                 fast_forward_only,
+                linear_history,
                 required,
-                bypass: bypass.map(|b| list(&b)).unwrap_or_default(),
+                bypass: bypass
+                    .map(|b| b.split(',').map(|s| s.trim().to_owned()).collect())
+                    .unwrap_or_default(),
             };
-            if rule.writers.is_none() && !rule.fast_forward_only && rule.required.is_empty() {
-                return Err(user_error(
-                    "invalid_argument",
-                    "a rule needs --writers, --fast-forward-only or --require",
-                ));
-            }
-            let added = repo.add_rule(&rule)?;
+            let added = repo.add_rule(rule).map_err(policy_error)?;
             if json {
                 print_json(json!({ "repo": repo.name(), "rule": added }));
             } else {
@@ -182,12 +191,7 @@ pub(super) fn command(data_path: &Path, command: PolicyCommand, json: bool) -> a
         }
         PolicyCommand::Remove { repo, id } => {
             let repo = data.open_repo(&parse_name(&repo)?)?;
-            let removed = repo.remove_rule(id)?.ok_or_else(|| {
-                user_error(
-                    "rule_not_found",
-                    format!("{} has no rule {id}", repo.name()),
-                )
-            })?;
+            let removed = repo.remove_rule(id).map_err(policy_error)?;
             if json {
                 print_json(json!({ "repo": repo.name(), "removed": removed }));
             } else {

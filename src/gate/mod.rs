@@ -129,6 +129,14 @@ pub trait GateContext {
     fn kind_of(&self, id: &ObjectId) -> Option<Kind>;
     /// Whether commit `old` is in the history of commit `new`.
     fn is_ancestor(&mut self, old: &ObjectId, new: &ObjectId) -> Result<bool, StoreError>;
+    /// A merge commit among those in the history of commit `new` and in no history of
+    /// `known` (the commits an update brings to a ref that had `known`), as `show_full`
+    /// shows it.
+    fn merge_brought(
+        &mut self,
+        new: &ObjectId,
+        known: &[ObjectId],
+    ) -> Result<Option<String>, StoreError>;
     /// Whether the caller may update this ref (a refusal is `RefusalCode::NotPermitted`).
     fn may_update(&self, name: &str) -> Result<(), Refusal>;
     /// An object as users know it (its SHA-1, abbreviated where git would).
@@ -432,6 +440,13 @@ mod tests {
         }
         fn kind_of(&self, id: &ObjectId) -> Option<Kind> {
             self.kinds.get(id).copied()
+        }
+        fn merge_brought(
+            &mut self,
+            _: &ObjectId,
+            _: &[ObjectId],
+        ) -> Result<Option<String>, StoreError> {
+            Ok(None)
         }
         fn is_ancestor(&mut self, old: &ObjectId, new: &ObjectId) -> Result<bool, StoreError> {
             Ok(*old == id(1) && *new == id(2))

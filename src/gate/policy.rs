@@ -114,13 +114,28 @@ fn violations(
     evidence: &[AttestationRecord],
 ) -> Result<Vec<Violation>, StoreError> {
     let mut out = Vec::new();
-    if let Some(writers) = &rule.writers {
-        let allowed =
-            caller_name(caller).is_some_and(|name| in_set(writers, name, ctx.identities()));
+    let action = match (update.current, update.new) {
+        (None, _) => "create",
+        (Some(_), None) => "delete",
+        (Some(_), Some(_)) => "update",
+    };
+    let for_action = match action {
+        "create" => &rule.creators,
+        "delete" => &rule.deleters,
+        _ => &rule.updaters,
+    };
+    for set in [&rule.writers, for_action] {
+        let Some(set) = set else { continue };
+        let allowed = caller_name(caller).is_some_and(|name| in_set(set, name, ctx.identities()));
         if !allowed {
+            let message = if set.is_empty() {
+                format!("lets nobody {action} it")
+            } else {
+                format!("lets only {} {action} it", describe_set(set))
+            };
             out.push(Violation {
                 code: "FORGE-P001",
-                message: format!("lets only {} update it", describe_set(writers)),
+                message,
                 hints: Vec::new(),
             });
         }
@@ -144,6 +159,33 @@ fn violations(
                 })
             }
             _ => {}
+        }
+    }
+    if rule.linear_history
+        && let Some(RefTarget::Direct(new)) = update.new
+    {
+        let known: Vec<ObjectId> = match update.current {
+            Some(RefTarget::Direct(old)) => vec![*old],
+            Some(_) => Vec::new(),
+            // A new ref brings what no ref of the repository has.
+            None => ctx
+                .refs()
+                .values()
+                .filter_map(|target| match target {
+                    RefTarget::Direct(id) => Some(*id),
+                    _ => None,
+                })
+                .collect(),
+        };
+        if let Some(merge) = ctx.merge_brought(new, &known)? {
+            out.push(Violation {
+                code: "FORGE-P004",
+                message: format!("requires linear history; {merge} is a merge commit"),
+                hints: vec![
+                    "rebase instead of merging (git rebase, or git pull --rebase), then push again"
+                        .into(),
+                ],
+            });
         }
     }
     if let Some(RefTarget::Direct(new)) = update.new {

@@ -77,6 +77,22 @@ impl GateContext for StoredContext<'_> {
         Ok(self.graph.reaches(&[new], old))
     }
 
+    fn merge_brought(
+        &mut self,
+        new: &ObjectId,
+        known: &[ObjectId],
+    ) -> Result<Option<String>, StoreError> {
+        let Some(new) = self.graph.load(self.repo, *new)? else {
+            return Ok(None);
+        };
+        let mut known_commits = Vec::with_capacity(known.len());
+        for id in known {
+            known_commits.extend(self.graph.load(self.repo, *id)?);
+        }
+        let merge = self.graph.first_merge(&[new], &known_commits);
+        Ok(merge.map(|i| self.show_full(&self.graph.node(i).id)))
+    }
+
     fn may_update(&self, name: &str) -> Result<(), Refusal> {
         (self.may_update)(name)
     }

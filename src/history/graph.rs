@@ -49,6 +49,41 @@ impl CommitGraph {
         false
     }
 
+    /// A merge commit (two or more parents) reachable from `from` and from none of
+    /// `known`. Commits are visited by descending generation, so every child of a commit
+    /// has painted it before it is visited, and the walk ends once only commits `known`
+    /// reaches are left.
+    pub fn first_merge(&self, from: &[CommitIndex], known: &[CommitIndex]) -> Option<CommitIndex> {
+        let mut walk = Paint {
+            flags: vec![0; self.nodes.len()],
+            queue: std::collections::BinaryHeap::new(),
+            unknown_queued: 0,
+        };
+        for &i in from {
+            walk.paint(self, i, Paint::NEW);
+        }
+        for &i in known {
+            walk.paint(self, i, Paint::KNOWN);
+        }
+        while walk.unknown_queued > 0 {
+            let (_, i) = walk.queue.pop()?;
+            let flags = &mut walk.flags[i as usize];
+            *flags &= !Paint::QUEUED;
+            let known = *flags & Paint::KNOWN != 0;
+            if !known {
+                walk.unknown_queued -= 1;
+                if self.parents(i).len() > 1 {
+                    return Some(i);
+                }
+            }
+            let flag = if known { Paint::KNOWN } else { Paint::NEW };
+            for &parent in self.parents(i) {
+                walk.paint(self, parent, flag);
+            }
+        }
+        None
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -134,6 +169,39 @@ impl CommitGraph {
             self.index.insert(top, index);
         }
         Ok(self.get(&id))
+    }
+}
+
+/// The state of `first_merge`'s walk: per commit, whether new or known history reaches
+/// it and whether it waits in the queue.
+struct Paint {
+    flags: Vec<u8>,
+    queue: std::collections::BinaryHeap<(u32, CommitIndex)>,
+    /// Queued commits that known history does not reach (yet).
+    unknown_queued: usize,
+}
+
+impl Paint {
+    const NEW: u8 = 1;
+    const KNOWN: u8 = 2;
+    const QUEUED: u8 = 4;
+
+    fn paint(&mut self, graph: &CommitGraph, i: CommitIndex, flag: u8) {
+        let flags = &mut self.flags[i as usize];
+        if *flags & Paint::QUEUED != 0 {
+            if flag == Paint::KNOWN && *flags & Paint::KNOWN == 0 {
+                self.unknown_queued -= 1;
+            }
+            *flags |= flag;
+        } else if *flags == 0 {
+            // Children come first (higher generations), so a commit is painted only
+            // before it is visited.
+            *flags = flag | Paint::QUEUED;
+            self.queue.push((graph.node(i).generation, i));
+            if flag == Paint::NEW {
+                self.unknown_queued += 1;
+            }
+        }
     }
 }
 

@@ -561,6 +561,17 @@ impl GateContext for PushContext<'_> {
         is_ancestor(self.state, self.received, *old, new)
     }
 
+    fn merge_brought(
+        &mut self,
+        new: &ObjectId,
+        known: &[ObjectId],
+    ) -> Result<Option<String>, StoreError> {
+        let Some(new) = self.sha1_of(new) else {
+            return Ok(None);
+        };
+        merge_brought(self.state, self.received, new, known)
+    }
+
     fn may_update(&self, name: &str) -> Result<(), Refusal> {
         (self.may_update)(name)
     }
@@ -603,17 +614,20 @@ impl GateContext for PushContext<'_> {
     }
 }
 
-/// Whether the stored commit `old` is in the history of `new` (a pushed commit, or one the
-/// store has): new commits' parents are read from the pushed pack, stored ones from the
-/// commit graph.
-fn is_ancestor(
-    state: &RepoState,
-    received: &Received,
-    old: ObjectId,
-    new: Sha1,
-) -> Result<bool, StoreError> {
+/// The history of `new` (a pushed commit, or one the store has) as far as the push
+/// brings it: each pushed commit with its parents' count, read from the pack, and the
+/// stored commits where the walk reaches the store.
+struct PushedHistory {
+    pushed: Vec<(Sha1, usize)>,
+    stored: Vec<ObjectId>,
+}
+
+fn pushed_history(state: &RepoState, received: &Received, new: Sha1) -> PushedHistory {
     let repo = &state.repo;
-    let mut stored: Vec<ObjectId> = Vec::new();
+    let mut history = PushedHistory {
+        pushed: Vec::new(),
+        stored: Vec::new(),
+    };
     let mut seen: IdSet<Sha1> = IdSet::default();
     let mut stack = vec![new];
     while let Some(sha1) = stack.pop() {
@@ -621,10 +635,7 @@ fn is_ancestor(
             continue;
         }
         if let Some(id) = repo.id_of_sha1(&sha1) {
-            if id == old {
-                return Ok(true);
-            }
-            stored.push(id);
+            history.stored.push(id);
             continue;
         }
         let Some(pack) = &received.pack else {
@@ -634,9 +645,23 @@ fn is_ancestor(
             continue;
         };
         if let Some((_, parents)) = crate::git::format::commit_links(&body) {
+            history.pushed.push((sha1, parents.len()));
             stack.extend(parents);
         }
     }
+    history
+}
+
+/// Whether the stored commit `old` is in the history of `new`: new commits' parents are
+/// read from the pushed pack, stored ones from the commit graph.
+fn is_ancestor(
+    state: &RepoState,
+    received: &Received,
+    old: ObjectId,
+    new: Sha1,
+) -> Result<bool, StoreError> {
+    let repo = &state.repo;
+    let stored = pushed_history(state, received, new).stored;
     state.with_graph(|graph| {
         let Some(target) = graph.load(repo, old)? else {
             return Ok(false);
@@ -648,5 +673,37 @@ fn is_ancestor(
             }
         }
         Ok(graph.reaches(&from, target))
+    })
+}
+
+/// A merge commit in the history of `new` that none of the stored commits `known` has:
+/// one the push brings, or a stored one the commit graph finds.
+fn merge_brought(
+    state: &RepoState,
+    received: &Received,
+    new: Sha1,
+    known: &[ObjectId],
+) -> Result<Option<String>, StoreError> {
+    let repo = &state.repo;
+    let history = pushed_history(state, received, new);
+    if let Some((merge, _)) = history.pushed.iter().find(|(_, parents)| *parents > 1) {
+        return Ok(Some(merge.to_hex()));
+    }
+    state.with_graph(|graph| {
+        let mut load = |ids: &[ObjectId]| -> Result<Vec<_>, StoreError> {
+            let mut loaded = Vec::with_capacity(ids.len());
+            for id in ids {
+                loaded.extend(graph.load(repo, *id)?);
+            }
+            Ok(loaded)
+        };
+        let from = load(&history.stored)?;
+        let known = load(known)?;
+        let merge = graph.first_merge(&from, &known);
+        Ok(merge.map(|i| {
+            let id = graph.node(i).id;
+            repo.sha1_of(&id)
+                .map_or_else(|| id.to_hex(), |s| s.to_hex())
+        }))
     })
 }

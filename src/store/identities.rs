@@ -236,9 +236,12 @@ impl DataDir {
     /// Removes an identity; its tokens stop working. A human who still owns agents is
     /// kept (remove the agents first), so no agent is left without an owner.
     /// Gives `name` a public key no identity has had (a key names one signer, for good).
+    /// The key is checked to be a usable Ed25519 public key (64 hex digits).
     pub fn add_identity_key(&self, name: &str, key: &str) -> Result<Identity, IdentityError> {
+        let parsed = crate::attest::keys::parse_public_key(key.trim())
+            .map_err(|e| IdentityError::Invalid(format!("the public key: {e}")))?;
         let key = IdentityKey {
-            key: key.to_ascii_lowercase(),
+            key: crate::attest::KeyId::of(&parsed).to_string(),
             added_at: now_secs(),
             revoked_at: None,
         };

@@ -628,17 +628,25 @@ impl Repo {
         self.meta.rules()
     }
 
-    /// Adds a ref rule under a fresh id.
+    /// Checks a ref rule (`RefRule::checked`) and adds it under a fresh id.
     pub fn add_rule(
         &self,
-        rule: &super::policy::RefRule,
-    ) -> Result<super::policy::RefRule, StoreError> {
-        self.meta.add_rule(rule)
+        rule: super::policy::RefRule,
+    ) -> Result<super::policy::RefRule, super::policy::PolicyError> {
+        Ok(self.meta.add_rule(&rule.checked()?)?)
     }
 
-    /// Removes a ref rule (`None`: no rule has that id).
-    pub fn remove_rule(&self, id: u64) -> Result<Option<super::policy::RefRule>, StoreError> {
-        self.meta.remove_rule(id)
+    /// Removes a ref rule by its id.
+    pub fn remove_rule(
+        &self,
+        id: u64,
+    ) -> Result<super::policy::RefRule, super::policy::PolicyError> {
+        self.meta
+            .remove_rule(id)?
+            .ok_or_else(|| super::policy::PolicyError::NotFound {
+                repo: self.name().to_owned(),
+                id,
+            })
     }
 
     /// `commit`, with attestations written in the same transaction (a push that carries

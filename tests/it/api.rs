@@ -3,60 +3,8 @@
 
 use crate::common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use common::{Forge, Server};
+use common::{Answer, Forge, Server, assert_error, call};
 use serde_json::{Value, json};
-
-struct Answer {
-    status: u16,
-    head: String,
-    body: Value,
-}
-
-fn call(
-    server: &Server,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> Answer {
-    let addr = server.url.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(token) = token {
-        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    let body = body.unwrap_or("");
-    if method == "POST" {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    Answer {
-        status: head[9..12].parse().unwrap(),
-        head: head.to_owned(),
-        body: serde_json::from_str(body).unwrap_or(Value::Null),
-    }
-}
-
-fn assert_error(answer: &Answer, status: u16, code: &str, message: &str) {
-    assert_eq!(answer.status, status, "{}", answer.body);
-    assert_eq!(answer.body["error"]["code"], code, "{}", answer.body);
-    let text = answer.body["error"]["message"].as_str().unwrap_or("");
-    assert!(
-        text.contains(message),
-        "{text:?} should contain {message:?}"
-    );
-}
 
 #[test]
 fn user_repos_tokens_and_revocation() {

@@ -378,7 +378,7 @@ fn writers_and_fast_forwards() {
     assert!(!ok);
     assert!(
         stderr.contains(
-            "(FORGE-P001: rule 1 (refs/heads/stable) lets only alice or human-less update it)"
+            "(FORGE-P001: rule 1 (refs/heads/stable) lets only alice or human-less create it)"
         ),
         "{stderr}"
     );
@@ -406,7 +406,355 @@ fn writers_and_fast_forwards() {
         .forge
         .fails(&["policy", "add", "alice/app", "--ref", "refs/heads/x"]);
     assert!(
-        bad.contains("a rule needs --writers, --fast-forward-only or --require"),
+        bad.contains(
+            "a rule needs writers, creators, updaters, deleters, fast-forward only, linear history or a required attestation"
+        ),
         "{bad}"
+    );
+}
+
+#[test]
+fn linear_history_on_every_path() {
+    let w = World::new();
+    w.add_rule(&["--ref", "refs/heads/main", "--linear-history"]);
+    w.add_rule(&["--ref", "refs/heads/release/*", "--linear-history"]);
+    let base = git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned();
+    git(&w.work, &["checkout", "-q", "-b", "side"]);
+    w.commit("side");
+    git(&w.work, &["checkout", "-q", "main"]);
+    w.commit("two");
+    git(
+        &w.work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            "merge side",
+            "side",
+        ],
+    );
+    let merge = git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let reason = format!(
+        "FORGE-P004: rule 1 (refs/heads/main) requires linear history; {merge} is a merge commit"
+    );
+    let refused = format!("({reason})");
+
+    // The merge arrives in the push's pack.
+    let (ok, stderr) = w.push("alice", "main", &[]);
+    assert!(!ok);
+    assert!(stderr.contains(&refused), "{stderr}");
+    assert!(
+        stderr.contains("remote: forge: refs/heads/main: rebase instead of merging"),
+        "{stderr}"
+    );
+    assert_eq!(w.remote("refs/heads/main"), base);
+
+    // The merge is stored already (on a branch no rule covers): the update of main still
+    // brings it.
+    assert!(w.push("alice", "main:refs/heads/feature", &[]).0);
+    let (ok, stderr) = w.push("alice", "main", &[]);
+    assert!(!ok);
+    assert!(stderr.contains(&refused), "{stderr}");
+
+    // A REST ref update is held to it too.
+    let token = w.forge.write_token("alice", "alice/app");
+    let answer = common::post_json(
+        &w.server.addr(),
+        "/api/v1/repos/alice/app/refs",
+        &format!("Bearer {token}"),
+        &format!(r#"{{"ref": "refs/heads/main", "old": "{base}", "new": "{merge}"}}"#),
+    );
+    assert_eq!(answer.status, 422, "{}", answer.text());
+    assert!(answer.text().contains(&reason), "{}", answer.text());
+
+    // A new ref brings only what no ref has: the merge is on feature already.
+    assert!(w.push("alice", "main:refs/heads/release/1", &[]).0);
+
+    // Rebased, the same work lands.
+    git(&w.work, &["reset", "-q", "--hard", "HEAD~1"]);
+    git(
+        &w.work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "cherry-pick",
+            "side",
+        ],
+    );
+    let (ok, stderr) = w.push("alice", "main", &[]);
+    assert!(ok, "{stderr}");
+    let tip = git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned();
+    assert_eq!(w.remote("refs/heads/main"), tip);
+}
+
+#[test]
+fn creation_update_and_deletion_restricted_apart() {
+    let w = World::new();
+    w.add_rule(&[
+        "--ref",
+        "refs/heads/agent/**",
+        "--creators",
+        "agent",
+        "--deleters",
+        "nobody",
+    ]);
+    let listed = w.forge.json(&["policy", "list", "alice/app"]);
+    assert_eq!(listed["rules"][0]["creators"], serde_json::json!(["agent"]));
+    assert_eq!(listed["rules"][0]["deleters"], serde_json::json!([]));
+    assert!(listed["rules"][0].get("updaters").is_none(), "{listed}");
+    let (ok, stderr) = w.push("alice", "main:refs/heads/agent/x", &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("(FORGE-P001: rule 1 (refs/heads/agent/**) lets only any agent create it)"),
+        "{stderr}"
+    );
+    assert!(w.push("dev-bot", "main:refs/heads/agent/x", &[]).0);
+    let tip = w.commit("two");
+    let (ok, stderr) = w.push("alice", "main:refs/heads/agent/x", &[]);
+    assert!(ok, "updates are not restricted: {stderr}");
+    assert_eq!(w.remote("refs/heads/agent/x"), tip);
+    let (ok, stderr) = w.push("dev-bot", ":refs/heads/agent/x", &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("(FORGE-P001: rule 1 (refs/heads/agent/**) lets nobody delete it)"),
+        "{stderr}"
+    );
+    // The operator's `forge ref delete` goes through the same gate.
+    let refused = w
+        .forge
+        .fails(&["ref", "delete", "alice/app", "refs/heads/agent/x"]);
+    assert!(
+        refused.contains("FORGE-P001: rule 1 (refs/heads/agent/**) lets nobody delete it"),
+        "{refused}"
+    );
+    assert_eq!(w.remote("refs/heads/agent/x"), tip);
+    let reserved = w
+        .forge
+        .fails(&["identity", "add", "agent", "--kind", "human"]);
+    assert!(
+        reserved.contains("it names a set of identities in ref policies"),
+        "{reserved}"
+    );
+}
+
+#[test]
+fn policies_and_keys_over_rest() {
+    use common::{assert_error, call};
+    let w = World::new();
+    let s = &w.server;
+    let admin = w.forge.token(&[
+        "--identity",
+        "alice",
+        "--repo",
+        "alice/app",
+        "--ops",
+        "admin",
+    ]);
+    let bob = w.forge.write_token("bob", "alice/app");
+    let rule = format!(
+        r#"{{"pattern": "refs/heads/main", "required": [{{"predicate_type": "test-result", "signers": ["ci-bot"], "result": "PASSED"}}]}}"#
+    );
+    let path = "/api/v1/repos/alice/app/policies";
+    assert_error(
+        &call(s, "POST", path, Some(&bob), Some(&rule)),
+        403,
+        "forbidden",
+        "admin",
+    );
+    let added = call(s, "POST", path, Some(&admin), Some(&rule));
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert_eq!(added.body["rule"]["id"], 1);
+    assert_eq!(
+        added.body["rule"]["required"][0]["predicate_type"],
+        TEST_RESULT
+    );
+    assert_eq!(added.body["rule"]["required"][0]["min_signers"], 1);
+    let listed = call(s, "GET", path, Some(&bob), None);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["rules"][0], added.body["rule"]);
+    assert_eq!(
+        w.forge.json(&["policy", "list", "alice/app"])["rules"][0],
+        added.body["rule"]
+    );
+    assert_error(
+        &call(
+            s,
+            "POST",
+            path,
+            Some(&admin),
+            Some(r#"{"pattern": "heads/x", "linear_history": true}"#),
+        ),
+        400,
+        "invalid_rule",
+        "the ref glob must start with refs/: \"heads/x\"",
+    );
+    assert_error(
+        &call(
+            s,
+            "POST",
+            path,
+            Some(&admin),
+            Some(r#"{"pattern": "refs/heads/x", "fast_forward": true}"#),
+        ),
+        400,
+        "invalid_request",
+        "unknown field `fast_forward`",
+    );
+    assert_error(
+        &call(
+            s,
+            "GET",
+            "/api/v1/repos/alice/nothing/policies",
+            Some(&bob),
+            None,
+        ),
+        404,
+        "repo_not_found",
+        "alice/nothing",
+    );
+
+    // The rule added over REST holds for a push.
+    let commit = w.commit("two");
+    let (ok, stderr) = w.push("bob", "main", &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("FORGE-P003: rule 1 (refs/heads/main)"),
+        "{stderr}"
+    );
+
+    assert_error(
+        &call(s, "DELETE", &format!("{path}/1"), Some(&bob), None),
+        403,
+        "forbidden",
+        "admin",
+    );
+    let removed = call(s, "DELETE", &format!("{path}/1"), Some(&admin), None);
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert_eq!(removed.body["removed"], added.body["rule"]);
+    assert_error(
+        &call(s, "DELETE", &format!("{path}/1"), Some(&admin), None),
+        404,
+        "rule_not_found",
+        "alice/app has no rule 1",
+    );
+    let (ok, stderr) = w.push("bob", "main", &[]);
+    assert!(ok, "{stderr}");
+    assert_eq!(w.remote("refs/heads/main"), commit);
+
+    // Keys: an agent's owner adds one; the agent may not add its own.
+    let key_file = w.tmp.path().join("ci-bot-2.key");
+    let public = w.forge.ok(&["keygen", "--out", key_file.to_str().unwrap()]);
+    let public = public.trim();
+    let alice = w
+        .forge
+        .token(&["--identity", "alice", "--repo", "alice/*", "--ops", "read"]);
+    let ci_bot = w.forge.write_token("ci-bot", "alice/app");
+    let keys = "/api/v1/identities/ci-bot/keys";
+    let body = format!(r#"{{"key": "{public}"}}"#);
+    assert_error(
+        &call(s, "POST", keys, Some(&ci_bot), Some(&body)),
+        403,
+        "forbidden",
+        "ci-bot does not administer identity ci-bot",
+    );
+    assert_error(
+        &call(s, "POST", keys, Some(&bob), Some(&body)),
+        403,
+        "forbidden",
+        "bob does not administer identity ci-bot",
+    );
+    assert_error(
+        &call(
+            s,
+            "GET",
+            "/api/v1/identities/nobody-here/keys",
+            Some(&bob),
+            None,
+        ),
+        403,
+        "forbidden",
+        "bob does not administer identity nobody-here",
+    );
+    assert_error(
+        &call(
+            s,
+            "GET",
+            "/api/v1/identities/nobody-here/keys",
+            Some(&s.token),
+            None,
+        ),
+        404,
+        "identity_not_found",
+        "identity nobody-here does not exist",
+    );
+    assert_error(
+        &call(s, "POST", keys, Some(&alice), Some(r#"{"key": "abc"}"#)),
+        400,
+        "invalid_argument",
+        "the public key: ",
+    );
+    let added = call(s, "POST", keys, Some(&alice), Some(&body));
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert_eq!(added.body["keys"][1]["key"], public);
+    assert_error(
+        &call(
+            s,
+            "POST",
+            "/api/v1/identities/bob/keys",
+            Some(&s.token),
+            Some(&body),
+        ),
+        400,
+        "invalid_argument",
+        public,
+    );
+    let listed = call(s, "GET", keys, Some(&ci_bot), None);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["keys"], added.body["keys"]);
+
+    // The new key signs attestations that are kept; revoked by the agent itself, it
+    // stops being accepted.
+    let signed = |commit: &str| {
+        w.forge.attest_sign(
+            &key_file,
+            commit,
+            None,
+            TEST_RESULT,
+            r#"{"result": "PASSED", "configuration": []}"#,
+        )
+    };
+    w.upload("ci-bot", &signed(&commit));
+    let revoked = call(
+        s,
+        "DELETE",
+        &format!("{keys}/{public}"),
+        Some(&ci_bot),
+        None,
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert!(
+        revoked.body["keys"][1]["revoked_at"].is_u64(),
+        "{}",
+        revoked.body
+    );
+    let base = git(&w.work, &["rev-parse", "HEAD~1"]).trim().to_owned();
+    let answer = common::post_json(
+        &s.addr(),
+        "/api/v1/repos/alice/app/attestations",
+        &format!("Bearer {ci_bot}"),
+        signed(&base).trim(),
+    );
+    assert_eq!(answer.status, 422, "{}", answer.text());
+    assert!(
+        answer.text().contains("\"revoked_key\""),
+        "{}",
+        answer.text()
     );
 }

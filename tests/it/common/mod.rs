@@ -633,6 +633,58 @@ pub fn fsck_problem(stderr: &str) -> Option<String> {
     })
 }
 
+/// A REST answer: status, head, and the body as JSON (`null` when it is not).
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: serde_json::Value,
+}
+
+/// Sends one REST request to `server` (a JSON body, when given).
+pub fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Answer {
+    let addr = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method == "POST" {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    Answer {
+        status: head[9..12].parse().unwrap(),
+        head: head.to_owned(),
+        body: serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// That `answer` is the error `code` with `status` and a message containing `message`.
+pub fn assert_error(answer: &Answer, status: u16, code: &str, message: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert_eq!(answer.body["error"]["code"], code, "{}", answer.body);
+    let text = answer.body["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        text.contains(message),
+        "{text:?} should contain {message:?}"
+    );
+}
+
 /// POSTs a JSON `body` to `path` over a raw connection with an `Authorization` header value.
 pub fn post_json(addr: &str, path: &str, authorization: &str, body: &str) -> RawAnswer {
     raw_http(

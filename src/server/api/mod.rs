@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,6 +20,9 @@ use crate::object::Sha1;
 use crate::store::{IdentityKind, RefTarget, RepoName, StoreError};
 
 use super::AppState;
+
+mod keys;
+mod policies;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -34,6 +37,19 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/api/v1/repos/{owner}/{name}/commits/{sha}/attestations",
             get(list_attestations),
         )
+        .route(
+            "/api/v1/repos/{owner}/{name}/policies",
+            get(policies::list).post(policies::add),
+        )
+        .route(
+            "/api/v1/repos/{owner}/{name}/policies/{id}",
+            delete(policies::remove),
+        )
+        .route(
+            "/api/v1/identities/{name}/keys",
+            get(keys::list).post(keys::add),
+        )
+        .route("/api/v1/identities/{name}/keys/{key}", delete(keys::revoke))
         .route("/api/v1/tokens", post(mint_token))
         .route("/api/v1/tokens/revoke", post(revoke_token))
 }
@@ -295,36 +311,7 @@ async fn mint_token(
             // A narrowed token's limits (refs, expiry) would not carry over to a fresh one.
             return Err(ApiError::forbidden("a narrowed token cannot mint tokens"));
         }
-        let site_admin = allows(&caller, &Scope::All, Op::Admin).is_ok();
-        let not_administered = || {
-            ApiError::forbidden(format!(
-                "{} does not administer identity {}",
-                caller.identity, body.identity
-            ))
-        };
-        let identity = app.data.find_identity(&body.identity)?;
-        let identity = match identity {
-            Some(identity) => identity,
-            // Only a site admin learns whether an identity exists.
-            None if site_admin => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "identity_not_found",
-                    format!("identity {} does not exist", body.identity),
-                ));
-            }
-            None => return Err(not_administered()),
-        };
-        let administers = site_admin
-            || identity.name.eq_ignore_ascii_case(&caller.identity)
-            || (identity.kind == IdentityKind::Agent
-                && identity
-                    .owner
-                    .as_deref()
-                    .is_some_and(|o| o.eq_ignore_ascii_case(&caller.identity)));
-        if !administers {
-            return Err(not_administered());
-        }
+        let identity = administered_identity(&app, &caller, &body.identity, true)?;
         let bad = |e: token::TokenError| ApiError::bad_request(e.to_string());
         let scopes: Vec<Scope> = body
             .repos
@@ -457,6 +444,47 @@ async fn revoke_token(
 fn parse_revocation_id(hex: &str) -> Result<Vec<u8>, ApiError> {
     crate::hex::decode(hex, 64)
         .ok_or_else(|| ApiError::bad_request("a revocation id is 128 hex digits"))
+}
+
+/// The identity `name` if `caller` administers it: a site admin (`admin` on `*`) any,
+/// an identity itself (an agent only when `agent_itself`), a human the agents it owns.
+/// Only a site admin learns that an identity does not exist.
+fn administered_identity(
+    app: &AppState,
+    caller: &VerifiedToken,
+    name: &str,
+    agent_itself: bool,
+) -> Result<crate::store::Identity, ApiError> {
+    let site_admin = allows(caller, &Scope::All, Op::Admin).is_ok();
+    let not_administered = || {
+        ApiError::forbidden(format!(
+            "{} does not administer identity {name}",
+            caller.identity
+        ))
+    };
+    let Some(identity) = app.data.find_identity(name)? else {
+        return Err(if site_admin {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "identity_not_found",
+                format!("identity {name} does not exist"),
+            )
+        } else {
+            not_administered()
+        });
+    };
+    let itself = identity.name.eq_ignore_ascii_case(&caller.identity)
+        && (agent_itself || identity.kind == IdentityKind::Human);
+    let owner = identity.kind == IdentityKind::Agent
+        && identity
+            .owner
+            .as_deref()
+            .is_some_and(|o| o.eq_ignore_ascii_case(&caller.identity));
+    if site_admin || itself || owner {
+        Ok(identity)
+    } else {
+        Err(not_administered())
+    }
 }
 
 /// The registry record of `owner/name` if `token` may `op` on it. Reading a public
