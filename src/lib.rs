@@ -12,6 +12,7 @@ pub mod fsck;
 pub mod gate;
 pub mod git;
 pub mod gitx;
+pub mod glob;
 pub mod hex;
 pub mod history;
 pub mod import;

@@ -83,12 +83,12 @@ impl Source {
 }
 
 pub(super) fn check_identity(identity: &str) -> Result<(), TokenError> {
-    crate::auth::identity::check_name(identity).map_err(TokenError::Invalid)
+    crate::store::check_identity_name(identity).map_err(TokenError::Invalid)
 }
 
 pub(super) fn check_globs(globs: &[String]) -> Result<(), TokenError> {
     for glob in globs {
-        crate::auth::glob::check(glob).map_err(TokenError::Invalid)?;
+        crate::glob::check(glob).map_err(TokenError::Invalid)?;
     }
     Ok(())
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use biscuit_auth::Biscuit;
 
 use super::blocks::{Narrowing, authority_block, narrowing_block};
-use super::glob;
 use super::rights::{Denied, Op, Request, Scope};
+use crate::glob;
 
 /// Revocation ids are Ed25519 signatures.
 const REVOCATION_ID_BYTES: usize = 64;

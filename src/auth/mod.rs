@@ -14,8 +14,6 @@
 pub mod blocks;
 pub mod compiled;
 pub mod error;
-pub mod glob;
-pub mod identity;
 pub mod policy;
 pub mod rights;
 pub mod token;

@@ -46,7 +46,7 @@ deny if true;
     fn glob_function() -> ExternFunc {
         ExternFunc::new(Arc::new(|name, glob| match (name, glob) {
             (Term::Str(name), Some(Term::Str(glob))) => {
-                Ok(Term::Bool(crate::auth::glob::matches(&glob, &name)))
+                Ok(Term::Bool(crate::glob::matches(&glob, &name)))
             }
             _ => Err("glob takes two strings".to_owned()),
         }))

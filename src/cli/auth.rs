@@ -167,7 +167,7 @@ pub(super) fn identity(
             owner,
             public_key,
         } => {
-            crate::auth::identity::check_name(&name).map_err(|e| user_error("invalid_name", e))?;
+            crate::store::check_identity_name(&name).map_err(|e| user_error("invalid_name", e))?;
             let kind = if kind == "agent" {
                 IdentityKind::Agent
             } else {

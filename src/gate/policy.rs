@@ -3,7 +3,7 @@
 //! refuse and refuses nothing; an identity on a rule's bypass list passes it, and the pass
 //! is noted. Codes are stable and documented in `docs/policies.md`.
 
-use crate::auth::glob;
+use crate::glob;
 use crate::object::ObjectId;
 use crate::store::backend::AttestationRecord;
 use crate::store::policy::{RefRule, RequiredAttestation, Signers};

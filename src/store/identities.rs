@@ -7,6 +7,24 @@ use serde::{Deserialize, Serialize};
 
 use super::{DataDir, StoreError, now_secs};
 
+/// Identity names follow the rules of a repository owner (`check_name_part`): 1 to 100
+/// letters, digits, `-`, `_` and `.`, not starting with `.` or `-`, without `..`, not
+/// ending in `.` or `.lock`, and no Windows device name. The words that name sets of
+/// identities in ref policies (`human`, `agent`, `anyone`, …) are no identity's name.
+pub fn check_identity_name(name: &str) -> Result<(), String> {
+    super::check_name_part(name)
+        .map_err(|reason| format!("invalid identity name {name:?}: {reason}"))?;
+    if super::policy::RESERVED_NAMES
+        .iter()
+        .any(|word| word.eq_ignore_ascii_case(name))
+    {
+        return Err(format!(
+            "invalid identity name {name:?}: it names a set of identities in ref policies"
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IdentityKind {
@@ -173,6 +191,7 @@ impl DataDir {
 
     /// Adds `identity` with a fresh incarnation and returns the record as stored.
     pub fn add_identity(&self, identity: &Identity) -> Result<Identity, IdentityError> {
+        check_identity_name(&identity.name).map_err(IdentityError::Invalid)?;
         let mut identity = identity.clone();
         identity.incarnation = fresh_incarnation(&identity.name);
         self.registry.add_identity(&identity)

@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 
 use backend::{MetaStore, Registry};
 
-pub use identities::{Identity, IdentityError, IdentityKey, IdentityKind, Standing};
+pub use identities::{
+    Identity, IdentityError, IdentityKey, IdentityKind, Standing, check_identity_name,
+};
 pub use name::{InvalidRepoName, RepoName, check_name_part};
 pub use refs::{Authorized, Expected, RefTarget, RefUpdate};
 pub use repo::{ObjectLocation, Quarantine, Repo, StoredObject};

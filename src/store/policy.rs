@@ -189,7 +189,7 @@ impl RefRule {
                 self.pattern
             ));
         }
-        if let Err(e) = crate::auth::glob::check(&self.pattern) {
+        if let Err(e) = crate::glob::check(&self.pattern) {
             return invalid(format!("the ref glob {:?}: {e}", self.pattern));
         }
         let demands = self.writers.is_some()
@@ -221,7 +221,7 @@ impl RefRule {
             ));
         }
         for name in &self.bypass {
-            crate::auth::identity::check_name(name).map_err(PolicyError::Invalid)?;
+            super::check_identity_name(name).map_err(PolicyError::Invalid)?;
         }
         for required in &mut self.required {
             if required.predicate_type == "test-result" {
@@ -263,7 +263,7 @@ fn check_set(set: &[Signers]) -> Result<(), PolicyError> {
     }
     for member in set {
         if let Signers::Identity(name) = member {
-            crate::auth::identity::check_name(name).map_err(PolicyError::Invalid)?;
+            super::check_identity_name(name).map_err(PolicyError::Invalid)?;
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// layers only; modules of one layer are independent of each other. A new module has to be
 /// placed here, which is the point.
 const LAYERS: &[&[&str]] = &[
-    &["hex", "progress", "protocol", "delta"],
+    &["hex", "progress", "protocol", "delta", "glob"],
     &["object"],
     &["gitx", "attest"],
     &["git", "pipeline"],
