@@ -7,7 +7,10 @@
 # SOURCE_GIT_DIR is copied into git's project root as NAME.git and imported into a fresh forge
 # data directory as bench/NAME. Ops: push-mirror (the harness's bare clone, --mirror, into an
 # empty repository; N empty targets per server) and push-1commit (one commit onto a scratch
-# branch). Both servers run without background maintenance (git: receive.autogc false;
+# branch). Then push-1commit again as `forge+policy`: a rule on the scratch branch requires a
+# PASSED test-result signed by the pusher's identity, and each push carries it
+# (bench/attesting-git.sh signs the commit and adds `-o attest=…`, inside the measured time).
+# Both servers run without background maintenance (git: receive.autogc false;
 # forge: --no-auto-repack). Results: bench/results/results.tsv, bench/results/push-disk.tsv
 # (bytes on disk of a pushed repository) and a side-by-side table on stdout.
 # Needs lighttpd (apt-get install lighttpd), python3 and /usr/bin/time.
@@ -59,4 +62,26 @@ start_forge --no-auto-repack
   --server-pid "$FORGE_PID" "$FORGE_PUSH_URL" "$NAME.git"
 disk forge "$(forge_repo_dir "bench/$NAME-empty1")"
 
-"$SHARED/report.sh" "$OUT/results.tsv" git-http-backend forge
+kill "$FORGE_PID"; wait "$FORGE_PID" 2>/dev/null || true
+"$FORGE" keygen --out "$WORK/bench.key" >"$WORK/bench.pub"
+"$FORGE" --data "$WORK/data" identity key add bench "$(cat "$WORK/bench.pub")" >&2
+"$FORGE" --data "$WORK/data" policy add "bench/$NAME" --ref refs/heads/bench-push-1commit \
+  --require test-result --signers bench --result PASSED >&2
+echo '{"result": "PASSED", "passedTests": ["bench"]}' >"$WORK/predicate.json"
+start_forge --no-auto-repack
+# The rule is in force: the same push without its attestation is refused.
+if git -C "$GITBENCH_ROOT/$NAME.git" push -q "$FORGE_PUSH_URL/$NAME.git" HEAD:refs/heads/bench-push-1commit \
+  2>"$WORK/refused.txt"; then
+  echo "a push without an attestation landed: the policy is not in force" >&2; exit 1
+fi
+grep -q FORGE-P003 "$WORK/refused.txt" || { cat "$WORK/refused.txt" >&2; exit 1; }
+GIT=$HERE/attesting-git.sh REAL_GIT=$(command -v git) FORGE=$FORGE ATTEST_KEY=$WORK/bench.key \
+  ATTEST_PREDICATE=$WORK/predicate.json \
+  "$SHARED/run.sh" --label forge+policy --reps "$REPS" --ops push-1commit --out "$OUT" \
+  --server-pid "$FORGE_PID" "$FORGE_PUSH_URL" "$NAME.git"
+awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+  $c["server"] == "forge+policy" && $c["op"] == "push-1commit" { ok = $c["ok"]; reps = $c["reps"] }
+  END { if (ok == "" || ok != reps) { print "forge+policy: " ok "/" reps " pushes landed" > "/dev/stderr"; exit 1 } }' \
+  "$OUT/results.tsv"
+
+"$SHARED/report.sh" "$OUT/results.tsv" git-http-backend forge forge+policy

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{parse_name, print_json, user_error};
@@ -13,56 +13,60 @@ use crate::store::policy::{PolicyError, RefRule, RequiredAttestation, Signers};
 #[derive(Subcommand)]
 pub(super) enum PolicyCommand {
     /// Add a rule for the refs a glob matches (`*` one segment, `**` any).
-    Add {
-        repo: String,
-        /// The refs it covers, e.g. refs/heads/main or refs/heads/release/*.
-        #[arg(long = "ref")]
-        pattern: String,
-        /// Report what the rule would refuse, refuse nothing.
-        #[arg(long)]
-        evaluate: bool,
-        /// Who may create, update or delete matching refs: identities, `human`, `agent`
-        /// (comma-separated).
-        #[arg(long)]
-        writers: Option<String>,
-        /// Who may create matching refs (`nobody`: no one).
-        #[arg(long)]
-        creators: Option<String>,
-        /// Who may move existing matching refs (`nobody`: no one).
-        #[arg(long)]
-        updaters: Option<String>,
-        /// Who may delete matching refs (`nobody`: no one).
-        #[arg(long)]
-        deleters: Option<String>,
-        /// Only fast-forward updates, no deletion.
-        #[arg(long)]
-        fast_forward_only: bool,
-        /// No merge commits in what an update brings.
-        #[arg(long)]
-        linear_history: bool,
-        /// A predicate type the new tip must be attested with (`test-result` for in-toto's).
-        #[arg(long)]
-        require: Option<String>,
-        /// Who must have signed it: identities, `human`, `agent`, `anyone` (comma-separated).
-        #[arg(long, default_value = "anyone")]
-        signers: String,
-        /// How many distinct signers.
-        #[arg(long, default_value_t = 1)]
-        min: u32,
-        /// The result the attestation must carry (e.g. PASSED).
-        #[arg(long)]
-        result: Option<String>,
-        /// The identity updating the ref does not count as a signer.
-        #[arg(long)]
-        not_pusher: bool,
-        /// Identities that may pass the rule without meeting it (comma-separated).
-        #[arg(long)]
-        bypass: Option<String>,
-    },
+    Add(Box<NewRule>),
     /// List the rules.
     List { repo: String },
     /// Remove a rule by its id.
     Remove { repo: String, id: u64 },
+}
+
+/// `forge policy add`: the rule as flags.
+#[derive(Args)]
+pub(super) struct NewRule {
+    repo: String,
+    /// The refs it covers, e.g. refs/heads/main or refs/heads/release/*.
+    #[arg(long = "ref")]
+    pattern: String,
+    /// Report what the rule would refuse, refuse nothing.
+    #[arg(long)]
+    evaluate: bool,
+    /// Who may create, update or delete matching refs: identities, `human`, `agent`
+    /// (comma-separated).
+    #[arg(long)]
+    writers: Option<String>,
+    /// Who may create matching refs (`nobody`: no one).
+    #[arg(long)]
+    creators: Option<String>,
+    /// Who may move existing matching refs (`nobody`: no one).
+    #[arg(long)]
+    updaters: Option<String>,
+    /// Who may delete matching refs (`nobody`: no one).
+    #[arg(long)]
+    deleters: Option<String>,
+    /// Only fast-forward updates, no deletion.
+    #[arg(long)]
+    fast_forward_only: bool,
+    /// No merge commits in what an update brings.
+    #[arg(long)]
+    linear_history: bool,
+    /// A predicate type the new tip must be attested with (`test-result` for in-toto's).
+    #[arg(long)]
+    require: Option<String>,
+    /// Who must have signed it: identities, `human`, `agent`, `anyone` (comma-separated).
+    #[arg(long, default_value = "anyone")]
+    signers: String,
+    /// How many distinct signers.
+    #[arg(long, default_value_t = 1)]
+    min: u32,
+    /// The result the attestation must carry (e.g. PASSED).
+    #[arg(long)]
+    result: Option<String>,
+    /// The identity updating the ref does not count as a signer.
+    #[arg(long)]
+    not_pusher: bool,
+    /// Identities that may pass the rule without meeting it (comma-separated).
+    #[arg(long)]
+    bypass: Option<String>,
 }
 
 fn describe(rule: &RefRule) -> String {
@@ -127,23 +131,24 @@ fn policy_error(error: PolicyError) -> anyhow::Error {
 pub(super) fn command(data_path: &Path, command: PolicyCommand, json: bool) -> anyhow::Result<()> {
     let data = DataDir::open(data_path)?;
     match command {
-        PolicyCommand::Add {
-            repo,
-            pattern,
-            evaluate,
-            writers,
-            creators,
-            updaters,
-            deleters,
-            fast_forward_only,
-            linear_history,
-            require,
-            signers,
-            min,
-            result,
-            not_pusher,
-            bypass,
-        } => {
+        PolicyCommand::Add(new) => {
+            let NewRule {
+                repo,
+                pattern,
+                evaluate,
+                writers,
+                creators,
+                updaters,
+                deleters,
+                fast_forward_only,
+                linear_history,
+                require,
+                signers,
+                min,
+                result,
+                not_pusher,
+                bypass,
+            } = *new;
             let repo = data.open_repo(&parse_name(&repo)?)?;
             let required = require
                 .map(|predicate_type| RequiredAttestation {

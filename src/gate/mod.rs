@@ -122,6 +122,8 @@ pub struct Proposal {
 /// the refs as read under the lock that serialises its updates, and objects it is about to
 /// publish as well as stored ones.
 pub trait GateContext {
+    /// The repository's name (`owner/name`), for messages that tell how to fix a refusal.
+    fn repo_name(&self) -> &str;
     /// Every ref, as now.
     fn refs(&self) -> &BTreeMap<BString, RefTarget>;
     fn settings(&self) -> &RepoSettings;
@@ -432,6 +434,9 @@ mod tests {
     }
 
     impl GateContext for Fixture {
+        fn repo_name(&self) -> &str {
+            "alice/app"
+        }
         fn refs(&self) -> &BTreeMap<BString, RefTarget> {
             &self.refs
         }

@@ -256,7 +256,10 @@ fn missing_attestation(
                 "sign one: forge attest sign --key KEY --commit {commit} --predicate-type {} --predicate FILE.json",
                 required.predicate_type
             ),
-            "then upload it (POST /api/v1/repos/OWNER/NAME/attestations) or push with git push -o attest=<base64url envelope>".into(),
+            format!(
+                "then upload it (POST /api/v1/repos/{}/attestations) or push with git push -o attest=<base64url envelope>",
+                ctx.repo_name()
+            ),
         ],
     })
 }

@@ -55,6 +55,10 @@ impl<'a> StoredContext<'a> {
 }
 
 impl GateContext for StoredContext<'_> {
+    fn repo_name(&self) -> &str {
+        self.repo.name()
+    }
+
     fn refs(&self) -> &BTreeMap<BString, RefTarget> {
         &self.refs
     }

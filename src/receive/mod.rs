@@ -539,6 +539,10 @@ impl PushContext<'_> {
 }
 
 impl GateContext for PushContext<'_> {
+    fn repo_name(&self) -> &str {
+        self.state.repo.name()
+    }
+
     fn refs(&self) -> &BTreeMap<BString, RefTarget> {
         &self.refs
     }

@@ -136,6 +136,17 @@ impl World {
         try_git(&self.work, &args)
     }
 
+    /// Moves `refs/heads/main` from `old` to `new` over REST with `identity`'s write token.
+    fn rest_update_main(&self, identity: &str, old: &str, new: &str) -> common::RawAnswer {
+        let token = self.forge.write_token(identity, "alice/app");
+        common::post_json(
+            &self.server.addr(),
+            "/api/v1/repos/alice/app/refs",
+            &format!("Bearer {token}"),
+            &format!(r#"{{"ref": "refs/heads/main", "old": "{old}", "new": "{new}"}}"#),
+        )
+    }
+
     fn remote(&self, name: &str) -> String {
         let listed = git(
             &self.work,
@@ -169,6 +180,10 @@ fn a_protected_branch_moves_only_with_the_evidence_its_rules_demand() {
         stderr.contains(&format!("remote: forge: refs/heads/main: sign one: forge attest sign --key KEY --commit {second} --predicate-type {TEST_RESULT}")),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("remote: forge: refs/heads/main: then upload it (POST /api/v1/repos/alice/app/attestations) or push with git push -o attest=<base64url envelope>"),
+        "{stderr}"
+    );
     // A failed test run does not count; another signer does not either.
     let (ok, _) = w.push("dev-bot", "main:refs/heads/topic", &[]);
     assert!(ok);
@@ -198,13 +213,7 @@ fn a_protected_branch_moves_only_with_the_evidence_its_rules_demand() {
     // The other paths meet the same rule: REST and the operator's forge ref set.
     let fourth = w.commit("four");
     assert!(w.push("dev-bot", "main:refs/heads/topic", &[]).0);
-    let token = w.forge.write_token("alice", "alice/app");
-    let answer = common::post_json(
-        &w.server.addr(),
-        "/api/v1/repos/alice/app/refs",
-        &format!("Bearer {token}"),
-        &format!(r#"{{"ref": "refs/heads/main", "old": "{third}", "new": "{fourth}"}}"#),
-    );
+    let answer = w.rest_update_main("alice", &third, &fourth);
     assert_eq!(answer.status, 422, "{}", answer.text());
     let body: Value = serde_json::from_slice(&answer.body).unwrap();
     assert_eq!(body["error"]["code"], "policy_refused");
@@ -462,13 +471,7 @@ fn linear_history_on_every_path() {
     assert!(stderr.contains(&refused), "{stderr}");
 
     // A REST ref update is held to it too.
-    let token = w.forge.write_token("alice", "alice/app");
-    let answer = common::post_json(
-        &w.server.addr(),
-        "/api/v1/repos/alice/app/refs",
-        &format!("Bearer {token}"),
-        &format!(r#"{{"ref": "refs/heads/main", "old": "{base}", "new": "{merge}"}}"#),
-    );
+    let answer = w.rest_update_main("alice", &base, &merge);
     assert_eq!(answer.status, 422, "{}", answer.text());
     assert!(answer.text().contains(&reason), "{}", answer.text());
 
@@ -558,17 +561,15 @@ fn policies_and_keys_over_rest() {
         "admin",
     ]);
     let bob = w.forge.write_token("bob", "alice/app");
-    let rule = format!(
-        r#"{{"pattern": "refs/heads/main", "required": [{{"predicate_type": "test-result", "signers": ["ci-bot"], "result": "PASSED"}}]}}"#
-    );
+    let rule = r#"{"pattern": "refs/heads/main", "required": [{"predicate_type": "test-result", "signers": ["ci-bot"], "result": "PASSED"}]}"#;
     let path = "/api/v1/repos/alice/app/policies";
     assert_error(
-        &call(s, "POST", path, Some(&bob), Some(&rule)),
+        &call(s, "POST", path, Some(&bob), Some(rule)),
         403,
         "forbidden",
         "admin",
     );
-    let added = call(s, "POST", path, Some(&admin), Some(&rule));
+    let added = call(s, "POST", path, Some(&admin), Some(rule));
     assert_eq!(added.status, 201, "{}", added.body);
     assert_eq!(added.body["rule"]["id"], 1);
     assert_eq!(
