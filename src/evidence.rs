@@ -8,7 +8,7 @@ use ed25519_dalek::VerifyingKey;
 use crate::attest::{self, AttestError, Envelope, KeyId, Statement};
 use crate::object::{Kind, Sha1};
 use crate::store::backend::{AttestationRecord, AttestationSigner};
-use crate::store::{DataDir, Identity, IdentityKind, Repo, StoreError};
+use crate::store::{Identity, IdentityKind, Repo, StoreError};
 
 /// Why an attestation was not kept, naming the rule that failed.
 #[derive(Debug, thiserror::Error)]
@@ -101,18 +101,18 @@ fn may_act_for(uploader: &Uploader<'_>, signer: &Identity) -> bool {
                 .is_some_and(|owner| owner.eq_ignore_ascii_case(uploader.identity)))
 }
 
-/// Checks an uploaded envelope and returns the record to store. `brought(sha1)` answers
-/// whether a commit arrives with the same push (none for a REST upload).
+/// Checks an uploaded envelope against the registry's `identities` and returns the record
+/// to store. `brought(sha1)` answers whether a commit arrives with the same push (none for a
+/// REST upload).
 pub fn accept(
-    data: &DataDir,
+    identities: &[Identity],
     repo: &Repo,
     json: &[u8],
     uploader: &Uploader<'_>,
     brought: &dyn Fn(&Sha1) -> bool,
 ) -> Result<AttestationRecord, EvidenceError> {
     let envelope = Envelope::parse(json)?;
-    let identities = data.list_identities()?;
-    let ring = Keyring::of(&identities);
+    let ring = Keyring::of(identities);
     let keys: Vec<VerifyingKey> = ring.active.iter().map(|(key, _)| *key).collect();
     let (verified, statement) = match attest::open(&envelope, &keys) {
         Ok(opened) => opened,

@@ -444,6 +444,8 @@ fn attestations(
 ) -> Result<Vec<AttestationRecord>, RefError> {
     let repo = &state.repo;
     let mut records = Vec::new();
+    // Read from the registry at the first attestation, once for all of them.
+    let mut identities: Option<Vec<Identity>> = None;
     for (n, option) in request.options.iter().enumerate() {
         let Some(encoded) = option.strip_prefix(ATTEST_OPTION.as_bytes()) else {
             continue;
@@ -472,7 +474,16 @@ fn attestations(
             identity,
             admin: pusher.admin,
         };
-        let record = evidence::accept(pusher.data, repo, &json, &uploader, &brought)
+        let identities = match &mut identities {
+            Some(read) => read,
+            None => identities.insert(
+                pusher
+                    .data
+                    .list_identities()
+                    .map_err(|e| refused(e.to_string()))?,
+            ),
+        };
+        let record = evidence::accept(identities, repo, &json, &uploader, &brought)
             .map_err(|e| refused(e.to_string()))?;
         records.push(record);
     }

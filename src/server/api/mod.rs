@@ -665,8 +665,9 @@ async fn upload_attestation(
             identity: &token.identity,
             admin,
         };
+        let identities = app.data.list_identities()?;
         let accepted =
-            crate::evidence::accept(&app.data, &state.repo, &body, &uploader, &|_| false)?;
+            crate::evidence::accept(&identities, &state.repo, &body, &uploader, &|_| false)?;
         let known = state
             .repo
             .attestations(&parse_sha1("commit", &accepted.commits[0])?)?;
@@ -676,7 +677,6 @@ async fn upload_attestation(
                 .repo
                 .record_attestations(std::slice::from_ref(&accepted))?;
         }
-        let identities = app.data.list_identities()?;
         let status = if stored_before {
             StatusCode::OK
         } else {
