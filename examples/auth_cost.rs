@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use forge::auth::token::{Grant, Narrowing, Op, Scope, attenuate, mint};
-use forge::server::auth::{Authenticator, caller, decide};
+use forge::server::auth::{Authenticator, authenticate, decide};
 use forge::store::{DataDir, RepoName};
 
 fn main() -> anyhow::Result<()> {
@@ -47,7 +47,8 @@ fn main() -> anyhow::Result<()> {
             HeaderValue::from_str(&format!("Basic {basic}"))?,
         );
         let request = |auth: &Authenticator| {
-            let who = caller(auth, &data, &headers).map_err(|_| anyhow::anyhow!("refused"))?;
+            let who =
+                authenticate(auth, &data, &headers).map_err(|_| anyhow::anyhow!("refused"))?;
             decide(&who, &repo, false, Op::Read).map_err(|_| anyhow::anyhow!("denied"))
         };
         let warm = Authenticator::new(forge::auth::root_key(&data)?);

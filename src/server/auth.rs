@@ -7,15 +7,19 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use crate::auth::policy::{Denied, Request, authorize};
 use crate::auth::token::{Op, Scope, TokenError, VerifiedToken, verify};
 use crate::gate::{Refusal, RefusalCode};
-use crate::store::{DataDir, RepoName, Standing, StoreError};
+use crate::store::{DataDir, IdentityKind, RepoName, Standing, StoreError};
 
-use super::error::HttpError;
+use super::AppState;
+use super::error::{ApiError, HttpError};
 
 /// Verified tokens kept; the cache is emptied when full (holders can mint endless valid
 /// variants offline, so it must stay bounded).
@@ -72,11 +76,11 @@ impl Authenticator {
 
 /// The token a request carries: `Authorization: Basic` (any user name, the token as the
 /// password; or the token as the user name with an empty password), `Bearer` or `token`.
-pub fn credential(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
+pub fn credential(headers: &HeaderMap) -> Result<Option<String>, AuthFailure> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let bad = || HttpError::unauthorized("the Authorization header is malformed");
+    let bad = || AuthFailure::refused("the Authorization header is malformed");
     let value = value.to_str().map_err(|_| bad())?.trim();
     let (scheme, rest) = value.split_once(' ').ok_or_else(bad)?;
     let rest = rest.trim();
@@ -99,23 +103,115 @@ pub fn credential(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
     }
 }
 
-/// What a request may do, once its token (if any) checked out.
+/// What a request may do, once its token (if any) checked out: the extractor every route
+/// family (git, REST, later pages) takes, so that credentials are verified on one path.
+#[derive(Clone)]
 pub struct Caller {
     pub token: Option<Arc<VerifiedToken>>,
+    /// The token's identity's kind, as the standing check read it.
+    pub kind: Option<IdentityKind>,
+}
+
+/// Why a request's credentials were refused: a reason the caller is told with 401, or a
+/// failure of the store (500, details to the log). Rendered in the format of the routes
+/// that refused: JSON under `/api/`, git's plain text with a Basic challenge elsewhere.
+#[derive(Debug)]
+pub struct AuthFailure {
+    pub kind: AuthFailureKind,
+    surface: Surface,
+}
+
+#[derive(Debug)]
+pub enum AuthFailureKind {
+    Refused(String),
+    Store(StoreError),
+}
+
+/// Which routes a request is for, which decides how a refusal is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Surface {
+    Git,
+    Api,
+}
+
+impl Surface {
+    fn of(path: &str) -> Surface {
+        if path.starts_with("/api/") {
+            Surface::Api
+        } else {
+            Surface::Git
+        }
+    }
+}
+
+impl AuthFailure {
+    fn refused(reason: impl Into<String>) -> AuthFailure {
+        AuthFailure {
+            kind: AuthFailureKind::Refused(reason.into()),
+            surface: Surface::Git,
+        }
+    }
+}
+
+impl From<StoreError> for AuthFailure {
+    fn from(error: StoreError) -> AuthFailure {
+        AuthFailure {
+            kind: AuthFailureKind::Store(error),
+            surface: Surface::Git,
+        }
+    }
+}
+
+impl From<AuthFailure> for HttpError {
+    fn from(failure: AuthFailure) -> HttpError {
+        match failure.kind {
+            AuthFailureKind::Refused(reason) => HttpError::unauthorized(reason),
+            AuthFailureKind::Store(error) => HttpError::internal(error),
+        }
+    }
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(failure: AuthFailure) -> ApiError {
+        match failure.kind {
+            AuthFailureKind::Refused(reason) => ApiError::unauthorized(reason),
+            AuthFailureKind::Store(error) => ApiError::internal(error),
+        }
+    }
+}
+
+impl IntoResponse for AuthFailure {
+    fn into_response(self) -> Response {
+        match self.surface {
+            Surface::Api => ApiError::from(self).into_response(),
+            Surface::Git => HttpError::from(self).into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = AuthFailure;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<AppState>,
+    ) -> Result<Caller, AuthFailure> {
+        // Inline, not on a blocking thread: a cached token and one registry read cost a
+        // few microseconds, less than a hop to the blocking pool.
+        authenticate(&app.auth, &app.data, &parts.headers).map_err(|mut failure| {
+            failure.surface = Surface::of(parts.uri.path());
+            failure
+        })
+    }
 }
 
 impl Caller {
     /// Who asks, as the gate records it.
-    pub fn gate_caller(&self, data: &DataDir) -> crate::gate::Caller {
+    pub fn gate_caller(&self) -> crate::gate::Caller {
         match &self.token {
             Some(token) => crate::gate::Caller::Identity {
                 name: token.identity.clone(),
-                // Read moments ago by the standing check; a failure here only loses the kind.
-                kind: data
-                    .find_identity(&token.identity)
-                    .ok()
-                    .flatten()
-                    .map(|identity| identity.kind),
+                kind: self.kind,
             },
             None => crate::gate::Caller::Anonymous,
         }
@@ -156,45 +252,53 @@ impl Caller {
     }
 }
 
-/// Reads and verifies the request's token, refusing bad, revoked or expired ones with 401.
-pub fn caller(
+/// Reads and verifies the request's token, refusing malformed, bad, revoked or expired
+/// ones (and tokens whose identity is gone or disabled).
+pub fn authenticate(
     auth: &Authenticator,
     data: &DataDir,
     headers: &HeaderMap,
-) -> Result<Caller, HttpError> {
+) -> Result<Caller, AuthFailure> {
     let Some(token) = credential(headers)? else {
-        return Ok(Caller { token: None });
+        return Ok(Caller {
+            token: None,
+            kind: None,
+        });
     };
     let verified = auth
         .verify(&token)
-        .map_err(|e| HttpError::unauthorized(e.to_string()))?;
-    standing(data, &verified)
-        .map_err(HttpError::internal)?
-        .map_err(HttpError::unauthorized)?;
+        .map_err(|e| AuthFailure::refused(e.to_string()))?;
+    let kind = match data.token_standing(
+        &verified.identity,
+        verified.incarnation,
+        &verified.revocation_ids,
+    )? {
+        Standing::Good(kind) => kind,
+        Standing::Revoked => return Err(AuthFailure::refused("token revoked")),
+        Standing::UnknownIdentity(name) => {
+            return Err(AuthFailure::refused(format!(
+                "the identity {name} does not exist"
+            )));
+        }
+        Standing::Disabled(name) => {
+            return Err(AuthFailure::refused(format!(
+                "the identity {name} is disabled"
+            )));
+        }
+        Standing::EarlierIncarnation(name) => {
+            return Err(AuthFailure::refused(format!(
+                "the token was issued to an earlier identity named {name}, since removed"
+            )));
+        }
+    };
     // Before any repository is looked up: an expired token learns nothing.
     if verified.compiled.expired(std::time::SystemTime::now()) {
-        return Err(HttpError::unauthorized("token expired"));
+        return Err(AuthFailure::refused("token expired"));
     }
     Ok(Caller {
         token: Some(verified),
+        kind: Some(kind),
     })
-}
-
-/// Whether a verified token may still act: not revoked, and its identity (and an agent's
-/// owner) present and enabled. The outer error is the store's; the inner one the reason
-/// the caller is told.
-pub fn standing(data: &DataDir, token: &VerifiedToken) -> Result<Result<(), String>, StoreError> {
-    Ok(
-        match data.token_standing(&token.identity, token.incarnation, &token.revocation_ids)? {
-            Standing::Good => Ok(()),
-            Standing::Revoked => Err("token revoked".to_owned()),
-            Standing::UnknownIdentity(name) => Err(format!("the identity {name} does not exist")),
-            Standing::Disabled(name) => Err(format!("the identity {name} is disabled")),
-            Standing::EarlierIncarnation(name) => Err(format!(
-                "the token was issued to an earlier identity named {name}, since removed"
-            )),
-        },
-    )
 }
 
 /// Decides `op` on an existing repository. `public` repositories can be read by anyone.

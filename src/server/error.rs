@@ -1,8 +1,10 @@
 //! The errors of the git HTTP endpoints: a status and a plain-text reason, which git prints
 //! to its user. Shared by the endpoints and the credential checks that refuse a request.
 
+use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
 /// The headers git http-backend sends so that no proxy keeps a git answer.
 pub(super) fn no_cache(response: &mut Response) {
@@ -82,6 +84,66 @@ impl IntoResponse for HttpError {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"forge\""),
+            );
+        }
+        response
+    }
+}
+
+/// A failure of the REST API: a status, a stable code, and a message, answered as
+/// `{"error": {"code": …, "message": …}}` (`api/error.rs` maps the library's errors to it).
+#[derive(Debug)]
+pub struct ApiError {
+    pub(crate) status: StatusCode,
+    code: &'static str,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub(crate) fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub(crate) fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// A failure of the server itself. Its text can name server paths, so it goes to the
+    /// log; the client is told only that it happened.
+    pub(crate) fn internal(error: impl std::fmt::Display) -> ApiError {
+        tracing::error!("REST request failed: {error}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            super::INTERNAL_ERROR,
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"forge\""),
             );
         }
         response

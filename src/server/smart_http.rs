@@ -69,12 +69,11 @@ fn git_response(content_type: &'static str, body: Body) -> Response {
 /// on the registry record, so a refused request opens no repository.
 fn authorized_repo(
     app: &AppState,
-    headers: &HeaderMap,
+    caller: Caller,
     owner: &str,
     name: &str,
     op: Op,
 ) -> Result<(Arc<RepoState>, Caller, RepoName), HttpError> {
-    let caller = auth::caller(&app.auth, &app.data, headers)?;
     let record = match find_record(app, owner, name) {
         Ok(record) => record,
         Err(e) if e.is_not_found() && caller.token.is_none() => {
@@ -110,13 +109,14 @@ fn find_record(
 
 pub async fn info_refs(
     State(app): State<Arc<AppState>>,
+    caller: Caller,
     Path((owner, name)): Path<(String, String)>,
     Query(query): Query<ServiceQuery>,
     headers: HeaderMap,
 ) -> Response {
     match query.service.as_deref() {
         Some("git-upload-pack") => {}
-        Some("git-receive-pack") => return receive_pack_refs(app, owner, name, headers).await,
+        Some("git-receive-pack") => return receive_pack_refs(app, caller, owner, name).await,
         Some(_) => return plain(StatusCode::FORBIDDEN, "Unsupported service"),
         None => {
             return plain(
@@ -127,7 +127,7 @@ pub async fn info_refs(
     }
     let version = protocol_version(&headers);
     answered("application/x-git-upload-pack-advertisement", move || {
-        let (state, _, _) = authorized_repo(&app, &headers, &owner, &name, Op::Read)?;
+        let (state, _, _) = authorized_repo(&app, caller, &owner, &name, Op::Read)?;
         if version == 2 {
             // Refs come with `ls-refs`.
             return Ok(advertise::capabilities_v2());
@@ -148,14 +148,13 @@ pub async fn info_refs(
 /// `authorized_repo` on a blocking thread (it reads the store), as a response on refusal.
 async fn authorize(
     app: &Arc<AppState>,
-    headers: &HeaderMap,
+    caller: Caller,
     owner: String,
     name: String,
     op: Op,
 ) -> Result<(Arc<RepoState>, Caller, RepoName), Response> {
     let app = app.clone();
-    let headers = headers.clone();
-    match tokio::task::spawn_blocking(move || authorized_repo(&app, &headers, &owner, &name, op))
+    match tokio::task::spawn_blocking(move || authorized_repo(&app, caller, &owner, &name, op))
         .await
     {
         Ok(Ok(authorized)) => Ok(authorized),
@@ -326,6 +325,7 @@ impl Write for BodyWriter {
 
 pub async fn upload_pack(
     State(app): State<Arc<AppState>>,
+    caller: Caller,
     Path((owner, name)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -340,7 +340,7 @@ pub async fn upload_pack(
     };
     let version = protocol_version(&headers);
     // Authorized before the body is read: a refused client costs no buffering.
-    let (state, caller, _) = match authorize(&app, &headers, owner, name, Op::Read).await {
+    let (state, caller, _) = match authorize(&app, caller, owner, name, Op::Read).await {
         Ok(authorized) => authorized,
         Err(response) => return response,
     };
@@ -411,12 +411,12 @@ pub async fn upload_pack(
 
 async fn receive_pack_refs(
     app: Arc<AppState>,
+    caller: Caller,
     owner: String,
     name: String,
-    headers: HeaderMap,
 ) -> Response {
     answered("application/x-git-receive-pack-advertisement", move || {
-        let (state, _, _) = authorized_repo(&app, &headers, &owner, &name, Op::Write)?;
+        let (state, _, _) = authorized_repo(&app, caller, &owner, &name, Op::Write)?;
         let mut body = Vec::new();
         pktline::text(&mut body, "# service=git-receive-pack");
         pktline::flush(&mut body);
@@ -429,6 +429,7 @@ async fn receive_pack_refs(
 
 pub async fn receive_pack(
     State(app): State<Arc<AppState>>,
+    caller: Caller,
     Path((owner, name)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -443,7 +444,7 @@ pub async fn receive_pack(
         Err(response) => return *response,
     };
     // Authorized before a push slot is taken or the body read.
-    let (state, caller, repo_name) = match authorize(&app, &headers, owner, name, Op::Write).await {
+    let (state, caller, repo_name) = match authorize(&app, caller, owner, name, Op::Write).await {
         Ok(authorized) => authorized,
         Err(response) => return response,
     };
@@ -495,7 +496,7 @@ pub async fn receive_pack(
         }
         let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
         let pusher = crate::receive::Pusher {
-            caller: caller.gate_caller(&app.data),
+            caller: caller.gate_caller(),
             identity: caller.token.as_ref().map(|t| t.identity.as_str()),
             admin: caller.administers(&repo_name),
             data: &app.data,

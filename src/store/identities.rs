@@ -107,7 +107,8 @@ fn keys_or_legacy<'de, D: serde::Deserializer<'de>>(
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
-    Good,
+    /// Good, and the token's identity is of this kind.
+    Good(IdentityKind),
     Revoked,
     /// No such identity (removed, or the token was minted elsewhere with the same key).
     UnknownIdentity(String),
@@ -223,23 +224,27 @@ impl DataDir {
             return Ok(Standing::Revoked);
         }
         let mut name = identity.to_owned();
+        let mut kind = IdentityKind::Human;
         // The identity, then its owner (owners are humans, which have none).
         for step in 0..2 {
             let Some(record) = self.registry.find_identity(&name)? else {
                 return Ok(Standing::UnknownIdentity(name));
             };
-            if step == 0 && record.incarnation != incarnation {
-                return Ok(Standing::EarlierIncarnation(name));
+            if step == 0 {
+                if record.incarnation != incarnation {
+                    return Ok(Standing::EarlierIncarnation(name));
+                }
+                kind = record.kind;
             }
             if record.disabled {
                 return Ok(Standing::Disabled(name));
             }
             match record.owner {
                 Some(owner) => name = owner,
-                None => return Ok(Standing::Good),
+                None => return Ok(Standing::Good(kind)),
             }
         }
-        Ok(Standing::Good)
+        Ok(Standing::Good(kind))
     }
 
     /// Disables or enables an identity: a disabled one's tokens, and its agents', are

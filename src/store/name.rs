@@ -19,6 +19,10 @@ pub struct InvalidRepoName {
 
 const MAX_PART: usize = 100;
 
+/// First path segments the server answers itself: a repository owned by one of them could
+/// not be reached at `/{owner}/{name}`.
+pub const SITE_PATHS: &[&str] = &["api", "assets", "healthz", "login", "logout", "metrics"];
+
 fn check_part(part: &str) -> Result<(), &'static str> {
     if part.is_empty() {
         return Err("owner and name must not be empty (expected OWNER/NAME)");
@@ -91,6 +95,11 @@ impl RepoName {
         }
         check_part(owner).map_err(invalid)?;
         check_part(name).map_err(invalid)?;
+        if SITE_PATHS.iter().any(|p| owner.eq_ignore_ascii_case(p)) {
+            return Err(invalid(
+                "the owner is a path of the forge's own (api, assets, healthz, login, logout, metrics)",
+            ));
+        }
         if name.to_ascii_lowercase().ends_with(".git") {
             return Err(invalid("the name must not end in '.git'"));
         }
@@ -164,6 +173,10 @@ mod tests {
             ),
             ("a/b.", "a part must not end with '.'"),
             ("a/b.lock", "a part must not end with '.lock'"),
+            (
+                "API/tools",
+                "the owner is a path of the forge's own (api, assets, healthz, login, logout, metrics)",
+            ),
             ("a/B.LOCK", "a part must not end with '.lock'"),
             (
                 "a/con",

@@ -520,3 +520,118 @@ fn ref_updates_over_rest_pass_the_gate_a_push_passes() {
     assert_eq!(remote_ref("refs/heads/main"), first);
     forge.ok(&["fsck"]);
 }
+
+/// Failures the handlers never see (unknown paths and methods, bodies axum refuses,
+/// credentials refused before any handler) answer the same JSON error body.
+#[test]
+fn every_failure_is_the_json_error_body() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["repo", "create", "alice/app"]);
+    let server = Server::start_with(&forge, &[]);
+    let admin = server.token.clone();
+
+    let unknown = call(&server, "GET", "/api/v1/nothing/here", Some(&admin), None);
+    assert_error(
+        &unknown,
+        404,
+        "not_found",
+        "no such API endpoint: /api/v1/nothing/here",
+    );
+    assert!(
+        unknown.head.contains("content-type: application/json"),
+        "{}",
+        unknown.head
+    );
+    let bare = call(&server, "GET", "/api", None, None);
+    assert_error(&bare, 404, "not_found", "no such API endpoint: /api");
+
+    let method = call(&server, "DELETE", "/api/v1/repos", Some(&admin), None);
+    assert_error(
+        &method,
+        405,
+        "method_not_allowed",
+        "/api/v1/repos does not take DELETE",
+    );
+
+    let garbage = call(&server, "POST", "/api/v1/repos", Some(&admin), Some("{"));
+    assert_error(
+        &garbage,
+        400,
+        "invalid_request",
+        "Failed to parse the request body as JSON",
+    );
+    let shape = call(
+        &server,
+        "POST",
+        "/api/v1/repos",
+        Some(&admin),
+        Some(r#"{"name": 7}"#),
+    );
+    assert_error(&shape, 422, "invalid_request", "invalid type: integer `7`");
+
+    // No JSON content type: 415, whatever the body.
+    let addr = server.url.trim_start_matches("http://");
+    let body = r#"{"name": "alice/other"}"#;
+    let plain = common::raw_http(
+        addr,
+        format!(
+            "POST /api/v1/repos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(plain.status, 415, "{}", plain.text());
+    let error: Value = serde_json::from_slice(&plain.body).unwrap();
+    assert_eq!(error["error"]["code"], "unsupported_media_type", "{error}");
+
+    // Credentials are refused by the one extractor, before any handler, in JSON here and
+    // in git's plain text on the git routes.
+    let forged = call(&server, "GET", "/api/v1/repos", Some("not-a-token"), None);
+    assert_eq!(forged.status, 401, "{}", forged.body);
+    assert_eq!(
+        forged.body["error"]["code"], "unauthorized",
+        "{}",
+        forged.body
+    );
+    assert!(
+        forged
+            .head
+            .contains("www-authenticate: Bearer realm=\"forge\""),
+        "{}",
+        forged.head
+    );
+    let git = call(
+        &server,
+        "GET",
+        "/alice/app.git/info/refs?service=git-upload-pack",
+        Some("not-a-token"),
+        None,
+    );
+    assert_eq!(git.status, 401, "{}", git.head);
+    assert!(
+        git.head.contains("www-authenticate: Basic realm=\"forge\""),
+        "{}",
+        git.head
+    );
+    assert!(
+        git.head.contains("content-type: text/plain"),
+        "{}",
+        git.head
+    );
+
+    // A repository owner that is one of the forge's own paths is refused.
+    let reserved = call(
+        &server,
+        "POST",
+        "/api/v1/repos",
+        Some(&admin),
+        Some(r#"{"name": "api/tools"}"#),
+    );
+    assert_error(
+        &reserved,
+        400,
+        "invalid_request",
+        "the owner is a path of the forge's own",
+    );
+}

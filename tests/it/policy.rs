@@ -604,7 +604,7 @@ fn policies_and_keys_over_rest() {
             Some(&admin),
             Some(r#"{"pattern": "refs/heads/x", "fast_forward": true}"#),
         ),
-        400,
+        422,
         "invalid_request",
         "unknown field `fast_forward`",
     );

@@ -9,30 +9,16 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, ApiResult, administered_identity, blocking, required_token};
+use super::{ApiError, ApiJson, ApiPath, ApiResult, administered_identity, blocking, required};
 use crate::server::AppState;
-use crate::store::{Identity, IdentityError};
-
-impl From<IdentityError> for ApiError {
-    fn from(error: IdentityError) -> ApiError {
-        let status = match &error {
-            IdentityError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            IdentityError::Exists(_) => StatusCode::CONFLICT,
-            IdentityError::NotFound(_) => StatusCode::NOT_FOUND,
-            IdentityError::Invalid(_) => StatusCode::BAD_REQUEST,
-        };
-        match error {
-            IdentityError::Store(e) => e.into(),
-            other => ApiError::new(status, other.code(), other.to_string()),
-        }
-    }
-}
+use crate::server::auth::Caller;
+use crate::store::Identity;
 
 fn keys_json(identity: &Identity) -> axum::response::Response {
     Json(json!({ "identity": identity.name, "keys": identity.keys })).into_response()
@@ -46,17 +32,17 @@ enum Action {
     Revoke,
 }
 
-fn managed(
+fn managed<'a>(
     app: &AppState,
-    headers: &HeaderMap,
+    caller: &'a Caller,
     name: &str,
     action: Action,
-) -> Result<(Arc<crate::auth::token::VerifiedToken>, Identity), ApiError> {
-    let caller = required_token(app, headers)?;
+) -> Result<(&'a crate::auth::token::VerifiedToken, Identity), ApiError> {
+    let caller = required(caller)?;
     if action == Action::Add && caller.compiled.is_narrowed() {
         return Err(ApiError::forbidden("a narrowed token cannot add keys"));
     }
-    let identity = administered_identity(app, &caller, name, action != Action::Add)?;
+    let identity = administered_identity(app, caller, name, action != Action::Add)?;
     Ok((caller, identity))
 }
 
@@ -64,11 +50,11 @@ fn managed(
 /// "revoked_at"?}]}`, revoked keys included.
 pub(super) async fn list(
     State(app): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult {
     blocking(move || {
-        let (_, identity) = managed(&app, &headers, &name, Action::List)?;
+        let (_, identity) = managed(&app, &caller, &name, Action::List)?;
         Ok(keys_json(&identity))
     })
     .await
@@ -85,13 +71,12 @@ pub(super) struct NewKey {
 /// identity has had is refused (a key names one signer, for good).
 pub(super) async fn add(
     State(app): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Result<Json<NewKey>, axum::extract::rejection::JsonRejection>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(body): ApiJson<NewKey>,
 ) -> ApiResult {
-    let Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     blocking(move || {
-        let (caller, identity) = managed(&app, &headers, &name, Action::Add)?;
+        let (caller, identity) = managed(&app, &caller, &name, Action::Add)?;
         let identity = app.data.add_identity_key(&identity.name, &body.key)?;
         tracing::info!("{} added a key to {}", caller.identity, identity.name);
         Ok((StatusCode::CREATED, keys_json(&identity)).into_response())
@@ -103,11 +88,11 @@ pub(super) async fn add(
 /// attestations stop counting for policies.
 pub(super) async fn revoke(
     State(app): State<Arc<AppState>>,
-    Path((name, key)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
+    ApiPath((name, key)): ApiPath<(String, String)>,
 ) -> ApiResult {
     blocking(move || {
-        let (caller, identity) = managed(&app, &headers, &name, Action::Revoke)?;
+        let (caller, identity) = managed(&app, &caller, &name, Action::Revoke)?;
         let identity = app.data.revoke_identity_key(&identity.name, &key)?;
         tracing::info!("{} revoked key {key} of {}", caller.identity, identity.name);
         Ok(keys_json(&identity))

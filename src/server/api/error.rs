@@ -1,0 +1,154 @@
+//! The API's one error shape (`server::error::ApiError`), `{"error": {"code": …, "message": …}}` with its status, for
+//! every failure: the library's typed errors, refused credentials, axum's own rejections
+//! of a body or a path, and paths or methods the API does not have.
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::{Json, extract};
+use serde::de::DeserializeOwned;
+
+use crate::evidence::EvidenceError;
+use crate::gate::{self, RefusalCode};
+pub use crate::server::error::ApiError;
+use crate::store::policy::PolicyError;
+use crate::store::{IdentityError, StoreError};
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        let status = match &error {
+            StoreError::InvalidName(_) | StoreError::InvalidRefName { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            StoreError::RepoExists(_)
+            | StoreError::RefConflict { .. }
+            | StoreError::RefNameConflict { .. } => StatusCode::CONFLICT,
+            StoreError::RepoNotFound(_) => StatusCode::NOT_FOUND,
+            _ => return ApiError::internal(error),
+        };
+        ApiError::new(status, error.code(), error.to_string())
+    }
+}
+
+impl From<gate::Refusal> for ApiError {
+    fn from(refusal: gate::Refusal) -> ApiError {
+        let status = match refusal.code {
+            RefusalCode::NotPermitted => StatusCode::FORBIDDEN,
+            RefusalCode::Stale | RefusalCode::NameConflict | RefusalCode::Duplicate => {
+                StatusCode::CONFLICT
+            }
+            RefusalCode::NoSuchRef => StatusCode::NOT_FOUND,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, refusal.code(), refusal.reason)
+    }
+}
+
+impl From<EvidenceError> for ApiError {
+    fn from(error: EvidenceError) -> ApiError {
+        let status = match &error {
+            EvidenceError::Store(_) => return ApiError::internal(error),
+            EvidenceError::NotSigner { .. } => StatusCode::FORBIDDEN,
+            EvidenceError::Envelope(crate::attest::AttestError::TooLarge { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, error.code(), error.to_string())
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(error: IdentityError) -> ApiError {
+        let status = match &error {
+            IdentityError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            IdentityError::Exists(_) => StatusCode::CONFLICT,
+            IdentityError::NotFound(_) => StatusCode::NOT_FOUND,
+            IdentityError::Invalid(_) => StatusCode::BAD_REQUEST,
+        };
+        match error {
+            IdentityError::Store(e) => e.into(),
+            other => ApiError::new(status, other.code(), other.to_string()),
+        }
+    }
+}
+
+impl From<PolicyError> for ApiError {
+    fn from(error: PolicyError) -> ApiError {
+        let status = match &error {
+            PolicyError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PolicyError::Invalid(_) => StatusCode::BAD_REQUEST,
+            PolicyError::NotFound { .. } => StatusCode::NOT_FOUND,
+        };
+        match error {
+            PolicyError::Store(e) => e.into(),
+            other => ApiError::new(status, other.code(), other.to_string()),
+        }
+    }
+}
+
+/// A JSON body whose rejection (wrong content type, bad JSON, wrong shape, too large) is
+/// the API's error body with axum's status.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    // axum's statuses: 415 without a JSON content type, 400 for bad JSON, 422 for JSON of
+    // the wrong shape, 413 past the body limit.
+    let code = match rejection.status() {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        _ => "invalid_request",
+    };
+    ApiError::new(rejection.status(), code, rejection.body_text())
+}
+
+/// Path parameters whose rejection is the API's error body.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(path_rejection(rejection)),
+        }
+    }
+}
+
+fn path_rejection(rejection: PathRejection) -> ApiError {
+    ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
+}
+
+/// What an unknown path under `/api/` is answered.
+pub(super) async fn unknown_path(request: Request) -> ApiError {
+    ApiError::not_found(
+        "not_found",
+        format!("no such API endpoint: {}", request.uri().path()),
+    )
+}
+
+/// What a known path is answered for a method it does not have.
+pub(super) async fn unknown_method(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not take {}",
+            request.uri().path(),
+            request.method()
+        ),
+    )
+}
