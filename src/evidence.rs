@@ -222,25 +222,49 @@ pub fn signer_counts(identities: &[Identity], signer: &AttestationSigner) -> boo
 
 /// A stored attestation as the CLI's `--json` and REST show it (without its envelope):
 /// who signed it, and whether each signer still counts.
-pub fn describe(record: &AttestationRecord, identities: &[Identity]) -> serde_json::Value {
-    let signers: Vec<serde_json::Value> = record
-        .signers
-        .iter()
-        .map(|signer| {
-            serde_json::json!({
-                "identity": signer.identity,
-                "key": signer.key,
-                "counts": signer_counts(identities, signer),
+pub fn describe(record: &AttestationRecord, identities: &[Identity]) -> AttestationView {
+    AttestationView {
+        id: record.id.clone(),
+        commits: record.commits.clone(),
+        predicate_type: record.predicate_type.clone(),
+        summary: record.summary.clone(),
+        signers: record
+            .signers
+            .iter()
+            .map(|signer| SignerView {
+                identity: signer.identity.clone(),
+                key: signer.key.clone(),
+                counts: signer_counts(identities, signer),
             })
-        })
-        .collect();
-    serde_json::json!({
-        "id": record.id,
-        "commits": record.commits,
-        "predicate_type": record.predicate_type,
-        "summary": record.summary,
-        "signers": signers,
-        "uploaded_by": record.uploaded_by,
-        "stored_at": record.stored_at,
-    })
+            .collect(),
+        uploaded_by: record.uploaded_by.clone(),
+        stored_at: record.stored_at,
+    }
+}
+
+/// A stored attestation as REST and `forge attest list` show it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct AttestationView {
+    /// The BLAKE3 of the stored envelope, hex.
+    pub id: String,
+    /// The commits it is about (SHA-1 hex).
+    pub commits: Vec<String>,
+    pub predicate_type: String,
+    /// A test result's `result`, a review's `verdict`.
+    pub summary: Option<String>,
+    pub signers: Vec<SignerView>,
+    pub uploaded_by: String,
+    /// Seconds since the Unix epoch.
+    pub stored_at: u64,
+}
+
+/// One signer of an attestation.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct SignerView {
+    pub identity: String,
+    /// The Ed25519 public key, hex.
+    pub key: String,
+    /// Whether the signature counts for policies now (false once the key is revoked or
+    /// the identity disabled).
+    pub counts: bool,
 }

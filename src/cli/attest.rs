@@ -94,7 +94,7 @@ pub(super) fn command(data_path: &Path, command: AttestCommand, json: bool) -> a
             let identities = data.list_identities()?;
             let records = repo.attestations(&commit)?;
             if json {
-                let listed: Vec<serde_json::Value> = records
+                let listed: Vec<crate::evidence::AttestationView> = records
                     .iter()
                     .map(|record| crate::evidence::describe(record, &identities))
                     .collect();

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 /// The headers git http-backend sends so that no proxy keeps a git answer.
 pub(super) fn no_cache(response: &mut Response) {
@@ -136,9 +135,28 @@ impl ApiError {
     }
 }
 
+/// The REST error body: `{"error": {"code": …, "message": …}}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, for programs: `unauthorized`, `forbidden`, `repo_not_found`, `FORGE-P003`, …
+    pub code: String,
+    /// For people; may change.
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -67,7 +67,7 @@ pub struct Identity {
 
 /// Whether a verified token may still act, as the data directory says now.
 /// One public key of an identity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IdentityKey {
     /// Ed25519, 64 lower-case hex digits.
     pub key: String,

@@ -7,7 +7,7 @@ use super::IdentityKind;
 use crate::attest::statement::TEST_RESULT_TYPE;
 
 /// One rule of a repository's policy.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefRule {
     /// Assigned when the rule is added; never reused.
@@ -20,15 +20,19 @@ pub struct RefRule {
     pub evaluate_only: bool,
     /// Who may create, update and delete matching refs (`None`: anyone the token lets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub writers: Option<Vec<Signers>>,
     /// Who may create matching refs, on top of `writers` (`Some([])`: nobody).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub creators: Option<Vec<Signers>>,
     /// Who may move existing matching refs, on top of `writers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub updaters: Option<Vec<Signers>>,
     /// Who may delete matching refs, on top of `writers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub deleters: Option<Vec<Signers>>,
     /// Only fast-forward updates, and no deletion.
     #[serde(default)]
@@ -127,13 +131,14 @@ impl<'de> Deserialize<'de> for Signers {
 }
 
 /// An attestation the new tip of a matching ref must have.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequiredAttestation {
     /// A URI; `test-result` stands for in-toto's test-result predicate.
     pub predicate_type: String,
     /// Who counts as a signer.
     #[serde(default = "anyone")]
+    #[schema(value_type = Vec<String>)]
     pub signers: Vec<Signers>,
     /// How many distinct signers (at least 1).
     #[serde(default = "one")]

@@ -635,3 +635,40 @@ fn every_failure_is_the_json_error_body() {
         "the owner is a path of the forge's own",
     );
 }
+
+/// The OpenAPI document the server serves is generated from the handlers; a handler
+/// changed without its documentation changes it, and this snapshot fails until the
+/// change is reviewed (`cargo insta review`, or `INSTA_UPDATE=always cargo test`).
+#[test]
+fn the_openapi_document_is_served_and_checked_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    let server = Server::start_with(&forge, &[]);
+    let answer = call(&server, "GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(answer.status, 200, "{}", answer.head);
+    assert!(
+        answer.head.contains("content-type: application/json"),
+        "{}",
+        answer.head
+    );
+    assert_eq!(answer.body["openapi"], "3.1.0");
+    // Every operation answers its errors with the one error body.
+    for (path, item) in answer.body["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                if !status.starts_with('2') {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    insta::assert_snapshot!(
+        "openapi",
+        serde_json::to_string_pretty(&answer.body).unwrap()
+    );
+}

@@ -11,17 +11,44 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiJson, ApiPath, ApiResult, administered_identity, blocking, required};
+use super::{ApiError, ApiJson, ApiPath, ErrorBody, administered_identity, blocking, required};
 use crate::server::AppState;
 use crate::server::auth::Caller;
-use crate::store::Identity;
+use crate::store::{Identity, IdentityKey};
 
-fn keys_json(identity: &Identity) -> axum::response::Response {
-    Json(json!({ "identity": identity.name, "keys": identity.keys })).into_response()
+#[derive(Serialize, ToSchema)]
+pub(super) struct Keys {
+    identity: String,
+    /// Revoked keys included, marked with `revoked_at`.
+    keys: Vec<IdentityKey>,
+}
+
+impl Keys {
+    fn of(identity: Identity) -> Json<Keys> {
+        Json(Keys {
+            identity: identity.name,
+            keys: identity.keys,
+        })
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct IdentityPath {
+    /// The identity's name.
+    name: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct KeyPath {
+    /// The identity's name.
+    name: String,
+    /// The Ed25519 public key, 64 hex digits.
+    key: String,
 }
 
 /// What the caller wants to do with the keys, which decides who may.
@@ -46,56 +73,106 @@ fn managed<'a>(
     Ok((caller, identity))
 }
 
-/// `GET /api/v1/identities/{name}/keys`: `{"identity": …, "keys": [{"key", "added_at",
-/// "revoked_at"?}]}`, revoked keys included.
+/// List an identity's keys
+///
+/// Revoked keys included, marked.
+#[utoipa::path(
+    get,
+    path = "/api/v1/identities/{name}/keys",
+    operation_id = "keys_list",
+    tag = "identities",
+    params(IdentityPath),
+    responses(
+        (status = 200, description = "The identity's keys", body = Keys),
+        (status = 401, description = "No token, or one refused", body = ErrorBody),
+        (status = 403, description = "The caller does not manage this identity", body = ErrorBody),
+        (status = 404, description = "No such identity (told to site admins only)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(super) async fn list(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    ApiPath(name): ApiPath<String>,
-) -> ApiResult {
+    ApiPath(IdentityPath { name }): ApiPath<IdentityPath>,
+) -> Result<Json<Keys>, ApiError> {
     blocking(move || {
         let (_, identity) = managed(&app, &caller, &name, Action::List)?;
-        Ok(keys_json(&identity))
+        Ok(Keys::of(identity))
     })
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewKey {
     /// Ed25519 public key, 64 hex digits (`forge keygen` prints it).
     key: String,
 }
 
-/// `POST /api/v1/identities/{name}/keys {"key": HEX}`: `201` with the keys. A key that any
-/// identity has had is refused (a key names one signer, for good).
+/// Add a key to an identity
+///
+/// An Ed25519 public key (64 hex digits, as `forge keygen` prints it). A key any identity has had is refused: a key names one signer, for good. An agent may not add its own keys.
+#[utoipa::path(
+    post,
+    path = "/api/v1/identities/{name}/keys",
+    operation_id = "keys_add",
+    tag = "identities",
+    params(IdentityPath),
+    request_body = NewKey,
+    responses(
+        (status = 201, description = "Added", body = Keys),
+        (status = 400, description = "Not an Ed25519 public key", body = ErrorBody),
+        (status = 401, description = "No token, or one refused", body = ErrorBody),
+        (status = 403, description = "The caller does not manage this identity, is the agent itself, or its token is narrowed", body = ErrorBody),
+        (status = 404, description = "No such identity (told to site admins only)", body = ErrorBody),
+        (status = 409, description = "The key belongs, or belonged, to an identity", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "The JSON is not a key", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(super) async fn add(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    ApiPath(name): ApiPath<String>,
+    ApiPath(IdentityPath { name }): ApiPath<IdentityPath>,
     ApiJson(body): ApiJson<NewKey>,
-) -> ApiResult {
+) -> Result<(StatusCode, Json<Keys>), ApiError> {
     blocking(move || {
         let (caller, identity) = managed(&app, &caller, &name, Action::Add)?;
         let identity = app.data.add_identity_key(&identity.name, &body.key)?;
         tracing::info!("{} added a key to {}", caller.identity, identity.name);
-        Ok((StatusCode::CREATED, keys_json(&identity)).into_response())
+        Ok((StatusCode::CREATED, Keys::of(identity)))
     })
     .await
 }
 
-/// `DELETE /api/v1/identities/{name}/keys/{key}`: revokes the key (kept, marked); its
-/// attestations stop counting for policies.
+/// Revoke a key
+///
+/// The key stays listed, marked; attestations signed with it stop counting for policies.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/identities/{name}/keys/{key}",
+    operation_id = "keys_revoke",
+    tag = "identities",
+    params(KeyPath),
+    responses(
+        (status = 200, description = "Revoked", body = Keys),
+        (status = 401, description = "No token, or one refused", body = ErrorBody),
+        (status = 403, description = "The caller does not manage this identity", body = ErrorBody),
+        (status = 404, description = "No such identity or key", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(super) async fn revoke(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    ApiPath((name, key)): ApiPath<(String, String)>,
-) -> ApiResult {
+    ApiPath(KeyPath { name, key }): ApiPath<KeyPath>,
+) -> Result<Json<Keys>, ApiError> {
     blocking(move || {
         let (caller, identity) = managed(&app, &caller, &name, Action::Revoke)?;
         let identity = app.data.revoke_identity_key(&identity.name, &key)?;
         tracing::info!("{} revoked key {key} of {}", caller.identity, identity.name);
-        Ok(keys_json(&identity))
+        Ok(Keys::of(identity))
     })
     .await
 }

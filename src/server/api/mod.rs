@@ -6,9 +6,13 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::http::{StatusCode, header};
+use axum::routing::{any, get};
+use serde::Deserialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{IntoParams, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::policy::{Denied, Request, authorize};
 use crate::auth::token::{Op, Scope, VerifiedToken};
@@ -27,43 +31,84 @@ mod repos;
 mod tokens;
 mod user;
 
-pub use error::ApiError;
+pub use super::error::{ApiError, ErrorBody};
 use error::{ApiJson, ApiPath};
 
-pub fn routes() -> Router<Arc<AppState>> {
-    let api = Router::new()
-        .route("/api/v1/user", get(user::get))
-        .route("/api/v1/repos", get(repos::list).post(repos::create))
-        .route("/api/v1/repos/{owner}/{name}/refs", post(refs::update))
-        .route(
-            "/api/v1/repos/{owner}/{name}/attestations",
-            post(attestations::upload),
-        )
-        .route(
-            "/api/v1/repos/{owner}/{name}/commits/{sha}/attestations",
-            get(attestations::list),
-        )
-        .route(
-            "/api/v1/repos/{owner}/{name}/policies",
-            get(policies::list).post(policies::add),
-        )
-        .route(
-            "/api/v1/repos/{owner}/{name}/policies/{id}",
-            delete(policies::remove),
-        )
-        .route(
-            "/api/v1/identities/{name}/keys",
-            get(keys::list).post(keys::add),
-        )
-        .route("/api/v1/identities/{name}/keys/{key}", delete(keys::revoke))
-        .route("/api/v1/tokens", post(tokens::mint))
-        .route("/api/v1/tokens/revoke", post(tokens::revoke))
-        .route("/api/{*rest}", axum::routing::any(error::unknown_path))
-        .route("/api", axum::routing::any(error::unknown_path));
-    api.method_not_allowed_fallback(error::unknown_method)
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "forge",
+        description = "The REST API of forge, a git forge in which agents and humans are equal users. Authorize with `Authorization: Bearer TOKEN` (a biscuit token from `forge token issue` or `POST /api/v1/tokens`); every failure is `{\"error\": {\"code\", \"message\"}}`.",
+        license(name = "MIT OR Apache-2.0"),
+    ),
+    modifiers(&BearerToken),
+    components(schemas(ErrorBody)),
+)]
+struct Document;
+
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
 }
 
-type ApiResult = Result<Response, ApiError>;
+/// The API's routes and the OpenAPI document generated from their handlers.
+fn documented() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+    let mut document = Document::openapi();
+    document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    OpenApiRouter::with_openapi(document)
+        .routes(routes!(user::get))
+        .routes(routes!(repos::list, repos::create))
+        .routes(routes!(refs::update))
+        .routes(routes!(attestations::upload))
+        .routes(routes!(attestations::list))
+        .routes(routes!(policies::list, policies::add))
+        .routes(routes!(policies::remove))
+        .routes(routes!(keys::list, keys::add))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(tokens::mint))
+        .routes(routes!(tokens::revoke))
+        .split_for_parts()
+}
+
+pub fn routes() -> Router<Arc<AppState>> {
+    let (api, document) = documented();
+    let document: Arc<str> = document
+        .to_pretty_json()
+        .expect("the document is plain data")
+        .into();
+    api.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    document.to_string(),
+                )
+            }
+        }),
+    )
+    .route("/api/{*rest}", any(error::unknown_path))
+    .route("/api", any(error::unknown_path))
+    .method_not_allowed_fallback(error::unknown_method)
+}
+
+/// `{owner}/{name}` of a repository path.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct RepoPath {
+    /// The owning identity.
+    owner: String,
+    /// The repository's name under its owner.
+    name: String,
+}
 
 /// Runs blocking store work off the async threads.
 async fn blocking<T: Send + 'static>(

@@ -5,19 +5,22 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, ApiPath, ApiResult, blocking, parse_sha1, repo_for, required};
+use super::{
+    ApiError, ApiJson, ApiPath, ErrorBody, RepoPath, blocking, parse_sha1, repo_for, required,
+};
 use crate::auth::token::Op;
 use crate::gate::{self, Claim, NewValue, Proposal, RefChange, StoredContext, Via};
 use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::store::RefTarget;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RefUpdateBody {
+    /// The full ref name, e.g. `refs/heads/main`.
     #[serde(rename = "ref")]
     name: String,
     /// The SHA-1 the ref is at now; missing or null when it must not exist yet.
@@ -27,16 +30,47 @@ pub(super) struct RefUpdateBody {
     new: Option<String>,
 }
 
-/// `POST /api/v1/repos/{owner}/{name}/refs {"ref": "refs/heads/x", "old": SHA1|null,
-/// "new": SHA1|null}`: a compare-and-swap of one ref to an object the repository has,
-/// through the same gate as a push (and held to the same rules: the token's refs, the
-/// default branch's protections).
+#[derive(Serialize, ToSchema)]
+pub(super) struct RefUpdated {
+    #[serde(rename = "ref")]
+    updated: RefState,
+}
+
+#[derive(Serialize, ToSchema)]
+struct RefState {
+    name: String,
+    /// Where it points now; null once deleted.
+    sha1: Option<String>,
+}
+
+/// Create, move or delete a ref
+///
+/// A compare-and-swap of one ref (`old` → `new`, null for absent) to an object the repository has, through the same gate as a push: the token's refs, the default branch's protections and the repository's ref policies hold exactly as for `git push`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/repos/{owner}/{name}/refs",
+    operation_id = "refs_update",
+    tag = "refs",
+    params(RepoPath),
+    request_body = RefUpdateBody,
+    responses(
+        (status = 200, description = "The ref moved", body = RefUpdated),
+        (status = 400, description = "Not a SHA-1, or an invalid ref name", body = ErrorBody),
+        (status = 401, description = "No token, or one refused", body = ErrorBody),
+        (status = 403, description = "The token may not update this ref", body = ErrorBody),
+        (status = 404, description = "No such repository (or the caller may not read it), or no such ref to delete", body = ErrorBody),
+        (status = 409, description = "The ref is not at `old` any more (compare-and-swap lost), or its name conflicts", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "Refused by the gate: a ref policy (FORGE-P…), a missing object, a non-fast-forward", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(super) async fn update(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    ApiPath((owner, name)): ApiPath<(String, String)>,
+    ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
     ApiJson(body): ApiJson<RefUpdateBody>,
-) -> ApiResult {
+) -> Result<Json<RefUpdated>, ApiError> {
     blocking(move || {
         let token = required(&caller)?;
         let (repo_name, record) = repo_for(&app, Some(token), &owner, &name, Op::Write)?;
@@ -86,10 +120,12 @@ pub(super) async fn update(
             Ok(())
         })?;
         state.schedule_repack();
-        Ok(
-            Json(json!({ "ref": { "name": body.name, "sha1": new.map(|s| s.to_string()) } }))
-                .into_response(),
-        )
+        Ok(Json(RefUpdated {
+            updated: RefState {
+                name: body.name,
+                sha1: new.map(|s| s.to_string()),
+            },
+        }))
     })
     .await
 }

@@ -7,21 +7,23 @@ use std::time::{Duration, SystemTime};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, ApiResult, administered_identity, allows, blocking, required};
+use super::{ApiError, ApiJson, ErrorBody, administered_identity, allows, blocking, required};
 use crate::auth::token::{self, Grant, Op, Scope};
 use crate::server::AppState;
 use crate::server::auth::Caller;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewToken {
     identity: String,
     /// `owner/name`, `owner/*` or `*`.
     repos: Vec<String>,
+    /// `read`, `write`, `admin`.
     ops: Vec<String>,
+    /// Ref globs the token may update (`refs/heads/agent/**`); none: every ref.
     #[serde(default)]
     refs: Vec<String>,
     /// Lifetime in seconds (default 30 days; at most 10 years).
@@ -31,14 +33,38 @@ pub(super) struct NewToken {
 const DEFAULT_TTL: Duration = Duration::from_secs(30 * 86_400);
 const MAX_TTL_SECONDS: u64 = 10 * 365 * 86_400;
 
-/// `POST /api/v1/tokens`: mints a token for an identity the caller administers (itself,
-/// an agent it owns, or anyone for a token with `admin` on `*`), with rights the caller
-/// holds as `admin` on every scope asked for.
+#[derive(Serialize, ToSchema)]
+pub(super) struct MintedToken {
+    token: String,
+    /// One per block, 128 hex digits each.
+    revocation_ids: Vec<String>,
+}
+
+/// Mint a token
+///
+/// For an identity the caller administers (itself, an agent it owns, or anyone with `admin` on `*`), with rights the caller holds as `admin` on every scope asked for; never longer-lived than the caller's token, and revoked with it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    operation_id = "tokens_mint",
+    tag = "tokens",
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "Minted", body = MintedToken),
+        (status = 400, description = "An unknown operation or scope, or a zero lifetime", body = ErrorBody),
+        (status = 401, description = "No token, or one refused", body = ErrorBody),
+        (status = 403, description = "The caller does not administer the identity or hold admin on a scope, or its token is narrowed", body = ErrorBody),
+        (status = 404, description = "No such identity (told to site admins only)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "The JSON is not a token request", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(super) async fn mint(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     ApiJson(body): ApiJson<NewToken>,
-) -> ApiResult {
+) -> Result<(StatusCode, Json<MintedToken>), ApiError> {
     blocking(move || {
         let caller = required(&caller)?;
         if caller.compiled.is_narrowed() {
@@ -97,29 +123,57 @@ pub(super) async fn mint(
             .revocation_identifiers();
         Ok((
             StatusCode::CREATED,
-            Json(json!({
-                "token": minted,
-                "revocation_ids": ids.iter().map(|id| token::hex(id)).collect::<Vec<_>>(),
-            })),
-        )
-            .into_response())
+            Json(MintedToken {
+                token: minted,
+                revocation_ids: ids.iter().map(|id| token::hex(id)).collect(),
+            }),
+        ))
     })
     .await
 }
 
-#[derive(Deserialize)]
+/// Exactly one of the two.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct Revocation {
+    /// A token to revoke: its last block, so it and every token narrowed from it.
     token: Option<String>,
+    /// A block's revocation id (a token with admin on `*` only).
     revocation_id: Option<String>,
 }
 
-/// `POST /api/v1/tokens/revoke {"token": …}` (its last block: it and every token narrowed
-/// from it) or `{"revocation_id": …}` (a token with `admin` on `*` only).
+#[derive(Serialize, ToSchema)]
+pub(super) struct Revoked {
+    /// The revocation id now revoked.
+    revoked: String,
+    /// Whether it was not revoked before.
+    new: bool,
+}
+
+/// Revoke a token
+///
+/// By the token (its last block: it and every token narrowed from it) or by a revocation id (a token with `admin` on `*` only).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens/revoke",
+    operation_id = "tokens_revoke",
+    tag = "tokens",
+    request_body = Revocation,
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 400, description = "Not exactly one of the two, or not a token or revocation id", body = ErrorBody),
+        (status = 401, description = "No token, or one refused", body = ErrorBody),
+        (status = 403, description = "The caller may not revoke that token", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "The JSON is not a revocation", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub(super) async fn revoke(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     ApiJson(body): ApiJson<Revocation>,
-) -> ApiResult {
+) -> Result<Json<Revoked>, ApiError> {
     blocking(move || {
         let caller = required(&caller)?;
         let site_admin =
@@ -167,8 +221,10 @@ pub(super) async fn revoke(
             }
         };
         let added = app.data.revoke_token_blocks(std::slice::from_ref(&id))?;
-        let body: Value = json!({ "revoked": token::hex(&id), "new": added > 0 });
-        Ok(Json(body).into_response())
+        Ok(Json(Revoked {
+            revoked: token::hex(&id),
+            new: added > 0,
+        }))
     })
     .await
 }
