@@ -290,6 +290,8 @@ async fn connection(
 ) {
     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
         let busy = Busy::new(&activity);
+        let request_id = next_request_id();
+        let api = request.uri().path().starts_with("/api/");
         let mut logged = Logged {
             method: request.method().clone(),
             target: request
@@ -297,24 +299,28 @@ async fn connection(
                 .path_and_query()
                 .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
             peer,
+            request_id: request_id.clone(),
             started: Instant::now(),
             status: 0,
             bytes: 0,
         };
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(peer));
+        // Ours, whatever the client sent: handlers and logs can trust it.
+        request.headers_mut().insert(REQUEST_ID, request_id.clone());
         let app = app.clone();
         async move {
             // Its own task, so that a panic ends this request alone, answered 500.
             let handled = tokio::spawn(tower::ServiceExt::oneshot(app, request)).await;
-            let response = match handled {
+            let mut response = match handled {
                 Ok(Ok(response)) => response,
                 Ok(Err(never)) => match never {},
                 Err(e) => {
                     tracing::error!("{peer}: a request failed: {e}");
-                    internal_error()
+                    internal_error(api)
                 }
             };
+            response.headers_mut().insert(REQUEST_ID, request_id);
             logged.status = response.status().as_u16();
             Ok::<_, Infallible>(response.map(|body| {
                 Body::new(Tracked {
@@ -345,10 +351,36 @@ async fn connection(
     }
 }
 
-fn internal_error() -> Response<Body> {
+/// What a request that panicked is answered: the REST error body under `/api/`, git's
+/// plain text elsewhere.
+fn internal_error(api: bool) -> Response<Body> {
+    if api {
+        return axum::response::IntoResponse::into_response(super::error::ApiError::internal(
+            "a handler panicked",
+        ));
+    }
     let mut response = Response::new(Body::from(format!("{}\n", super::INTERNAL_ERROR)));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response
+}
+
+/// The header that names a request in the log and in its answer.
+pub const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// A fresh request id: 16 hex digits, a per-process random prefix and a counter, so ids
+/// from two runs of the server do not collide in one log.
+fn next_request_id() -> axum::http::HeaderValue {
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 4];
+        // Without randomness the ids are still unique within this run.
+        let _ = getrandom::getrandom(&mut bytes);
+        u32::from_le_bytes(bytes)
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    axum::http::HeaderValue::from_str(&format!("{prefix:08x}{:08x}", n as u32))
+        .expect("hex digits are a valid header value")
 }
 
 /// A response body that keeps its connection counted as busy until it is sent or dropped,
@@ -363,6 +395,7 @@ struct Logged {
     method: axum::http::Method,
     target: String,
     peer: SocketAddr,
+    request_id: axum::http::HeaderValue,
     started: Instant,
     status: u16,
     bytes: u64,
@@ -378,6 +411,7 @@ impl Drop for Logged {
             bytes = self.bytes,
             ms = self.started.elapsed().as_secs_f64() * 1000.0,
             peer = %self.peer,
+            id = self.request_id.to_str().unwrap_or(""),
             "request"
         );
     }

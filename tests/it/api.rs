@@ -672,3 +672,66 @@ fn the_openapi_document_is_served_and_checked_in() {
         serde_json::to_string_pretty(&answer.body).unwrap()
     );
 }
+
+/// Every answer names its request (`x-request-id`, also in the request's log line), and
+/// JSON is gzip-compressed for a client that asks, while git's answers never are.
+#[test]
+fn answers_carry_a_request_id_and_json_is_compressed() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["repo", "create", "alice/app"]);
+    forge.ok(&["repo", "config", "alice/app", "public", "true"]);
+    let server = Server::start_with(&forge, &[]);
+    let addr = server.url.trim_start_matches("http://");
+    let get = |path: &str| {
+        common::raw_http(
+            addr,
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nX-Request-Id: mine\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+    };
+    let id_of = |head: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix("x-request-id: "))
+            .unwrap_or_else(|| panic!("no request id in {head}"))
+            .to_owned()
+    };
+
+    let listed = get("/api/v1/repos");
+    assert_eq!(listed.status, 200, "{}", listed.head);
+    assert!(
+        listed.head.contains("content-encoding: gzip"),
+        "{}",
+        listed.head
+    );
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(&listed.body[..])
+        .read_to_string(&mut json)
+        .unwrap();
+    let body: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(body["repos"][0]["name"], "alice/app", "{body}");
+
+    let refs = get("/alice/app.git/info/refs?service=git-upload-pack");
+    assert_eq!(refs.status, 200, "{}", refs.head);
+    assert!(!refs.head.contains("content-encoding"), "{}", refs.head);
+
+    // The server's own ids, not the client's, and a fresh one per request.
+    let (first, second) = (id_of(&listed.head), id_of(&refs.head));
+    for id in [&first, &second] {
+        assert_eq!(id.len(), 16, "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    }
+    assert_ne!(first, second);
+    // The line is written once the answer is sent.
+    let logged = common::wait_for(std::time::Duration::from_secs(10), || {
+        server.log().iter().any(|line| line.contains(&first))
+    });
+    assert!(
+        logged,
+        "the request's log line names its id: {:?}",
+        server.log()
+    );
+}

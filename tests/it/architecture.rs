@@ -31,6 +31,8 @@ const HOMES: &[(&str, &[&str])] = &[
     ("hyper", &["server/"]),
     ("hyper_util", &["server/"]),
     ("tower", &["server/"]),
+    ("tower_http", &["server/"]),
+    ("utoipa_axum", &["server/"]),
     ("gix", &["gitx.rs"]),
 ];
 

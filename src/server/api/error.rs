@@ -152,3 +152,27 @@ pub(super) async fn unknown_method(request: Request) -> ApiError {
         ),
     )
 }
+
+/// How long a REST request may take before it is answered 503.
+pub(super) const TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Answers a request that runs past `TIME_LIMIT` with 503. The work it started on a
+/// blocking thread cannot be stopped, so the answer says a change may still land.
+pub(super) async fn time_limit(
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(TIME_LIMIT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {} s; a change it asked for may still complete",
+                TIME_LIMIT.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}

@@ -98,6 +98,9 @@ pub fn routes() -> Router<Arc<AppState>> {
     .route("/api/{*rest}", any(error::unknown_path))
     .route("/api", any(error::unknown_path))
     .method_not_allowed_fallback(error::unknown_method)
+    .layer(axum::middleware::from_fn(error::time_limit))
+    // JSON is compressed for clients that ask; git's routes (packs) never are.
+    .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// `{owner}/{name}` of a repository path.

@@ -539,6 +539,8 @@ pub fn dechunk(mut data: &[u8]) -> Vec<u8> {
 /// An HTTP answer read off a raw connection.
 pub struct RawAnswer {
     pub status: u16,
+    /// The status line and headers, as sent.
+    pub head: String,
     pub body: Vec<u8>,
 }
 
@@ -577,7 +579,7 @@ pub fn parse_answer(response: &[u8]) -> RawAnswer {
     {
         body = dechunk(&body);
     }
-    RawAnswer { status, body }
+    RawAnswer { status, head, body }
 }
 
 /// Waits up to `limit` for `cond` to hold.
