@@ -15,6 +15,7 @@ use forge::history::CommitGraph;
 use forge::object::Sha1;
 use forge::progress::Progress;
 use forge::store::backend::{AttestationRecord, AttestationSigner};
+use forge::store::events::Actor;
 use forge::store::policy::{RefRule, RequiredAttestation, Signers};
 use forge::store::{DataDir, Identity, IdentityKey, IdentityKind, RefTarget, RepoName};
 
@@ -85,23 +86,26 @@ fn main() -> anyhow::Result<()> {
         "refs/**",
         "refs/*/main",
     ] {
-        repo.add_rule(RefRule {
-            pattern: pattern.into(),
-            updaters: Some(vec![Signers::Identity("eve".into())]),
-            fast_forward_only: true,
-            linear_history: true,
-            required: vec![RequiredAttestation {
-                predicate_type: TEST_RESULT.into(),
-                signers: vec![
-                    Signers::Identity("ci-bot".into()),
-                    Signers::Kind(IdentityKind::Human),
-                ],
-                min_signers: 2,
-                result: Some("PASSED".into()),
-                not_pusher: true,
-            }],
-            ..RefRule::default()
-        })?;
+        repo.add_rule(
+            RefRule {
+                pattern: pattern.into(),
+                updaters: Some(vec![Signers::Identity("eve".into())]),
+                fast_forward_only: true,
+                linear_history: true,
+                required: vec![RequiredAttestation {
+                    predicate_type: TEST_RESULT.into(),
+                    signers: vec![
+                        Signers::Identity("ci-bot".into()),
+                        Signers::Kind(IdentityKind::Human),
+                    ],
+                    min_signers: 2,
+                    result: Some("PASSED".into()),
+                    not_pusher: true,
+                }],
+                ..RefRule::default()
+            },
+            &Actor::operator(),
+        )?;
     }
     // 10,000 attestations: 9,990 about other commits, 10 about the tip.
     // Envelopes of 888 bytes of JSON, larger than the forge's own test results (569 bytes,
@@ -130,7 +134,7 @@ fn main() -> anyhow::Result<()> {
         .collect();
     records.extend((0..10u64).map(|n| record(20_000 + n, tip.to_hex(), (n % 5) as usize)));
     for chunk in records.chunks(1000) {
-        repo.record_attestations(chunk)?;
+        repo.record_attestations(chunk, &Actor::operator())?;
     }
     let old = repo.id_of_sha1(&parent).expect("imported");
     let new = repo.id_of_sha1(&tip).expect("imported");

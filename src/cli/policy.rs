@@ -176,7 +176,9 @@ pub(super) fn command(data_path: &Path, command: PolicyCommand, json: bool) -> a
                     .map(|b| b.split(',').map(|s| s.trim().to_owned()).collect())
                     .unwrap_or_default(),
             };
-            let added = repo.add_rule(rule).map_err(policy_error)?;
+            let added = repo
+                .add_rule(rule, &crate::store::events::Actor::operator())
+                .map_err(policy_error)?;
             if json {
                 print_json(json!({ "repo": repo.name(), "rule": added }));
             } else {
@@ -196,7 +198,9 @@ pub(super) fn command(data_path: &Path, command: PolicyCommand, json: bool) -> a
         }
         PolicyCommand::Remove { repo, id } => {
             let repo = data.open_repo(&parse_name(&repo)?)?;
-            let removed = repo.remove_rule(id).map_err(policy_error)?;
+            let removed = repo
+                .remove_rule(id, &crate::store::events::Actor::operator())
+                .map_err(policy_error)?;
             if json {
                 print_json(json!({ "repo": repo.name(), "removed": removed }));
             } else {

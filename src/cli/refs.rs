@@ -10,9 +10,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{parse_name, print_json, user_error};
-use crate::gate::{
-    self, Caller, Claim, NewValue, Proposal, RefChange, RefusalCode, StoredContext, Via,
-};
+use crate::gate::{Caller, Claim, NewValue, Proposal, RefChange, RefusalCode, StoredContext, Via};
 use crate::history::CommitGraph;
 use crate::object::{HexPrefix, ObjectId};
 use crate::store::{DataDir, RefTarget, Repo, StoreError};
@@ -106,21 +104,18 @@ fn through_gate(data: &DataDir, repo: &Repo, change: RefChange) -> anyhow::Resul
         caller: Caller::Operator,
         changes: vec![change],
     };
-    let verdict = gate::decide(&mut ctx, &proposal)?.into_iter().next();
-    let Some(verdict) = verdict else {
-        return Err(anyhow::anyhow!("the gate gave no verdict"));
-    };
-    let authorized = verdict.map_err(|refusal| match refusal.code {
-        RefusalCode::Stale => user_error(
-            refusal.code(),
-            format!(
-                "{} is not at the expected value (it changed, or --old is wrong)",
-                name.as_bstr()
+    ctx.apply_one(&proposal)
+        .map_err(store_error)?
+        .map_err(|refusal| match refusal.code {
+            RefusalCode::Stale => user_error(
+                refusal.code(),
+                format!(
+                    "{} is not at the expected value (it changed, or --old is wrong)",
+                    name.as_bstr()
+                ),
             ),
-        ),
-        _ => user_error(refusal.code(), refusal.reason),
-    })?;
-    repo.commit(None, &[authorized]).map_err(store_error)
+            _ => user_error(refusal.code(), refusal.reason),
+        })
 }
 
 fn describe(repo: &Repo, name: &[u8], target: &RefTarget) -> serde_json::Value {

@@ -23,6 +23,7 @@ use bstr::{BStr, BString, ByteSlice};
 use crate::git::{check_ref_name, is_directory_of};
 use crate::object::{Kind, ObjectId};
 use crate::store::backend::AttestationRecord;
+use crate::store::events::{Actor, EventKind, NewEvent, RefRefused, RefUpdated};
 use crate::store::policy::RefRule;
 use crate::store::{
     Authorized, DataDir, Expected, Identity, IdentityKind, RefTarget, RefUpdate, RepoSettings,
@@ -79,6 +80,23 @@ pub enum Caller {
     },
     /// A request without a token.
     Anonymous,
+}
+
+impl Caller {
+    /// Who the events of this caller's changes name.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Caller::Operator => Actor::operator(),
+            Caller::Identity { name, kind } => Actor {
+                identity: Some(name.clone()),
+                kind: kind.map_or("unknown", IdentityKind::as_str).to_owned(),
+            },
+            Caller::Anonymous => Actor {
+                identity: None,
+                kind: "anonymous".into(),
+            },
+        }
+    }
 }
 
 /// What the caller believes the ref holds now.
@@ -266,11 +284,62 @@ fn decide_one(
     if let Some(refusal) = policy::check(ctx, caller, &update)? {
         return Ok(Err(refusal));
     }
-    Ok(Ok(Authorized::by_gate(RefUpdate {
-        name: change.name.clone(),
-        expected,
-        new,
-    })))
+    let forced = match (&current, &new) {
+        (Some(RefTarget::Direct(old_id)), Some(RefTarget::Direct(new_id))) if old_id != new_id => {
+            !(ctx.kind_of(old_id) == Some(Kind::Commit) && ctx.is_ancestor(old_id, new_id)?)
+        }
+        _ => false,
+    };
+    let event = NewEvent::now(
+        caller.actor(),
+        EventKind::RefUpdated(RefUpdated {
+            name: text.into_owned(),
+            before: current.as_ref().map(|t| shown_full(ctx, t)),
+            after: new.as_ref().map(|t| shown_full(ctx, t)),
+            created: current.is_none(),
+            deleted: new.is_none(),
+            forced,
+            via: via.as_str().to_owned(),
+        }),
+    );
+    Ok(Ok(Authorized::by_gate(
+        RefUpdate {
+            name: change.name.clone(),
+            expected,
+            new,
+        },
+        event,
+    )))
+}
+
+/// The `ref.refused` events of a proposal's refused changes, for the outbox: agents read
+/// why an update failed from the events as well as from the answer.
+pub fn refusal_events(proposal: &Proposal, verdicts: &[Verdict]) -> Vec<NewEvent> {
+    proposal
+        .changes
+        .iter()
+        .zip(verdicts)
+        .filter_map(|(change, verdict)| {
+            let refusal = verdict.as_ref().err()?;
+            Some(NewEvent::now(
+                proposal.caller.actor(),
+                EventKind::RefRefused(RefRefused {
+                    name: change.name.to_str_lossy().into_owned(),
+                    code: refusal.code().to_owned(),
+                    reason: refusal.reason.clone(),
+                    via: proposal.via.as_str().to_owned(),
+                }),
+            ))
+        })
+        .collect()
+}
+
+/// A ref's value as events show it: the full SHA-1, or `ref: NAME` for a symbolic ref.
+fn shown_full(ctx: &dyn GateContext, target: &RefTarget) -> String {
+    match target {
+        RefTarget::Direct(id) => ctx.show_full(id),
+        RefTarget::Symbolic(name) => format!("ref: {}", name.to_str_lossy()),
+    }
 }
 
 /// The identities the rules may ask about: none are read when there are no rules, so an

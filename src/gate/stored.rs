@@ -11,7 +11,7 @@ use crate::store::backend::AttestationRecord;
 use crate::store::policy::RefRule;
 use crate::store::{DataDir, Identity, RefTarget, Repo, RepoSettings, StoreError};
 
-use super::{GateContext, Refusal};
+use super::{GateContext, Proposal, Refusal};
 
 pub struct StoredContext<'a> {
     repo: &'a Repo,
@@ -51,6 +51,31 @@ impl<'a> StoredContext<'a> {
     /// What the gate noted without refusing (evaluate-mode verdicts, bypasses).
     pub fn notes(&self) -> &[String] {
         &self.notes
+    }
+
+    /// Decides a proposal of one change and publishes it when authorized, with its event;
+    /// a refusal is recorded as a `ref.refused` event and returned.
+    pub fn apply_one(&mut self, proposal: &Proposal) -> Result<Result<(), Refusal>, StoreError> {
+        let verdicts = super::decide(self, proposal)?;
+        let Some(verdict) = verdicts.first() else {
+            return Err(StoreError::Corrupt("the gate gave no verdict".into()));
+        };
+        match verdict {
+            Ok(authorized) => {
+                self.repo.commit_with(
+                    None,
+                    std::slice::from_ref(authorized),
+                    &[],
+                    &proposal.caller.actor(),
+                )?;
+                Ok(Ok(()))
+            }
+            Err(refusal) => {
+                self.repo
+                    .record_events(super::refusal_events(proposal, &verdicts))?;
+                Ok(Err(refusal.clone()))
+            }
+        }
     }
 }
 

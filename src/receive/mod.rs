@@ -377,6 +377,10 @@ fn apply(
         let verdicts = gate::decide(&mut ctx, &proposal)?;
         notes.append(&mut ctx.notes);
         let refused = verdicts.iter().any(Result::is_err);
+        if refused && let Err(e) = repo.record_events(gate::refusal_events(&proposal, &verdicts)) {
+            // The push is answered all the same; only its record is lost.
+            tracing::error!("push to {}: recording its refusals: {e}", repo.name());
+        }
         if request.atomic && refused {
             return Ok(request
                 .commands
@@ -403,7 +407,7 @@ fn apply(
         let committed = if updates.is_empty() {
             Ok(())
         } else {
-            repo.commit_with(segment, &updates, &evidence)
+            repo.commit_with(segment, &updates, &evidence, &proposal.caller.actor())
                 .map_err(|e| match e {
                     StoreError::RefConflict { name, .. } => RefError::Concurrent(name),
                     other => RefError::Store(other.to_string()),

@@ -202,6 +202,16 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             repos: Mutex::new(HashMap::new()),
         });
         {
+            // Events a process committed but did not relay before it stopped (a crash
+            // between the two) join the log once, at start; every write relays its own.
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = state.data.relay_all_events() {
+                    tracing::warn!("relaying pending events: {e}");
+                }
+            });
+        }
+        {
             let state = Arc::downgrade(&state);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(30));

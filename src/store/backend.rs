@@ -16,6 +16,7 @@
 use bstr::BString;
 use serde::{Deserialize, Serialize};
 
+use super::events::{Actor, Event, EventFilter, NewEvent};
 use super::identities::{Identity, IdentityError, IdentityKey};
 use super::policy::RefRule;
 use super::refs::{RefTarget, RefUpdate};
@@ -76,6 +77,12 @@ pub struct MetaWrite<'a> {
     pub needs: Vec<String>,
     /// Attestations to store (one already stored under its id is left as it is).
     pub attestations: Vec<AttestationRecord>,
+    /// Events telling of this write, appended to the repository's outbox in the same
+    /// transaction.
+    pub events: Vec<NewEvent>,
+    /// Who writes: each attestation new to the store adds an `attestation.added` event by
+    /// this actor (one already stored adds none).
+    pub actor: Option<Actor>,
 }
 
 /// The segment generation a commit moved from and to (`None` before: a repository
@@ -106,10 +113,17 @@ pub trait MetaStore: Send + Sync {
     fn attestations(&self, commit: &str) -> Result<Vec<AttestationRecord>, StoreError>;
     /// The repository's ref rules, by id.
     fn rules(&self) -> Result<Vec<RefRule>, StoreError>;
-    /// Adds a rule under a fresh id (ids are never reused) and returns it.
-    fn add_rule(&self, rule: &RefRule) -> Result<RefRule, StoreError>;
-    /// Removes a rule; `None` when there is none with that id.
-    fn remove_rule(&self, id: u64) -> Result<Option<RefRule>, StoreError>;
+    /// Adds a rule under a fresh id (ids are never reused) and returns it; its
+    /// `policy.added` event by `actor` is written in the same transaction.
+    fn add_rule(&self, rule: &RefRule, actor: &Actor) -> Result<RefRule, StoreError>;
+    /// Removes a rule (`None` when there is none with that id), with its `policy.removed`
+    /// event.
+    fn remove_rule(&self, id: u64, actor: &Actor) -> Result<Option<RefRule>, StoreError>;
+    /// Up to `limit` events of the outbox after its sequence number `after`, in order.
+    fn outbox(&self, after: u64, limit: usize) -> Result<Vec<(u64, NewEvent)>, StoreError>;
+    /// The outbox's last sequence number (0 when empty): one read tells a relay whether
+    /// anything is pending.
+    fn outbox_end(&self) -> Result<u64, StoreError>;
 }
 
 /// The data directory's registry.
@@ -154,4 +168,44 @@ pub trait Registry: Send + Sync {
     /// Records revoked token blocks; returns how many were new.
     fn revoke_token_blocks(&self, ids: &[Vec<u8>], at: u64) -> Result<usize, StoreError>;
     fn any_revoked(&self, ids: &[Vec<u8>]) -> Result<bool, StoreError>;
+
+    /// How far repository `repo`'s outbox has been relayed into the log.
+    fn relayed(&self, repo: u64) -> Result<u64, StoreError>;
+    /// Appends the outbox events of repository `repo` (named `name`) that follow what was
+    /// relayed before, in one transaction that also moves the mark: concurrent relays of
+    /// the same events append them once. Returns how many were appended.
+    fn relay_events(
+        &self,
+        repo: u64,
+        name: &str,
+        events: &[(u64, NewEvent)],
+    ) -> Result<usize, StoreError>;
+    /// Events of the log, in order, as the filter asks.
+    fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
+    /// The log's last sequence number (0 when empty).
+    fn last_event(&self) -> Result<u64, StoreError>;
+}
+
+/// Events read from an outbox and appended to the log per relay call.
+const RELAY_BATCH: usize = 1000;
+
+/// Moves repository `repo`'s outbox events that the log lacks into it, in order. Safe to
+/// run anywhere at any time: the log's mark decides what is appended, in the transaction
+/// that appends it. Returns how many were appended.
+pub fn relay(
+    log: &dyn Registry,
+    outbox: &dyn MetaStore,
+    repo: u64,
+    name: &str,
+) -> Result<usize, StoreError> {
+    let end = outbox.outbox_end()?;
+    let mut after = log.relayed(repo)?;
+    let mut appended = 0;
+    while after < end {
+        let batch = outbox.outbox(after, RELAY_BATCH)?;
+        let Some((last, _)) = batch.last() else { break };
+        after = *last;
+        appended += log.relay_events(repo, name, &batch)?;
+    }
+    Ok(appended)
 }

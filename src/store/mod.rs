@@ -14,6 +14,7 @@
 
 pub mod backend;
 pub(crate) mod cache;
+pub mod events;
 mod identities;
 pub mod migrate;
 mod name;
@@ -25,6 +26,7 @@ pub mod segment;
 mod settings;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -146,7 +148,7 @@ pub struct RepoRecord {
 /// An open data directory.
 pub struct DataDir {
     root: PathBuf,
-    registry: Box<dyn Registry>,
+    registry: Arc<dyn Registry>,
 }
 
 fn now_secs() -> u64 {
@@ -172,7 +174,7 @@ impl DataDir {
         let registry = self::redb::RedbRegistry::open(&root.join(REGISTRY_FILE))?;
         Ok(DataDir {
             root: root.to_owned(),
-            registry: Box::new(registry),
+            registry: Arc::new(registry),
         })
     }
 
@@ -274,9 +276,35 @@ impl DataDir {
     }
 
     /// Opens a repository found by `find_repo`.
+    /// Events of the data directory's log, as `filter` asks. Call `Repo::relay_events`
+    /// (or `relay_all_events`) first to include what was committed but not yet relayed.
+    pub fn events(&self, filter: &events::EventFilter) -> Result<Vec<events::Event>, StoreError> {
+        self.registry.events(filter)
+    }
+
+    /// Relays every repository's pending outbox events into the log (a reader that wants
+    /// everything up to now; events of other processes included).
+    pub fn relay_all_events(&self) -> Result<(), StoreError> {
+        for record in self.list_repos()? {
+            let meta = self.open_meta(&record)?;
+            backend::relay(
+                self.registry.as_ref(),
+                meta.as_ref(),
+                record.id,
+                &record.name,
+            )?;
+        }
+        Ok(())
+    }
+
     pub fn open_record(&self, record: RepoRecord) -> Result<Repo, StoreError> {
         let meta = self.open_meta(&record)?;
-        Repo::open(&self.repo_dir(record.id), record, meta)
+        Repo::open(
+            &self.repo_dir(record.id),
+            record,
+            meta,
+            self.registry.clone(),
+        )
     }
 
     /// A handle of its own on a repository's metadata store (the conformance tests open

@@ -1,5 +1,6 @@
 //! Ref values and compare-and-swap updates.
 
+use super::events::NewEvent;
 use bstr::{BString, ByteSlice};
 
 use crate::object::ObjectId;
@@ -67,21 +68,35 @@ pub struct RefUpdate {
 /// above the store; `tests/it/architecture.rs` holds `by_gate` to `src/gate/` and
 /// `by_import` to `src/import/`, so no other code can move a ref around the gate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorized(RefUpdate);
+pub struct Authorized {
+    update: RefUpdate,
+    /// The event the update writes when it is published.
+    event: Option<NewEvent>,
+}
 
 impl Authorized {
-    /// For the gate only.
-    pub fn by_gate(update: RefUpdate) -> Authorized {
-        Authorized(update)
+    /// For the gate only, with the event that tells of the update.
+    pub fn by_gate(update: RefUpdate, event: NewEvent) -> Authorized {
+        Authorized {
+            update,
+            event: Some(event),
+        }
     }
 
     /// For `forge import` only: the operator copies a repository's refs as they are, with
-    /// nothing a policy could refuse.
+    /// nothing a policy could refuse (and no event per ref of a copied history).
     pub fn by_import(update: RefUpdate) -> Authorized {
-        Authorized(update)
+        Authorized {
+            update,
+            event: None,
+        }
     }
 
     pub fn update(&self) -> &RefUpdate {
-        &self.0
+        &self.update
+    }
+
+    pub fn event(&self) -> Option<&NewEvent> {
+        self.event.as_ref()
     }
 }

@@ -1,5 +1,6 @@
 //! One repository: its segments of objects and its refs.
 
+use super::events::{Actor, NewEvent};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -98,6 +99,9 @@ pub struct Repo {
     dir: PathBuf,
     /// Refs, the segment registry and settings (redb's `repo.redb` today).
     meta: Box<dyn MetaStore>,
+    /// The data directory's registry, whose event log this repository's outbox is relayed
+    /// into after every write.
+    log: Arc<dyn super::backend::Registry>,
     /// Newest first, so recent objects are found first.
     segments: RwLock<Arc<Vec<Arc<LoadedSegment>>>>,
     /// The segment generation `segments` was loaded at (`None`: a repository written
@@ -143,11 +147,13 @@ impl Repo {
         dir: &Path,
         record: RepoRecord,
         meta: Box<dyn MetaStore>,
+        log: Arc<dyn super::backend::Registry>,
     ) -> Result<Repo, StoreError> {
         let repo = Repo {
             record,
             dir: dir.to_owned(),
             meta,
+            log,
             segments: RwLock::new(Arc::new(Vec::new())),
             loaded_generation: Mutex::new(None),
             cache: Mutex::new(BoundedCache::new(CACHE_BUDGET)),
@@ -610,12 +616,52 @@ impl Repo {
         segment: Option<SegmentWriter>,
         authorized: &[Authorized],
     ) -> Result<(), StoreError> {
-        self.commit_with(segment, authorized, &[])
+        self.commit_with(segment, authorized, &[], &Actor::operator())
     }
 
-    /// Stores verified attestations (`crate::evidence` decides which).
-    pub fn record_attestations(&self, records: &[AttestationRecord]) -> Result<(), StoreError> {
-        self.commit_with(None, &[], records)
+    /// Stores verified attestations (`crate::evidence` decides which), uploaded by `actor`.
+    pub fn record_attestations(
+        &self,
+        records: &[AttestationRecord],
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        self.commit_with(None, &[], records, actor)
+    }
+
+    /// Writes events that tell of no change of the store (a refused update) to the outbox.
+    pub fn record_events(&self, events: Vec<NewEvent>) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.meta.commit(&MetaWrite {
+            events,
+            ..MetaWrite::default()
+        })?;
+        self.relay_events();
+        Ok(())
+    }
+
+    /// Relays this repository's pending outbox events into the data directory's log. The
+    /// change they tell of is committed already, so a failure is logged, not returned: the
+    /// next relay (after the next write, or before a read of the log) moves them.
+    pub fn relay_events(&self) {
+        if let Err(e) = super::backend::relay(
+            self.log.as_ref(),
+            self.meta.as_ref(),
+            self.record.id,
+            &self.record.name,
+        ) {
+            tracing::warn!("{}: relaying events: {e}", self.record.name);
+        }
+    }
+
+    /// Up to `limit` outbox events after `after` (for the relay into the log).
+    pub fn outbox(&self, after: u64, limit: usize) -> Result<Vec<(u64, NewEvent)>, StoreError> {
+        self.meta.outbox(after, limit)
+    }
+
+    pub fn outbox_end(&self) -> Result<u64, StoreError> {
+        self.meta.outbox_end()
     }
 
     /// The attestations naming a commit, in the order they were stored.
@@ -632,30 +678,36 @@ impl Repo {
     pub fn add_rule(
         &self,
         rule: super::policy::RefRule,
+        actor: &Actor,
     ) -> Result<super::policy::RefRule, super::policy::PolicyError> {
-        Ok(self.meta.add_rule(&rule.checked()?)?)
+        let added = self.meta.add_rule(&rule.checked()?, actor)?;
+        self.relay_events();
+        Ok(added)
     }
 
     /// Removes a ref rule by its id.
     pub fn remove_rule(
         &self,
         id: u64,
+        actor: &Actor,
     ) -> Result<super::policy::RefRule, super::policy::PolicyError> {
-        self.meta
-            .remove_rule(id)?
-            .ok_or_else(|| super::policy::PolicyError::NotFound {
-                repo: self.name().to_owned(),
-                id,
-            })
+        let removed = self.meta.remove_rule(id, actor)?;
+        self.relay_events();
+        removed.ok_or_else(|| super::policy::PolicyError::NotFound {
+            repo: self.name().to_owned(),
+            id,
+        })
     }
 
     /// `commit`, with attestations written in the same transaction (a push that carries
-    /// its evidence).
+    /// its evidence), and the events of both: one per ref, one per attestation new here,
+    /// by `actor`.
     pub fn commit_with(
         &self,
         segment: Option<SegmentWriter>,
         authorized: &[Authorized],
         attestations: &[AttestationRecord],
+        actor: &Actor,
     ) -> Result<(), StoreError> {
         let updates: Vec<&RefUpdate> = authorized.iter().map(Authorized::update).collect();
         // Names are checked where refs are made or moved; a delete takes any stored name,
@@ -680,11 +732,17 @@ impl Repo {
             Some(new) => Some(Segment::open(&self.objects_dir(), &new.name)?),
             None => None,
         };
+        let events: Vec<NewEvent> = authorized
+            .iter()
+            .filter_map(|a| a.event().cloned())
+            .collect();
         let result = self.commit_txn(
             new_segment.as_ref(),
             opened.as_ref(),
             &updates,
             attestations,
+            events,
+            actor,
         );
         if result.is_err()
             && let Some(new) = &new_segment
@@ -695,6 +753,7 @@ impl Repo {
             let _ = std::fs::remove_file(dir.join(format!("{}.idx", new.name)));
         }
         let generations = result?;
+        self.relay_events();
         if let Some(segment) = opened {
             let loaded = Arc::new(LoadedSegment::new(segment));
             let mut list = self.segments.write();
@@ -722,6 +781,8 @@ impl Repo {
         opened: Option<&Segment>,
         updates: &[&RefUpdate],
         attestations: &[AttestationRecord],
+        events: Vec<NewEvent>,
+        actor: &Actor,
     ) -> Result<Option<super::backend::GenerationStep>, StoreError> {
         let mut needs: Vec<String> = Vec::new();
         for update in updates {
@@ -759,6 +820,8 @@ impl Repo {
             segment,
             needs,
             attestations: attestations.to_vec(),
+            events,
+            actor: Some(actor.clone()),
         })
     }
 }

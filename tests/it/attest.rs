@@ -634,5 +634,20 @@ fn a_push_carries_its_attestation() {
     assert_eq!(kept["uploaded_by"], "ci-bot", "{listed}");
     assert_eq!(kept["signers"][0]["identity"], "ci-bot");
     assert_eq!(kept["summary"], "PASSED");
+    // The push's ref update and its attestation are events of one transaction, the
+    // attestation by the pusher.
+    let page = common::call(
+        &server,
+        "GET",
+        "/api/v1/repos/alice/app/events?type=attestation.added",
+        Some(&server.token),
+        None,
+    );
+    let added = &page.body["items"].as_array().unwrap()[..];
+    assert_eq!(added.len(), 1, "{}", page.body);
+    assert_eq!(added[0]["actor"]["identity"], "ci-bot");
+    assert_eq!(added[0]["data"]["commits"][0], second.as_str());
+    assert_eq!(added[0]["data"]["signers"][0], "ci-bot");
+    assert_eq!(added[0]["data"]["id"], kept["id"]);
     forge.ok(&["fsck"]);
 }

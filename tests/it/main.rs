@@ -9,6 +9,7 @@ mod attest;
 mod auth;
 mod cli;
 mod crash;
+mod events;
 mod hostile;
 mod import_export;
 mod object_format;

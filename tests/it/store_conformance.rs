@@ -8,6 +8,7 @@ use forge::object::ObjectId;
 use forge::store::backend::{
     AttestationRecord, AttestationSigner, MetaStore, MetaWrite, SegmentEntry,
 };
+use forge::store::events::{Actor, EventFilter, EventKind, NewEvent, RefUpdated};
 use forge::store::{
     DataDir, Expected, Identity, IdentityError, IdentityKey, IdentityKind, RefTarget, RefUpdate,
     RepoName, Setting, StoreError,
@@ -73,6 +74,8 @@ fn write(meta: &dyn MetaStore, updates: &[RefUpdate]) -> Result<(), StoreError> 
         segment: None,
         needs: Vec::new(),
         attestations: Vec::new(),
+        events: Vec::new(),
+        actor: None,
     })
     .map(|_| ())
 }
@@ -231,6 +234,8 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
             segment: Some(segment("s1", 10)),
             needs: Vec::new(),
             attestations: Vec::new(),
+            events: Vec::new(),
+            actor: None,
         })
         .unwrap();
     assert_eq!(step, Some((Some(0), 1)));
@@ -242,6 +247,8 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         segment: Some(segment("s-refused", 20)),
         needs: Vec::new(),
         attestations: Vec::new(),
+        events: Vec::new(),
+        actor: None,
     });
     assert!(matches!(refused, Err(StoreError::RefConflict { .. })));
     assert_eq!(m.generation().unwrap(), Some(1));
@@ -258,6 +265,8 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
             segment: Some(segment("s2", 30)),
             needs: Vec::new(),
             attestations: Vec::new(),
+            events: Vec::new(),
+            actor: None,
         })
         .unwrap();
     assert_eq!(step, Some((Some(1), 2)));
@@ -275,6 +284,8 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         segment: None,
         needs: vec!["s1".into(), "gone".into()],
         attestations: Vec::new(),
+        events: Vec::new(),
+        actor: None,
     });
     assert!(
         matches!(&gone, Err(StoreError::SegmentUnregistered(name)) if name == "gone"),
@@ -286,6 +297,8 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         segment: None,
         needs: vec!["s1".into(), "s2".into()],
         attestations: Vec::new(),
+        events: Vec::new(),
+        actor: None,
     })
     .unwrap();
     assert_eq!(m.read_ref(b"refs/heads/c").unwrap(), Some(direct(3)));
@@ -340,6 +353,8 @@ fn two_handles_commit_concurrently(h: &Harness) {
                         segment: Some(registered),
                         needs: Vec::new(),
                         attestations: Vec::new(),
+                        events: Vec::new(),
+                        actor: None,
                     }) {
                         Ok(_) => done += 1,
                         Err(StoreError::RefConflict { .. }) => conflicts += 1,
@@ -586,6 +601,8 @@ fn attestations_by_commit(h: &Harness) {
     );
     m.commit(&MetaWrite {
         attestations: vec![first.clone(), second.clone()],
+        events: Vec::new(),
+        actor: None,
         ..MetaWrite::default()
     })
     .unwrap();
@@ -606,6 +623,8 @@ fn attestations_by_commit(h: &Harness) {
     other
         .commit(&MetaWrite {
             attestations: vec![again],
+            events: Vec::new(),
+            actor: None,
             ..MetaWrite::default()
         })
         .unwrap();
@@ -618,6 +637,8 @@ fn attestations_by_commit(h: &Harness) {
     let refused = m.commit(&MetaWrite {
         refs: vec![&stale],
         attestations: vec![attestation('3', &['c'], 30)],
+        events: Vec::new(),
+        actor: None,
         ..MetaWrite::default()
     });
     assert!(matches!(refused, Err(StoreError::RefConflict { .. })));
@@ -626,6 +647,8 @@ fn attestations_by_commit(h: &Harness) {
     m.commit(&MetaWrite {
         refs: vec![&fresh],
         attestations: vec![attestation('3', &['c'], 30)],
+        events: Vec::new(),
+        actor: None,
         ..MetaWrite::default()
     })
     .unwrap();
@@ -633,8 +656,149 @@ fn attestations_by_commit(h: &Harness) {
     assert_eq!(other.read_ref(b"refs/heads/x").unwrap(), Some(direct(2)));
 }
 
+fn ref_event(name: &str) -> NewEvent {
+    NewEvent::now(
+        Actor::operator(),
+        EventKind::RefUpdated(RefUpdated {
+            name: name.into(),
+            before: None,
+            after: Some("ab".repeat(20)),
+            created: true,
+            deleted: false,
+            forced: false,
+            via: "admin".into(),
+        }),
+    )
+}
+
+/// Events go into the outbox in the transaction of their change (a failed
+/// compare-and-swap writes none), and relay into the log once, in order, whoever relays
+/// and however often.
+fn events_commit_with_their_change_and_relay_once(h: &Harness) {
+    let metas = h.meta("alice/app", 2);
+    let registries = h.registries(2);
+    let record = registries[0]
+        .find_repo(&RepoName::parse("alice/app").unwrap())
+        .unwrap()
+        .unwrap();
+    let (m, other) = (metas[0].as_ref(), metas[1].as_ref());
+    assert_eq!(m.outbox_end().unwrap(), 0);
+    let created = update("refs/heads/a", Expected::Absent, Some(direct(1)));
+    m.commit(&MetaWrite {
+        refs: vec![&created],
+        events: vec![ref_event("refs/heads/a")],
+        ..MetaWrite::default()
+    })
+    .unwrap();
+    let stale = update("refs/heads/a", Expected::Absent, Some(direct(2)));
+    let refused = other.commit(&MetaWrite {
+        refs: vec![&stale],
+        events: vec![ref_event("refs/heads/a")],
+        ..MetaWrite::default()
+    });
+    assert!(matches!(refused, Err(StoreError::RefConflict { .. })));
+    assert_eq!(
+        other.outbox_end().unwrap(),
+        1,
+        "a failed write leaves no event"
+    );
+    other
+        .commit(&MetaWrite {
+            events: vec![ref_event("refs/heads/b"), ref_event("refs/heads/c")],
+            ..MetaWrite::default()
+        })
+        .unwrap();
+    let outbox = m.outbox(1, 10).unwrap();
+    assert_eq!(outbox.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [2, 3]);
+
+    // Two relays of the same outbox, through two registry handles: each event once.
+    let (a, b) = (registries[0].registry(), registries[1].registry());
+    let everything = m.outbox(0, 10).unwrap();
+    assert_eq!(
+        a.relay_events(record.id, &record.name, &everything[..2])
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        b.relay_events(record.id, &record.name, &everything)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        a.relay_events(record.id, &record.name, &everything)
+            .unwrap(),
+        0
+    );
+    assert_eq!(a.relayed(record.id).unwrap(), 3);
+    assert_eq!(
+        forge::store::backend::relay(b, other, record.id, &record.name).unwrap(),
+        0
+    );
+    let log = b
+        .events(&EventFilter {
+            limit: 10,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    let names: Vec<(u64, String)> = log
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::RefUpdated(u) => (e.seq, u.name.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (1, "refs/heads/a".to_owned()),
+            (2, "refs/heads/b".to_owned()),
+            (3, "refs/heads/c".to_owned())
+        ]
+    );
+    assert!(log.iter().all(|e| e.repo.as_deref() == Some("alice/app")));
+    assert_eq!(b.last_event().unwrap(), 3);
+
+    // By repository, after a point, by type, with a limit.
+    let second = h.meta("bob/lib", 1);
+    let lib = registries[0]
+        .find_repo(&RepoName::parse("bob/lib").unwrap())
+        .unwrap()
+        .unwrap();
+    second[0]
+        .commit(&MetaWrite {
+            events: vec![ref_event("refs/heads/x")],
+            ..MetaWrite::default()
+        })
+        .unwrap();
+    forge::store::backend::relay(a, second[0].as_ref(), lib.id, &lib.name).unwrap();
+    let of = |repo, after, limit| {
+        a.events(&EventFilter {
+            after,
+            repo,
+            types: Vec::new(),
+            limit,
+        })
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(of(Some(lib.id), 0, 10), [4]);
+    assert_eq!(of(Some(record.id), 1, 10), [2, 3]);
+    assert_eq!(of(None, 0, 2), [1, 2]);
+    let refused_only = a
+        .events(&EventFilter {
+            types: vec!["ref.refused".into()],
+            limit: 10,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert!(refused_only.is_empty());
+}
+
 /// The suite, run against one implementation.
 fn conformance(harness: impl Fn() -> Harness) {
+    events_commit_with_their_change_and_relay_once(&harness());
     compare_and_swap_cases(&harness());
     batches_are_atomic(&harness());
     segments_register_with_refs_and_generations_rise(&harness());

@@ -108,9 +108,10 @@ pub(super) async fn upload(
             .attestations(&parse_sha1("commit", &accepted.commits[0])?)?;
         let stored_before = known.iter().any(|r| r.id == accepted.id);
         if !stored_before {
-            state
-                .repo
-                .record_attestations(std::slice::from_ref(&accepted))?;
+            state.repo.record_attestations(
+                std::slice::from_ref(&accepted),
+                &caller.gate_caller().actor(),
+            )?;
         }
         let status = if stored_before {
             StatusCode::OK

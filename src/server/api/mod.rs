@@ -24,6 +24,7 @@ use super::auth::Caller;
 
 mod attestations;
 mod error;
+mod events;
 mod keys;
 mod policies;
 mod refs;
@@ -74,6 +75,8 @@ fn documented() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::revoke))
         .routes(routes!(tokens::mint))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(events::list))
+        .routes(routes!(events::list_repo))
         .split_for_parts()
 }
 

@@ -104,7 +104,10 @@ pub(super) async fn add(
     blocking(move || {
         let token = required(&caller)?;
         let (_, record) = repo_for(&app, Some(token), &owner, &name, Op::Admin)?;
-        let added = app.repo_state(record)?.repo.add_rule(rule)?;
+        let added = app
+            .repo_state(record)?
+            .repo
+            .add_rule(rule, &caller.gate_caller().actor())?;
         tracing::info!(
             "{} added rule {} ({}) to {owner}/{name}",
             token.identity,
@@ -145,7 +148,10 @@ pub(super) async fn remove(
         let id: u64 = id
             .parse()
             .map_err(|_| ApiError::bad_request(format!("a rule id is a number, not {id:?}")))?;
-        let removed = app.repo_state(record)?.repo.remove_rule(id)?;
+        let removed = app
+            .repo_state(record)?
+            .repo
+            .remove_rule(id, &caller.gate_caller().actor())?;
         tracing::info!(
             "{} removed rule {id} ({}) from {owner}/{name}",
             token.identity,

@@ -12,7 +12,7 @@ use super::{
     ApiError, ApiJson, ApiPath, ErrorBody, RepoPath, blocking, parse_sha1, repo_for, required,
 };
 use crate::auth::token::Op;
-use crate::gate::{self, Claim, NewValue, Proposal, RefChange, StoredContext, Via};
+use crate::gate::{Claim, NewValue, Proposal, RefChange, StoredContext, Via};
 use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::store::RefTarget;
@@ -114,9 +114,7 @@ pub(super) async fn update(
         let _push = state.push_lock();
         state.with_graph(|graph| -> Result<(), ApiError> {
             let mut ctx = StoredContext::new(repo, graph, &app.data, &may_update)?;
-            let verdict = gate::decide(&mut ctx, &proposal)?.into_iter().next();
-            let authorized = verdict.ok_or_else(|| ApiError::internal("no verdict"))??;
-            repo.commit(None, &[authorized])?;
+            ctx.apply_one(&proposal)??;
             Ok(())
         })?;
         state.schedule_repack();

@@ -10,6 +10,7 @@ use crate::store::StoreError;
 use crate::store::backend::{
     AttestationRecord, GenerationStep, MetaStore, MetaWrite, SegmentEntry,
 };
+use crate::store::events::{Actor, AttestationAdded, EventKind, NewEvent, PolicyChanged};
 use crate::store::policy::RefRule;
 use crate::store::refs::{Expected, RefTarget};
 use crate::store::settings::{RepoSettings, Setting};
@@ -34,6 +35,9 @@ const ATTESTED: TableDefinition<&[u8], ()> = TableDefinition::new("attested_comm
 const RULES: TableDefinition<u64, &[u8]> = TableDefinition::new("ref_rules");
 const NEXT_RULE: &str = "next_rule";
 const NEXT_ATTESTATION: &str = "next_attestation";
+/// The outbox: this repository's events (`NewEvent`, JSON) by sequence number, written in
+/// the transaction of their change and relayed into the registry's log.
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("event_outbox");
 /// Repository settings (`forge repo config`): key → value.
 const CONFIG: TableDefinition<&str, &str> = TableDefinition::new("config");
 
@@ -79,6 +83,25 @@ impl RedbMeta {
 
     fn error(&self, e: impl std::fmt::Display) -> StoreError {
         StoreError::db(&self.path, e)
+    }
+
+    /// Appends one event to the outbox inside `txn`.
+    fn append_event(
+        &self,
+        txn: &redb::WriteTransaction,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut outbox = txn.open_table(OUTBOX).map_err(|e| self.error(e))?;
+        let seq = outbox
+            .last()
+            .map_err(|e| self.error(e))?
+            .map_or(0, |(k, _)| k.value())
+            + 1;
+        let json = serde_json::to_vec(event).expect("serialisable");
+        outbox
+            .insert(seq, json.as_slice())
+            .map_err(|e| self.error(e))?;
+        Ok(())
     }
 
     fn generation_in(&self, txn: &redb::ReadTransaction) -> Result<Option<u64>, StoreError> {
@@ -158,6 +181,37 @@ fn decode_ref(name: &[u8], bytes: &[u8]) -> Result<RefTarget, StoreError> {
 }
 
 impl MetaStore for RedbMeta {
+    fn outbox(&self, after: u64, limit: usize) -> Result<Vec<(u64, NewEvent)>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = match txn.open_table(OUTBOX) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.error(e)),
+        };
+        let mut out = Vec::new();
+        for item in table.range(after + 1..).map_err(|e| self.error(e))? {
+            let (seq, json) = item.map_err(|e| self.error(e))?;
+            let event = serde_json::from_slice(json.value())
+                .map_err(|e| StoreError::Corrupt(format!("outbox event {}: {e}", seq.value())))?;
+            out.push((seq.value(), event));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn outbox_end(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = match txn.open_table(OUTBOX) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(self.error(e)),
+        };
+        let last = table.last().map_err(|e| self.error(e))?;
+        Ok(last.map_or(0, |(k, _)| k.value()))
+    }
+
     fn refs(&self) -> Result<Vec<(BString, RefTarget)>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.error(e))?;
         let table = txn.open_table(REFS).map_err(|e| self.error(e))?;
@@ -280,7 +334,7 @@ impl MetaStore for RedbMeta {
         Ok(out)
     }
 
-    fn add_rule(&self, rule: &RefRule) -> Result<RefRule, StoreError> {
+    fn add_rule(&self, rule: &RefRule, actor: &Actor) -> Result<RefRule, StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         let added = {
             let mut counters = txn.open_table(COUNTERS).map_err(|e| self.error(e))?;
@@ -297,25 +351,47 @@ impl MetaStore for RedbMeta {
             rules
                 .insert(id, json.as_slice())
                 .map_err(|e| self.error(e))?;
+            self.append_event(
+                &txn,
+                &NewEvent::now(
+                    actor.clone(),
+                    EventKind::PolicyAdded(PolicyChanged {
+                        rule_id: id,
+                        pattern: added.pattern.clone(),
+                    }),
+                ),
+            )?;
             added
         };
         txn.commit().map_err(|e| self.error(e))?;
         Ok(added)
     }
 
-    fn remove_rule(&self, id: u64) -> Result<Option<RefRule>, StoreError> {
+    fn remove_rule(&self, id: u64, actor: &Actor) -> Result<Option<RefRule>, StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         let removed = {
             let mut rules = txn.open_table(RULES).map_err(|e| self.error(e))?;
             let removed = rules.remove(id).map_err(|e| self.error(e))?;
             match removed {
                 Some(value) => Some(
-                    serde_json::from_slice(value.value())
+                    serde_json::from_slice::<RefRule>(value.value())
                         .map_err(|e| StoreError::Corrupt(format!("ref rule {id}: {e}")))?,
                 ),
                 None => None,
             }
         };
+        if let Some(rule) = &removed {
+            self.append_event(
+                &txn,
+                &NewEvent::now(
+                    actor.clone(),
+                    EventKind::PolicyRemoved(PolicyChanged {
+                        rule_id: id,
+                        pattern: rule.pattern.clone(),
+                    }),
+                ),
+            )?;
+        }
         txn.commit().map_err(|e| self.error(e))?;
         Ok(removed)
     }
@@ -327,6 +403,8 @@ impl MetaStore for RedbMeta {
 
     fn commit(&self, write: &MetaWrite<'_>) -> Result<Option<GenerationStep>, StoreError> {
         let mut step = None;
+        // Events of attestations that turn out to be new, after the write's own.
+        let mut added: Vec<NewEvent> = Vec::new();
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         {
             let mut refs = txn.open_table(REFS).map_err(|e| self.error(e))?;
@@ -397,6 +475,15 @@ impl MetaStore for RedbMeta {
                     records
                         .insert(record.id.as_str(), json.as_slice())
                         .map_err(|e| self.error(e))?;
+                    added.push(NewEvent::now(
+                        write.actor.clone().unwrap_or_else(Actor::operator),
+                        EventKind::AttestationAdded(AttestationAdded {
+                            id: record.id.clone(),
+                            commits: record.commits.clone(),
+                            predicate_type: record.predicate_type.clone(),
+                            signers: record.signers.iter().map(|s| s.identity.clone()).collect(),
+                        }),
+                    ));
                     for commit in &record.commits {
                         let key = attested_key(commit, serial, &record.id)?;
                         index
@@ -408,6 +495,20 @@ impl MetaStore for RedbMeta {
                 counters
                     .insert(NEXT_ATTESTATION, serial)
                     .map_err(|e| self.error(e))?;
+            }
+            if !write.events.is_empty() || !added.is_empty() {
+                let mut outbox = txn.open_table(OUTBOX).map_err(|e| self.error(e))?;
+                let mut seq = outbox
+                    .last()
+                    .map_err(|e| self.error(e))?
+                    .map_or(0, |(k, _)| k.value());
+                for event in write.events.iter().chain(&added) {
+                    seq += 1;
+                    let json = serde_json::to_vec(event).expect("serialisable");
+                    outbox
+                        .insert(seq, json.as_slice())
+                        .map_err(|e| self.error(e))?;
+                }
             }
             if let Some(segment) = &write.segment {
                 let mut segments = txn.open_table(SEGMENTS).map_err(|e| self.error(e))?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::store::backend::Registry;
+use crate::store::events::{Event, EventFilter, NewEvent};
 use crate::store::identities::{Identity, IdentityError, IdentityKey, IdentityKind};
 use crate::store::{RepoName, RepoRecord, StoreError};
 
@@ -20,6 +21,20 @@ const NEXT_REPO_ID: &str = "next_repo_id";
 const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identities");
 /// Revocation ids of token blocks (64 bytes) → when they were revoked (Unix seconds).
 const REVOKED: TableDefinition<&[u8], u64> = TableDefinition::new("revoked_token_blocks");
+/// The data directory's event log: sequence number → `Event` (JSON).
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Repository id (8 bytes, big-endian) and sequence number (8 bytes, big-endian) of each of
+/// its events: a repository's events without a scan of the whole log.
+const REPO_EVENTS: TableDefinition<&[u8], ()> = TableDefinition::new("repo_events");
+/// Repository id → the last outbox sequence number relayed into the log.
+const RELAYED: TableDefinition<u64, u64> = TableDefinition::new("relayed_outbox");
+
+fn repo_event_key(repo: u64, seq: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&repo.to_be_bytes());
+    key[8..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
 
 pub struct RedbRegistry {
     path: PathBuf,
@@ -133,6 +148,133 @@ impl RedbRegistry {
 }
 
 impl Registry for RedbRegistry {
+    fn relayed(&self, repo: u64) -> Result<u64, StoreError> {
+        let Some(table) = self.read_table(RELAYED)? else {
+            return Ok(0);
+        };
+        let mark = table.get(repo).map_err(|e| self.error(e))?;
+        Ok(mark.map_or(0, |v| v.value()))
+    }
+
+    fn relay_events(
+        &self,
+        repo: u64,
+        name: &str,
+        events: &[(u64, NewEvent)],
+    ) -> Result<usize, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let appended = {
+            let mut relayed = txn.open_table(RELAYED).map_err(|e| self.error(e))?;
+            let mark = relayed
+                .get(repo)
+                .map_err(|e| self.error(e))?
+                .map_or(0, |v| v.value());
+            let mut log = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
+            let mut index = txn.open_table(REPO_EVENTS).map_err(|e| self.error(e))?;
+            let mut seq = log
+                .last()
+                .map_err(|e| self.error(e))?
+                .map_or(0, |(k, _)| k.value());
+            let mut appended = 0;
+            let mut new_mark = mark;
+            for (outbox_seq, event) in events {
+                // Another relay appended it already, or it is out of order: either way the
+                // mark, not this call, says what is next.
+                if *outbox_seq != new_mark + 1 {
+                    continue;
+                }
+                seq += 1;
+                let event = Event {
+                    seq,
+                    repo: Some(name.to_owned()),
+                    at: event.at,
+                    actor: event.actor.clone(),
+                    kind: event.kind.clone(),
+                };
+                let json = serde_json::to_vec(&event).expect("serialisable");
+                log.insert(seq, json.as_slice())
+                    .map_err(|e| self.error(e))?;
+                index
+                    .insert(repo_event_key(repo, seq).as_slice(), ())
+                    .map_err(|e| self.error(e))?;
+                new_mark = *outbox_seq;
+                appended += 1;
+            }
+            if new_mark != mark {
+                relayed.insert(repo, new_mark).map_err(|e| self.error(e))?;
+            }
+            appended
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(appended)
+    }
+
+    fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let log = match txn.open_table(EVENTS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.error(e)),
+        };
+        let decode = |seq: u64, json: &[u8]| -> Result<Event, StoreError> {
+            serde_json::from_slice(json)
+                .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))
+        };
+        let wanted = |event: &Event| {
+            filter.types.is_empty() || filter.types.iter().any(|t| t == event.kind.type_name())
+        };
+        let mut out = Vec::new();
+        let start = filter.after.saturating_add(1);
+        match filter.repo {
+            None => {
+                for item in log.range(start..).map_err(|e| self.error(e))? {
+                    let (seq, json) = item.map_err(|e| self.error(e))?;
+                    let event = decode(seq.value(), json.value())?;
+                    if wanted(&event) {
+                        out.push(event);
+                        if out.len() >= filter.limit {
+                            break;
+                        }
+                    }
+                }
+            }
+            Some(repo) => {
+                let index = txn.open_table(REPO_EVENTS).map_err(|e| self.error(e))?;
+                let from = repo_event_key(repo, start);
+                let to = repo_event_key(repo.saturating_add(1), 0);
+                for item in index
+                    .range(from.as_slice()..to.as_slice())
+                    .map_err(|e| self.error(e))?
+                {
+                    let (key, _) = item.map_err(|e| self.error(e))?;
+                    let seq =
+                        u64::from_be_bytes(key.value()[8..16].try_into().expect("16-byte key"));
+                    let Some(json) = log.get(seq).map_err(|e| self.error(e))? else {
+                        return Err(StoreError::Corrupt(format!(
+                            "event {seq} is indexed but missing"
+                        )));
+                    };
+                    let event = decode(seq, json.value())?;
+                    if wanted(&event) {
+                        out.push(event);
+                        if out.len() >= filter.limit {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn last_event(&self) -> Result<u64, StoreError> {
+        let Some(log) = self.read_table(EVENTS)? else {
+            return Ok(0);
+        };
+        let last = log.last().map_err(|e| self.error(e))?;
+        Ok(last.map_or(0, |(k, _)| k.value()))
+    }
+
     fn find_repo(&self, name: &RepoName) -> Result<Option<RepoRecord>, StoreError> {
         self.get(&name.to_string(), &name.key())
     }

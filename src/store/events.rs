@@ -1,0 +1,157 @@
+//! Events: what changed, who changed it and when, as plain data. A repository's events are
+//! written into its own log (an outbox) in the very transaction of the change they tell of,
+//! so an event exists exactly when its change committed; they are then relayed, in order
+//! and exactly once, into the data directory's one log, where they get the gap-free
+//! sequence numbers readers page and resume by (`backend::relay`).
+
+use serde::{Deserialize, Serialize};
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Actor {
+    /// The identity; none for the operator (`forge` on the data directory) and anonymous
+    /// callers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// `human`, `agent`, `operator` or `anonymous`.
+    pub kind: String,
+}
+
+impl Actor {
+    pub fn operator() -> Actor {
+        Actor {
+            identity: None,
+            kind: "operator".into(),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum EventKind {
+    /// A ref was created, moved or deleted (one event per ref).
+    #[serde(rename = "ref.updated")]
+    RefUpdated(RefUpdated),
+    /// A ref update was refused: by which rule, and why.
+    #[serde(rename = "ref.refused")]
+    RefRefused(RefRefused),
+    /// A verified attestation was stored.
+    #[serde(rename = "attestation.added")]
+    AttestationAdded(AttestationAdded),
+    /// A ref rule was added to the repository's policy.
+    #[serde(rename = "policy.added")]
+    PolicyAdded(PolicyChanged),
+    /// A ref rule was removed.
+    #[serde(rename = "policy.removed")]
+    PolicyRemoved(PolicyChanged),
+}
+
+impl EventKind {
+    /// The type as readers filter by it (`ref.updated`, …).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventKind::RefUpdated(_) => "ref.updated",
+            EventKind::RefRefused(_) => "ref.refused",
+            EventKind::AttestationAdded(_) => "attestation.added",
+            EventKind::PolicyAdded(_) => "policy.added",
+            EventKind::PolicyRemoved(_) => "policy.removed",
+        }
+    }
+}
+
+/// Every type an event may have.
+pub const EVENT_TYPES: &[&str] = &[
+    "ref.updated",
+    "ref.refused",
+    "attestation.added",
+    "policy.added",
+    "policy.removed",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RefUpdated {
+    #[serde(rename = "ref")]
+    pub name: String,
+    /// The SHA-1 (or, for a symbolic ref, `ref: NAME`) before; none when created.
+    pub before: Option<String>,
+    /// After; none when deleted.
+    pub after: Option<String>,
+    pub created: bool,
+    pub deleted: bool,
+    /// The update was not a fast-forward (the old commit is not in the new one's history).
+    pub forced: bool,
+    /// `push`, `rest`, `admin` or `promotion`.
+    pub via: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RefRefused {
+    #[serde(rename = "ref")]
+    pub name: String,
+    /// The refusal's stable code (`FORGE-P003`, `stale`, …).
+    pub code: String,
+    pub reason: String,
+    pub via: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AttestationAdded {
+    /// The attestation's id (BLAKE3 of its envelope).
+    pub id: String,
+    pub commits: Vec<String>,
+    pub predicate_type: String,
+    pub signers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PolicyChanged {
+    pub rule_id: u64,
+    pub pattern: String,
+}
+
+/// An event as a change writes it (its sequence numbers are assigned by the store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    pub actor: Actor,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl NewEvent {
+    pub fn now(actor: Actor, kind: EventKind) -> NewEvent {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        NewEvent { at, actor, kind }
+    }
+}
+
+/// An event in the data directory's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Event {
+    /// Its place in the log: 1, 2, 3 … without gaps.
+    pub seq: u64,
+    /// The repository (`owner/name`) it happened in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    pub actor: Actor,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Which events a reader asks for.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only events with a sequence number above this.
+    pub after: u64,
+    /// Only this repository's (by its registry id).
+    pub repo: Option<u64>,
+    /// Only these types (none: all).
+    pub types: Vec<String>,
+    pub limit: usize,
+}
