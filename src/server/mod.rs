@@ -5,6 +5,7 @@
 mod api;
 pub mod auth;
 mod error;
+mod event_hub;
 pub mod limits;
 pub mod listen;
 mod log;
@@ -84,7 +85,33 @@ struct CachedRepo {
     last_used: Instant,
 }
 
+/// Open event streams one identity (or all anonymous callers together) may hold.
+const EVENT_STREAMS_PER_CALLER: usize = 16;
+
 impl AppState {
+    /// Relays the events of the repositories written since the last relay, then wakes the
+    /// streams. Called by the relayer task, and by readers of the whole log first, so that
+    /// a caller reads its own writes.
+    fn relay_written(&self) {
+        let written = self.events.take_written();
+        if written.is_empty() {
+            return;
+        }
+        for id in written {
+            let cached = self.repos.lock().get(&id).map(|c| c.state.clone());
+            match cached {
+                Some(state) => state.repo.relay_events(),
+                // Closed meanwhile: relay from its outbox directly.
+                None => {
+                    if let Err(e) = self.data.relay_all_events() {
+                        tracing::warn!("relaying events: {e}");
+                    }
+                }
+            }
+        }
+        self.events.wake();
+    }
+
     /// The served state of a registered repository, kept open between requests (and
     /// refreshed to see other processes' writes) within the open-repository bound.
     fn repo_state(
@@ -101,6 +128,12 @@ impl AppState {
         // Opened without the cache's lock: other repositories are served meanwhile.
         let repo = self.data.open_record(record)?;
         repo.set_cache_budget(SERVED_REPO_CACHE);
+        let hub = Arc::downgrade(&self.events);
+        repo.relay_with(Arc::new(move |id| {
+            if let Some(hub) = hub.upgrade() {
+                hub.written(id);
+            }
+        }));
         crate::packing::repack::sweep_unfinished(repo.dir());
         let opened = Arc::new(RepoState::new(repo, self.settings));
         let mut repos = self.repos.lock();
@@ -165,6 +198,8 @@ pub struct AppState {
     request_memory: Arc<limits::MemoryBudget>,
     /// Served repositories by registry id (a name deleted and created again is a new id).
     repos: Mutex<HashMap<u64, CachedRepo>>,
+    /// Live event streams, and the relay of written repositories' events into the log.
+    events: Arc<event_hub::EventHub>,
 }
 
 /// Serves until interrupted. Announces the address, which matters when `listen` asks for
@@ -200,7 +235,27 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             push_slots: limits::Slots::new(limits.pushes, limits.pushes_per_key),
             request_memory: limits::MemoryBudget::new(limits.request_memory),
             repos: Mutex::new(HashMap::new()),
+            events: event_hub::EventHub::new(EVENT_STREAMS_PER_CALLER),
         });
+        {
+            let data = state.clone();
+            tokio::spawn(
+                state
+                    .events
+                    .clone()
+                    .run(move || data.data.last_event().ok()),
+            );
+            let relayer = Arc::downgrade(&state);
+            let hub = state.events.clone();
+            tokio::spawn(async move {
+                while hub.wait_written().await {
+                    let Some(state) = relayer.upgrade() else {
+                        break;
+                    };
+                    let _ = tokio::task::spawn_blocking(move || state.relay_written()).await;
+                }
+            });
+        }
         {
             // Events a process committed but did not relay before it stopped (a crash
             // between the two) join the log once, at start; every write relays its own.
@@ -235,7 +290,8 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
                 post(smart_http::receive_pack),
             )
             .merge(api::routes())
-            .with_state(state);
+            .with_state(state.clone());
+        let state_hub = state.events.clone();
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let example = bootstrap.as_ref().map(|b| {
@@ -276,6 +332,7 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             limits.fetches,
             limits.pushes
         );
+        let shutdown_hub = state_hub.clone();
         listen::serve(
             listener,
             app,
@@ -283,6 +340,8 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             Arc::new(listen::ConnectionStats::default()),
             async {
                 let _ = tokio::signal::ctrl_c().await;
+                // Live streams end, so that the connections carrying them can close.
+                shutdown_hub.shut_down();
             },
             Duration::from_secs(10),
         )

@@ -282,6 +282,11 @@ impl DataDir {
         self.registry.events(filter)
     }
 
+    /// The log's last sequence number (0 when empty).
+    pub fn last_event(&self) -> Result<u64, StoreError> {
+        self.registry.last_event()
+    }
+
     /// Relays every repository's pending outbox events into the log (a reader that wants
     /// everything up to now; events of other processes included).
     pub fn relay_all_events(&self) -> Result<(), StoreError> {

@@ -102,6 +102,8 @@ pub struct Repo {
     /// The data directory's registry, whose event log this repository's outbox is relayed
     /// into after every write.
     log: Arc<dyn super::backend::Registry>,
+    /// Who relays after a write, when not the writer itself (`relay_with`).
+    relay_sink: std::sync::OnceLock<Arc<dyn Fn(u64) + Send + Sync>>,
     /// Newest first, so recent objects are found first.
     segments: RwLock<Arc<Vec<Arc<LoadedSegment>>>>,
     /// The segment generation `segments` was loaded at (`None`: a repository written
@@ -154,6 +156,7 @@ impl Repo {
             dir: dir.to_owned(),
             meta,
             log,
+            relay_sink: std::sync::OnceLock::new(),
             segments: RwLock::new(Arc::new(Vec::new())),
             loaded_generation: Mutex::new(None),
             cache: Mutex::new(BoundedCache::new(CACHE_BUDGET)),
@@ -637,13 +640,28 @@ impl Repo {
             events,
             ..MetaWrite::default()
         })?;
-        self.relay_events();
+        self.after_commit();
         Ok(())
     }
 
     /// Relays this repository's pending outbox events into the data directory's log. The
     /// change they tell of is committed already, so a failure is logged, not returned: the
     /// next relay (after the next write, or before a read of the log) moves them.
+    /// After a write with events: relays them now, or hands the repository's id to the
+    /// sink set with `relay_with` (a server relays off the writer's path, so a push is not
+    /// kept waiting for the log).
+    fn after_commit(&self) {
+        match self.relay_sink.get() {
+            Some(sink) => sink(self.record.id),
+            None => self.relay_events(),
+        }
+    }
+
+    /// Has every later write hand this repository's id to `sink` instead of relaying.
+    pub fn relay_with(&self, sink: Arc<dyn Fn(u64) + Send + Sync>) {
+        let _ = self.relay_sink.set(sink);
+    }
+
     pub fn relay_events(&self) {
         if let Err(e) = super::backend::relay(
             self.log.as_ref(),
@@ -681,7 +699,7 @@ impl Repo {
         actor: &Actor,
     ) -> Result<super::policy::RefRule, super::policy::PolicyError> {
         let added = self.meta.add_rule(&rule.checked()?, actor)?;
-        self.relay_events();
+        self.after_commit();
         Ok(added)
     }
 
@@ -692,7 +710,7 @@ impl Repo {
         actor: &Actor,
     ) -> Result<super::policy::RefRule, super::policy::PolicyError> {
         let removed = self.meta.remove_rule(id, actor)?;
-        self.relay_events();
+        self.after_commit();
         removed.ok_or_else(|| super::policy::PolicyError::NotFound {
             repo: self.name().to_owned(),
             id,
@@ -753,7 +771,7 @@ impl Repo {
             let _ = std::fs::remove_file(dir.join(format!("{}.idx", new.name)));
         }
         let generations = result?;
-        self.relay_events();
+        self.after_commit();
         if let Some(segment) = opened {
             let loaded = Arc::new(LoadedSegment::new(segment));
             let mut list = self.segments.write();

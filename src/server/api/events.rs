@@ -107,6 +107,8 @@ pub(super) async fn list(
 ) -> Result<Json<EventPage>, ApiError> {
     blocking(move || {
         let mut filter = query.filter(None)?;
+        // This server's own writes are in the log before it is read.
+        app.relay_written();
         let wanted = filter.limit;
         let mut readable: HashMap<String, bool> = HashMap::new();
         let mut items = Vec::new();
@@ -196,4 +198,236 @@ pub(super) async fn list_repo(
         Ok(Json(EventPage { items, next_after }))
     })
     .await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct StreamQuery {
+    /// Start after this sequence number (a `Last-Event-ID` header wins over it); none:
+    /// from now on.
+    #[param(minimum = 0)]
+    after: Option<u64>,
+    /// Only events of these types, comma-separated.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    types: Option<String>,
+}
+
+/// Events read from the log per step of a stream.
+const STREAM_BATCH: usize = 100;
+
+/// What a stream holds between the events it sends.
+struct Streaming {
+    app: Arc<AppState>,
+    caller: Caller,
+    filter: EventFilter,
+    readable: HashMap<String, bool>,
+    pending: std::collections::VecDeque<Event>,
+    latest: tokio::sync::watch::Receiver<u64>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    _slot: crate::server::event_hub::StreamSlot,
+}
+
+impl Streaming {
+    /// The next event the caller may read, waiting for one; `None` once the server shuts
+    /// down.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if *self.shutdown.borrow() {
+                return None;
+            }
+            // Marked seen before the read: an event relayed meanwhile wakes the next wait.
+            self.latest.borrow_and_update();
+            let app = self.app.clone();
+            let caller = self.caller.clone();
+            let filter = self.filter.clone();
+            let mut readable = std::mem::take(&mut self.readable);
+            let read = tokio::task::spawn_blocking(move || {
+                let page = app.data.events(&filter)?;
+                let mut shown = Vec::new();
+                for event in &page {
+                    let may = match (&event.repo, filter.repo) {
+                        // A repository's own stream was authorized when it opened.
+                        (_, Some(_)) => true,
+                        (None, None) => false,
+                        (Some(name), None) => match readable.get(name) {
+                            Some(may) => *may,
+                            None => {
+                                let may = may_read(&app, &caller, name)?;
+                                readable.insert(name.clone(), may);
+                                may
+                            }
+                        },
+                    };
+                    if may {
+                        shown.push(event.clone());
+                    }
+                }
+                Ok::<_, ApiError>((page.last().map(|e| e.seq), shown, readable))
+            })
+            .await;
+            match read {
+                Ok(Ok((last, shown, readable))) => {
+                    self.readable = readable;
+                    if let Some(last) = last {
+                        self.filter.after = last;
+                        self.pending.extend(shown);
+                        continue;
+                    }
+                }
+                // A failed read is retried at the next wake, from the same point.
+                _ => tracing::warn!("an event stream could not read the log"),
+            }
+            tokio::select! {
+                changed = self.latest.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                _ = self.shutdown.changed() => return None,
+                // Read again now and then all the same, in case a wake was missed.
+                () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            }
+        }
+    }
+}
+
+/// Where a stream starts: after `Last-Event-ID` (what a reconnecting EventSource sends),
+/// else after `?after=`, else after the log's end now.
+fn stream_start(
+    app: &AppState,
+    headers: &axum::http::HeaderMap,
+    after: Option<u64>,
+) -> Result<u64, ApiError> {
+    if let Some(value) = headers.get("last-event-id") {
+        let text = value.to_str().unwrap_or("").trim();
+        return text.parse().map_err(|_| {
+            ApiError::bad_request(format!("Last-Event-ID is a sequence number, not {text:?}"))
+        });
+    }
+    match after {
+        Some(after) => Ok(after),
+        None => Ok(app.data.last_event()?),
+    }
+}
+
+type SseItems = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<
+                Item = Result<axum::response::sse::Event, std::convert::Infallible>,
+            > + Send,
+    >,
+>;
+type EventStream = axum::response::sse::Sse<axum::response::sse::KeepAliveStream<SseItems>>;
+
+async fn open_stream(
+    app: Arc<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    query: StreamQuery,
+    repo: Option<u64>,
+) -> Result<EventStream, ApiError> {
+    let key = caller.token.as_ref().map_or_else(
+        || "anonymous".to_owned(),
+        |t| t.identity.to_ascii_lowercase(),
+    );
+    let slot = app.events.open_stream(&key).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!("{key} holds as many open event streams as it may; close one first"),
+        )
+    })?;
+    let filter = EventQuery {
+        after: None,
+        types: query.types.clone(),
+        limit: Some(STREAM_BATCH),
+    }
+    .filter(repo)?;
+    let app2 = app.clone();
+    let after = blocking(move || stream_start(&app2, &headers, query.after)).await?;
+    let state = Streaming {
+        latest: app.events.latest(),
+        shutdown: app.events.shutdown(),
+        app,
+        caller,
+        filter: EventFilter { after, ..filter },
+        readable: HashMap::new(),
+        pending: Default::default(),
+        _slot: slot,
+    };
+    let events = futures_util::stream::unfold(state, |mut state| async move {
+        let event = state.next().await?;
+        let data = serde_json::to_string(&event).expect("serialisable");
+        let sent = axum::response::sse::Event::default()
+            .id(event.seq.to_string())
+            .event(event.kind.type_name())
+            .data(data);
+        Some((Ok(sent), state))
+    });
+    let items: SseItems = Box::pin(events);
+    Ok(axum::response::sse::Sse::new(items).keep_alive(axum::response::sse::KeepAlive::new()))
+}
+
+/// The log as Server-Sent Events, live: `id` is the sequence number, `event` the type,
+/// `data` the event as JSON. Resume with `Last-Event-ID` (or `?after=`); nothing is lost or
+/// sent twice across a reconnect. Keep-alive comments every 15 s; the stream ends when the
+/// server shuts down. At most 16 open streams per identity.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/stream",
+    operation_id = "events_stream",
+    tag = "events",
+    params(StreamQuery),
+    responses(
+        (status = 200, description = "Server-Sent Events", content_type = "text/event-stream", body = String),
+        (status = 400, description = "An unknown event type, or a Last-Event-ID that is not a number", body = ErrorBody),
+        (status = 401, description = "A token was sent and refused", body = ErrorBody),
+        (status = 429, description = "Too many open streams", body = ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(super) async fn stream(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    ApiQuery(query): ApiQuery<StreamQuery>,
+) -> Result<EventStream, ApiError> {
+    open_stream(app, caller, headers, query, None).await
+}
+
+/// One repository's events as Server-Sent Events (as `/api/v1/events/stream`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/repos/{owner}/{name}/events/stream",
+    operation_id = "repo_events_stream",
+    tag = "events",
+    params(RepoPath, StreamQuery),
+    responses(
+        (status = 200, description = "Server-Sent Events", content_type = "text/event-stream", body = String),
+        (status = 400, description = "An unknown event type, or a Last-Event-ID that is not a number", body = ErrorBody),
+        (status = 401, description = "A private repository without a token, or a token refused", body = ErrorBody),
+        (status = 404, description = "No such repository (or the caller may not read it)", body = ErrorBody),
+        (status = 429, description = "Too many open streams", body = ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(super) async fn stream_repo(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
+    headers: axum::http::HeaderMap,
+    ApiQuery(query): ApiQuery<StreamQuery>,
+) -> Result<EventStream, ApiError> {
+    let app2 = app.clone();
+    let token = caller.token.clone();
+    let record = blocking(move || {
+        let (_, record) = repo_for(&app2, token.as_deref(), &owner, &name, Op::Read)?;
+        Ok(record)
+    })
+    .await?;
+    open_stream(app, caller, headers, query, Some(record.id)).await
 }

@@ -77,6 +77,8 @@ fn documented() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(tokens::revoke))
         .routes(routes!(events::list))
         .routes(routes!(events::list_repo))
+        .routes(routes!(events::stream))
+        .routes(routes!(events::stream_repo))
         .split_for_parts()
 }
 
