@@ -332,10 +332,15 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Mints a token for `grant` with the data directory's root key.
+/// Mints a token for `grant` with the data directory's root key, and logs it.
 pub fn issue(data: &DataDir, grant: &Grant) -> anyhow::Result<String> {
     let root = crate::auth::root_key(data)?;
-    token::mint(grant, &root).map_err(token_error)
+    let minted = token::mint(grant, &root).map_err(token_error)?;
+    let ids = token::parse_unverified(&minted)
+        .map_err(token_error)?
+        .revocation_identifiers();
+    data.token_minted(&grant.identity, &ids)?;
+    Ok(minted)
 }
 
 pub(super) fn token(data_path: &Path, command: TokenCommand, json: bool) -> anyhow::Result<()> {

@@ -98,7 +98,8 @@ pub trait MetaStore: Send + Sync {
     fn settings(&self) -> Result<RepoSettings, StoreError>;
     /// A setting's row as stored (`None` when never set).
     fn stored_setting(&self, setting: Setting) -> Result<Option<String>, StoreError>;
-    fn set_setting(&self, setting: Setting, value: bool) -> Result<(), StoreError>;
+    /// Sets a setting, with its `repo.changed` event in the outbox.
+    fn set_setting(&self, setting: Setting, value: bool, actor: &Actor) -> Result<(), StoreError>;
     /// The registered segments, newest first, and the generation they are at, read at one
     /// point in time.
     fn segments(&self) -> Result<(Vec<SegmentEntry>, Option<u64>), StoreError>;
@@ -138,35 +139,54 @@ pub trait Registry: Send + Sync {
         name: &RepoName,
         created_at: u64,
         lay_out: &mut dyn FnMut(u64) -> Result<(), StoreError>,
+        actor: &Actor,
     ) -> Result<RepoRecord, StoreError>;
-    /// Changes a record in one transaction.
+    /// Changes a record in one transaction, logging `event` (about this repository) in it.
     fn update_repo(
         &self,
         name: &RepoName,
         change: &mut dyn FnMut(&mut RepoRecord),
+        event: Option<&NewEvent>,
     ) -> Result<RepoRecord, StoreError>;
     /// Removes the record (the caller removes the files after).
-    fn remove_repo(&self, name: &RepoName) -> Result<RepoRecord, StoreError>;
+    fn remove_repo(&self, name: &RepoName, actor: &Actor) -> Result<RepoRecord, StoreError>;
 
     /// Adds an identity; an agent's owner must exist and be a human.
-    fn add_identity(&self, identity: &Identity) -> Result<Identity, IdentityError>;
+    fn add_identity(&self, identity: &Identity, actor: &Actor) -> Result<Identity, IdentityError>;
     fn find_identity(&self, name: &str) -> Result<Option<Identity>, StoreError>;
     fn list_identities(&self) -> Result<Vec<Identity>, StoreError>;
-    fn set_identity_disabled(&self, name: &str, disabled: bool) -> Result<Identity, IdentityError>;
+    fn set_identity_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+        actor: &Actor,
+    ) -> Result<Identity, IdentityError>;
     /// Adds a key to an identity; refused when any identity has or had it.
-    fn add_identity_key(&self, name: &str, key: &IdentityKey) -> Result<Identity, IdentityError>;
+    fn add_identity_key(
+        &self,
+        name: &str,
+        key: &IdentityKey,
+        actor: &Actor,
+    ) -> Result<Identity, IdentityError>;
     /// Marks an active key of the identity revoked at `at`.
     fn revoke_identity_key(
         &self,
         name: &str,
         key: &str,
         at: u64,
+        actor: &Actor,
     ) -> Result<Identity, IdentityError>;
     /// Removes an identity that owns no agents.
-    fn remove_identity(&self, name: &str) -> Result<Identity, IdentityError>;
+    fn remove_identity(&self, name: &str, actor: &Actor) -> Result<Identity, IdentityError>;
 
-    /// Records revoked token blocks; returns how many were new.
-    fn revoke_token_blocks(&self, ids: &[Vec<u8>], at: u64) -> Result<usize, StoreError>;
+    /// Records revoked token blocks; returns how many were new (`event` is logged when any
+    /// was).
+    fn revoke_token_blocks(
+        &self,
+        ids: &[Vec<u8>],
+        at: u64,
+        event: &NewEvent,
+    ) -> Result<usize, StoreError>;
     fn any_revoked(&self, ids: &[Vec<u8>]) -> Result<bool, StoreError>;
 
     /// How far repository `repo`'s outbox has been relayed into the log.
@@ -184,6 +204,8 @@ pub trait Registry: Send + Sync {
     fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError>;
     /// The log's last sequence number (0 when empty).
     fn last_event(&self) -> Result<u64, StoreError>;
+    /// Logs an event of no repository that no other write carries (a minted token).
+    fn append_event(&self, event: &NewEvent) -> Result<(), StoreError>;
 }
 
 /// Events read from an outbox and appended to the log per relay call.

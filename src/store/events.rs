@@ -45,6 +45,28 @@ pub enum EventKind {
     /// A ref rule was removed.
     #[serde(rename = "policy.removed")]
     PolicyRemoved(PolicyChanged),
+    #[serde(rename = "repo.created")]
+    RepoCreated(RepoChanged),
+    #[serde(rename = "repo.deleted")]
+    RepoDeleted(RepoChanged),
+    /// A setting changed (`public`, `allow-force`, `fsck-objects`).
+    #[serde(rename = "repo.changed")]
+    RepoSettingChanged(RepoSettingChanged),
+    #[serde(rename = "identity.added")]
+    IdentityAdded(IdentityChanged),
+    /// Disabled or enabled.
+    #[serde(rename = "identity.changed")]
+    IdentityStateChanged(IdentityChanged),
+    #[serde(rename = "identity.removed")]
+    IdentityRemoved(IdentityChanged),
+    #[serde(rename = "key.added")]
+    KeyAdded(KeyChanged),
+    #[serde(rename = "key.revoked")]
+    KeyRevoked(KeyChanged),
+    #[serde(rename = "token.minted")]
+    TokenMinted(TokenChanged),
+    #[serde(rename = "token.revoked")]
+    TokenRevoked(TokenChanged),
 }
 
 impl EventKind {
@@ -56,6 +78,16 @@ impl EventKind {
             EventKind::AttestationAdded(_) => "attestation.added",
             EventKind::PolicyAdded(_) => "policy.added",
             EventKind::PolicyRemoved(_) => "policy.removed",
+            EventKind::RepoCreated(_) => "repo.created",
+            EventKind::RepoDeleted(_) => "repo.deleted",
+            EventKind::RepoSettingChanged(_) => "repo.changed",
+            EventKind::IdentityAdded(_) => "identity.added",
+            EventKind::IdentityStateChanged(_) => "identity.changed",
+            EventKind::IdentityRemoved(_) => "identity.removed",
+            EventKind::KeyAdded(_) => "key.added",
+            EventKind::KeyRevoked(_) => "key.revoked",
+            EventKind::TokenMinted(_) => "token.minted",
+            EventKind::TokenRevoked(_) => "token.revoked",
         }
     }
 }
@@ -67,6 +99,16 @@ pub const EVENT_TYPES: &[&str] = &[
     "attestation.added",
     "policy.added",
     "policy.removed",
+    "repo.created",
+    "repo.deleted",
+    "repo.changed",
+    "identity.added",
+    "identity.changed",
+    "identity.removed",
+    "key.added",
+    "key.revoked",
+    "token.minted",
+    "token.revoked",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -108,6 +150,43 @@ pub struct AttestationAdded {
 pub struct PolicyChanged {
     pub rule_id: u64,
     pub pattern: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RepoChanged {
+    /// `owner/name`.
+    pub name: String,
+    pub public: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RepoSettingChanged {
+    pub setting: String,
+    pub value: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IdentityChanged {
+    pub name: String,
+    /// `human` or `agent`.
+    pub kind: String,
+    pub owner: Option<String>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KeyChanged {
+    pub identity: String,
+    /// The Ed25519 public key, hex.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenChanged {
+    /// The identity the token speaks for (none when revoked by id alone).
+    pub identity: Option<String>,
+    /// Revocation ids (128 hex digits): a minted token's blocks, or the blocks revoked.
+    pub revocation_ids: Vec<String>,
 }
 
 /// An event as a change writes it (its sequence numbers are assigned by the store).

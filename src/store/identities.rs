@@ -195,7 +195,7 @@ impl DataDir {
         check_identity_name(&identity.name).map_err(IdentityError::Invalid)?;
         let mut identity = identity.clone();
         identity.incarnation = fresh_incarnation(&identity.name);
-        self.registry.add_identity(&identity)
+        self.registry.add_identity(&identity, &self.actor)
     }
 
     pub fn find_identity(&self, name: &str) -> Result<Option<Identity>, StoreError> {
@@ -208,7 +208,41 @@ impl DataDir {
 
     /// Records revoked token blocks; returns how many were not revoked before.
     pub fn revoke_token_blocks(&self, ids: &[Vec<u8>]) -> Result<usize, StoreError> {
-        self.registry.revoke_token_blocks(ids, now_secs())
+        self.revoke_token_blocks_of(ids, None)
+    }
+
+    /// `revoke_token_blocks`, naming the identity whose token it was in the event.
+    pub fn revoke_token_blocks_of(
+        &self,
+        ids: &[Vec<u8>],
+        identity: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        let event = super::events::NewEvent::now(
+            self.actor.clone(),
+            super::events::EventKind::TokenRevoked(super::events::TokenChanged {
+                identity: identity.map(str::to_owned),
+                revocation_ids: ids.iter().map(|id| crate::hex::encode(id)).collect(),
+            }),
+        );
+        self.registry.revoke_token_blocks(ids, now_secs(), &event)
+    }
+
+    /// Logs a minted token (minting writes nothing else: tokens are verified offline).
+    pub fn token_minted(
+        &self,
+        identity: &str,
+        revocation_ids: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        self.registry.append_event(&super::events::NewEvent::now(
+            self.actor.clone(),
+            super::events::EventKind::TokenMinted(super::events::TokenChanged {
+                identity: Some(identity.to_owned()),
+                revocation_ids: revocation_ids
+                    .iter()
+                    .map(|id| crate::hex::encode(id))
+                    .collect(),
+            }),
+        ))
     }
 
     /// Whether a token for `identity` with these revocation ids may act: none revoked, the
@@ -254,7 +288,8 @@ impl DataDir {
         name: &str,
         disabled: bool,
     ) -> Result<Identity, IdentityError> {
-        self.registry.set_identity_disabled(name, disabled)
+        self.registry
+            .set_identity_disabled(name, disabled, &self.actor)
     }
 
     /// Removes an identity; its tokens stop working. A human who still owns agents is
@@ -269,17 +304,17 @@ impl DataDir {
             added_at: now_secs(),
             revoked_at: None,
         };
-        self.registry.add_identity_key(name, &key)
+        self.registry.add_identity_key(name, &key, &self.actor)
     }
 
     /// Revokes one of `name`'s keys: its attestations stop counting.
     pub fn revoke_identity_key(&self, name: &str, key: &str) -> Result<Identity, IdentityError> {
         self.registry
-            .revoke_identity_key(name, &key.to_ascii_lowercase(), now_secs())
+            .revoke_identity_key(name, &key.to_ascii_lowercase(), now_secs(), &self.actor)
     }
 
     pub fn remove_identity(&self, name: &str) -> Result<Identity, IdentityError> {
-        self.registry.remove_identity(name)
+        self.registry.remove_identity(name, &self.actor)
     }
 
     /// Whether any of the ids is revoked (read from the database on every call, so a

@@ -149,6 +149,9 @@ pub struct RepoRecord {
 pub struct DataDir {
     root: PathBuf,
     registry: Arc<dyn Registry>,
+    /// Who the changes made through this handle are by (the operator unless
+    /// `acting_as` said otherwise): their events name it.
+    actor: events::Actor,
 }
 
 fn now_secs() -> u64 {
@@ -175,7 +178,17 @@ impl DataDir {
         Ok(DataDir {
             root: root.to_owned(),
             registry: Arc::new(registry),
+            actor: events::Actor::operator(),
         })
+    }
+
+    /// The same data directory, with changes made by `actor`.
+    pub fn acting_as(&self, actor: events::Actor) -> DataDir {
+        DataDir {
+            root: self.root.clone(),
+            registry: self.registry.clone(),
+            actor,
+        }
     }
 
     /// The registry of repositories, identities and revocations.
@@ -198,15 +211,21 @@ impl DataDir {
     /// Creates an empty repository. Its directory is complete before it is registered, so a
     /// crash leaves either no repository or a whole one.
     pub fn create_repo(&self, name: &RepoName) -> Result<RepoRecord, StoreError> {
-        self.registry.create_repo(name, now_secs(), &mut |id| {
-            let dir = self.repo_dir(id);
-            // A directory left by a creation that crashed before it was registered.
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io("remove", &dir, e))?;
-            }
-            Repo::init_objects(&dir)?;
-            self::redb::RedbMeta::create(&dir.join(REPO_META_FILE)).map(|_| ())
-        })
+        let actor = self.actor.clone();
+        self.registry.create_repo(
+            name,
+            now_secs(),
+            &mut |id| {
+                let dir = self.repo_dir(id);
+                // A directory left by a creation that crashed before it was registered.
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io("remove", &dir, e))?;
+                }
+                Repo::init_objects(&dir)?;
+                self::redb::RedbMeta::create(&dir.join(REPO_META_FILE)).map(|_| ())
+            },
+            &actor,
+        )
     }
 
     /// Whether anyone may read the repository. Records from before the flag lived in the
@@ -231,7 +250,15 @@ impl DataDir {
 
     /// Makes the repository readable by anyone, or private again.
     pub fn set_public(&self, name: &RepoName, public: bool) -> Result<RepoRecord, StoreError> {
-        self.update_record(name, |r| r.public = Some(public))
+        let changed = events::NewEvent::now(
+            self.actor.clone(),
+            events::EventKind::RepoSettingChanged(events::RepoSettingChanged {
+                setting: Setting::Public.key().to_owned(),
+                value: public,
+            }),
+        );
+        self.registry
+            .update_repo(name, &mut |r| r.public = Some(public), Some(&changed))
     }
 
     /// A setting's value: `public` from the registry record, the others from the
@@ -256,7 +283,9 @@ impl DataDir {
     ) -> Result<(), StoreError> {
         match setting {
             Setting::Public => self.set_public(name, value).map(|_| ()),
-            _ => self.open_repo(name)?.set_setting(setting, value),
+            _ => self
+                .open_repo(name)?
+                .set_setting(setting, value, &self.actor),
         }
     }
 
@@ -265,12 +294,12 @@ impl DataDir {
         name: &RepoName,
         mut change: impl FnMut(&mut RepoRecord),
     ) -> Result<RepoRecord, StoreError> {
-        self.registry.update_repo(name, &mut change)
+        self.registry.update_repo(name, &mut change, None)
     }
 
     /// Removes a repository from the registry, then its files.
     pub fn delete_repo(&self, name: &RepoName) -> Result<(), StoreError> {
-        let record = self.registry.remove_repo(name)?;
+        let record = self.registry.remove_repo(name, &self.actor)?;
         let dir = self.repo_dir(record.id);
         std::fs::remove_dir_all(&dir).map_err(|e| StoreError::io("remove", &dir, e))
     }

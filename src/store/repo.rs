@@ -601,8 +601,15 @@ impl Repo {
 
     /// Writes a setting kept in this repository (`DataDir::set_setting` sends `public` to
     /// the registry instead).
-    pub(super) fn set_setting(&self, setting: Setting, value: bool) -> Result<(), StoreError> {
-        self.meta.set_setting(setting, value)
+    pub(super) fn set_setting(
+        &self,
+        setting: Setting,
+        value: bool,
+        actor: &super::events::Actor,
+    ) -> Result<(), StoreError> {
+        self.meta.set_setting(setting, value, actor)?;
+        self.after_commit();
+        Ok(())
     }
 
     /// Starts writing a new segment of objects for this repository.

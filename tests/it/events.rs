@@ -109,6 +109,7 @@ fn every_change_and_refusal_is_an_event_in_order() {
     assert_eq!(
         types_and_refs(&page),
         [
+            "repo.created - -",
             "ref.updated refs/heads/main push",
             "ref.updated refs/heads/topic push",
             "ref.updated refs/heads/topic push",
@@ -123,7 +124,10 @@ fn every_change_and_refusal_is_an_event_in_order() {
     );
     let items = page["items"].as_array().unwrap();
     let seqs: Vec<u64> = items.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=9).collect::<Vec<u64>>(), "gap-free, in order");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+    assert_eq!(items[0]["data"]["name"], "alice/app");
+    assert_eq!(items[0]["actor"]["kind"], "operator");
+    let items = &items[1..];
     let created = &items[0];
     assert_eq!(created["repo"], "alice/app");
     assert_eq!(created["actor"]["identity"], "bot");
@@ -141,14 +145,42 @@ fn every_change_and_refusal_is_an_event_in_order() {
     assert_eq!(items[6]["actor"]["identity"], "alice");
     assert_eq!(items[7]["actor"]["kind"], "operator");
     assert_eq!(items[8]["data"]["pattern"], "refs/heads/main");
-    assert_eq!(page["next_after"], 9);
+    assert_eq!(page["next_after"], *seqs.last().unwrap());
 
-    // The site-wide log holds the private repository's event too, for those who may read it.
+    // The whole log, for a site admin: gap-free from 1, identities and tokens included.
+    let site = events(&server, "/api/v1/events?limit=1000", Some(&server.token));
+    let site_items = site["items"].as_array().unwrap();
+    let all_seqs: Vec<u64> = site_items
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        all_seqs,
+        (1..=all_seqs.len() as u64).collect::<Vec<u64>>(),
+        "gap-free"
+    );
+    assert!(
+        site_items.iter().any(|e| e["type"] == "identity.added"
+            && e["data"]["name"] == "bot"
+            && e["data"]["owner"] == "alice"),
+        "{site}"
+    );
+    assert!(
+        site_items
+            .iter()
+            .any(|e| e["type"] == "token.minted" && e["data"]["identity"] == "alice"),
+        "{site}"
+    );
+    // Others see the events of the repositories they may read, and nothing of identities.
     let all = events(&server, "/api/v1/events", Some(&alice));
-    assert_eq!(all["items"].as_array().unwrap().len(), 10, "{all}");
-    assert_eq!(all["items"][9]["repo"], "alice/secret");
+    let mine = all["items"].as_array().unwrap();
+    assert_eq!(mine.len(), 12, "{all}");
+    assert!(
+        mine.iter()
+            .all(|e| e["repo"] == "alice/app" || e["repo"] == "alice/secret")
+    );
     let bobs = events(&server, "/api/v1/events", Some(&bob));
-    assert_eq!(bobs["items"].as_array().unwrap().len(), 9, "{bobs}");
+    assert_eq!(bobs["items"].as_array().unwrap().len(), 10, "{bobs}");
     assert!(
         bobs["items"]
             .as_array()
@@ -156,7 +188,11 @@ fn every_change_and_refusal_is_an_event_in_order() {
             .iter()
             .all(|e| e["repo"] == "alice/app")
     );
-    assert_eq!(bobs["next_after"], 10, "skipped events are not read again");
+    assert_eq!(
+        bobs["next_after"],
+        *all_seqs.last().unwrap(),
+        "skipped events are not read again"
+    );
     let anonymous = events(&server, "/api/v1/events", None);
     assert_eq!(
         anonymous["items"].as_array().unwrap().len(),
@@ -183,14 +219,14 @@ fn every_change_and_refusal_is_an_event_in_order() {
         Some(&alice),
     );
     assert_eq!(first["items"].as_array().unwrap().len(), 4);
-    assert_eq!(first["next_after"], 4);
+    assert_eq!(first["next_after"], seqs[3]);
     let rest = events(
         &server,
-        "/api/v1/repos/alice/app/events?after=4&limit=100",
+        &format!("/api/v1/repos/alice/app/events?after={}&limit=100", seqs[3]),
         Some(&alice),
     );
-    assert_eq!(rest["items"][0]["seq"], 5);
-    assert_eq!(rest["items"].as_array().unwrap().len(), 5);
+    assert_eq!(rest["items"][0]["seq"], seqs[4]);
+    assert_eq!(rest["items"].as_array().unwrap().len(), 6);
     let refused = events(
         &server,
         "/api/v1/events?type=ref.refused,policy.added",
@@ -318,8 +354,10 @@ fn streams_resume_without_loss_or_duplicates() {
 
     let (status, mut stream) = Stream::open(&server, "/api/v1/events/stream?after=0", &alice, None);
     assert_eq!(status, 200);
+    let (first, kind, data) = stream.next().unwrap();
+    assert_eq!(kind, "repo.created", "{data}");
     let (id, kind, data) = stream.next().unwrap();
-    assert_eq!((id, kind.as_str()), (1, "ref.updated"));
+    assert_eq!(kind, "ref.updated");
     assert_eq!(data["data"]["ref"], "refs/heads/main");
 
     // A burst of REST updates while the reader goes away after a few and comes back.
@@ -338,31 +376,37 @@ fn streams_resume_without_loss_or_duplicates() {
             assert_eq!(answer.status, 200, "{}", answer.text());
         }
     });
-    let mut seen: Vec<u64> = vec![1];
+    let mut seen: Vec<(u64, String)> = vec![(first, "-".into()), (id, "refs/heads/main".into())];
     for _ in 0..20 {
-        seen.push(stream.next().unwrap().0);
+        let (id, _, data) = stream.next().unwrap();
+        seen.push((id, data["data"]["ref"].as_str().unwrap_or("-").to_owned()));
     }
     drop(stream);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let last = *seen.last().unwrap();
+    let last = seen.last().unwrap().0;
     let (status, mut resumed) = Stream::open(&server, "/api/v1/events/stream", &alice, Some(last));
     assert_eq!(status, 200);
     writer.join().unwrap();
     // An event of another process: the operator's forge ref set beside the server.
     forge.ok(&["ref", "set", "alice/app", "refs/heads/by-cli", &one]);
-    while seen.len() < (BURST + 2) as usize {
+    loop {
         let (id, _, data) = resumed.next().unwrap();
-        seen.push(id);
-        if seen.len() == (BURST + 2) as usize {
-            assert_eq!(data["data"]["ref"], "refs/heads/by-cli", "{data}");
+        let name = data["data"]["ref"].as_str().unwrap_or("-").to_owned();
+        seen.push((id, name.clone()));
+        if name == "refs/heads/by-cli" {
             assert_eq!(data["actor"]["kind"], "operator");
+            break;
         }
     }
-    assert_eq!(
-        seen,
-        (1..=BURST + 2).collect::<Vec<u64>>(),
-        "every event once, in order"
-    );
+    // Every event once, in order: the burst's refs b0 … b299 exactly in the order written.
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+    let burst: Vec<String> = seen
+        .iter()
+        .filter(|(_, name)| name.starts_with("refs/heads/b") && name != "refs/heads/by-cli")
+        .map(|(_, name)| name.clone())
+        .collect();
+    let expected: Vec<String> = (0..BURST).map(|i| format!("refs/heads/b{i}")).collect();
+    assert_eq!(burst, expected);
 
     // A per-repository stream, and the bound on open streams per identity.
     let (status, _repo_stream) = Stream::open(

@@ -310,13 +310,13 @@ fn settings_round_trip(h: &Harness) {
     let defaults = a.settings().unwrap();
     assert!(!defaults.allow_force);
     assert_eq!(a.stored_setting(Setting::AllowForce).unwrap(), None);
-    a.set_setting(Setting::AllowForce, true).unwrap();
+    a.set_setting(Setting::AllowForce, true, &op()).unwrap();
     assert!(b.settings().unwrap().allow_force, "another handle sees it");
     assert_eq!(
         b.stored_setting(Setting::AllowForce).unwrap().as_deref(),
         Some("true")
     );
-    b.set_setting(Setting::FsckObjects, false).unwrap();
+    b.set_setting(Setting::FsckObjects, false, &op()).unwrap();
     let both = a.settings().unwrap();
     assert!(both.allow_force && !both.fsck_objects);
 }
@@ -384,44 +384,52 @@ fn repositories_in_the_registry(h: &Harness) {
     let name = RepoName::parse("alice/app").unwrap();
     let mut laid_out = Vec::new();
     let first = a
-        .create_repo(&name, 100, &mut |id| {
-            laid_out.push(id);
-            Ok(())
-        })
+        .create_repo(
+            &name,
+            100,
+            &mut |id| {
+                laid_out.push(id);
+                Ok(())
+            },
+            &op(),
+        )
         .unwrap();
     assert_eq!(laid_out, [first.id]);
     assert_eq!((first.name.as_str(), first.created_at), ("alice/app", 100));
     assert_eq!(first.public, Some(false));
     let same = RepoName::parse("Alice/App").unwrap();
-    let again = b.create_repo(&same, 101, &mut |_| Ok(()));
+    let again = b.create_repo(&same, 101, &mut |_| Ok(()), &op());
     assert!(matches!(again, Err(StoreError::RepoExists(_))), "{again:?}");
     assert_eq!(b.find_repo(&same).unwrap().map(|r| r.id), Some(first.id));
     // A layout that fails registers nothing, and its id is not handed out again.
     let broken = RepoName::parse("alice/broken").unwrap();
-    let failed = a.create_repo(&broken, 102, &mut |_| {
-        Err(StoreError::Corrupt("disk".into()))
-    });
+    let failed = a.create_repo(
+        &broken,
+        102,
+        &mut |_| Err(StoreError::Corrupt("disk".into())),
+        &op(),
+    );
     assert!(failed.is_err());
     assert_eq!(a.find_repo(&broken).unwrap().map(|r| r.id), None);
     // `public` lives in the record, so listing reads it without opening anything.
     let changed = b
-        .update_repo(&name, &mut |r| r.public = Some(true))
+        .update_repo(&name, &mut |r| r.public = Some(true), None)
         .unwrap();
     assert_eq!(changed.public, Some(true));
     let listed = a.list_repos().unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].public, Some(true));
-    let removed = a.remove_repo(&name).unwrap();
+    let removed = a.remove_repo(&name, &op()).unwrap();
     assert_eq!(removed.id, first.id);
     assert!(matches!(
-        b.remove_repo(&name),
+        b.remove_repo(&name, &op()),
         Err(StoreError::RepoNotFound(_))
     ));
     assert!(matches!(
-        b.update_repo(&name, &mut |_| ()),
+        b.update_repo(&name, &mut |_| (), None),
         Err(StoreError::RepoNotFound(_))
     ));
-    let recreated = b.create_repo(&name, 103, &mut |_| Ok(())).unwrap();
+    let recreated = b.create_repo(&name, 103, &mut |_| Ok(()), &op()).unwrap();
     assert!(recreated.id > first.id, "ids are never reused");
     // Two handles creating at once get distinct ids.
     let workers: Vec<_> = (0..2)
@@ -433,7 +441,7 @@ fn repositories_in_the_registry(h: &Harness) {
                     .map(|i| {
                         let name = RepoName::parse(&format!("race/r{worker}-{i}")).unwrap();
                         data.registry()
-                            .create_repo(&name, 0, &mut |_| Ok(()))
+                            .create_repo(&name, 0, &mut |_| Ok(()), &op())
                             .unwrap()
                             .id
                     })
@@ -466,19 +474,22 @@ fn identities_and_revocations(h: &Harness) {
     let handles = h.registries(2);
     let (a, b) = (handles[0].registry(), handles[1].registry());
     let alice = identity("alice", IdentityKind::Human, None);
-    assert_eq!(a.add_identity(&alice).unwrap(), alice);
+    assert_eq!(a.add_identity(&alice, &op()).unwrap(), alice);
     assert!(matches!(
-        b.add_identity(&identity("ALICE", IdentityKind::Human, None)),
+        b.add_identity(&identity("ALICE", IdentityKind::Human, None), &op()),
         Err(IdentityError::Exists(_))
     ));
     let bot = identity("bot", IdentityKind::Agent, Some("alice"));
-    b.add_identity(&bot).unwrap();
+    b.add_identity(&bot, &op()).unwrap();
     assert!(matches!(
-        a.add_identity(&identity("orphan", IdentityKind::Agent, Some("nobody"))),
+        a.add_identity(
+            &identity("orphan", IdentityKind::Agent, Some("nobody")),
+            &op()
+        ),
         Err(IdentityError::NotFound(_))
     ));
     assert!(matches!(
-        a.add_identity(&identity("sub", IdentityKind::Agent, Some("bot"))),
+        a.add_identity(&identity("sub", IdentityKind::Agent, Some("bot")), &op()),
         Err(IdentityError::Invalid(_))
     ));
     assert_eq!(a.find_identity("Bot").unwrap(), Some(bot.clone()));
@@ -496,12 +507,12 @@ fn identities_and_revocations(h: &Harness) {
         added_at: at,
         revoked_at: None,
     };
-    let with_key = a.add_identity_key("alice", &key('a', 10)).unwrap();
+    let with_key = a.add_identity_key("alice", &key('a', 10), &op()).unwrap();
     assert_eq!(with_key.keys, [key('a', 10)]);
     for (name, taken) in [("bot", 'a'), ("alice", 'a')] {
         assert!(
             matches!(
-                b.add_identity_key(name, &key(taken, 11)),
+                b.add_identity_key(name, &key(taken, 11), &op()),
                 Err(IdentityError::Invalid(message)) if message.contains("already belongs to identity alice")
             ),
             "{name}"
@@ -510,16 +521,16 @@ fn identities_and_revocations(h: &Harness) {
     let mut carol = identity("carol", IdentityKind::Human, None);
     carol.keys = vec![key('a', 12)];
     assert!(matches!(
-        a.add_identity(&carol),
+        a.add_identity(&carol, &op()),
         Err(IdentityError::Invalid(_))
     ));
     assert_eq!(a.find_identity("carol").unwrap(), None);
     assert!(matches!(
-        a.add_identity_key("nobody", &key('c', 13)),
+        a.add_identity_key("nobody", &key('c', 13), &op()),
         Err(IdentityError::NotFound(_))
     ));
     let revoked = b
-        .revoke_identity_key("alice", &key('a', 0).key, 20)
+        .revoke_identity_key("alice", &key('a', 0).key, 20, &op())
         .unwrap();
     assert_eq!(revoked.keys[0].revoked_at, Some(20));
     assert_eq!(
@@ -529,14 +540,14 @@ fn identities_and_revocations(h: &Harness) {
     for (name, hex) in [("alice", 'a'), ("alice", 'd'), ("bot", 'a')] {
         assert!(
             matches!(
-                a.revoke_identity_key(name, &key(hex, 0).key, 30),
+                a.revoke_identity_key(name, &key(hex, 0).key, 30, &op()),
                 Err(IdentityError::Invalid(_))
             ),
             "{name} {hex}"
         );
     }
     assert!(matches!(
-        b.add_identity_key("bot", &key('a', 31)),
+        b.add_identity_key("bot", &key('a', 31), &op()),
         Err(IdentityError::Invalid(_))
     ));
     assert_eq!(
@@ -544,16 +555,20 @@ fn identities_and_revocations(h: &Harness) {
         Some(20),
         "a failed revocation writes nothing"
     );
-    assert!(b.set_identity_disabled("bot", true).unwrap().disabled);
+    assert!(
+        b.set_identity_disabled("bot", true, &op())
+            .unwrap()
+            .disabled
+    );
     assert!(a.find_identity("bot").unwrap().unwrap().disabled);
     assert!(matches!(
-        a.remove_identity("alice"),
+        a.remove_identity("alice", &op()),
         Err(IdentityError::Invalid(message)) if message.contains("owns the agents bot")
     ));
-    b.remove_identity("bot").unwrap();
-    a.remove_identity("alice").unwrap();
+    b.remove_identity("bot", &op()).unwrap();
+    a.remove_identity("alice", &op()).unwrap();
     assert!(matches!(
-        a.remove_identity("alice"),
+        a.remove_identity("alice", &op()),
         Err(IdentityError::NotFound(_))
     ));
     assert_eq!(b.find_identity("alice").unwrap(), None);
@@ -561,12 +576,12 @@ fn identities_and_revocations(h: &Harness) {
     let (one, two) = (vec![1u8; 64], vec![2u8; 64]);
     assert!(!a.any_revoked(std::slice::from_ref(&one)).unwrap());
     assert_eq!(
-        a.revoke_token_blocks(&[one.clone(), two.clone()], 5)
+        a.revoke_token_blocks(&[one.clone(), two.clone()], 5, &revocation())
             .unwrap(),
         2
     );
     assert_eq!(
-        b.revoke_token_blocks(std::slice::from_ref(&one), 6)
+        b.revoke_token_blocks(std::slice::from_ref(&one), 6, &revocation())
             .unwrap(),
         0
     );
@@ -656,6 +671,20 @@ fn attestations_by_commit(h: &Harness) {
     assert_eq!(other.read_ref(b"refs/heads/x").unwrap(), Some(direct(2)));
 }
 
+fn op() -> Actor {
+    Actor::operator()
+}
+
+fn revocation() -> NewEvent {
+    NewEvent::now(
+        op(),
+        EventKind::TokenRevoked(forge::store::events::TokenChanged {
+            identity: None,
+            revocation_ids: Vec::new(),
+        }),
+    )
+}
+
 fn ref_event(name: &str) -> NewEvent {
     NewEvent::now(
         Actor::operator(),
@@ -736,27 +765,22 @@ fn events_commit_with_their_change_and_relay_once(h: &Harness) {
     );
     let log = b
         .events(&EventFilter {
+            types: vec!["ref.updated".into()],
             limit: 10,
             ..EventFilter::default()
         })
         .unwrap();
-    let names: Vec<(u64, String)> = log
+    let names: Vec<String> = log
         .iter()
         .map(|e| match &e.kind {
-            EventKind::RefUpdated(u) => (e.seq, u.name.clone()),
+            EventKind::RefUpdated(u) => u.name.clone(),
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(
-        names,
-        [
-            (1, "refs/heads/a".to_owned()),
-            (2, "refs/heads/b".to_owned()),
-            (3, "refs/heads/c".to_owned())
-        ]
-    );
+    assert_eq!(names, ["refs/heads/a", "refs/heads/b", "refs/heads/c"]);
+    assert!(log.windows(2).all(|w| w[0].seq < w[1].seq));
     assert!(log.iter().all(|e| e.repo.as_deref() == Some("alice/app")));
-    assert_eq!(b.last_event().unwrap(), 3);
+    assert_eq!(b.last_event().unwrap(), log[2].seq);
 
     // By repository, after a point, by type, with a limit.
     let second = h.meta("bob/lib", 1);
@@ -775,7 +799,7 @@ fn events_commit_with_their_change_and_relay_once(h: &Harness) {
         a.events(&EventFilter {
             after,
             repo,
-            types: Vec::new(),
+            types: vec!["ref.updated".into()],
             limit,
         })
         .unwrap()
@@ -783,9 +807,22 @@ fn events_commit_with_their_change_and_relay_once(h: &Harness) {
         .map(|e| e.seq)
         .collect::<Vec<_>>()
     };
-    assert_eq!(of(Some(lib.id), 0, 10), [4]);
-    assert_eq!(of(Some(record.id), 1, 10), [2, 3]);
-    assert_eq!(of(None, 0, 2), [1, 2]);
+    let (a_seq, b_seq, c_seq) = (log[0].seq, log[1].seq, log[2].seq);
+    let x_seq = b.last_event().unwrap();
+    assert_eq!(of(Some(lib.id), 0, 10), [x_seq]);
+    assert_eq!(of(Some(record.id), a_seq, 10), [b_seq, c_seq]);
+    assert_eq!(of(None, 0, 2), [a_seq, b_seq]);
+    // Creating a repository is an event of the registry's own transaction.
+    let created = a
+        .events(&EventFilter {
+            repo: Some(lib.id),
+            types: vec!["repo.created".into()],
+            limit: 10,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].repo.as_deref(), Some("bob/lib"));
     let refused_only = a
         .events(&EventFilter {
             types: vec!["ref.refused".into()],

@@ -86,7 +86,8 @@ pub(super) struct EventPage {
 }
 
 /// Every event of the data directory's log the caller may read: those of repositories it
-/// may read (public ones for anyone).
+/// may read (public ones for anyone), and, for site admins (`admin` on `*`), those of
+/// identities, keys, tokens and repositories that are gone.
 #[utoipa::path(
     get,
     path = "/api/v1/events",
@@ -122,16 +123,14 @@ pub(super) async fn list(
             let at_end = page.len() < filter.limit;
             for event in page {
                 next_after = event.seq;
-                let may = match &event.repo {
-                    None => false,
-                    Some(name) => match readable.get(name) {
-                        Some(may) => *may,
-                        None => {
-                            let may = may_read(&app, &caller, name)?;
-                            readable.insert(name.clone(), may);
-                            may
-                        }
-                    },
+                let key = event.repo.clone().unwrap_or_default();
+                let may = match readable.get(&key) {
+                    Some(may) => *may,
+                    None => {
+                        let may = may_read_events(&app, &caller, event.repo.as_deref())?;
+                        readable.insert(key, may);
+                        may
+                    }
                 };
                 if may {
                     items.push(event);
@@ -149,13 +148,30 @@ pub(super) async fn list(
     .await
 }
 
-/// Whether the caller may read repository `name` (one that is gone: no).
+/// Whether the caller holds `admin` on `*`: it reads the events of no repository
+/// (identities, keys, tokens) and those of repositories that are gone.
+fn site_admin(caller: &Caller) -> bool {
+    caller
+        .token
+        .as_ref()
+        .is_some_and(|token| allows(token, &Scope::All, Op::Admin).is_ok())
+}
+
+/// Whether the caller may read the events of repository `name`, or of none (`None`).
+fn may_read_events(app: &AppState, caller: &Caller, name: Option<&str>) -> Result<bool, ApiError> {
+    match name {
+        Some(name) => may_read(app, caller, name),
+        None => Ok(site_admin(caller)),
+    }
+}
+
+/// Whether the caller may read repository `name` (one that is gone: site admins only).
 fn may_read(app: &AppState, caller: &Caller, name: &str) -> Result<bool, ApiError> {
     let Ok(repo) = RepoName::parse(name) else {
-        return Ok(false);
+        return Ok(site_admin(caller));
     };
     let Some(record) = app.data.find_repo(&repo)? else {
-        return Ok(false);
+        return Ok(site_admin(caller));
     };
     if app.data.is_public(&record)? {
         return Ok(true);
@@ -249,18 +265,16 @@ impl Streaming {
                 let page = app.data.events(&filter)?;
                 let mut shown = Vec::new();
                 for event in &page {
-                    let may = match (&event.repo, filter.repo) {
+                    let key = event.repo.clone().unwrap_or_default();
+                    let may = match (filter.repo, readable.get(&key)) {
                         // A repository's own stream was authorized when it opened.
-                        (_, Some(_)) => true,
-                        (None, None) => false,
-                        (Some(name), None) => match readable.get(name) {
-                            Some(may) => *may,
-                            None => {
-                                let may = may_read(&app, &caller, name)?;
-                                readable.insert(name.clone(), may);
-                                may
-                            }
-                        },
+                        (Some(_), _) => true,
+                        (None, Some(may)) => *may,
+                        (None, None) => {
+                            let may = may_read_events(&app, &caller, event.repo.as_deref())?;
+                            readable.insert(key, may);
+                            may
+                        }
                     };
                     if may {
                         shown.push(event.clone());

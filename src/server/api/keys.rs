@@ -14,7 +14,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiJson, ApiPath, ErrorBody, administered_identity, blocking, required};
+use super::{
+    ApiError, ApiJson, ApiPath, ErrorBody, acting, administered_identity, blocking, required,
+};
 use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::store::{Identity, IdentityKey};
@@ -138,8 +140,9 @@ pub(super) async fn add(
     ApiJson(body): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<Keys>), ApiError> {
     blocking(move || {
+        let data = acting(&app, &caller);
         let (caller, identity) = managed(&app, &caller, &name, Action::Add)?;
-        let identity = app.data.add_identity_key(&identity.name, &body.key)?;
+        let identity = data.add_identity_key(&identity.name, &body.key)?;
         tracing::info!("{} added a key to {}", caller.identity, identity.name);
         Ok((StatusCode::CREATED, Keys::of(identity)))
     })
@@ -169,8 +172,9 @@ pub(super) async fn revoke(
     ApiPath(KeyPath { name, key }): ApiPath<KeyPath>,
 ) -> Result<Json<Keys>, ApiError> {
     blocking(move || {
+        let data = acting(&app, &caller);
         let (caller, identity) = managed(&app, &caller, &name, Action::Revoke)?;
-        let identity = app.data.revoke_identity_key(&identity.name, &key)?;
+        let identity = data.revoke_identity_key(&identity.name, &key)?;
         tracing::info!("{} revoked key {key} of {}", caller.identity, identity.name);
         Ok(Keys::of(identity))
     })

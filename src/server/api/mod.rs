@@ -127,6 +127,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::internal)?
 }
 
+/// The data directory, with changes made by the caller (their events name it).
+fn acting(app: &AppState, caller: &Caller) -> crate::store::DataDir {
+    app.data.acting_as(caller.gate_caller().actor())
+}
+
 /// The caller's token, which this request needs.
 fn required(caller: &Caller) -> Result<&Arc<VerifiedToken>, ApiError> {
     caller

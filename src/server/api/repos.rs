@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, ErrorBody, allows, blocking, required};
+use super::{ApiError, ApiJson, ErrorBody, acting, allows, blocking, required};
 use crate::auth::token::{Op, Scope};
 use crate::server::AppState;
 use crate::server::auth::Caller;
@@ -115,9 +115,10 @@ pub(super) async fn create(
         let token = required(&caller)?;
         let name = RepoName::parse(&body.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
         allows(token, &Scope::Repo(name.clone()), Op::Admin)?;
-        let record = app.data.create_repo(&name)?;
+        let data = acting(&app, &caller);
+        let record = data.create_repo(&name)?;
         if body.public {
-            app.data.set_public(&name, true)?;
+            data.set_public(&name, true)?;
         }
         let repo = Repo {
             name: record.name,

@@ -10,7 +10,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, ErrorBody, administered_identity, allows, blocking, required};
+use super::{
+    ApiError, ApiJson, ErrorBody, acting, administered_identity, allows, blocking, required,
+};
 use crate::auth::token::{self, Grant, Op, Scope};
 use crate::server::AppState;
 use crate::server::auth::Caller;
@@ -66,6 +68,7 @@ pub(super) async fn mint(
     ApiJson(body): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<MintedToken>), ApiError> {
     blocking(move || {
+        let data = acting(&app, &caller);
         let caller = required(&caller)?;
         if caller.compiled.is_narrowed() {
             // A narrowed token's limits (refs, expiry) would not carry over to a fresh one.
@@ -108,6 +111,7 @@ pub(super) async fn mint(
         }
         let mut parents = caller.compiled.parents().to_vec();
         parents.extend(caller.biscuit.revocation_identifiers().into_iter().take(1));
+        let minted_for = identity.name.clone();
         let grant = Grant {
             incarnation: identity.incarnation,
             identity: identity.name,
@@ -121,6 +125,7 @@ pub(super) async fn mint(
         let ids = token::parse_unverified(&minted)
             .map_err(ApiError::internal)?
             .revocation_identifiers();
+        data.token_minted(&minted_for, &ids)?;
         Ok((
             StatusCode::CREATED,
             Json(MintedToken {
@@ -175,6 +180,8 @@ pub(super) async fn revoke(
     ApiJson(body): ApiJson<Revocation>,
 ) -> Result<Json<Revoked>, ApiError> {
     blocking(move || {
+        let data = acting(&app, &caller);
+        let mut revoked_identity: Option<String> = None;
         let caller = required(&caller)?;
         let site_admin =
             !caller.compiled.is_narrowed() && allows(caller, &Scope::All, Op::Admin).is_ok();
@@ -200,6 +207,7 @@ pub(super) async fn revoke(
                         caller.identity, target.identity
                     )));
                 }
+                revoked_identity = Some(target.identity.clone());
                 target
                     .revocation_ids
                     .last()
@@ -220,7 +228,8 @@ pub(super) async fn revoke(
                 ));
             }
         };
-        let added = app.data.revoke_token_blocks(std::slice::from_ref(&id))?;
+        let added =
+            data.revoke_token_blocks_of(std::slice::from_ref(&id), revoked_identity.as_deref())?;
         Ok(Json(Revoked {
             revoked: token::hex(&id),
             new: added > 0,

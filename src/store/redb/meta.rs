@@ -10,7 +10,9 @@ use crate::store::StoreError;
 use crate::store::backend::{
     AttestationRecord, GenerationStep, MetaStore, MetaWrite, SegmentEntry,
 };
-use crate::store::events::{Actor, AttestationAdded, EventKind, NewEvent, PolicyChanged};
+use crate::store::events::{
+    Actor, AttestationAdded, EventKind, NewEvent, PolicyChanged, RepoSettingChanged,
+};
 use crate::store::policy::RefRule;
 use crate::store::refs::{Expected, RefTarget};
 use crate::store::settings::{RepoSettings, Setting};
@@ -246,7 +248,7 @@ impl MetaStore for RedbMeta {
             .map(|(_, value)| value))
     }
 
-    fn set_setting(&self, setting: Setting, value: bool) -> Result<(), StoreError> {
+    fn set_setting(&self, setting: Setting, value: bool, actor: &Actor) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         {
             let mut table = txn.open_table(CONFIG).map_err(|e| self.error(e))?;
@@ -255,6 +257,11 @@ impl MetaStore for RedbMeta {
                 .insert(setting.key(), text)
                 .map_err(|e| self.error(e))?;
         }
+        let changed = EventKind::RepoSettingChanged(RepoSettingChanged {
+            setting: setting.key().to_owned(),
+            value,
+        });
+        self.append_event(&txn, &NewEvent::now(actor.clone(), changed))?;
         txn.commit().map_err(|e| self.error(e))
     }
 

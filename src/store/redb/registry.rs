@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::store::backend::Registry;
-use crate::store::events::{Event, EventFilter, NewEvent};
+use crate::store::events::{
+    Actor, Event, EventFilter, EventKind, IdentityChanged, KeyChanged, NewEvent, RepoChanged,
+};
 use crate::store::identities::{Identity, IdentityError, IdentityKey, IdentityKind};
 use crate::store::{RepoName, RepoRecord, StoreError};
 
@@ -28,6 +30,30 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const REPO_EVENTS: TableDefinition<&[u8], ()> = TableDefinition::new("repo_events");
 /// Repository id → the last outbox sequence number relayed into the log.
 const RELAYED: TableDefinition<u64, u64> = TableDefinition::new("relayed_outbox");
+
+/// An event to log, and the repository (id, name) it is about.
+type Logged = (NewEvent, Option<(u64, String)>);
+
+fn identity_event(
+    actor: &Actor,
+    identity: &Identity,
+    kind: fn(IdentityChanged) -> EventKind,
+) -> Logged {
+    let changed = IdentityChanged {
+        name: identity.name.clone(),
+        kind: identity.kind.as_str().to_owned(),
+        owner: identity.owner.clone(),
+        disabled: identity.disabled,
+    };
+    (NewEvent::now(actor.clone(), kind(changed)), None)
+}
+
+fn repo_event(actor: &Actor, record: &RepoRecord, kind: EventKind) -> Logged {
+    (
+        NewEvent::now(actor.clone(), kind),
+        Some((record.id, record.name.clone())),
+    )
+}
 
 fn repo_event_key(repo: u64, seq: u64) -> [u8; 16] {
     let mut key = [0u8; 16];
@@ -118,6 +144,7 @@ impl RedbRegistry {
         key: &str,
         missing: impl FnOnce() -> E,
         change: impl FnOnce(&mut R) -> Result<(), E>,
+        logged: impl FnOnce(&R) -> Option<Logged>,
     ) -> Result<R, E> {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         let record = {
@@ -133,6 +160,9 @@ impl RedbRegistry {
                 .map_err(|e| self.error(e))?;
             record
         };
+        if let Some(logged) = logged(&record) {
+            self.log_in(&txn, logged)?;
+        }
         txn.commit().map_err(|e| self.error(e))?;
         Ok(record)
     }
@@ -141,9 +171,38 @@ impl RedbRegistry {
         &self,
         name: &str,
         change: impl FnOnce(&mut Identity) -> Result<(), IdentityError>,
+        logged: impl FnOnce(&Identity) -> Option<Logged>,
     ) -> Result<Identity, IdentityError> {
         let missing = || IdentityError::NotFound(name.to_owned());
-        self.change(name, &name.to_ascii_lowercase(), missing, change)
+        self.change(name, &name.to_ascii_lowercase(), missing, change, logged)
+    }
+
+    /// Appends `logged` to the event log inside `txn` (indexed by its repository, if any).
+    fn log_in(&self, txn: &redb::WriteTransaction, logged: Logged) -> Result<(), StoreError> {
+        let mut log = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
+        let seq = log
+            .last()
+            .map_err(|e| self.error(e))?
+            .map_or(0, |(k, _)| k.value())
+            + 1;
+        let (event, repo) = logged;
+        let event = Event {
+            seq,
+            repo: repo.as_ref().map(|(_, name)| name.clone()),
+            at: event.at,
+            actor: event.actor,
+            kind: event.kind,
+        };
+        let json = serde_json::to_vec(&event).expect("serialisable");
+        log.insert(seq, json.as_slice())
+            .map_err(|e| self.error(e))?;
+        if let Some((id, _)) = repo {
+            let mut index = txn.open_table(REPO_EVENTS).map_err(|e| self.error(e))?;
+            index
+                .insert(repo_event_key(id, seq).as_slice(), ())
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
     }
 }
 
@@ -267,6 +326,12 @@ impl Registry for RedbRegistry {
         Ok(out)
     }
 
+    fn append_event(&self, event: &NewEvent) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        self.log_in(&txn, (event.clone(), None))?;
+        txn.commit().map_err(|e| self.error(e))
+    }
+
     fn last_event(&self) -> Result<u64, StoreError> {
         let Some(log) = self.read_table(EVENTS)? else {
             return Ok(0);
@@ -288,6 +353,7 @@ impl Registry for RedbRegistry {
         name: &RepoName,
         created_at: u64,
         lay_out: &mut dyn FnMut(u64) -> Result<(), StoreError>,
+        actor: &Actor,
     ) -> Result<RepoRecord, StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         let record = {
@@ -319,6 +385,11 @@ impl Registry for RedbRegistry {
                 .map_err(|e| self.error(e))?;
             record
         };
+        let created = EventKind::RepoCreated(RepoChanged {
+            name: record.name.clone(),
+            public: false,
+        });
+        self.log_in(&txn, repo_event(actor, &record, created))?;
         txn.commit().map_err(|e| self.error(e))?;
         Ok(record)
     }
@@ -327,15 +398,22 @@ impl Registry for RedbRegistry {
         &self,
         name: &RepoName,
         change: &mut dyn FnMut(&mut RepoRecord),
+        event: Option<&NewEvent>,
     ) -> Result<RepoRecord, StoreError> {
         let missing = || StoreError::RepoNotFound(name.to_string());
-        self.change(&name.to_string(), &name.key(), missing, |record| {
-            change(record);
-            Ok(())
-        })
+        self.change(
+            &name.to_string(),
+            &name.key(),
+            missing,
+            |record| {
+                change(record);
+                Ok(())
+            },
+            |record| event.map(|event| (event.clone(), Some((record.id, record.name.clone())))),
+        )
     }
 
-    fn remove_repo(&self, name: &RepoName) -> Result<RepoRecord, StoreError> {
+    fn remove_repo(&self, name: &RepoName, actor: &Actor) -> Result<RepoRecord, StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         let record = {
             let mut repos = txn.open_table(REPOS).map_err(|e| self.error(e))?;
@@ -347,11 +425,16 @@ impl Registry for RedbRegistry {
                 None => return Err(StoreError::RepoNotFound(name.to_string())),
             }
         };
+        let deleted = EventKind::RepoDeleted(RepoChanged {
+            name: record.name.clone(),
+            public: record.public.unwrap_or(false),
+        });
+        self.log_in(&txn, repo_event(actor, &record, deleted))?;
         txn.commit().map_err(|e| self.error(e))?;
         Ok(record)
     }
 
-    fn add_identity(&self, identity: &Identity) -> Result<Identity, IdentityError> {
+    fn add_identity(&self, identity: &Identity, actor: &Actor) -> Result<Identity, IdentityError> {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         {
             let mut table = txn.open_table(IDENTITIES).map_err(|e| self.error(e))?;
@@ -394,6 +477,10 @@ impl Registry for RedbRegistry {
                 .insert(key.as_str(), json.as_slice())
                 .map_err(|e| self.error(e))?;
         }
+        self.log_in(
+            &txn,
+            identity_event(actor, identity, EventKind::IdentityAdded),
+        )?;
         txn.commit().map_err(|e| self.error(e))?;
         Ok(identity.clone())
     }
@@ -406,14 +493,34 @@ impl Registry for RedbRegistry {
         self.all()
     }
 
-    fn set_identity_disabled(&self, name: &str, disabled: bool) -> Result<Identity, IdentityError> {
-        self.change_identity(name, |identity| {
-            identity.disabled = disabled;
-            Ok(())
-        })
+    fn set_identity_disabled(
+        &self,
+        name: &str,
+        disabled: bool,
+        actor: &Actor,
+    ) -> Result<Identity, IdentityError> {
+        self.change_identity(
+            name,
+            |identity| {
+                identity.disabled = disabled;
+                Ok(())
+            },
+            |identity| {
+                Some(identity_event(
+                    actor,
+                    identity,
+                    EventKind::IdentityStateChanged,
+                ))
+            },
+        )
     }
 
-    fn add_identity_key(&self, name: &str, key: &IdentityKey) -> Result<Identity, IdentityError> {
+    fn add_identity_key(
+        &self,
+        name: &str,
+        key: &IdentityKey,
+        actor: &Actor,
+    ) -> Result<Identity, IdentityError> {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         let identity = {
             let mut table = txn.open_table(IDENTITIES).map_err(|e| self.error(e))?;
@@ -440,6 +547,11 @@ impl Registry for RedbRegistry {
                 .map_err(|e| self.error(e))?;
             identity
         };
+        let added = EventKind::KeyAdded(KeyChanged {
+            identity: identity.name.clone(),
+            key: key.key.clone(),
+        });
+        self.log_in(&txn, (NewEvent::now(actor.clone(), added), None))?;
         txn.commit().map_err(|e| self.error(e))?;
         Ok(identity)
     }
@@ -449,23 +561,34 @@ impl Registry for RedbRegistry {
         name: &str,
         key: &str,
         at: u64,
+        actor: &Actor,
     ) -> Result<Identity, IdentityError> {
-        self.change_identity(name, |identity| {
-            let owner = identity.name.clone();
-            match identity.keys.iter_mut().find(|k| k.key == key) {
-                Some(found) if found.is_active() => {
-                    found.revoked_at = Some(at);
-                    Ok(())
+        self.change_identity(
+            name,
+            |identity| {
+                let owner = identity.name.clone();
+                match identity.keys.iter_mut().find(|k| k.key == key) {
+                    Some(found) if found.is_active() => {
+                        found.revoked_at = Some(at);
+                        Ok(())
+                    }
+                    Some(_) => Err(IdentityError::Invalid(format!(
+                        "key {key} is already revoked"
+                    ))),
+                    None => Err(IdentityError::Invalid(format!("{owner} has no key {key}"))),
                 }
-                Some(_) => Err(IdentityError::Invalid(format!(
-                    "key {key} is already revoked"
-                ))),
-                None => Err(IdentityError::Invalid(format!("{owner} has no key {key}"))),
-            }
-        })
+            },
+            |identity| {
+                let revoked = EventKind::KeyRevoked(KeyChanged {
+                    identity: identity.name.clone(),
+                    key: key.to_owned(),
+                });
+                Some((NewEvent::now(actor.clone(), revoked), None))
+            },
+        )
     }
 
-    fn remove_identity(&self, name: &str) -> Result<Identity, IdentityError> {
+    fn remove_identity(&self, name: &str, actor: &Actor) -> Result<Identity, IdentityError> {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         let identity = {
             let mut table = txn.open_table(IDENTITIES).map_err(|e| self.error(e))?;
@@ -495,11 +618,20 @@ impl Registry for RedbRegistry {
             table.remove(key.as_str()).map_err(|e| self.error(e))?;
             identity
         };
+        self.log_in(
+            &txn,
+            identity_event(actor, &identity, EventKind::IdentityRemoved),
+        )?;
         txn.commit().map_err(|e| self.error(e))?;
         Ok(identity)
     }
 
-    fn revoke_token_blocks(&self, ids: &[Vec<u8>], at: u64) -> Result<usize, StoreError> {
+    fn revoke_token_blocks(
+        &self,
+        ids: &[Vec<u8>],
+        at: u64,
+        event: &NewEvent,
+    ) -> Result<usize, StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.error(e))?;
         let mut added = 0;
         {
@@ -513,6 +645,9 @@ impl Registry for RedbRegistry {
                     added += 1;
                 }
             }
+        }
+        if added > 0 {
+            self.log_in(&txn, (event.clone(), None))?;
         }
         txn.commit().map_err(|e| self.error(e))?;
         Ok(added)
