@@ -14,6 +14,7 @@ mod auth;
 mod pipeline;
 mod policy;
 mod refs;
+mod watch;
 
 use crate::object::{HexPrefix, Kind, ObjectId, Sha1};
 use crate::progress::Progress;
@@ -131,6 +132,9 @@ enum Command {
     /// test result (in a git work tree; no data directory).
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
+    /// Print events as they happen: of the data directory, or of a forge's event stream
+    /// (`--server URL --token TOKEN`).
+    Watch(watch::Watch),
     /// Import every object and ref of a local git repository (bare or not).
     Import {
         /// Target repository, created if it does not exist.
@@ -489,6 +493,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Attest(command) => attest::command(&cli.data, command, cli.json)?,
         Command::Policy(command) => policy::command(&cli.data, command, cli.json)?,
         Command::Pipeline(command) => return pipeline::command(command, cli.json),
+        Command::Watch(watch) => watch::command(&cli.data, watch, cli.json)?,
         Command::ShowId { repo, id } => {
             let name = parse_name(&repo)?;
             let data = DataDir::open(&cli.data)?;

@@ -442,3 +442,76 @@ fn streams_resume_without_loss_or_duplicates() {
         "unknown event type",
     );
 }
+
+/// `forge watch` prints events as they happen, from a server's stream and from a data
+/// directory, and stops after `--count`.
+#[test]
+fn forge_watch_follows_a_server_and_a_data_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["repo", "create", "alice/app"]);
+    let server = Server::start_with(&forge, &[]);
+    // Where the log ends now: the watch starts there, whenever it connects.
+    let end = events(&server, "/api/v1/events?limit=1000", Some(&server.token))["next_after"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let mut watcher = forge
+        .command(&[
+            "--json",
+            "watch",
+            "--server",
+            &server.url,
+            "--token",
+            &server.token,
+            "--type",
+            "ref.updated",
+            "--after",
+            &end,
+            "--count",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    common::commit_file(&work, "a", "1", "one");
+    let url = server.repo_url("alice/app");
+    git(
+        &work,
+        &["push", "-q", &url, "main", "main:refs/heads/second"],
+    );
+    let finished = common::wait_for(std::time::Duration::from_secs(30), || {
+        watcher.try_wait().unwrap().is_some()
+    });
+    assert!(finished, "the watcher stops after two events");
+    let mut out = String::new();
+    std::io::Read::read_to_string(watcher.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let refs: Vec<String> = out
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).unwrap();
+            event["data"]["ref"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(refs, ["refs/heads/main", "refs/heads/second"], "{out}");
+
+    // From the data directory, from the start, as text.
+    let text = forge.ok(&[
+        "watch",
+        "--after",
+        "0",
+        "--type",
+        "repo.created",
+        "--count",
+        "1",
+    ]);
+    assert_eq!(text, "1 repo.created alice/app operator alice/app\n");
+    let refused = forge.fails(&["watch", "--type", "ref.moved"]);
+    assert!(
+        refused.contains("unknown event type \"ref.moved\""),
+        "{refused}"
+    );
+}
