@@ -125,6 +125,8 @@ pub enum IdentityError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{identity} has no key {key}")]
+    KeyNotFound { identity: String, key: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -136,6 +138,7 @@ impl IdentityError {
             IdentityError::Exists(_) => "identity_exists",
             IdentityError::NotFound(_) => "identity_not_found",
             IdentityError::Invalid(_) => "invalid_argument",
+            IdentityError::KeyNotFound { .. } => "key_not_found",
             IdentityError::Store(e) => e.code(),
         }
     }

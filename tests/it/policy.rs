@@ -745,6 +745,13 @@ fn policies_and_keys_over_rest() {
         "{}",
         revoked.body
     );
+    let missing = format!("{keys}/{}", "0".repeat(64));
+    assert_error(
+        &call(s, "DELETE", &missing, Some(&ci_bot), None),
+        404,
+        "key_not_found",
+        &format!("ci-bot has no key {}", "0".repeat(64)),
+    );
     let base = git(&w.work, &["rev-parse", "HEAD~1"]).trim().to_owned();
     let answer = common::post_json(
         &s.addr(),

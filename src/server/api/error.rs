@@ -64,7 +64,7 @@ impl From<IdentityError> for ApiError {
         let status = match &error {
             IdentityError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             IdentityError::Exists(_) => StatusCode::CONFLICT,
-            IdentityError::NotFound(_) => StatusCode::NOT_FOUND,
+            IdentityError::NotFound(_) | IdentityError::KeyNotFound { .. } => StatusCode::NOT_FOUND,
             IdentityError::Invalid(_) => StatusCode::BAD_REQUEST,
         };
         match error {

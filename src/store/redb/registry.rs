@@ -575,7 +575,10 @@ impl Registry for RedbRegistry {
                     Some(_) => Err(IdentityError::Invalid(format!(
                         "key {key} is already revoked"
                     ))),
-                    None => Err(IdentityError::Invalid(format!("{owner} has no key {key}"))),
+                    None => Err(IdentityError::KeyNotFound {
+                        identity: owner,
+                        key: key.to_owned(),
+                    }),
                 }
             },
             |identity| {
