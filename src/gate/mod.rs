@@ -281,7 +281,8 @@ fn decide_one(
         current: current.as_ref(),
         new: new.as_ref(),
     };
-    if let Some(refusal) = policy::check(ctx, caller, &update)? {
+    let checked = policy::check(ctx, caller, &update)?;
+    if let Some(refusal) = checked.refusal {
         return Ok(Err(refusal));
     }
     let forced = match (&current, &new) {
@@ -300,6 +301,7 @@ fn decide_one(
             deleted: new.is_none(),
             forced,
             via: via.as_str().to_owned(),
+            policy_notes: checked.passed,
         }),
     );
     Ok(Ok(Authorized::by_gate(

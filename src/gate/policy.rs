@@ -51,13 +51,22 @@ fn describe_set(set: &[Signers]) -> String {
         .join(" or ")
 }
 
-/// Checks `update` against every rule matching its ref; returns the refusal of the first
-/// enforced rule that objects (the others' objections are its further lines).
+/// What the rules said of an update.
+pub(super) struct Checked {
+    /// The refusal of the first enforced rule that objects (the others' objections are
+    /// its further lines).
+    pub refusal: Option<Refusal>,
+    /// Objections that did not refuse: bypasses and evaluate-mode verdicts, also noted to
+    /// the caller; an authorized update's event records them.
+    pub passed: Vec<String>,
+}
+
+/// Checks `update` against every rule matching its ref.
 pub(super) fn check(
     ctx: &mut dyn GateContext,
     caller: &Caller,
     update: &Update<'_>,
-) -> Result<Option<Refusal>, StoreError> {
+) -> Result<Checked, StoreError> {
     let rules: Vec<RefRule> = ctx
         .rules()
         .iter()
@@ -65,6 +74,7 @@ pub(super) fn check(
         .cloned()
         .collect();
     let mut refusal: Option<Refusal> = None;
+    let mut passed = Vec::new();
     // The new tip's evidence, read once for every rule that asks.
     let evidence = match update.new {
         Some(RefTarget::Direct(new)) if rules.iter().any(|r| !r.required.is_empty()) => {
@@ -85,9 +95,13 @@ pub(super) fn check(
                 violation.code, rule.id, rule.pattern, violation.message
             );
             if let Some(name) = bypasser {
-                ctx.note(format!("{name} bypassed {line}"));
+                let note = format!("{name} bypassed {line}");
+                ctx.note(note.clone());
+                passed.push(note);
             } else if rule.evaluate_only {
-                ctx.note(format!("evaluate: would refuse: {line}"));
+                let note = format!("evaluate: would refuse: {line}");
+                ctx.note(note.clone());
+                passed.push(note);
             } else {
                 match &mut refusal {
                     None => {
@@ -103,7 +117,7 @@ pub(super) fn check(
             }
         }
     }
-    Ok(refusal)
+    Ok(Checked { refusal, passed })
 }
 
 fn violations(

@@ -125,6 +125,10 @@ pub struct RefUpdated {
     pub forced: bool,
     /// `push`, `rest`, `admin` or `promotion`.
     pub via: String,
+    /// Ref rules the update did not meet and passed all the same: a bypass by an identity
+    /// on the rule's bypass list, or a rule in evaluate mode (`FORGE-P…` lines).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -274,6 +274,28 @@ fn a_protected_branch_moves_only_with_the_evidence_its_rules_demand() {
             .any(|line| line.contains("carol bypassed FORGE-P003")),
         "the bypass is in the server's log"
     );
+    // And in the event of the update it let through.
+    let bypass_event = common::call(
+        &w.server,
+        "GET",
+        "/api/v1/repos/alice/app/events?type=ref.updated",
+        Some(&w.server.token),
+        None,
+    );
+    let last = bypass_event.body["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["actor"]["identity"], "carol", "{last}");
+    assert!(
+        last["data"]["policy_notes"][0]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("carol bypassed FORGE-P003: rule 2 (refs/heads/main)"),
+        "{last}"
+    );
 
     // Evaluate mode refuses nothing and says what it would have refused.
     w.forge.ok(&["policy", "remove", "alice/app", "2"]);

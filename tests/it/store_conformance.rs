@@ -537,11 +537,18 @@ fn identities_and_revocations(h: &Harness) {
         a.find_identity("alice").unwrap().unwrap().keys[0].revoked_at,
         Some(20)
     );
-    for (name, hex) in [("alice", 'a'), ("alice", 'd'), ("bot", 'a')] {
+    assert!(
+        matches!(
+            a.revoke_identity_key("alice", &key('a', 0).key, 30, &op()),
+            Err(IdentityError::Invalid(_))
+        ),
+        "already revoked"
+    );
+    for (name, hex) in [("alice", 'd'), ("bot", 'a')] {
         assert!(
             matches!(
                 a.revoke_identity_key(name, &key(hex, 0).key, 30, &op()),
-                Err(IdentityError::Invalid(_))
+                Err(IdentityError::KeyNotFound { .. })
             ),
             "{name} {hex}"
         );
@@ -696,6 +703,7 @@ fn ref_event(name: &str) -> NewEvent {
             deleted: false,
             forced: false,
             via: "admin".into(),
+            policy_notes: Vec::new(),
         }),
     )
 }
