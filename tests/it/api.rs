@@ -735,3 +735,124 @@ fn answers_carry_a_request_id_and_json_is_compressed() {
         server.log()
     );
 }
+
+/// Refs over REST: pages by name with an opaque cursor and a `Link` header, a prefix, and
+/// one ref by name (slashes percent-encoded), read by the same rules as git.
+#[test]
+fn refs_are_listed_in_pages_and_read_one_by_one() {
+    use common::git;
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["repo", "create", "alice/app"]);
+    let server = Server::start_with(&forge, &[]);
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    common::commit_file(&work, "a", "1", "one");
+    let head = git(&work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let mut refspecs = vec!["main".to_owned()];
+    for i in 0..5 {
+        refspecs.push(format!("main:refs/heads/topic/{i}"));
+    }
+    refspecs.push("main:refs/tags/v1".to_owned());
+    let mut args = vec!["push", "-q"];
+    let url = server.repo_url("alice/app");
+    args.push(&url);
+    args.extend(refspecs.iter().map(String::as_str));
+    git(&work, &args);
+    let admin = server.token.clone();
+
+    let mut names = Vec::new();
+    let mut path = "/api/v1/repos/alice/app/refs?prefix=refs/heads/&limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = call(&server, "GET", &path, Some(&admin), None);
+        assert_eq!(page.status, 200, "{}", page.body);
+        pages += 1;
+        for item in page.body["items"].as_array().unwrap() {
+            assert_eq!(item["sha1"], head.as_str(), "{item}");
+            assert_eq!(item["id"].as_str().unwrap().len(), 64);
+            names.push(item["name"].as_str().unwrap().to_owned());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => {
+                let link = page
+                    .head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("link: "))
+                    .unwrap_or_else(|| panic!("a Link header in {}", page.head));
+                assert!(link.contains(&format!("cursor={cursor}")), "{link}");
+                assert!(link.ends_with("; rel=\"next\""), "{link}");
+                path = format!(
+                    "/api/v1/repos/alice/app/refs?prefix=refs/heads/&limit=2&cursor={cursor}"
+                );
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        names,
+        [
+            "refs/heads/main",
+            "refs/heads/topic/0",
+            "refs/heads/topic/1",
+            "refs/heads/topic/2",
+            "refs/heads/topic/3",
+            "refs/heads/topic/4",
+        ]
+    );
+    let all = call(
+        &server,
+        "GET",
+        "/api/v1/repos/alice/app/refs",
+        Some(&admin),
+        None,
+    );
+    let all = all.body["items"].as_array().unwrap();
+    assert_eq!(all[0]["name"], "HEAD");
+    assert_eq!(all[0]["target"], "refs/heads/main");
+    assert_eq!(all.len(), 8, "HEAD, 6 branches and a tag");
+
+    let one = call(
+        &server,
+        "GET",
+        "/api/v1/repos/alice/app/refs/tags%2Fv1",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(one.body["name"], "refs/tags/v1");
+    assert_eq!(one.body["sha1"], head.as_str());
+    assert_error(
+        &call(
+            &server,
+            "GET",
+            "/api/v1/repos/alice/app/refs/heads%2Fnope",
+            Some(&admin),
+            None,
+        ),
+        404,
+        "ref_not_found",
+        "alice/app has no ref refs/heads/nope",
+    );
+    assert_error(
+        &call(
+            &server,
+            "GET",
+            "/api/v1/repos/alice/app/refs?cursor=%%%",
+            Some(&admin),
+            None,
+        ),
+        400,
+        "invalid_request",
+        "",
+    );
+    // A private repository is not there for a caller without read on it.
+    assert_error(
+        &call(&server, "GET", "/api/v1/repos/alice/app/refs", None, None),
+        401,
+        "unauthorized",
+        "a token is required",
+    );
+}

@@ -114,6 +114,20 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     ApiError::new(rejection.status(), code, rejection.body_text())
 }
 
+/// Query parameters whose rejection is the API's error body.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}
+
 /// Path parameters whose rejection is the API's error body.
 pub struct ApiPath<T>(pub T);
 

@@ -5,12 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiPath, ErrorBody, RepoPath, allows, blocking, repo_for};
+use super::{ApiError, ApiPath, ApiQuery, ErrorBody, RepoPath, allows, blocking, repo_for};
 use crate::auth::token::{Op, Scope};
 use crate::server::AppState;
 use crate::server::auth::Caller;
@@ -33,20 +32,6 @@ pub(super) struct EventQuery {
     /// At most this many (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
-}
-
-/// Query parameters whose rejection is the API's error body.
-pub(super) struct ApiQuery<T>(T);
-
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(value)) => Ok(ApiQuery(value)),
-            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
-        }
-    }
 }
 
 impl EventQuery {

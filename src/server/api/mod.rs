@@ -33,7 +33,7 @@ mod tokens;
 mod user;
 
 pub use super::error::{ApiError, ErrorBody};
-use error::{ApiJson, ApiPath};
+use error::{ApiJson, ApiPath, ApiQuery};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -66,7 +66,8 @@ fn documented() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(document)
         .routes(routes!(user::get))
         .routes(routes!(repos::list, repos::create))
-        .routes(routes!(refs::update))
+        .routes(routes!(refs::list, refs::update))
+        .routes(routes!(refs::get))
         .routes(routes!(attestations::upload))
         .routes(routes!(attestations::list))
         .routes(routes!(policies::list, policies::add))

@@ -1,5 +1,5 @@
-//! `POST /api/v1/repos/{owner}/{name}/refs`: a ref moved through the gate, as a push
-//! moves it.
+//! `/api/v1/repos/{owner}/{name}/refs`: the refs, a page at a time or one by name, and a
+//! ref moved through the gate, as a push moves it.
 
 use std::sync::Arc;
 
@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    ApiError, ApiJson, ApiPath, ErrorBody, RepoPath, blocking, parse_sha1, repo_for, required,
+    ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, RepoPath, blocking, parse_sha1, repo_for,
+    required,
 };
 use crate::auth::token::Op;
 use crate::gate::{Claim, NewValue, Proposal, RefChange, StoredContext, Via};
@@ -124,6 +125,203 @@ pub(super) async fn update(
                 sha1: new.map(|s| s.to_string()),
             },
         }))
+    })
+    .await
+}
+
+const DEFAULT_REF_PAGE: usize = 100;
+const MAX_REF_PAGE: usize = 1000;
+
+/// One ref as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RefView {
+    name: String,
+    /// The git object it points at (SHA-1); none for a symbolic ref.
+    sha1: Option<String>,
+    /// The native (BLAKE3) id of that object.
+    id: Option<String>,
+    /// The ref a symbolic ref (`HEAD`) points at.
+    target: Option<String>,
+}
+
+impl RefView {
+    fn of(repo: &crate::store::Repo, name: &[u8], target: &RefTarget) -> RefView {
+        let name = String::from_utf8_lossy(name).into_owned();
+        match target {
+            RefTarget::Direct(id) => RefView {
+                name,
+                sha1: repo.sha1_of(id).map(|s| s.to_string()),
+                id: Some(id.to_hex()),
+                target: None,
+            },
+            RefTarget::Symbolic(to) => RefView {
+                name,
+                sha1: None,
+                id: None,
+                target: Some(String::from_utf8_lossy(to).into_owned()),
+            },
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RefQuery {
+    /// Only refs whose names start with this (`refs/heads/`).
+    prefix: Option<String>,
+    /// Where the previous page ended (its `next_cursor`).
+    cursor: Option<String>,
+    /// At most this many (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct RefPage {
+    /// By name.
+    items: Vec<RefView>,
+    /// Give it as `?cursor=` for the next page; none on the last.
+    next_cursor: Option<String>,
+}
+
+/// The repository's refs, by name, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/repos/{owner}/{name}/refs",
+    operation_id = "refs_list",
+    tag = "refs",
+    params(RepoPath, RefQuery),
+    responses(
+        (status = 200, description = "A page of refs", body = RefPage),
+        (status = 400, description = "A bad cursor or limit", body = ErrorBody),
+        (status = 401, description = "A private repository without a token, or a token refused", body = ErrorBody),
+        (status = 404, description = "No such repository (or the caller may not read it)", body = ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(super) async fn list(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
+    ApiQuery(query): ApiQuery<RefQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    blocking(move || {
+        let (_, record) = repo_for(&app, caller.token.as_deref(), &owner, &name, Op::Read)?;
+        let limit = query.limit.unwrap_or(DEFAULT_REF_PAGE);
+        if !(1..=MAX_REF_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request(format!(
+                "limit is 1 to {MAX_REF_PAGE}, not {limit}"
+            )));
+        }
+        // The cursor is the last name of the previous page, opaque to clients.
+        let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+            Some(cursor) => Some(
+                crate::attest::dsse::decode_base64(cursor)
+                    .ok_or_else(|| ApiError::bad_request("the cursor is not one this API gave"))?,
+            ),
+            None => None,
+        };
+        let prefix = query.prefix.unwrap_or_default();
+        let state = app.repo_state(record)?;
+        let repo = &state.repo;
+        let mut items = Vec::new();
+        let mut more = false;
+        for (ref_name, target) in repo.refs()? {
+            if !ref_name.starts_with(prefix.as_bytes())
+                || after.as_deref().is_some_and(|a| ref_name.as_slice() <= a)
+            {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(RefView::of(repo, &ref_name, &target));
+        }
+        let next_cursor = match items.last() {
+            Some(last) if more => Some(base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                &last.name,
+            )),
+            _ => None,
+        };
+        let mut response = axum::response::IntoResponse::into_response(Json(RefPage {
+            items,
+            next_cursor: next_cursor.clone(),
+        }));
+        if let Some(cursor) = next_cursor {
+            let mut next =
+                format!("/api/v1/repos/{owner}/{name}/refs?limit={limit}&cursor={cursor}");
+            if !prefix.is_empty() {
+                next.push_str(&format!("&prefix={}", percent_encode(&prefix)));
+            }
+            if let Ok(link) = axum::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
+            {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::LINK, link);
+            }
+        }
+        Ok(response)
+    })
+    .await
+}
+
+/// `text` safe inside a query string.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(super) struct RefPath {
+    owner: String,
+    name: String,
+    /// The ref name after `refs/`, its slashes percent-encoded: `heads%2Fmain` for
+    /// `refs/heads/main`.
+    #[serde(rename = "ref")]
+    #[param(rename = "ref")]
+    name_in_refs: String,
+}
+
+/// One ref.
+#[utoipa::path(
+    get,
+    path = "/api/v1/repos/{owner}/{name}/refs/{ref}",
+    operation_id = "refs_get",
+    tag = "refs",
+    params(RefPath),
+    responses(
+        (status = 200, description = "The ref", body = RefView),
+        (status = 401, description = "A private repository without a token, or a token refused", body = ErrorBody),
+        (status = 404, description = "No such repository or ref", body = ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(super) async fn get(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(RefPath {
+        owner,
+        name,
+        name_in_refs,
+    }): ApiPath<RefPath>,
+) -> Result<Json<RefView>, ApiError> {
+    blocking(move || {
+        let (_, record) = repo_for(&app, caller.token.as_deref(), &owner, &name, Op::Read)?;
+        let full = format!("refs/{name_in_refs}");
+        let state = app.repo_state(record)?;
+        let target = state.repo.read_ref(full.as_bytes())?.ok_or_else(|| {
+            ApiError::not_found("ref_not_found", format!("{owner}/{name} has no ref {full}"))
+        })?;
+        Ok(Json(RefView::of(&state.repo, full.as_bytes(), &target)))
     })
     .await
 }
