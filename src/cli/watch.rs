@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::user_error;
 use crate::store::DataDir;
-use crate::store::events::{EVENT_TYPES, Event, EventFilter, EventKind};
+use crate::store::events::{Event, EventFilter, EventKind, parse_types};
 
 /// How often a watch of a data directory reads its log.
 const POLL: Duration = Duration::from_millis(200);
@@ -38,20 +38,10 @@ pub(super) struct Watch {
 }
 
 pub(super) fn command(data_path: &Path, watch: Watch, json: bool) -> anyhow::Result<()> {
-    let types: Vec<String> = watch
-        .types
-        .as_deref()
-        .map(|t| t.split(',').map(|s| s.trim().to_owned()).collect())
-        .unwrap_or_default();
-    if let Some(unknown) = types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
-        return Err(user_error(
-            "invalid_argument",
-            format!(
-                "unknown event type {unknown:?} (known: {})",
-                EVENT_TYPES.join(", ")
-            ),
-        ));
-    }
+    let types = match watch.types.as_deref() {
+        Some(list) => parse_types(list).map_err(|e| user_error("invalid_argument", e))?,
+        None => Vec::new(),
+    };
     let mut left = watch.count;
     let mut print = |event: &Event| -> bool {
         let line = if json {

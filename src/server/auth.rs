@@ -136,7 +136,7 @@ enum Surface {
 
 impl Surface {
     fn of(path: &str) -> Surface {
-        if path.starts_with("/api/") {
+        if super::is_api_path(path) {
             Surface::Api
         } else {
             Surface::Git

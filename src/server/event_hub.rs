@@ -1,6 +1,6 @@
 //! What live event streams wait on: the log's last sequence number, watched by one poller
-//! for the whole server (so a change by another `forge` process on the data directory is
-//! seen too), woken at once by this server's own writes; a bound on open streams per
+//! for the whole server while any stream is open (so a change by another `forge` process
+//! on the data directory is seen too), woken at once by this server's own writes; a bound on open streams per
 //! caller; and the server's shutdown, which ends every stream.
 
 use std::collections::HashMap;
@@ -62,6 +62,13 @@ impl EventHub {
     ) {
         let mut shutdown = self.shutdown.subscribe();
         loop {
+            // Nobody streams: nothing to read until a stream opens (or a write wakes us).
+            if self.open.lock().is_empty() {
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
             let read = last_event.clone();
             if let Ok(Some(last)) = tokio::task::spawn_blocking(read).await {
                 self.latest.send_if_modified(|seen| {
@@ -132,6 +139,8 @@ impl EventHub {
             return None;
         }
         *count += 1;
+        // The poller idles while no stream is open.
+        self.wake.notify_one();
         Some(StreamSlot {
             hub: self.clone(),
             key: key.to_owned(),

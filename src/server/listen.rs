@@ -291,7 +291,7 @@ async fn connection(
     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
         let busy = Busy::new(&activity);
         let request_id = next_request_id();
-        let api = request.uri().path().starts_with("/api/");
+        let api = super::is_api_path(request.uri().path());
         let mut logged = Logged {
             method: request.method().clone(),
             target: request

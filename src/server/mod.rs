@@ -85,6 +85,11 @@ struct CachedRepo {
     last_used: Instant,
 }
 
+/// Whether a request is for the REST API, whose failures are answered as JSON.
+fn is_api_path(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
 /// Open event streams one identity (or all anonymous callers together) may hold.
 const EVENT_STREAMS_PER_CALLER: usize = 16;
 
@@ -103,7 +108,14 @@ impl AppState {
                 Some(state) => state.repo.relay_events(),
                 // Closed meanwhile: relay from its outbox directly.
                 None => {
-                    if let Err(e) = self.data.relay_all_events() {
+                    let relayed = self.data.list_repos().and_then(|records| {
+                        match records.iter().find(|r| r.id == id) {
+                            Some(record) => self.data.relay_record_events(record),
+                            // Deleted meanwhile: its events went with it.
+                            None => Ok(()),
+                        }
+                    });
+                    if let Err(e) = relayed {
                         tracing::warn!("relaying events: {e}");
                     }
                 }

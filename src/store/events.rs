@@ -92,6 +92,19 @@ impl EventKind {
     }
 }
 
+/// A comma-separated list of event types (`ref.updated,ref.refused`), each checked to be
+/// one of `EVENT_TYPES`; the error names the unknown one.
+pub fn parse_types(list: &str) -> Result<Vec<String>, String> {
+    let types: Vec<String> = list.split(',').map(|t| t.trim().to_owned()).collect();
+    match types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
+        Some(unknown) => Err(format!(
+            "unknown event type {unknown:?} (known: {})",
+            EVENT_TYPES.join(", ")
+        )),
+        None => Ok(types),
+    }
+}
+
 /// Every type an event may have.
 pub const EVENT_TYPES: &[&str] = &[
     "ref.updated",

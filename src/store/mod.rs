@@ -320,14 +320,20 @@ impl DataDir {
     /// everything up to now; events of other processes included).
     pub fn relay_all_events(&self) -> Result<(), StoreError> {
         for record in self.list_repos()? {
-            let meta = self.open_meta(&record)?;
-            backend::relay(
-                self.registry.as_ref(),
-                meta.as_ref(),
-                record.id,
-                &record.name,
-            )?;
+            self.relay_record_events(&record)?;
         }
+        Ok(())
+    }
+
+    /// Relays one repository's pending outbox events, through a handle of its own.
+    pub fn relay_record_events(&self, record: &RepoRecord) -> Result<(), StoreError> {
+        let meta = self.open_meta(record)?;
+        backend::relay(
+            self.registry.as_ref(),
+            meta.as_ref(),
+            record.id,
+            &record.name,
+        )?;
         Ok(())
     }
 

@@ -9,12 +9,14 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiPath, ApiQuery, ErrorBody, RepoPath, allows, blocking, repo_for};
+use super::{
+    ApiError, ApiPath, ApiQuery, ErrorBody, RepoPath, allows, blocking, repo_for, token_reads,
+};
 use crate::auth::token::{Op, Scope};
 use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::store::RepoName;
-use crate::store::events::{EVENT_TYPES, Event, EventFilter};
+use crate::store::events::{Event, EventFilter, parse_types};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -42,16 +44,10 @@ impl EventQuery {
                 "limit is 1 to {MAX_LIMIT}, not {limit}"
             )));
         }
-        let types: Vec<String> = match &self.types {
-            Some(list) => list.split(',').map(|t| t.trim().to_owned()).collect(),
+        let types = match &self.types {
+            Some(list) => parse_types(list).map_err(ApiError::bad_request)?,
             None => Vec::new(),
         };
-        if let Some(unknown) = types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
-            return Err(ApiError::bad_request(format!(
-                "unknown event type {unknown:?} (known: {})",
-                EVENT_TYPES.join(", ")
-            )));
-        }
         Ok(EventFilter {
             after: self.after.unwrap_or(0),
             repo,
@@ -158,13 +154,7 @@ fn may_read(app: &AppState, caller: &Caller, name: &str) -> Result<bool, ApiErro
     let Some(record) = app.data.find_repo(&repo)? else {
         return Ok(site_admin(caller));
     };
-    if app.data.is_public(&record)? {
-        return Ok(true);
-    }
-    Ok(caller
-        .token
-        .as_ref()
-        .is_some_and(|token| allows(token, &Scope::Repo(repo), Op::Read).is_ok()))
+    Ok(app.data.is_public(&record)? || token_reads(caller.token.as_deref(), &repo))
 }
 
 /// The events of one repository.

@@ -157,6 +157,11 @@ fn allows(token: &VerifiedToken, scope: &Scope, op: Op) -> Result<(), ApiError> 
     })
 }
 
+/// Whether `token` grants reading repository `name` (public repositories aside).
+fn token_reads(token: Option<&VerifiedToken>, name: &RepoName) -> bool {
+    token.is_some_and(|t| allows(t, &Scope::Repo(name.clone()), Op::Read).is_ok())
+}
+
 fn parse_sha1(field: &str, hex: &str) -> Result<Sha1, ApiError> {
     Sha1::from_hex(hex.as_bytes())
         .map_err(|_| ApiError::bad_request(format!("{field} is not a 40-digit SHA-1: {hex:?}")))

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, ErrorBody, acting, allows, blocking, required};
+use super::{ApiError, ApiJson, ErrorBody, acting, allows, blocking, required, token_reads};
 use crate::auth::token::{Op, Scope};
 use crate::server::AppState;
 use crate::server::auth::Caller;
@@ -53,11 +53,7 @@ pub(super) async fn list(
         for record in app.data.list_repos()? {
             let name = RepoName::parse(&record.name).map_err(ApiError::internal)?;
             let public = app.data.is_public(&record)?;
-            let readable = public
-                || caller
-                    .token
-                    .as_ref()
-                    .is_some_and(|t| allows(t, &Scope::Repo(name), Op::Read).is_ok());
+            let readable = public || token_reads(caller.token.as_deref(), &name);
             if readable {
                 repos.push(Repo {
                     name: record.name,
