@@ -4,6 +4,7 @@
 
 pub mod attest;
 pub mod auth;
+pub mod browse;
 pub mod cli;
 pub mod delta;
 pub mod evidence;

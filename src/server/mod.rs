@@ -10,6 +10,7 @@ pub mod limits;
 pub mod listen;
 mod log;
 mod smart_http;
+mod stream;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -23,12 +23,11 @@ use super::AppState;
 use super::auth::{self, Caller};
 use super::error::{HttpError, no_cache, plain};
 use super::limits::{self, Reserved};
+use super::stream::{self, BodyWriter};
 
 /// Largest request body accepted after decompression. Negotiation requests are small; a
 /// lazy fetch of a huge checkout sends one `want` line (50 bytes) per blob.
 const MAX_REQUEST_BODY: usize = 64 << 20;
-/// Buffered response packets per request (each up to 64 KiB): bounds memory per clone.
-const RESPONSE_QUEUE: usize = 16;
 /// Request body frames queued between the connection and a push being indexed.
 const REQUEST_QUEUE: usize = 16;
 const REQUEST_BUFFER: usize = 256 << 10;
@@ -293,33 +292,6 @@ fn share_key(caller: &Caller, peer: SocketAddr) -> String {
     match &caller.token {
         Some(token) => format!("identity:{}", token.identity),
         None => format!("address:{}", peer.ip()),
-    }
-}
-
-/// An `io::Write` that hands each write to the HTTP response body. Fails once the client
-/// has gone, which stops the pack being made.
-#[derive(Clone)]
-struct BodyWriter {
-    tx: mpsc::Sender<Result<Bytes, io::Error>>,
-}
-
-impl BodyWriter {
-    /// Ends the body with an error: the client sees the response cut off.
-    fn abort(&self, error: io::Error) {
-        let _ = self.tx.blocking_send(Err(error));
-    }
-}
-
-impl Write for BodyWriter {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.tx
-            .blocking_send(Ok(Bytes::copy_from_slice(bytes)))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -655,28 +627,16 @@ impl Read for RequestStream {
     }
 }
 
-/// Runs `work` on a blocking thread, its writes streamed as the response body. Lookup
-/// failures must become real HTTP statuses, so this waits for the first write or the
-/// work's end before answering.
+/// Runs `work` on a blocking thread, its writes streamed as the response body; a failure
+/// before the first write is a real HTTP status.
 async fn streamed(
     content_type: &'static str,
     work: impl FnOnce(BodyWriter) -> Result<(), HttpError> + Send + 'static,
 ) -> Response {
-    let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
-    let work = tokio::task::spawn_blocking(move || work(BodyWriter { tx }));
-    match rx.recv().await {
-        Some(first) => {
-            tokio::spawn(async move {
-                let _ = work.await;
-            });
-            git_response(content_type, Body::from_stream(response_stream(first, rx)))
-        }
-        None => match work.await {
-            // Nothing to say (git's `0000` probe before a large chunked request).
-            Ok(Ok(())) => git_response(content_type, Body::empty()),
-            Ok(Err(e)) => e.into_response(),
-            Err(e) => HttpError::internal(e).into_response(),
-        },
+    match stream::streamed(work).await {
+        Ok(body) => git_response(content_type, body),
+        Err(Some(e)) => e.into_response(),
+        Err(None) => HttpError::internal("the response writer panicked").into_response(),
     }
 }
 
@@ -692,17 +652,4 @@ fn expect_content_type(headers: &HeaderMap, expected: &str) -> Result<(), Box<Re
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         format!("expected Content-Type {expected}"),
     )))
-}
-
-/// The HTTP body: the first message (already received), then the rest of the channel.
-fn response_stream(
-    first: Result<Bytes, io::Error>,
-    rx: mpsc::Receiver<Result<Bytes, io::Error>>,
-) -> impl futures_util::Stream<Item = Result<Bytes, io::Error>> {
-    futures_util::stream::unfold((Some(first), rx), |(first, mut rx)| async move {
-        if let Some(item) = first {
-            return Some((item, (None, rx)));
-        }
-        rx.recv().await.map(|item| (item, (None, rx)))
-    })
 }

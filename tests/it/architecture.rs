@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["history", "import", "auth", "evidence"],
     &["packing", "gate"],
-    &["export", "fsck", "served"],
+    &["export", "fsck", "served", "browse"],
     &["upload", "receive"],
     &["server"],
     &["cli"],

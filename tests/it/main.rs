@@ -7,6 +7,7 @@ mod api;
 mod architecture;
 mod attest;
 mod auth;
+mod browse;
 mod cli;
 mod crash;
 mod events;

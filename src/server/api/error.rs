@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::{Json, extract};
 use serde::de::DeserializeOwned;
 
+use crate::browse::BrowseError;
 use crate::evidence::EvidenceError;
 use crate::gate::{self, RefusalCode};
 pub use crate::server::error::ApiError;
@@ -85,6 +86,28 @@ impl From<PolicyError> for ApiError {
             PolicyError::Store(e) => e.into(),
             other => ApiError::new(status, other.code(), other.to_string()),
         }
+    }
+}
+
+impl From<BrowseError> for ApiError {
+    fn from(error: BrowseError) -> ApiError {
+        let error = match error {
+            BrowseError::Store(e) => return e.into(),
+            other => other,
+        };
+        let status = match &error {
+            BrowseError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            BrowseError::RevisionNotFound(_) | BrowseError::PathNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            BrowseError::InvalidPath { .. } => StatusCode::BAD_REQUEST,
+            BrowseError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BrowseError::NotACommit { .. }
+            | BrowseError::NotADirectory { .. }
+            | BrowseError::NotAFile { .. }
+            | BrowseError::Unparsed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, error.code(), error.to_string())
     }
 }
 

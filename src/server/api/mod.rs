@@ -9,6 +9,7 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::routing::{any, get};
 use serde::Deserialize;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -22,13 +23,17 @@ use crate::store::{IdentityKind, RepoName};
 use super::AppState;
 use super::auth::Caller;
 
+mod archive;
 mod attestations;
+mod commits;
+mod contents;
 mod error;
 mod events;
 mod keys;
 mod policies;
 mod refs;
 mod repos;
+mod respond;
 mod tokens;
 mod user;
 
@@ -68,6 +73,14 @@ fn documented() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(repos::list, repos::create))
         .routes(routes!(refs::list, refs::update))
         .routes(routes!(refs::get))
+        .routes(routes!(commits::list))
+        .routes(routes!(commits::get))
+        .routes(routes!(commits::compare))
+        .routes(routes!(contents::tree))
+        .routes(routes!(contents::file))
+        .routes(routes!(contents::raw))
+        .routes(routes!(contents::blob))
+        .routes(routes!(archive::archive))
         .routes(routes!(attestations::upload))
         .routes(routes!(attestations::list))
         .routes(routes!(policies::list, policies::add))
@@ -105,8 +118,15 @@ pub fn routes() -> Router<Arc<AppState>> {
     .route("/api", any(error::unknown_path))
     .method_not_allowed_fallback(error::unknown_method)
     .layer(axum::middleware::from_fn(error::time_limit))
-    // JSON is compressed for clients that ask; git's routes (packs) never are.
-    .layer(tower_http::compression::CompressionLayer::new())
+    // JSON is compressed for clients that ask; git's routes (packs) never are, nor are
+    // archives, which are compressed already.
+    .layer(
+        tower_http::compression::CompressionLayer::new().compress_when(
+            DefaultPredicate::new()
+                .and(NotForContentType::const_new("application/gzip"))
+                .and(NotForContentType::const_new("application/zip")),
+        ),
+    )
 }
 
 /// `{owner}/{name}` of a repository path.

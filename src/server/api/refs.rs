@@ -253,30 +253,16 @@ pub(super) async fn list(
             let mut next =
                 format!("/api/v1/repos/{owner}/{name}/refs?limit={limit}&cursor={cursor}");
             if !prefix.is_empty() {
-                next.push_str(&format!("&prefix={}", percent_encode(&prefix)));
+                next.push_str(&format!(
+                    "&prefix={}",
+                    super::respond::percent_encode(&prefix)
+                ));
             }
-            if let Ok(link) = axum::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
-            {
-                response
-                    .headers_mut()
-                    .insert(axum::http::header::LINK, link);
-            }
+            super::respond::link_next(&mut response, &next);
         }
         Ok(response)
     })
     .await
-}
-
-/// `text` safe inside a query string.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
