@@ -7,6 +7,7 @@ pub mod auth;
 pub mod browse;
 pub mod cli;
 pub mod delta;
+pub mod edit;
 pub mod evidence;
 pub mod export;
 pub mod fsck;

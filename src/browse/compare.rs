@@ -189,10 +189,10 @@ fn diff_into(
         if o == n {
             continue;
         }
-        if subtree(o).is_some() || subtree(n).is_some() {
-            if diff_into(repo, &path, subtree(o), subtree(n), limit, out)? {
-                return Ok(true);
-            }
+        if (subtree(o).is_some() || subtree(n).is_some())
+            && diff_into(repo, &path, subtree(o), subtree(n), limit, out)?
+        {
+            return Ok(true);
         }
         let change = match (file(o), file(n)) {
             (None, None) => continue,

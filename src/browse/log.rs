@@ -43,13 +43,13 @@ pub fn log(
         HashMap::new();
     let mut path_entry = |graph: &CommitGraph, i: CommitIndex| -> Result<_, BrowseError> {
         if let Some(hit) = at_path.get(&i) {
-            return Ok(hit.clone());
+            return Ok(*hit);
         }
         let entry = match graph.node(i).tree {
             Some(tree) => lookup(repo, tree, path)?.map(|e: PathEntry| (e.target, e.kind)),
             None => None,
         };
-        at_path.insert(i, entry.clone());
+        at_path.insert(i, entry);
         Ok(entry)
     };
     let mut shown = 0usize;

@@ -31,7 +31,7 @@ use crate::store::{
 };
 
 pub use refusal::{Refusal, RefusalCode};
-pub use stored::StoredContext;
+pub use stored::{Brought, StoredContext};
 
 /// Through which path an update comes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

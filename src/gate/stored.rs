@@ -1,15 +1,16 @@
 //! The gate's context over what a repository has stored: for updates that bring no
-//! objects of their own (the operator's `forge ref`, REST ref updates, promotions).
+//! objects of their own (the operator's `forge ref`, REST ref updates, promotions), or a
+//! few made by the server itself (a commit made through REST), not yet published.
 
 use std::collections::BTreeMap;
 
 use bstr::BString;
 
 use crate::history::CommitGraph;
-use crate::object::{Kind, ObjectId};
+use crate::object::{IdMap, Kind, ObjectId, Sha1};
 use crate::store::backend::AttestationRecord;
 use crate::store::policy::RefRule;
-use crate::store::{DataDir, Identity, RefTarget, Repo, RepoSettings, StoreError};
+use crate::store::{DataDir, Identity, RefTarget, Repo, RepoSettings, SegmentWriter, StoreError};
 
 use super::{GateContext, Proposal, Refusal};
 
@@ -22,6 +23,16 @@ pub struct StoredContext<'a> {
     identities: Vec<Identity>,
     may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
     notes: Vec<String>,
+    brought: IdMap<ObjectId, Brought>,
+}
+
+/// An object an update brings, written to a segment that is not published yet.
+#[derive(Debug, Clone)]
+pub struct Brought {
+    pub sha1: Sha1,
+    pub kind: Kind,
+    /// A commit's parents (stored commits or brought ones).
+    pub parents: Vec<ObjectId>,
 }
 
 impl<'a> StoredContext<'a> {
@@ -45,7 +56,21 @@ impl<'a> StoredContext<'a> {
             identities,
             may_update,
             notes: Vec::new(),
+            brought: IdMap::default(),
         })
+    }
+
+    fn sha1_of(&self, id: &ObjectId) -> Option<Sha1> {
+        match self.brought.get(id) {
+            Some(brought) => Some(brought.sha1),
+            None => self.repo.sha1_of(id),
+        }
+    }
+
+    /// Lets the gate see an object the update brings (in the segment `apply_one_with`
+    /// publishes).
+    pub fn bring(&mut self, id: ObjectId, object: Brought) {
+        self.brought.insert(id, object);
     }
 
     /// What the gate noted without refusing (evaluate-mode verdicts, bypasses).
@@ -56,6 +81,16 @@ impl<'a> StoredContext<'a> {
     /// Decides a proposal of one change and publishes it when authorized, with its event;
     /// a refusal is recorded as a `ref.refused` event and returned.
     pub fn apply_one(&mut self, proposal: &Proposal) -> Result<Result<(), Refusal>, StoreError> {
+        self.apply_one_with(proposal, None)
+    }
+
+    /// `apply_one`, publishing `segment` (the brought objects) in the same transaction as
+    /// the ref; refused, the segment is dropped and nothing of it remains.
+    pub fn apply_one_with(
+        &mut self,
+        proposal: &Proposal,
+        segment: Option<SegmentWriter>,
+    ) -> Result<Result<(), Refusal>, StoreError> {
         let verdicts = super::decide(self, proposal)?;
         let Some(verdict) = verdicts.first() else {
             return Err(StoreError::Corrupt("the gate gave no verdict".into()));
@@ -63,7 +98,7 @@ impl<'a> StoredContext<'a> {
         match verdict {
             Ok(authorized) => {
                 self.repo.commit_with(
-                    None,
+                    segment,
                     std::slice::from_ref(authorized),
                     &[],
                     &proposal.caller.actor(),
@@ -93,10 +128,22 @@ impl GateContext for StoredContext<'_> {
     }
 
     fn kind_of(&self, id: &ObjectId) -> Option<Kind> {
-        self.repo.locate(id)?.kind()
+        match self.brought.get(id) {
+            Some(brought) => Some(brought.kind),
+            None => self.repo.locate(id)?.kind(),
+        }
     }
 
     fn is_ancestor(&mut self, old: &ObjectId, new: &ObjectId) -> Result<bool, StoreError> {
+        if let Some(brought) = self.brought.get(new) {
+            let parents = brought.parents.clone();
+            for parent in parents {
+                if parent == *old || self.is_ancestor(old, &parent)? {
+                    return Ok(true);
+                }
+            }
+            return Ok(false);
+        }
         let (Some(old), Some(new)) = (
             self.graph.load(self.repo, *old)?,
             self.graph.load(self.repo, *new)?,
@@ -111,6 +158,20 @@ impl GateContext for StoredContext<'_> {
         new: &ObjectId,
         known: &[ObjectId],
     ) -> Result<Option<String>, StoreError> {
+        if let Some(brought) = self.brought.get(new) {
+            if brought.parents.len() > 1 {
+                return Ok(Some(brought.sha1.to_hex()));
+            }
+            let parents = brought.parents.clone();
+            for parent in parents {
+                if !known.contains(&parent)
+                    && let Some(merge) = self.merge_brought(&parent, known)?
+                {
+                    return Ok(Some(merge));
+                }
+            }
+            return Ok(None);
+        }
         let Some(new) = self.graph.load(self.repo, *new)? else {
             return Ok(None);
         };
@@ -127,13 +188,11 @@ impl GateContext for StoredContext<'_> {
     }
 
     fn show(&self, id: &ObjectId) -> String {
-        super::abbreviated(self.repo.sha1_of(id), id)
+        super::abbreviated(self.sha1_of(id), id)
     }
 
     fn show_full(&self, id: &ObjectId) -> String {
-        self.repo
-            .sha1_of(id)
-            .map_or_else(|| id.to_hex(), |s| s.to_hex())
+        self.sha1_of(id).map_or_else(|| id.to_hex(), |s| s.to_hex())
     }
 
     fn rules(&self) -> &[RefRule] {
@@ -145,7 +204,7 @@ impl GateContext for StoredContext<'_> {
     }
 
     fn attestations(&mut self, commit: &ObjectId) -> Result<Vec<AttestationRecord>, StoreError> {
-        match self.repo.sha1_of(commit) {
+        match self.sha1_of(commit) {
             Some(sha1) => self.repo.attestations(&sha1),
             None => Ok(Vec::new()),
         }

@@ -157,7 +157,13 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
+        let busy = self.code == "busy";
         let mut response = (self.status, Json(body)).into_response();
+        if busy {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -336,7 +336,7 @@ fn commits_logs_and_comparisons_agree_with_git() {
         "set",
         "alice/app",
         "refs/heads/main",
-        &git(&work, &["rev-parse", "old"]).trim().to_owned(),
+        git(&work, &["rev-parse", "old"]).trim(),
     ]);
     let rest = json(&get(
         &server,
@@ -842,7 +842,7 @@ fn trees_files_blobs_and_archives_agree_with_git() {
     );
     let gunzipped = std::process::Command::new("sh")
         .arg("-c")
-        .arg(format!("gzip -dc ours.tar.gz | git get-tar-commit-id"))
+        .arg("gzip -dc ours.tar.gz | git get-tar-commit-id")
         .current_dir(tmp.path())
         .output()
         .unwrap();

@@ -18,6 +18,7 @@ mod pipeline;
 mod policy;
 mod push_refused;
 mod receive_pack;
+mod rest_commits;
 mod serve;
 mod store_conformance;
 mod tokens_cli;

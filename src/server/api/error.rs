@@ -10,6 +10,7 @@ use axum::{Json, extract};
 use serde::de::DeserializeOwned;
 
 use crate::browse::BrowseError;
+use crate::edit::EditError;
 use crate::evidence::EvidenceError;
 use crate::gate::{self, RefusalCode};
 pub use crate::server::error::ApiError;
@@ -106,6 +107,21 @@ impl From<BrowseError> for ApiError {
             | BrowseError::NotADirectory { .. }
             | BrowseError::NotAFile { .. }
             | BrowseError::Unparsed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, error.code(), error.to_string())
+    }
+}
+
+impl From<EditError> for ApiError {
+    fn from(error: EditError) -> ApiError {
+        let status = match error {
+            EditError::Store(e) => return e.into(),
+            EditError::Browse(e) => return e.into(),
+            EditError::Invalid(_) => StatusCode::BAD_REQUEST,
+            EditError::ParentNotFound(_)
+            | EditError::PathNotFound { .. }
+            | EditError::Conflict { .. }
+            | EditError::Fsck(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, error.code(), error.to_string())
     }

@@ -27,6 +27,7 @@ mod archive;
 mod attestations;
 mod commits;
 mod contents;
+mod edits;
 mod error;
 mod events;
 mod keys;
@@ -73,7 +74,7 @@ fn documented() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(repos::list, repos::create))
         .routes(routes!(refs::list, refs::update))
         .routes(routes!(refs::get))
-        .routes(routes!(commits::list))
+        .routes(routes!(commits::list, edits::create))
         .routes(routes!(commits::get))
         .routes(routes!(commits::compare))
         .routes(routes!(contents::tree))
