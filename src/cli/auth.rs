@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{print_json, user_error};
 use crate::auth::token::{self, Grant, Narrowing, Op, Scope, TokenError};
-use crate::store::{DataDir, Identity, IdentityError, IdentityKey, IdentityKind};
+use crate::store::{DataDir, IdentityError, IdentityKey, IdentityKind};
 
 #[derive(Subcommand)]
 pub(super) enum IdentityCommand {
@@ -167,44 +167,20 @@ pub(super) fn identity(
             owner,
             public_key,
         } => {
-            crate::store::check_identity_name(&name).map_err(|e| user_error("invalid_name", e))?;
             let kind = if kind == "agent" {
                 IdentityKind::Agent
             } else {
                 IdentityKind::Human
             };
-            match (kind, &owner) {
-                (IdentityKind::Agent, None) => {
-                    return Err(user_error(
-                        "invalid_argument",
-                        "an agent needs --owner HUMAN",
-                    ));
-                }
-                (IdentityKind::Human, Some(_)) => {
-                    return Err(user_error(
-                        "invalid_argument",
-                        "only agents have an --owner",
-                    ));
-                }
-                _ => {}
-            }
-            let keys = match public_key {
-                Some(path) => vec![IdentityKey {
+            let mut identity = crate::store::new_identity(&name, kind, owner.as_deref())
+                .map_err(identity_error)?;
+            if let Some(path) = public_key {
+                identity.keys.push(IdentityKey {
                     key: read_public_key(&path)?,
                     added_at: now_secs(),
                     revoked_at: None,
-                }],
-                None => Vec::new(),
-            };
-            let identity = Identity {
-                name,
-                kind,
-                owner,
-                keys,
-                created_at: now_secs(),
-                disabled: false,
-                incarnation: 0,
-            };
+                });
+            }
             let data = DataDir::open_or_init(data_path)?;
             let identity = data.add_identity(&identity).map_err(identity_error)?;
             if json {

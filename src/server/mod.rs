@@ -125,6 +125,11 @@ impl AppState {
         self.events.wake();
     }
 
+    /// Drops a deleted repository's served state (requests that hold it finish with it).
+    fn forget_repo(&self, id: u64) {
+        self.repos.lock().remove(&id);
+    }
+
     /// The served state of a registered repository, kept open between requests (and
     /// refreshed to see other processes' writes) within the open-repository bound.
     fn repo_state(

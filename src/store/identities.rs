@@ -25,7 +25,7 @@ pub fn check_identity_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IdentityKind {
     Human,
@@ -38,6 +38,33 @@ impl IdentityKind {
             IdentityKind::Human => "human",
             IdentityKind::Agent => "agent",
         }
+    }
+}
+
+/// A new identity as the CLI and REST add it: a valid name, an owner exactly for an agent,
+/// no keys yet (`DataDir::add_identity` checks the owner exists and is a human).
+pub fn new_identity(
+    name: &str,
+    kind: IdentityKind,
+    owner: Option<&str>,
+) -> Result<Identity, IdentityError> {
+    check_identity_name(name).map_err(IdentityError::Invalid)?;
+    match (kind, owner) {
+        (IdentityKind::Agent, None) => Err(IdentityError::Invalid(
+            "an agent needs an owner (a human)".into(),
+        )),
+        (IdentityKind::Human, Some(_)) => {
+            Err(IdentityError::Invalid("only agents have an owner".into()))
+        }
+        _ => Ok(Identity {
+            name: name.to_owned(),
+            kind,
+            owner: owner.map(str::to_owned),
+            keys: Vec::new(),
+            created_at: now_secs(),
+            disabled: false,
+            incarnation: 0,
+        }),
     }
 }
 

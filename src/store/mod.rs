@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use backend::{MetaStore, Registry};
 
 pub use identities::{
-    Identity, IdentityError, IdentityKey, IdentityKind, Standing, check_identity_name,
+    Identity, IdentityError, IdentityKey, IdentityKind, Standing, check_identity_name, new_identity,
 };
 pub use name::{InvalidRepoName, RepoName, check_name_part};
 pub use refs::{Authorized, Expected, RefTarget, RefUpdate};

@@ -858,3 +858,515 @@ fn refs_are_listed_in_pages_and_read_one_by_one() {
         "a token is required",
     );
 }
+
+#[test]
+fn one_repository_its_settings_and_deletion() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["identity", "add", "alice", "--kind", "human"]);
+    forge.ok(&["identity", "add", "bob", "--kind", "human"]);
+    let server = Server::start_with(&forge, &[]);
+    let alice = forge.token(&["--identity", "alice", "--repo", "alice/*", "--ops", "admin"]);
+    let alice_writer = forge.token(&["--identity", "alice", "--repo", "alice/*", "--ops", "write"]);
+    let bob = forge.token(&["--identity", "bob", "--repo", "bob/*", "--ops", "admin"]);
+    let created = call(
+        &server,
+        "POST",
+        "/api/v1/repos",
+        Some(&alice),
+        Some(r#"{"name": "alice/app"}"#),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+
+    let got = call(
+        &server,
+        "GET",
+        "/api/v1/repos/alice/app",
+        Some(&alice),
+        None,
+    );
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(
+        got.body,
+        json!({
+            "name": "alice/app",
+            "public": false,
+            "created_at": got.body["created_at"],
+            "default_branch": got.body["default_branch"],
+            "allow_force": false,
+            "fsck_objects": true,
+            "git_path": "/alice/app.git",
+        })
+    );
+    assert_error(
+        &call(&server, "GET", "/api/v1/repos/alice/app", None, None),
+        401,
+        "unauthorized",
+        "a token is required",
+    );
+    assert_error(
+        &call(&server, "GET", "/api/v1/repos/alice/app", Some(&bob), None),
+        404,
+        "repo_not_found",
+        "alice/app does not exist",
+    );
+
+    // Settings: admin only; each change is an event; the repository reads as changed.
+    let patch = |token: &str, body: &str| {
+        call(
+            &server,
+            "PATCH",
+            "/api/v1/repos/alice/app",
+            Some(token),
+            Some(body),
+        )
+    };
+    assert_error(
+        &patch(&alice_writer, r#"{"public": true}"#),
+        403,
+        "forbidden",
+        "",
+    );
+    assert_error(
+        &patch(&bob, r#"{"public": true}"#),
+        404,
+        "repo_not_found",
+        "",
+    );
+    assert_error(
+        &patch(&alice, r#"{"colour": "red"}"#),
+        422,
+        "invalid_request",
+        "unknown field `colour`",
+    );
+    let changed = patch(&alice, r#"{"public": true, "allow_force": true}"#);
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.body["public"], true);
+    assert_eq!(changed.body["allow_force"], true);
+    assert_eq!(changed.body["fsck_objects"], true);
+    assert_eq!(
+        call(&server, "GET", "/api/v1/repos/alice/app", None, None).status,
+        200
+    );
+    assert_eq!(
+        forge
+            .ok(&["repo", "config", "alice/app", "allow-force"])
+            .trim(),
+        "true"
+    );
+    let events = call(
+        &server,
+        "GET",
+        "/api/v1/repos/alice/app/events?type=repo.changed",
+        Some(&alice),
+        None,
+    );
+    let changes: Vec<(&str, bool)> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["data"]["setting"].as_str().unwrap(),
+                e["data"]["value"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [("public", true), ("allow-force", true)],
+        "{}",
+        events.body
+    );
+    assert!(
+        events.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"]["identity"] == "alice")
+    );
+
+    // Deletion: admin only; afterwards the name is free and git finds nothing there.
+    assert_error(
+        &call(
+            &server,
+            "DELETE",
+            "/api/v1/repos/alice/app",
+            Some(&alice_writer),
+            None,
+        ),
+        403,
+        "forbidden",
+        "",
+    );
+    let deleted = call(
+        &server,
+        "DELETE",
+        "/api/v1/repos/alice/app",
+        Some(&alice),
+        None,
+    );
+    assert_eq!(deleted.status, 204, "{}", deleted.head);
+    assert_error(
+        &call(
+            &server,
+            "GET",
+            "/api/v1/repos/alice/app",
+            Some(&alice),
+            None,
+        ),
+        404,
+        "repo_not_found",
+        "",
+    );
+    assert_error(
+        &call(
+            &server,
+            "DELETE",
+            "/api/v1/repos/alice/app",
+            Some(&alice),
+            None,
+        ),
+        404,
+        "repo_not_found",
+        "",
+    );
+    let (cloned, stderr) = common::try_git(
+        tmp.path(),
+        &["clone", &server.repo_url_with(&alice, "alice/app"), "gone"],
+    );
+    assert!(!cloned && stderr.contains("not found"), "{stderr}");
+    let again = call(
+        &server,
+        "POST",
+        "/api/v1/repos",
+        Some(&alice),
+        Some(r#"{"name": "alice/app"}"#),
+    );
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/api/v1/repos/alice/app",
+            Some(&alice),
+            None
+        )
+        .body["public"],
+        false
+    );
+    let log = call(
+        &server,
+        "GET",
+        "/api/v1/events?type=repo.deleted",
+        Some(&server.token),
+        None,
+    );
+    assert_eq!(
+        log.body["items"][0]["data"]["name"], "alice/app",
+        "{}",
+        log.body
+    );
+}
+
+#[test]
+fn identities_over_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["identity", "add", "alice", "--kind", "human"]);
+    forge.ok(&["identity", "add", "bob", "--kind", "human"]);
+    let server = Server::start_with(&forge, &[]);
+    let admin = server.token.clone();
+    let alice = forge.token(&["--identity", "alice", "--repo", "alice/*", "--ops", "read"]);
+    let bob = forge.token(&["--identity", "bob", "--repo", "bob/*", "--ops", "read"]);
+    let post = |token: &str, body: &str| {
+        call(
+            &server,
+            "POST",
+            "/api/v1/identities",
+            Some(token),
+            Some(body),
+        )
+    };
+
+    // A human adds agents it owns (the owner may be left out); not humans, not others' agents.
+    let bot = post(&alice, r#"{"name": "alice-bot", "kind": "agent"}"#);
+    assert_eq!(bot.status, 201, "{}", bot.body);
+    assert_eq!(bot.body["owner"], "alice");
+    assert_eq!(bot.body["kind"], "agent");
+    assert_eq!(bot.body["disabled"], false);
+    assert_error(
+        &post(&alice, r#"{"name": "carol", "kind": "human"}"#),
+        403,
+        "forbidden",
+        "may add only agents it owns",
+    );
+    assert_error(
+        &post(
+            &alice,
+            r#"{"name": "bobs-bot", "kind": "agent", "owner": "bob"}"#,
+        ),
+        403,
+        "forbidden",
+        "",
+    );
+    assert_error(
+        &post(&alice, r#"{"name": "alice-bot", "kind": "agent"}"#),
+        409,
+        "identity_exists",
+        "",
+    );
+    assert_error(
+        &post(&alice, r#"{"name": "../x", "kind": "agent"}"#),
+        400,
+        "invalid_argument",
+        "invalid identity name",
+    );
+    assert_error(
+        &post(&alice, r#"{"name": "x", "kind": "robot"}"#),
+        422,
+        "invalid_request",
+        "unknown variant `robot`",
+    );
+    let narrowed = forge.json(&["token", "attenuate", &alice, "--ttl", "1h"])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_error(
+        &post(&narrowed, r#"{"name": "alice-bot-2", "kind": "agent"}"#),
+        403,
+        "forbidden",
+        "narrowed",
+    );
+    let bot_token = forge.token(&[
+        "--identity",
+        "alice-bot",
+        "--repo",
+        "alice/*",
+        "--ops",
+        "read",
+    ]);
+    assert_error(
+        &post(&bot_token, r#"{"name": "sub-bot", "kind": "agent"}"#),
+        403,
+        "forbidden",
+        "",
+    );
+    // A site admin adds humans, and agents for anyone (an agent must name its owner).
+    assert_eq!(
+        post(&admin, r#"{"name": "carol", "kind": "human"}"#).status,
+        201
+    );
+    assert_error(
+        &post(&admin, r#"{"name": "stray", "kind": "agent"}"#),
+        400,
+        "invalid_argument",
+        "an agent needs an owner",
+    );
+    assert_error(
+        &post(
+            &admin,
+            r#"{"name": "carols", "kind": "human", "owner": "bob"}"#,
+        ),
+        400,
+        "invalid_argument",
+        "only agents have an owner",
+    );
+    assert_error(
+        &post(
+            &admin,
+            r#"{"name": "orphan", "kind": "agent", "owner": "nobody-here"}"#,
+        ),
+        404,
+        "identity_not_found",
+        "",
+    );
+
+    // Reading: a site admin all, a human itself and its agents, an agent itself.
+    let names = |token: &str| -> Vec<String> {
+        call(&server, "GET", "/api/v1/identities", Some(token), None).body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&alice), ["alice", "alice-bot"]);
+    assert_eq!(names(&bob), ["bob"]);
+    assert!(names(&admin).len() >= 5);
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/api/v1/identities/alice-bot",
+            Some(&bot_token),
+            None
+        )
+        .status,
+        200
+    );
+    assert_error(
+        &call(
+            &server,
+            "GET",
+            "/api/v1/identities/alice-bot",
+            Some(&bob),
+            None,
+        ),
+        403,
+        "forbidden",
+        "does not administer identity alice-bot",
+    );
+    assert_error(
+        &call(&server, "GET", "/api/v1/identities/ghost", Some(&bob), None),
+        403,
+        "forbidden",
+        "",
+    );
+    assert_error(
+        &call(
+            &server,
+            "GET",
+            "/api/v1/identities/ghost",
+            Some(&admin),
+            None,
+        ),
+        404,
+        "identity_not_found",
+        "",
+    );
+    assert_error(
+        &call(&server, "GET", "/api/v1/identities", None, None),
+        401,
+        "unauthorized",
+        "",
+    );
+
+    // Disabling: the owner disables its agent, whose tokens stop at once; the agent cannot
+    // re-enable itself.
+    let disabled = call(
+        &server,
+        "PATCH",
+        "/api/v1/identities/alice-bot",
+        Some(&alice),
+        Some(r#"{"disabled": true}"#),
+    );
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    assert_eq!(disabled.body["disabled"], true);
+    assert_error(
+        &call(&server, "GET", "/api/v1/user", Some(&bot_token), None),
+        401,
+        "unauthorized",
+        "disabled",
+    );
+    assert_error(
+        &call(
+            &server,
+            "PATCH",
+            "/api/v1/identities/alice-bot",
+            Some(&bob),
+            Some(r#"{"disabled": false}"#),
+        ),
+        403,
+        "forbidden",
+        "",
+    );
+    assert_eq!(
+        call(
+            &server,
+            "PATCH",
+            "/api/v1/identities/alice-bot",
+            Some(&alice),
+            Some(r#"{"disabled": false}"#)
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        call(&server, "GET", "/api/v1/user", Some(&bot_token), None).status,
+        200
+    );
+
+    // Removal: a human removes its agent, not itself; a site admin removes a human.
+    assert_error(
+        &call(
+            &server,
+            "DELETE",
+            "/api/v1/identities/alice",
+            Some(&alice),
+            None,
+        ),
+        403,
+        "forbidden",
+        "only a site admin removes a human",
+    );
+    assert_error(
+        &call(
+            &server,
+            "DELETE",
+            "/api/v1/identities/alice",
+            Some(&admin),
+            None,
+        ),
+        400,
+        "invalid_argument",
+        "alice-bot",
+    );
+    let removed = call(
+        &server,
+        "DELETE",
+        "/api/v1/identities/alice-bot",
+        Some(&alice),
+        None,
+    );
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    assert_error(
+        &call(&server, "GET", "/api/v1/user", Some(&bot_token), None),
+        401,
+        "unauthorized",
+        "",
+    );
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            "/api/v1/identities/carol",
+            Some(&admin),
+            None
+        )
+        .status,
+        204
+    );
+    let events: Vec<String> = call(
+        &server,
+        "GET",
+        "/api/v1/events?type=identity.added,identity.changed,identity.removed",
+        Some(&admin),
+        None,
+    )
+    .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} by {}",
+                e["type"].as_str().unwrap(),
+                e["data"]["name"].as_str().unwrap_or("?"),
+                e["actor"]["identity"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert!(
+        events.contains(&"identity.added alice-bot by alice".to_owned()),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&"identity.removed alice-bot by alice".to_owned()),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&"identity.added carol by admin".to_owned()),
+        "{events:?}"
+    );
+}

@@ -40,7 +40,7 @@ fn identities_tokens_narrowing_and_revocation() {
 
     // Bad identities.
     let err = forge.fails(&["identity", "add", "bot-2", "--kind", "agent"]);
-    assert!(err.contains("an agent needs --owner HUMAN"), "{err}");
+    assert!(err.contains("an agent needs an owner (a human)"), "{err}");
     let err = forge.fails(&[
         "identity", "add", "bot-2", "--kind", "agent", "--owner", "bot-1",
     ]);

@@ -30,6 +30,7 @@ mod contents;
 mod edits;
 mod error;
 mod events;
+mod identities;
 mod keys;
 mod policies;
 mod refs;
@@ -72,6 +73,7 @@ fn documented() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(document)
         .routes(routes!(user::get))
         .routes(routes!(repos::list, repos::create))
+        .routes(routes!(repos::get, repos::update, repos::delete))
         .routes(routes!(refs::list, refs::update))
         .routes(routes!(refs::get))
         .routes(routes!(commits::list, edits::create))
@@ -86,6 +88,12 @@ fn documented() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(attestations::list))
         .routes(routes!(policies::list, policies::add))
         .routes(routes!(policies::remove))
+        .routes(routes!(identities::list, identities::create))
+        .routes(routes!(
+            identities::get,
+            identities::update,
+            identities::delete
+        ))
         .routes(routes!(keys::list, keys::add))
         .routes(routes!(keys::revoke))
         .routes(routes!(tokens::mint))

@@ -1,4 +1,5 @@
-//! `/api/v1/repos`: the repositories a caller may read, and new ones.
+//! `/api/v1/repos`: the repositories a caller may read, new ones, and one repository with
+//! its settings (read, changed, deleted).
 
 use std::sync::Arc;
 
@@ -8,11 +9,14 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiJson, ErrorBody, acting, allows, blocking, required, token_reads};
+use super::{
+    ApiError, ApiJson, ApiPath, ErrorBody, RepoPath, acting, allows, blocking, repo_for, required,
+    token_reads,
+};
 use crate::auth::token::{Op, Scope};
 use crate::server::AppState;
 use crate::server::auth::Caller;
-use crate::store::RepoName;
+use crate::store::{RepoName, Setting};
 
 #[derive(Serialize, ToSchema)]
 pub(super) struct Repo {
@@ -122,6 +126,167 @@ pub(super) async fn create(
             created_at: record.created_at,
         };
         Ok((StatusCode::CREATED, Json(CreatedRepo { repo })))
+    })
+    .await
+}
+
+/// A repository with its settings.
+#[derive(Serialize, ToSchema)]
+pub(super) struct RepoDetail {
+    /// `owner/name`.
+    name: String,
+    public: bool,
+    /// Seconds since the Unix epoch.
+    created_at: u64,
+    /// The branch `HEAD` names (none in an empty repository without `HEAD`).
+    default_branch: Option<String>,
+    /// Non-fast-forward pushes to the default branch are taken.
+    allow_force: bool,
+    /// Pushed objects must pass git's fsck checks.
+    fsck_objects: bool,
+    /// The path to clone, under this server's address: `/{owner}/{name}.git`.
+    git_path: String,
+}
+
+fn detail(app: &AppState, record: crate::store::RepoRecord) -> Result<RepoDetail, ApiError> {
+    let public = app.data.is_public(&record)?;
+    let name = record.name.clone();
+    let created_at = record.created_at;
+    let state = app.repo_state(record)?;
+    let settings = state.repo.settings()?;
+    let default_branch = match state.repo.read_ref(b"HEAD")? {
+        Some(crate::store::RefTarget::Symbolic(target)) => {
+            Some(String::from_utf8_lossy(&target).into_owned())
+        }
+        _ => None,
+    };
+    Ok(RepoDetail {
+        git_path: format!("/{name}.git"),
+        name,
+        public,
+        created_at,
+        default_branch,
+        allow_force: settings.allow_force,
+        fsck_objects: settings.fsck_objects,
+    })
+}
+
+/// One repository
+#[utoipa::path(
+    get,
+    path = "/api/v1/repos/{owner}/{name}",
+    operation_id = "repos_get",
+    tag = "repos",
+    params(RepoPath),
+    responses(
+        (status = 200, description = "The repository", body = RepoDetail),
+        (status = 401, description = "A private repository without a token, or a token refused", body = ErrorBody),
+        (status = 404, description = "No such repository (or the caller may not read it)", body = ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub(super) async fn get(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
+) -> Result<Json<RepoDetail>, ApiError> {
+    blocking(move || {
+        let (_, record) = repo_for(&app, caller.token.as_deref(), &owner, &name, Op::Read)?;
+        Ok(Json(detail(&app, record)?))
+    })
+    .await
+}
+
+/// Settings to change; those left out stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RepoChanges {
+    #[serde(default)]
+    public: Option<bool>,
+    #[serde(default)]
+    allow_force: Option<bool>,
+    #[serde(default)]
+    fsck_objects: Option<bool>,
+}
+
+/// Change a repository's settings
+///
+/// Needs `admin` on the repository; each change is a `repo.changed` event.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/repos/{owner}/{name}",
+    operation_id = "repos_update",
+    tag = "repos",
+    params(RepoPath),
+    request_body = RepoChanges,
+    responses(
+        (status = 200, description = "The repository as it is now", body = RepoDetail),
+        (status = 401, description = "No token, or one refused", body = ErrorBody),
+        (status = 403, description = "The token lacks admin on the repository", body = ErrorBody),
+        (status = 404, description = "No such repository (or the caller may not read it)", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "The JSON is not a set of settings", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn update(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
+    ApiJson(changes): ApiJson<RepoChanges>,
+) -> Result<Json<RepoDetail>, ApiError> {
+    blocking(move || {
+        let token = required(&caller)?;
+        let (repo_name, _) = repo_for(&app, Some(token), &owner, &name, Op::Admin)?;
+        let data = acting(&app, &caller);
+        for (setting, value) in [
+            (Setting::Public, changes.public),
+            (Setting::AllowForce, changes.allow_force),
+            (Setting::FsckObjects, changes.fsck_objects),
+        ] {
+            if let Some(value) = value {
+                data.set_setting(&repo_name, setting, value)?;
+            }
+        }
+        let record = app.data.find_repo(&repo_name)?.ok_or_else(|| {
+            ApiError::not_found(
+                "repo_not_found",
+                format!("repository {repo_name} does not exist"),
+            )
+        })?;
+        Ok(Json(detail(&app, record)?))
+    })
+    .await
+}
+
+/// Delete a repository
+///
+/// Needs `admin` on the repository. Its refs, objects and metadata are removed; a `repo.deleted` event is logged. A repository created again under the name is a new one.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/repos/{owner}/{name}",
+    operation_id = "repos_delete",
+    tag = "repos",
+    params(RepoPath),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No token, or one refused", body = ErrorBody),
+        (status = 403, description = "The token lacks admin on the repository", body = ErrorBody),
+        (status = 404, description = "No such repository (or the caller may not read it)", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn delete(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || {
+        let token = required(&caller)?;
+        let (repo_name, record) = repo_for(&app, Some(token), &owner, &name, Op::Admin)?;
+        acting(&app, &caller).delete_repo(&repo_name)?;
+        app.forget_repo(record.id);
+        Ok(StatusCode::NO_CONTENT)
     })
     .await
 }
