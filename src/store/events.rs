@@ -95,6 +95,10 @@ impl EventKind {
 /// A comma-separated list of event types (`ref.updated,ref.refused`), each checked to be
 /// one of `EVENT_TYPES`; the error names the unknown one.
 pub fn parse_types(list: &str) -> Result<Vec<String>, String> {
+    // An empty list asks for no filter (`?type=`), as a missing one does.
+    if list.trim().is_empty() {
+        return Ok(Vec::new());
+    }
     let types: Vec<String> = list.split(',').map(|t| t.trim().to_owned()).collect();
     match types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
         Some(unknown) => Err(format!(

@@ -1298,7 +1298,43 @@ fn identities_over_rest() {
         ),
         403,
         "forbidden",
-        "only a site admin removes a human",
+        "cannot remove its own identity",
+    );
+    assert_error(
+        &call(
+            &server,
+            "PATCH",
+            "/api/v1/identities/alice",
+            Some(&alice),
+            Some(r#"{"disabled": true}"#),
+        ),
+        403,
+        "forbidden",
+        "cannot disable its own identity",
+    );
+    assert_error(
+        &call(
+            &server,
+            "PATCH",
+            "/api/v1/identities/admin",
+            Some(&admin),
+            Some(r#"{"disabled": true}"#),
+        ),
+        403,
+        "forbidden",
+        "lock it out",
+    );
+    assert_error(
+        &call(
+            &server,
+            "DELETE",
+            "/api/v1/identities/bob",
+            Some(&alice),
+            None,
+        ),
+        403,
+        "forbidden",
+        "",
     );
     assert_error(
         &call(
@@ -1368,5 +1404,42 @@ fn identities_over_rest() {
     assert!(
         events.contains(&"identity.added carol by admin".to_owned()),
         "{events:?}"
+    );
+}
+
+/// schemathesis (PyPI) runs against a live server's own document with every check on
+/// (`.ci/schemathesis`: a seeded repository, a token, the destructive operations last) and
+/// finds nothing. `FORGE_TEST_SCHEMATHESIS` names its executable when it is not on `PATH`.
+#[test]
+fn schemathesis_finds_nothing() {
+    let schemathesis =
+        std::env::var("FORGE_TEST_SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".to_owned());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/schemathesis");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&schemathesis)
+        .arg(common::forge_bin())
+        .output()
+        .unwrap_or_else(|e| panic!("bash {}: {e}", script.display()));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "schemathesis ({schemathesis}; FORGE_TEST_SCHEMATHESIS names another) failed:\n{report}"
+    );
+    // Both runs tested every operation they selected, and reached the seeded data.
+    assert_eq!(report.matches("generated, ").count(), 2, "{report}");
+    assert!(!report.contains(" failed"), "{report}");
+    let answered = report
+        .lines()
+        .find_map(|l| l.split("answered 2xx: ").nth(1))
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    assert!(
+        answered > 50,
+        "too few requests reached the seeded repository:\n{report}"
     );
 }

@@ -25,6 +25,7 @@ pub(super) struct ArchiveQuery {
     #[param(rename = "ref")]
     rev: Option<String>,
     /// `tar.gz` (default) or `zip`.
+    #[param(pattern = "^(tar\\.gz|tgz|zip)?$")]
     format: Option<String>,
     /// The directory every path is under, `NAME-SHORTSHA/` by default; empty for none.
     prefix: Option<String>,
@@ -40,7 +41,10 @@ pub(super) struct ArchiveQuery {
     tag = "contents",
     params(RepoPath, ArchiveQuery),
     responses(
-        (status = 200, description = "The archive", content_type = "application/gzip", body = Vec<u8>),
+        (status = 200, description = "The archive", content(
+            (Vec<u8> = "application/gzip"),
+            (Vec<u8> = "application/zip"),
+        )),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
         (status = 400, description = "An unknown format or a bad prefix", body = ErrorBody),
         (status = 401, description = "A private repository without a token, or a token refused", body = ErrorBody),
@@ -57,7 +61,11 @@ pub(super) async fn archive(
     ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
     ApiQuery(query): ApiQuery<ArchiveQuery>,
 ) -> Result<Response, ApiError> {
-    let format_name = query.format.as_deref().unwrap_or("tar.gz");
+    let format_name = query
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty())
+        .unwrap_or("tar.gz");
     let format = ArchiveFormat::parse(format_name).ok_or_else(|| {
         ApiError::bad_request(format!("format is tar.gz or zip, not {format_name:?}"))
     })?;

@@ -104,7 +104,9 @@ impl CommitView {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub(super) struct CommitPath {
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     owner: String,
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     name: String,
     /// A revision: a 40-digit SHA-1 or 64-digit native id (answers are then immutable), a
     /// branch, a tag, or a full ref name with its slashes percent-encoded.
@@ -169,6 +171,7 @@ pub(super) struct LogQuery {
     path: Option<String>,
     /// Where the previous page ended (its `next_cursor`); it pins the history it started
     /// from, so pages stay consistent while the branch moves.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     cursor: Option<String>,
     /// At most this many (1 to 100, default 30).
     #[param(minimum = 1, maximum = 100)]

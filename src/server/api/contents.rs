@@ -374,9 +374,12 @@ pub(super) async fn raw(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub(super) struct BlobPath {
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     owner: String,
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     name: String,
     /// The blob's SHA-1 (40 hex digits).
+    #[param(pattern = "^[0-9a-fA-F]{40}$")]
     sha: String,
 }
 

@@ -137,6 +137,11 @@ pub(super) async fn create(
         .request_memory
         .reservation(format!("identity:{}", token.identity));
     let body = read_body(request.into_body(), &mut reserved).await?;
+    // A JSON object (serde would also read the struct from an array), parsed once: the
+    // body may be large.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request("the body is a JSON object"));
+    }
     let parsed: CreateCommit = serde_json::from_slice(&body).map_err(|e| {
         let status = match e.classify() {
             serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,

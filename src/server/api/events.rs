@@ -26,14 +26,28 @@ const MAX_LIMIT: usize = 1000;
 pub(super) struct EventQuery {
     /// Only events after this sequence number (0: from the start).
     #[param(minimum = 0)]
-    after: Option<u64>,
+    after: Option<i64>,
     /// Only events of these types, comma-separated (`ref.updated,ref.refused`).
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", schema_with = event_types_schema)]
     types: Option<String>,
     /// At most this many (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+}
+
+/// `type`: a comma-separated list of the known event types (the pattern is made from
+/// `EVENT_TYPES`, so the document names each one).
+fn event_types_schema() -> utoipa::openapi::Object {
+    let one = crate::store::events::EVENT_TYPES
+        .iter()
+        .map(|t| t.replace('.', "\\."))
+        .collect::<Vec<_>>()
+        .join("|");
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(format!("^(({one})(,({one}))*)?$")))
+        .build()
 }
 
 impl EventQuery {
@@ -49,7 +63,7 @@ impl EventQuery {
             None => Vec::new(),
         };
         Ok(EventFilter {
-            after: self.after.unwrap_or(0),
+            after: sequence(self.after)?.unwrap_or(0),
             repo,
             types,
             limit,
@@ -197,10 +211,10 @@ pub(super) struct StreamQuery {
     /// Start after this sequence number (a `Last-Event-ID` header wins over it); none:
     /// from now on.
     #[param(minimum = 0)]
-    after: Option<u64>,
+    after: Option<i64>,
     /// Only events of these types, comma-separated.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", schema_with = event_types_schema)]
     types: Option<String>,
 }
 
@@ -289,7 +303,7 @@ impl Streaming {
 fn stream_start(
     app: &AppState,
     headers: &axum::http::HeaderMap,
-    after: Option<u64>,
+    after: Option<i64>,
 ) -> Result<u64, ApiError> {
     if let Some(value) = headers.get("last-event-id") {
         let text = value.to_str().unwrap_or("").trim();
@@ -297,10 +311,21 @@ fn stream_start(
             ApiError::bad_request(format!("Last-Event-ID is a sequence number, not {text:?}"))
         });
     }
-    match after {
+    match sequence(after)? {
         Some(after) => Ok(after),
         None => Ok(app.data.last_event()?),
     }
+}
+
+/// A sequence number from a query (declared as a signed 64-bit integer, so negative ones
+/// are refused here).
+fn sequence(after: Option<i64>) -> Result<Option<u64>, ApiError> {
+    after
+        .map(|a| {
+            u64::try_from(a)
+                .map_err(|_| ApiError::bad_request(format!("after is 0 or more, not {a}")))
+        })
+        .transpose()
 }
 
 type SseItems = std::pin::Pin<

@@ -1,7 +1,8 @@
 //! `/api/v1/identities`: humans and agents, as `forge identity` manages them.
 //!
 //! Who may: a site admin (`admin` on `*`) everything; a human adds agents it owns, reads,
-//! disables and removes them, and reads and disables itself; an agent reads itself. Adding
+//! disables and removes them, and reads itself; an agent reads itself. No token disables
+//! or removes its own identity (it would lock itself out). Adding
 //! needs a token that is not narrowed. A caller that may not manage an identity is not told
 //! whether it exists.
 
@@ -100,10 +101,12 @@ pub(super) async fn list(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewIdentity {
+    #[schema(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     name: String,
     kind: IdentityKind,
     /// An agent's owner (a human); for a human's own agents it may be left out.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     owner: Option<String>,
 }
 
@@ -167,6 +170,7 @@ pub(super) async fn create(
 #[into_params(parameter_in = Path)]
 pub(super) struct IdentityPath {
     /// The identity's name.
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     name: String,
 }
 
@@ -214,9 +218,10 @@ pub(super) struct IdentityChanges {
     params(IdentityPath),
     request_body = IdentityChanges,
     responses(
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 200, description = "The identity as it is now", body = IdentityView),
         (status = 401, description = "No token, or one refused", body = ErrorBody),
-        (status = 403, description = "The caller does not manage this identity (an agent cannot change itself)", body = ErrorBody),
+        (status = 403, description = "The caller does not manage this identity, or would disable its own", body = ErrorBody),
         (status = 404, description = "No such identity (told to a site admin only)", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "The JSON is not a change of an identity", body = ErrorBody),
@@ -232,6 +237,11 @@ pub(super) async fn update(
     blocking(move || {
         let token = required(&caller)?;
         let identity = administered_identity(&app, token, &name, false)?;
+        if changes.disabled && identity.name.eq_ignore_ascii_case(&token.identity) {
+            return Err(ApiError::forbidden(
+                "a token cannot disable its own identity (that would lock it out); another admin can",
+            ));
+        }
         let changed =
             acting(&app, &caller).set_identity_disabled(&identity.name, changes.disabled)?;
         Ok(Json(IdentityView::of(changed)))
@@ -252,7 +262,7 @@ pub(super) async fn update(
         (status = 204, description = "Removed"),
         (status = 400, description = "A human who still owns agents", body = ErrorBody),
         (status = 401, description = "No token, or one refused", body = ErrorBody),
-        (status = 403, description = "The caller may not remove this identity", body = ErrorBody),
+        (status = 403, description = "The caller may not remove this identity (nor its own)", body = ErrorBody),
         (status = 404, description = "No such identity (told to a site admin only)", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -266,6 +276,11 @@ pub(super) async fn delete(
         let token = required(&caller)?;
         let identity = administered_identity(&app, token, &name, false)?;
         let site_admin = allows(token, &Scope::All, Op::Admin).is_ok();
+        if identity.name.eq_ignore_ascii_case(&token.identity) {
+            return Err(ApiError::forbidden(
+                "a token cannot remove its own identity; another admin can",
+            ));
+        }
         if !site_admin && identity.kind == IdentityKind::Human {
             return Err(ApiError::forbidden(format!(
                 "only a site admin removes a human ({})",

@@ -41,6 +41,7 @@ impl Keys {
 #[into_params(parameter_in = Path)]
 pub(super) struct IdentityPath {
     /// The identity's name.
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     name: String,
 }
 
@@ -48,8 +49,10 @@ pub(super) struct IdentityPath {
 #[into_params(parameter_in = Path)]
 pub(super) struct KeyPath {
     /// The identity's name.
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     name: String,
     /// The Ed25519 public key, 64 hex digits.
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
     key: String,
 }
 
@@ -108,6 +111,7 @@ pub(super) async fn list(
 #[serde(deny_unknown_fields)]
 pub(super) struct NewKey {
     /// Ed25519 public key, 64 hex digits (`forge keygen` prints it).
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     key: String,
 }
 
@@ -174,6 +178,14 @@ pub(super) async fn revoke(
     blocking(move || {
         let data = acting(&app, &caller);
         let (caller, identity) = managed(&app, &caller, &name, Action::Revoke)?;
+        // Revoking is idempotent: a key revoked already stays as it was.
+        let revoked_already = identity
+            .keys
+            .iter()
+            .any(|k| k.key.eq_ignore_ascii_case(&key) && !k.is_active());
+        if revoked_already {
+            return Ok(Keys::of(identity));
+        }
         let identity = data.revoke_identity_key(&identity.name, &key)?;
         tracing::info!("{} revoked key {key} of {}", caller.identity, identity.name);
         Ok(Keys::of(identity))

@@ -143,8 +143,10 @@ pub fn routes() -> Router<Arc<AppState>> {
 #[into_params(parameter_in = Path)]
 struct RepoPath {
     /// The owning identity.
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     owner: String,
     /// The repository's name under its owner.
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     name: String,
 }
 

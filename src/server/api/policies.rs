@@ -36,9 +36,12 @@ pub(super) struct RemovedRule {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub(super) struct RulePath {
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     owner: String,
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     name: String,
     /// The rule's id.
+    #[param(pattern = "^[0-9]{1,19}$")]
     id: String,
 }
 

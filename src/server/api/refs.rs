@@ -26,8 +26,10 @@ pub(super) struct RefUpdateBody {
     name: String,
     /// The SHA-1 the ref is at now; missing or null when it must not exist yet.
     #[serde(default)]
+    #[schema(pattern = "^[0-9a-fA-F]{40}$")]
     old: Option<String>,
     /// The SHA-1 to point it at; null deletes it.
+    #[schema(pattern = "^[0-9a-fA-F]{40}$")]
     new: Option<String>,
 }
 
@@ -170,6 +172,7 @@ pub(super) struct RefQuery {
     /// Only refs whose names start with this (`refs/heads/`).
     prefix: Option<String>,
     /// Where the previous page ended (its `next_cursor`).
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     cursor: Option<String>,
     /// At most this many (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -268,7 +271,9 @@ pub(super) async fn list(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
 pub(super) struct RefPath {
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     owner: String,
+    #[param(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     name: String,
     /// The ref name after `refs/`, its slashes percent-encoded: `heads%2Fmain` for
     /// `refs/heads/main`.

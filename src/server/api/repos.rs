@@ -76,6 +76,7 @@ pub(super) async fn list(
 #[serde(deny_unknown_fields)]
 pub(super) struct NewRepo {
     /// `owner/name`.
+    #[schema(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     name: String,
     #[serde(default)]
     public: bool,
@@ -220,6 +221,7 @@ pub(super) struct RepoChanges {
     params(RepoPath),
     request_body = RepoChanges,
     responses(
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 200, description = "The repository as it is now", body = RepoDetail),
         (status = 401, description = "No token, or one refused", body = ErrorBody),
         (status = 403, description = "The token lacks admin on the repository", body = ErrorBody),

@@ -22,14 +22,26 @@ use crate::server::auth::Caller;
 pub(super) struct NewToken {
     identity: String,
     /// `owner/name`, `owner/*` or `*`.
+    #[schema(min_items = 1)]
     repos: Vec<String>,
     /// `read`, `write`, `admin`.
+    #[schema(min_items = 1, inline, value_type = Vec<TokenOp>)]
     ops: Vec<String>,
     /// Ref globs the token may update (`refs/heads/agent/**`); none: every ref.
     #[serde(default)]
     refs: Vec<String>,
     /// Lifetime in seconds (default 30 days; at most 10 years).
     ttl_seconds: Option<u64>,
+}
+
+/// An operation a token grants (as the schema states it; `ops` is read as strings).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum TokenOp {
+    Read,
+    Write,
+    Admin,
 }
 
 const DEFAULT_TTL: Duration = Duration::from_secs(30 * 86_400);
