@@ -103,8 +103,18 @@ pub struct Pusher<'a> {
 /// The push option that carries an attestation: `attest=<base64url of the envelope>`.
 const ATTEST_OPTION: &str = "attest=";
 
+/// What a push did, for the server's counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Whether any ref moved.
+    pub moved: bool,
+    /// The code of every ref update refused (by the gate, a lost compare-and-swap or a
+    /// refused attestation); refs of a pack that failed as a whole are not counted.
+    pub refused: Vec<&'static str>,
+}
+
 /// Runs a parsed push and writes git's report to `out` (band 1 when the client asked for a
-/// side band, with progress on band 2 unless `quiet`). Returns whether any ref moved.
+/// side band, with progress on band 2 unless `quiet`).
 pub fn receive<W>(
     state: &RepoState,
     request: &PushRequest,
@@ -112,7 +122,7 @@ pub fn receive<W>(
     limits: PushLimits,
     pusher: &Pusher<'_>,
     out: W,
-) -> io::Result<bool>
+) -> io::Result<PushOutcome>
 where
     W: Write + Clone + Send + 'static,
 {
@@ -196,7 +206,21 @@ where
         out.write_all(&report)?;
     }
     out.flush()?;
-    Ok(results.1.iter().any(|(_, r)| r.is_ok()))
+    Ok(PushOutcome {
+        moved: results.1.iter().any(|(_, r)| r.is_ok()),
+        refused: results
+            .1
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Err(
+                    e @ (RefError::Refused(_)
+                    | RefError::Concurrent(_)
+                    | RefError::Attestation { .. }),
+                ) => Some(e.code()),
+                _ => None,
+            })
+            .collect(),
+    })
 }
 
 fn band_packet(band: u8, payload: &[u8]) -> Vec<u8> {

@@ -5,9 +5,8 @@ use std::io::{self, BufRead, Read, Write};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -22,7 +21,9 @@ use crate::upload::{self, UploadError, advertise};
 use super::AppState;
 use super::auth::{self, Caller};
 use super::error::{HttpError, no_cache, plain};
+use super::forwarded::Client;
 use super::limits::{self, Reserved};
+use super::metrics::Metrics;
 
 /// Largest request body accepted after decompression. Negotiation requests are small; a
 /// lazy fetch of a huge checkout sends one `want` line (50 bytes) per blob.
@@ -288,19 +289,21 @@ fn decoded_body(
 }
 
 /// Whose share of the server's slots a request uses: its identity, or without a token
-/// its address.
-fn share_key(caller: &Caller, peer: SocketAddr) -> String {
+/// its address (the client's, behind a trusted proxy).
+fn share_key(caller: &Caller, client: &Client) -> String {
     match &caller.token {
         Some(token) => format!("identity:{}", token.identity),
-        None => format!("address:{}", peer.ip()),
+        None => format!("address:{}", client.addr),
     }
 }
 
 /// An `io::Write` that hands each write to the HTTP response body. Fails once the client
-/// has gone, which stops the pack being made.
+/// has gone, which stops the pack being made. Counts what it sends as fetched bytes when
+/// `sent` is given.
 #[derive(Clone)]
 struct BodyWriter {
     tx: mpsc::Sender<Result<Bytes, io::Error>>,
+    sent: Option<Arc<Metrics>>,
 }
 
 impl BodyWriter {
@@ -315,6 +318,9 @@ impl Write for BodyWriter {
         self.tx
             .blocking_send(Ok(Bytes::copy_from_slice(bytes)))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
+        if let Some(metrics) = &self.sent {
+            metrics.fetch_sent(bytes.len());
+        }
         Ok(bytes.len())
     }
 
@@ -327,7 +333,7 @@ pub async fn upload_pack(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     Path((owner, name)): Path<(String, String)>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -344,7 +350,7 @@ pub async fn upload_pack(
         Ok(authorized) => authorized,
         Err(response) => return response,
     };
-    let share = share_key(&caller, peer);
+    let share = share_key(&caller, &client);
     let (raw, mut reserved) = match receive_body(&app, body, share.clone()).await {
         Ok(received) => received,
         Err(response) => return response,
@@ -367,45 +373,52 @@ pub async fn upload_pack(
         Ok(Err(response)) => return *response,
         Err(e) => return HttpError::internal(e).into_response(),
     };
-    streamed("application/x-git-upload-pack-result", move |mut out| {
-        let _slot = slot;
-        let (body, _reserved) = request;
-        let answer = if version == 2 {
-            upload::serve_v2(&state, &body)
-        } else {
-            upload::serve_v0(&state, &body)
-        };
-        drop(body);
-        let response = match answer {
-            Ok(response) => response,
-            Err(e) => {
-                if !matches!(e, UploadError::Request(_) | UploadError::NotOurRef(_)) {
-                    tracing::error!("upload-pack of {}: {e}", state.repo.name());
-                } else {
-                    tracing::info!("upload-pack of {} refused: {e}", state.repo.name());
+    let metrics = app.metrics.clone();
+    let sent = Some(metrics.clone());
+    streamed(
+        "application/x-git-upload-pack-result",
+        sent,
+        move |mut out| {
+            let _slot = slot;
+            let (body, _reserved) = request;
+            let answer = if version == 2 {
+                upload::serve_v2(&state, &body)
+            } else {
+                upload::serve_v0(&state, &body)
+            };
+            drop(body);
+            let response = match answer {
+                Ok(response) => response,
+                Err(e) => {
+                    if !matches!(e, UploadError::Request(_) | UploadError::NotOurRef(_)) {
+                        tracing::error!("upload-pack of {}: {e}", state.repo.name());
+                    } else {
+                        tracing::info!("upload-pack of {} refused: {e}", state.repo.name());
+                    }
+                    upload::Response {
+                        head: upload::error_response(&e),
+                        pack: None,
+                    }
                 }
-                upload::Response {
-                    head: upload::error_response(&e),
-                    pack: None,
+            };
+            if out.write_all(&response.head).is_err() {
+                return Ok(());
+            }
+            if let Some(plan) = response.pack {
+                metrics.fetch();
+                let repack_wanted = plan.repack_wanted;
+                if let Err(e) = plan.run(&state, out.clone()) {
+                    // Without a side band git cannot be told why: cut the body short.
+                    out.abort(e);
+                }
+                drop(out);
+                if repack_wanted {
+                    state.schedule_repack();
                 }
             }
-        };
-        if out.write_all(&response.head).is_err() {
-            return Ok(());
-        }
-        if let Some(plan) = response.pack {
-            let repack_wanted = plan.repack_wanted;
-            if let Err(e) = plan.run(&state, out.clone()) {
-                // Without a side band git cannot be told why: cut the body short.
-                out.abort(e);
-            }
-            drop(out);
-            if repack_wanted {
-                state.schedule_repack();
-            }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -431,7 +444,7 @@ pub async fn receive_pack(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     Path((owner, name)): Path<(String, String)>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -476,15 +489,16 @@ pub async fn receive_pack(
         }
     };
     let keys = vec![
-        share_key(&caller, peer),
+        share_key(&caller, &client),
         format!("repository:{}", state.repo.id()),
     ];
     let slot = match app.push_slots.acquire(keys, app.limits.slot_wait).await {
         Ok(slot) => slot,
         Err(why) => return busy(why),
     };
-    let input = request_stream(first, frames, app.limits.body_idle);
-    streamed("application/x-git-receive-pack-result", move |out| {
+    let metrics = app.metrics.clone();
+    let input = request_stream(first, frames, app.limits.body_idle, metrics.clone());
+    streamed("application/x-git-receive-pack-result", None, move |out| {
         let _slot = slot;
         let mut input = decoded_input(input, encoding, limits.max_push_bytes);
         let request = crate::receive::request::read_request(&mut input).map_err(|reason| {
@@ -494,6 +508,7 @@ pub async fn receive_pack(
             // The probe git sends before a large chunked body.
             return Ok(());
         }
+        metrics.push();
         let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
         let pusher = crate::receive::Pusher {
             caller: caller.gate_caller(),
@@ -503,8 +518,14 @@ pub async fn receive_pack(
             may_update: &may_update,
         };
         match crate::receive::receive(&state, &request, &mut input, limits, &pusher, out) {
-            Ok(true) => state.schedule_repack(),
-            Ok(false) => {}
+            Ok(outcome) => {
+                for code in outcome.refused {
+                    metrics.refused("push", code);
+                }
+                if outcome.moved {
+                    state.schedule_repack();
+                }
+            }
             Err(e) => tracing::info!("push to {}: {e}", state.repo.name()),
         }
         Ok(())
@@ -607,6 +628,7 @@ fn request_stream(
     first: Option<Bytes>,
     mut frames: axum::body::BodyDataStream,
     idle: std::time::Duration,
+    metrics: Arc<Metrics>,
 ) -> RequestStream {
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
     let Some(first) = first else {
@@ -615,6 +637,7 @@ fn request_stream(
             current: Bytes::new(),
         };
     };
+    metrics.push_received(first.len());
     tokio::spawn(async move {
         loop {
             let next = tokio::time::timeout(idle, futures_util::StreamExt::next(&mut frames));
@@ -631,6 +654,9 @@ fn request_stream(
                     format!("no request data for {} seconds", idle.as_secs()),
                 )),
             };
+            if let Ok(frame) = &frame {
+                metrics.push_received(frame.len());
+            }
             let failed = frame.is_err();
             if tx.send(frame).await.is_err() || failed {
                 break;
@@ -660,10 +686,11 @@ impl Read for RequestStream {
 /// work's end before answering.
 async fn streamed(
     content_type: &'static str,
+    sent: Option<Arc<Metrics>>,
     work: impl FnOnce(BodyWriter) -> Result<(), HttpError> + Send + 'static,
 ) -> Response {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
-    let work = tokio::task::spawn_blocking(move || work(BodyWriter { tx }));
+    let work = tokio::task::spawn_blocking(move || work(BodyWriter { tx, sent }));
     match rx.recv().await {
         Some(first) => {
             tokio::spawn(async move {

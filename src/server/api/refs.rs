@@ -115,7 +115,8 @@ pub(super) async fn update(
         let _push = state.push_lock();
         state.with_graph(|graph| -> Result<(), ApiError> {
             let mut ctx = StoredContext::new(repo, graph, &app.data, &may_update)?;
-            ctx.apply_one(&proposal)??;
+            ctx.apply_one(&proposal)?
+                .inspect_err(|refusal| app.metrics.refused("rest", refusal.code()))?;
             Ok(())
         })?;
         state.schedule_repack();
@@ -202,6 +203,7 @@ pub(super) struct RefPage {
 pub(super) async fn list(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    client: crate::server::forwarded::Client,
     ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
     ApiQuery(query): ApiQuery<RefQuery>,
 ) -> Result<axum::response::Response, ApiError> {
@@ -255,6 +257,7 @@ pub(super) async fn list(
             if !prefix.is_empty() {
                 next.push_str(&format!("&prefix={}", percent_encode(&prefix)));
             }
+            let next = client.url(&next);
             if let Ok(link) = axum::http::HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
             {
                 response
