@@ -98,6 +98,8 @@ pub struct Pusher<'a> {
     pub data: &'a DataDir,
     /// Whether the pusher's token allows updating a ref.
     pub may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
+    /// `scheme://host` of the server as the pusher reaches it, for hints naming a URL.
+    pub base_url: Option<&'a str>,
 }
 
 /// The push option that carries an attestation: `attest=<base64url of the envelope>`.
@@ -388,6 +390,7 @@ fn apply(
             settings: repo.settings()?,
             brought: IdMap::default(),
             may_update: pusher.may_update,
+            base_url: pusher.base_url,
         };
         let mut changes = Vec::with_capacity(request.commands.len());
         for command in &request.commands {
@@ -533,6 +536,7 @@ struct PushContext<'a> {
     /// The new tips the push brought: native id → (SHA-1, kind).
     brought: IdMap<ObjectId, (Sha1, Kind)>,
     may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
+    base_url: Option<&'a str>,
 }
 
 impl PushContext<'_> {
@@ -580,6 +584,13 @@ impl PushContext<'_> {
 impl GateContext for PushContext<'_> {
     fn repo_name(&self) -> &str {
         self.state.repo.name()
+    }
+
+    fn url_of(&self, path: &str) -> String {
+        match self.base_url {
+            Some(base) => format!("{base}{path}"),
+            None => path.to_owned(),
+        }
     }
 
     fn refs(&self) -> &BTreeMap<BString, RefTarget> {

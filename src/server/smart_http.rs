@@ -510,12 +510,14 @@ pub async fn receive_pack(
         }
         metrics.push();
         let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
+        let base_url = client.url("");
         let pusher = crate::receive::Pusher {
             caller: caller.gate_caller(),
             identity: caller.token.as_ref().map(|t| t.identity.as_str()),
             admin: caller.administers(&repo_name),
             data: &app.data,
             may_update: &may_update,
+            base_url: Some(&base_url),
         };
         match crate::receive::receive(&state, &request, &mut input, limits, &pusher, out) {
             Ok(outcome) => {

@@ -143,3 +143,59 @@ fn a_bad_trusted_proxy_is_refused_by_name() {
         "{error}"
     );
 }
+
+/// A refused push's hint names the upload URL the pusher reaches: through a trusted proxy,
+/// the one the proxy was asked for.
+#[test]
+fn a_refusal_hint_names_the_upload_url_the_pusher_reaches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    let server = Server::start_with(&forge, &["--trusted-proxy", "127.0.0.1"]);
+    two_branches(&forge, &server, tmp.path());
+    forge.ok(&["identity", "add", "ci-bot", "--kind", "human"]);
+    forge.ok(&[
+        "policy",
+        "add",
+        "alice/app",
+        "--ref",
+        "refs/heads/main",
+        "--require",
+        "test-result",
+        "--signers",
+        "ci-bot",
+    ]);
+    let work = tmp.path().join("work");
+    common::commit_file(&work, "b", "b\n", "second");
+    let url = server.repo_url("alice/app");
+    let hint = |stderr: &str| {
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("remote: forge: refs/heads/main: then upload it (POST "))
+            .and_then(|rest| rest.split(')').next())
+            .unwrap_or_else(|| panic!("no upload hint in {stderr}"))
+            .to_owned()
+    };
+    let (pushed, stderr) = common::try_git(&work, &["push", &url, "main"]);
+    assert!(!pushed, "{stderr}");
+    assert_eq!(
+        hint(&stderr),
+        format!("{}/api/v1/repos/alice/app/attestations", server.url)
+    );
+    let (pushed, stderr) = common::try_git(
+        &work,
+        &[
+            "-c",
+            "http.extraHeader=X-Forwarded-Proto: https",
+            "-c",
+            "http.extraHeader=X-Forwarded-Host: forge.example.com",
+            "push",
+            &url,
+            "main",
+        ],
+    );
+    assert!(!pushed, "{stderr}");
+    assert_eq!(
+        hint(&stderr),
+        "https://forge.example.com/api/v1/repos/alice/app/attestations"
+    );
+}
