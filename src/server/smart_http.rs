@@ -307,6 +307,14 @@ struct BodyWriter {
 }
 
 impl BodyWriter {
+    /// The same body, its bytes counted as fetched.
+    fn counted(self, metrics: Arc<Metrics>) -> BodyWriter {
+        BodyWriter {
+            sent: Some(metrics),
+            ..self
+        }
+    }
+
     /// Ends the body with an error: the client sees the response cut off.
     fn abort(&self, error: io::Error) {
         let _ = self.tx.blocking_send(Err(error));
@@ -374,51 +382,47 @@ pub async fn upload_pack(
         Err(e) => return HttpError::internal(e).into_response(),
     };
     let metrics = app.metrics.clone();
-    let sent = Some(metrics.clone());
-    streamed(
-        "application/x-git-upload-pack-result",
-        sent,
-        move |mut out| {
-            let _slot = slot;
-            let (body, _reserved) = request;
-            let answer = if version == 2 {
-                upload::serve_v2(&state, &body)
-            } else {
-                upload::serve_v0(&state, &body)
-            };
-            drop(body);
-            let response = match answer {
-                Ok(response) => response,
-                Err(e) => {
-                    if !matches!(e, UploadError::Request(_) | UploadError::NotOurRef(_)) {
-                        tracing::error!("upload-pack of {}: {e}", state.repo.name());
-                    } else {
-                        tracing::info!("upload-pack of {} refused: {e}", state.repo.name());
-                    }
-                    upload::Response {
-                        head: upload::error_response(&e),
-                        pack: None,
-                    }
+    streamed("application/x-git-upload-pack-result", move |out| {
+        let _slot = slot;
+        let mut out = out.counted(metrics.clone());
+        let (body, _reserved) = request;
+        let answer = if version == 2 {
+            upload::serve_v2(&state, &body)
+        } else {
+            upload::serve_v0(&state, &body)
+        };
+        drop(body);
+        let response = match answer {
+            Ok(response) => response,
+            Err(e) => {
+                if !matches!(e, UploadError::Request(_) | UploadError::NotOurRef(_)) {
+                    tracing::error!("upload-pack of {}: {e}", state.repo.name());
+                } else {
+                    tracing::info!("upload-pack of {} refused: {e}", state.repo.name());
                 }
-            };
-            if out.write_all(&response.head).is_err() {
-                return Ok(());
-            }
-            if let Some(plan) = response.pack {
-                metrics.fetch();
-                let repack_wanted = plan.repack_wanted;
-                if let Err(e) = plan.run(&state, out.clone()) {
-                    // Without a side band git cannot be told why: cut the body short.
-                    out.abort(e);
-                }
-                drop(out);
-                if repack_wanted {
-                    state.schedule_repack();
+                upload::Response {
+                    head: upload::error_response(&e),
+                    pack: None,
                 }
             }
-            Ok(())
-        },
-    )
+        };
+        if out.write_all(&response.head).is_err() {
+            return Ok(());
+        }
+        if let Some(plan) = response.pack {
+            metrics.fetch();
+            let repack_wanted = plan.repack_wanted;
+            if let Err(e) = plan.run(&state, out.clone()) {
+                // Without a side band git cannot be told why: cut the body short.
+                out.abort(e);
+            }
+            drop(out);
+            if repack_wanted {
+                state.schedule_repack();
+            }
+        }
+        Ok(())
+    })
     .await
 }
 
@@ -498,7 +502,7 @@ pub async fn receive_pack(
     };
     let metrics = app.metrics.clone();
     let input = request_stream(first, frames, app.limits.body_idle, metrics.clone());
-    streamed("application/x-git-receive-pack-result", None, move |out| {
+    streamed("application/x-git-receive-pack-result", move |out| {
         let _slot = slot;
         let mut input = decoded_input(input, encoding, limits.max_push_bytes);
         let request = crate::receive::request::read_request(&mut input).map_err(|reason| {
@@ -688,11 +692,10 @@ impl Read for RequestStream {
 /// work's end before answering.
 async fn streamed(
     content_type: &'static str,
-    sent: Option<Arc<Metrics>>,
     work: impl FnOnce(BodyWriter) -> Result<(), HttpError> + Send + 'static,
 ) -> Response {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
-    let work = tokio::task::spawn_blocking(move || work(BodyWriter { tx, sent }));
+    let work = tokio::task::spawn_blocking(move || work(BodyWriter { tx, sent: None }));
     match rx.recv().await {
         Some(first) => {
             tokio::spawn(async move {
