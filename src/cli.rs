@@ -1,12 +1,11 @@
 //! The `forge` command line: parsing, dispatch, and human or JSON output.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::json;
 
 mod attest;
@@ -14,6 +13,7 @@ mod auth;
 mod pipeline;
 mod policy;
 mod refs;
+mod serve;
 mod watch;
 
 use crate::object::{HexPrefix, Kind, ObjectId, Sha1};
@@ -44,65 +44,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the forge over HTTP (initializes the data directory on first start).
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Seconds of silence after which a fetch whose pack is still being prepared gets a
-        /// keep-alive packet (git's uploadpack.keepAlive); 0 sends none.
-        #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
-        keepalive: f64,
-        /// Do not rebuild a missing or stale clone pack in the background after a full
-        /// clone (`forge repack` still does).
-        #[arg(long)]
-        no_auto_repack: bool,
-        /// Largest push accepted, in bytes (commands and pack).
-        #[arg(long, default_value_t = crate::served::PushLimits::default().max_push_bytes)]
-        max_push_bytes: u64,
-        /// Largest object a push may bring, in bytes (inflated); also bounds any single
-        /// allocation while the pack is indexed, which stops delta bombs.
-        #[arg(long, default_value_t = crate::served::PushLimits::default().max_object_bytes)]
-        max_object_bytes: u64,
-        /// Threads that check a pushed pack's objects at once (default: every core). Memory
-        /// while indexing stays under about twice this times --max-object-bytes, plus a
-        /// few dozen bytes per object.
-        #[arg(long)]
-        index_threads: Option<usize>,
-        /// Log lines on standard error as `text` or `json` (one object per line); RUST_LOG
-        /// picks what is logged (default info).
-        #[arg(long, default_value = "text")]
-        log_format: crate::server::LogFormat,
-        /// Connections open at once; past it the longest-idle one is closed, or the new one
-        /// answered 503 when all are busy (lowered to fit the open-file limit).
-        #[arg(long, default_value_t = defaults().connections.max_connections)]
-        max_connections: usize,
-        /// Seconds a client may take to send a request's headers, and to start the next
-        /// request on a kept-alive connection.
-        #[arg(long, default_value_t = defaults().connections.header_timeout.as_secs_f64(), value_parser = parse_seconds)]
-        header_timeout: f64,
-        /// Seconds a request body may stay silent, and a response wait for a client that
-        /// reads nothing.
-        #[arg(long, default_value_t = defaults().body_idle.as_secs_f64(), value_parser = parse_seconds)]
-        idle_timeout: f64,
-        /// Fetches served at once, and at most this many per caller (identity, or address
-        /// without a token).
-        #[arg(long, default_value_t = defaults().fetches)]
-        max_fetches: usize,
-        #[arg(long, default_value_t = defaults().fetches_per_caller)]
-        max_fetches_per_caller: usize,
-        /// Pushes indexed at once, and at most this many per caller and per repository.
-        #[arg(long, default_value_t = defaults().pushes)]
-        max_pushes: usize,
-        #[arg(long, default_value_t = defaults().pushes_per_key)]
-        max_pushes_per_caller: usize,
-        /// Bytes of fetch request bodies held in memory by all requests together, a quarter
-        /// of it at most by one caller (each request also has 64 KiB of its own).
-        #[arg(long, default_value_t = defaults().request_memory)]
-        max_request_memory: usize,
-        /// Repositories kept open between requests.
-        #[arg(long, default_value_t = defaults().open_repos)]
-        max_open_repos: usize,
-    },
+    /// Serve the forge over HTTP or HTTPS (initializes the data directory on first start).
+    /// Settings come from flags, FORGE_* environment variables and a TOML file (--config),
+    /// in that order of precedence.
+    Serve(serve::ServeArgs),
     /// Create and list repositories.
     #[command(subcommand)]
     Repo(RepoCommand),
@@ -219,14 +164,27 @@ fn error_code(error: &anyhow::Error) -> &'static str {
         if cause.downcast_ref::<crate::export::ExportError>().is_some() {
             return "export_failed";
         }
+        if let Some(config) = cause.downcast_ref::<serve::ConfigError>() {
+            return config.code();
+        }
+        if cause
+            .downcast_ref::<crate::server::tls::TlsError>()
+            .is_some()
+        {
+            return "bad_tls";
+        }
     }
     "error"
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let json = cli.json;
-    match run(cli) {
+    match run(cli, &matches) {
         Ok(code) => code,
         Err(error) => {
             if json {
@@ -242,21 +200,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn defaults() -> crate::server::ServerLimits {
-    crate::server::ServerLimits::default()
-}
-
 fn parse_name(name: &str) -> anyhow::Result<RepoName> {
     Ok(RepoName::parse(name).map_err(StoreError::from)?)
-}
-
-fn parse_seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && (0.0..=86_400.0).contains(&seconds) => Ok(seconds),
-        _ => Err(format!(
-            "expected seconds between 0 and 86400, got '{text}'"
-        )),
-    }
 }
 
 fn print_json(value: serde_json::Value) {
@@ -266,62 +211,23 @@ fn print_json(value: serde_json::Value) {
     );
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, top: &ArgMatches) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(!cli.json);
     match cli.command {
-        Command::Serve {
-            listen,
-            keepalive,
-            no_auto_repack,
-            max_push_bytes,
-            max_object_bytes,
-            index_threads,
-            log_format,
-            max_connections,
-            header_timeout,
-            idle_timeout,
-            max_fetches,
-            max_fetches_per_caller,
-            max_pushes,
-            max_pushes_per_caller,
-            max_request_memory,
-            max_open_repos,
-        } => {
-            let data = DataDir::open_or_init(&cli.data)?;
+        Command::Serve(args) => {
+            let Some(matches) = top.subcommand_matches("serve") else {
+                anyhow::bail!("the serve command's arguments are missing");
+            };
+            let config = serve::config_of(&args)?;
+            let data_given = matches!(
+                top.value_source("data"),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            );
+            let data_path = serve::data_dir(cli.data, data_given, &config);
+            let options = serve::options(args, matches, config, cli.json)?;
+            let data = DataDir::open_or_init(&data_path)?;
             drop(data);
-            let defaults = defaults();
-            let idle = Duration::from_secs_f64(idle_timeout.max(1.0));
-            let limits = crate::server::ServerLimits {
-                connections: crate::server::listen::ConnectionLimits {
-                    max_connections: max_connections.max(1),
-                    header_timeout: Duration::from_secs_f64(header_timeout.max(1.0)),
-                    write_timeout: idle,
-                },
-                fetches: max_fetches.max(1),
-                fetches_per_caller: max_fetches_per_caller.max(1),
-                pushes: max_pushes.max(1),
-                pushes_per_key: max_pushes_per_caller.max(1),
-                request_memory: max_request_memory,
-                body_idle: idle,
-                open_repos: max_open_repos.max(1),
-                ..defaults
-            };
-            let options = crate::server::ServeOptions {
-                listen,
-                settings: crate::served::ServeSettings {
-                    keepalive: (keepalive > 0.0).then(|| Duration::from_secs_f64(keepalive)),
-                    auto_repack: !no_auto_repack,
-                    push: crate::served::PushLimits {
-                        max_push_bytes,
-                        max_object_bytes,
-                        index_threads,
-                    },
-                },
-                limits,
-                json: cli.json,
-                log_format,
-            };
-            crate::server::serve(cli.data, options)?;
+            crate::server::serve(data_path, options)?;
         }
         Command::Repo(RepoCommand::Create { name }) => {
             let name = parse_name(&name)?;

@@ -142,6 +142,12 @@ pub struct Proposal {
 pub trait GateContext {
     /// The repository's name (`owner/name`), for messages that tell how to fix a refusal.
     fn repo_name(&self) -> &str;
+    /// The URL of `path` (`/api/v1/…`) on this server as the caller reaches it, for hints
+    /// that name an upload URL: absolute where the caller came over HTTP (behind a trusted
+    /// proxy, the proxy's), the path itself otherwise.
+    fn url_of(&self, path: &str) -> String {
+        path.to_owned()
+    }
     /// Every ref, as now.
     fn refs(&self) -> &BTreeMap<BString, RefTarget>;
     fn settings(&self) -> &RepoSettings;

@@ -271,8 +271,8 @@ fn missing_attestation(
                 required.predicate_type
             ),
             format!(
-                "then upload it (POST /api/v1/repos/{}/attestations) or push with git push -o attest=<base64url envelope>",
-                ctx.repo_name()
+                "then upload it (POST {}) or push with git push -o attest=<base64url envelope>",
+                ctx.url_of(&format!("/api/v1/repos/{}/attestations", ctx.repo_name()))
             ),
         ],
     })

@@ -98,13 +98,25 @@ pub struct Pusher<'a> {
     pub data: &'a DataDir,
     /// Whether the pusher's token allows updating a ref.
     pub may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
+    /// `scheme://host` of the server as the pusher reaches it, for hints naming a URL.
+    pub base_url: Option<&'a str>,
 }
 
 /// The push option that carries an attestation: `attest=<base64url of the envelope>`.
 const ATTEST_OPTION: &str = "attest=";
 
+/// What a push did, for the server's counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Whether any ref moved.
+    pub moved: bool,
+    /// The code of every ref update refused (by the gate, a lost compare-and-swap or a
+    /// refused attestation); refs of a pack that failed as a whole are not counted.
+    pub refused: Vec<&'static str>,
+}
+
 /// Runs a parsed push and writes git's report to `out` (band 1 when the client asked for a
-/// side band, with progress on band 2 unless `quiet`). Returns whether any ref moved.
+/// side band, with progress on band 2 unless `quiet`).
 pub fn receive<W>(
     state: &RepoState,
     request: &PushRequest,
@@ -112,7 +124,7 @@ pub fn receive<W>(
     limits: PushLimits,
     pusher: &Pusher<'_>,
     out: W,
-) -> io::Result<bool>
+) -> io::Result<PushOutcome>
 where
     W: Write + Clone + Send + 'static,
 {
@@ -196,7 +208,21 @@ where
         out.write_all(&report)?;
     }
     out.flush()?;
-    Ok(results.1.iter().any(|(_, r)| r.is_ok()))
+    Ok(PushOutcome {
+        moved: results.1.iter().any(|(_, r)| r.is_ok()),
+        refused: results
+            .1
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Err(
+                    e @ (RefError::Refused(_)
+                    | RefError::Concurrent(_)
+                    | RefError::Attestation { .. }),
+                ) => Some(e.code()),
+                _ => None,
+            })
+            .collect(),
+    })
 }
 
 fn band_packet(band: u8, payload: &[u8]) -> Vec<u8> {
@@ -364,6 +390,7 @@ fn apply(
             settings: repo.settings()?,
             brought: IdMap::default(),
             may_update: pusher.may_update,
+            base_url: pusher.base_url,
         };
         let mut changes = Vec::with_capacity(request.commands.len());
         for command in &request.commands {
@@ -509,6 +536,7 @@ struct PushContext<'a> {
     /// The new tips the push brought: native id → (SHA-1, kind).
     brought: IdMap<ObjectId, (Sha1, Kind)>,
     may_update: &'a dyn Fn(&str) -> Result<(), Refusal>,
+    base_url: Option<&'a str>,
 }
 
 impl PushContext<'_> {
@@ -556,6 +584,13 @@ impl PushContext<'_> {
 impl GateContext for PushContext<'_> {
     fn repo_name(&self) -> &str {
         self.state.repo.name()
+    }
+
+    fn url_of(&self, path: &str) -> String {
+        match self.base_url {
+            Some(base) => format!("{base}{path}"),
+            None => path.to_owned(),
+        }
     }
 
     fn refs(&self) -> &BTreeMap<BString, RefTarget> {

@@ -69,6 +69,11 @@ impl Authenticator {
         self.cache().clear();
     }
 
+    /// Verified tokens in the cache now (for `/metrics`).
+    pub fn cached(&self) -> usize {
+        self.cache().len()
+    }
+
     fn cache(&self) -> parking_lot::MutexGuard<'_, HashMap<[u8; 32], Arc<VerifiedToken>>> {
         self.verified.lock()
     }
@@ -215,6 +220,19 @@ impl Caller {
             },
             None => crate::gate::Caller::Anonymous,
         }
+    }
+
+    /// Whether the caller's token holds `admin` on every repository (`*`): a site admin.
+    pub fn site_admin(&self) -> bool {
+        let Some(token) = &self.token else {
+            return false;
+        };
+        let request = Request {
+            scope: &Scope::All,
+            op: Op::Admin,
+            ref_name: None,
+        };
+        authorize(token, &request).is_ok()
     }
 
     /// Whether the caller's token holds `admin` on `repo` now.

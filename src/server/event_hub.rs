@@ -130,6 +130,11 @@ impl EventHub {
         self.shutdown.send_replace(true);
     }
 
+    /// Streams open now, of every caller (for `/metrics`).
+    pub fn open_streams(&self) -> usize {
+        self.open.lock().values().sum()
+    }
+
     /// A slot for a new stream of `key` (an identity, or anonymous callers together), or
     /// `None` when it holds as many as it may.
     pub fn open_stream(self: &Arc<EventHub>, key: &str) -> Option<StreamSlot> {

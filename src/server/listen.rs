@@ -9,6 +9,11 @@
 //! - At `max_connections`, the connection idle the longest (no request in progress) is
 //!   closed to make room; when every connection is busy, the new one is answered 503.
 //! - A panic in a request is answered 500 and touches nothing shared (locks do not poison).
+//! - With TLS, the handshake runs in the connection's own task and must finish within
+//!   `header_timeout`; until it has, the connection counts as open and idle (so it can be
+//!   closed to make room), and the write timeout holds for its bytes too.
+//! - Every request carries the `Client` it is from (`forwarded.rs`: the TCP peer, or what
+//!   a trusted proxy said), used by its log line and the per-caller limits.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -29,6 +34,9 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+use super::forwarded::{Client, Connection, TrustedProxies};
+use super::metrics::{ConnectionStats, Metrics};
 
 /// How connections are bounded.
 #[derive(Debug, Clone, Copy)]
@@ -89,14 +97,6 @@ impl ConnectionLimits {
     }
 }
 
-/// What the server is doing right now, for logs, metrics and tests.
-#[derive(Default)]
-pub struct ConnectionStats {
-    pub open: AtomicUsize,
-    pub shed: AtomicU64,
-    pub evicted: AtomicU64,
-}
-
 struct Open {
     /// Requests in progress, response bodies included.
     active: Arc<AtomicUsize>,
@@ -143,13 +143,23 @@ impl Registry {
     }
 }
 
+/// How connections are spoken to: plain HTTP or TLS, and whose forwarding headers are
+/// believed.
+#[derive(Clone, Default)]
+pub struct Transport {
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub proxies: Arc<TrustedProxies>,
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets the requests in
-/// progress finish (for at most `grace`).
+/// progress finish (for at most `grace`). Requests and connections are counted in
+/// `metrics`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
-    stats: Arc<ConnectionStats>,
+    transport: Transport,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
@@ -157,7 +167,7 @@ pub async fn serve(
         epoch: Instant::now(),
         next: AtomicU64::new(0),
         open: Mutex::new(HashMap::new()),
-        stats,
+        stats: metrics.connections.clone(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -198,10 +208,19 @@ pub async fn serve(
         let id = registry.next.fetch_add(1, Ordering::Relaxed);
         let active = Arc::new(AtomicUsize::new(0));
         let idle_since = Arc::new(AtomicU64::new(registry.now_ms()));
+        let local = tcp.local_addr().unwrap_or(peer);
         let task = tokio::spawn(connection(
             tcp,
-            peer,
-            app.clone(),
+            Connection {
+                peer,
+                local,
+                tls: transport.tls.is_some(),
+            },
+            Served {
+                app: app.clone(),
+                transport: transport.clone(),
+                metrics: metrics.clone(),
+            },
             limits,
             Activity {
                 active: active.clone(),
@@ -280,32 +299,83 @@ impl Drop for Busy {
     }
 }
 
+/// What every connection serves, and with what.
+struct Served {
+    app: Router,
+    transport: Transport,
+    metrics: Arc<Metrics>,
+}
+
+/// One connection: its TLS handshake (within the header timeout), then HTTP/1.1.
 async fn connection(
     tcp: TcpStream,
-    peer: SocketAddr,
-    app: Router,
+    connection: Connection,
+    served: Served,
+    limits: ConnectionLimits,
+    activity: Activity,
+    stop: watch::Receiver<bool>,
+) {
+    let peer = connection.peer;
+    let io = WriteTimeout::new(tcp, limits.write_timeout);
+    let Some(acceptor) = served.transport.tls.clone() else {
+        return http(io, connection, served, limits, activity, stop).await;
+    };
+    match tokio::time::timeout(limits.header_timeout, acceptor.accept(io)).await {
+        Ok(Ok(tls)) => http(tls, connection, served, limits, activity, stop).await,
+        Ok(Err(e)) => {
+            served.metrics.tls_failed();
+            tracing::debug!("{peer}: TLS handshake failed: {e}");
+        }
+        Err(_) => {
+            served.metrics.tls_failed();
+            tracing::debug!(
+                "{peer}: no TLS handshake within {} seconds",
+                limits.header_timeout.as_secs()
+            );
+        }
+    }
+}
+
+/// Serves HTTP/1.1 on `io` until the client is done, a timeout ends it, or the server stops.
+async fn http<IO>(
+    io: IO,
+    connection: Connection,
+    served: Served,
     limits: ConnectionLimits,
     activity: Activity,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Served {
+        app,
+        transport,
+        metrics,
+    } = served;
+    let peer = connection.peer;
     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
         let busy = Busy::new(&activity);
         let request_id = next_request_id();
         let api = super::is_api_path(request.uri().path());
+        let client = transport.proxies.client(connection, request.headers());
         let mut logged = Logged {
             method: request.method().clone(),
             target: request
                 .uri()
                 .path_and_query()
                 .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
+            path_len: request.uri().path().len(),
             peer,
+            client: client.addr,
             request_id: request_id.clone(),
             started: Instant::now(),
             status: 0,
             bytes: 0,
+            metrics: metrics.clone(),
         };
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert::<Client>(client);
         // Ours, whatever the client sent: handlers and logs can trust it.
         request.headers_mut().insert(REQUEST_ID, request_id.clone());
         let app = app.clone();
@@ -331,7 +401,7 @@ async fn connection(
             }))
         }
     });
-    let io = hyper_util::rt::TokioIo::new(WriteTimeout::new(tcp, limits.write_timeout));
+    let io = hyper_util::rt::TokioIo::new(io);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(hyper_util::rt::TokioTimer::new())
@@ -393,23 +463,33 @@ struct Tracked {
 
 struct Logged {
     method: axum::http::Method,
+    /// The path and query; the path is its first `path_len` bytes.
     target: String,
+    path_len: usize,
+    /// The TCP peer, and the client as far as the server can tell (the same address
+    /// unless a trusted proxy forwarded the request).
     peer: SocketAddr,
+    client: std::net::IpAddr,
     request_id: axum::http::HeaderValue,
     started: Instant,
     status: u16,
     bytes: u64,
+    metrics: Arc<Metrics>,
 }
 
 impl Drop for Logged {
     fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        let path = self.target.get(..self.path_len).unwrap_or(&self.target);
+        self.metrics.request(path, self.status, elapsed);
         tracing::info!(
             target: "forge::request",
             method = %self.method,
             path = %self.target,
             status = self.status,
             bytes = self.bytes,
-            ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            ms = elapsed.as_secs_f64() * 1000.0,
+            client = %self.client,
             peer = %self.peer,
             id = self.request_id.to_str().unwrap_or(""),
             "request"
@@ -444,14 +524,14 @@ impl http_body::Body for Tracked {
 }
 
 /// A stream whose writes fail once one has made no progress for `limit`.
-struct WriteTimeout {
-    inner: TcpStream,
+struct WriteTimeout<S> {
+    inner: S,
     limit: Duration,
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl WriteTimeout {
-    fn new(inner: TcpStream, limit: Duration) -> WriteTimeout {
+impl<S> WriteTimeout<S> {
+    fn new(inner: S, limit: Duration) -> WriteTimeout<S> {
         WriteTimeout {
             inner,
             limit,
@@ -474,7 +554,7 @@ impl WriteTimeout {
     }
 }
 
-impl AsyncRead for WriteTimeout {
+impl<S: AsyncRead + Unpin> AsyncRead for WriteTimeout<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -484,7 +564,7 @@ impl AsyncRead for WriteTimeout {
     }
 }
 
-impl AsyncWrite for WriteTimeout {
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -576,13 +656,15 @@ mod tests {
             );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let stats = Arc::new(ConnectionStats::default());
+        let metrics = Arc::new(Metrics::default());
+        let stats = metrics.connections.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(
             listener,
             app,
             ConnectionLimits::default(),
-            stats.clone(),
+            Transport::default(),
+            metrics,
             async {
                 let _ = stopped.await;
             },

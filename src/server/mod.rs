@@ -1,16 +1,21 @@
 //! `forge serve`: the HTTP server. git's smart HTTP protocol (`smart_http.rs`), the REST
-//! API (`api.rs`) and, for now, a page listing the public repositories; connections are
-//! accepted and bounded in `listen.rs`, shared work in `limits.rs`.
+//! API (`api.rs`), `/metrics` (`metrics.rs`) and, for now, a page listing the public
+//! repositories; connections are accepted and bounded in `listen.rs` (HTTPS with
+//! `tls.rs`, clients behind proxies told apart in `forwarded.rs`), shared work in
+//! `limits.rs`.
 
 mod api;
 pub mod auth;
 mod error;
 mod event_hub;
+pub mod forwarded;
 pub mod limits;
 pub mod listen;
 mod log;
+pub mod metrics;
 mod smart_http;
 mod stream;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -204,6 +209,19 @@ pub struct ServeOptions {
     /// Print the address as a JSON line on stdout instead of a sentence on stderr.
     pub json: bool,
     pub log_format: LogFormat,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<TlsFiles>,
+    /// Peers whose forwarding headers are believed.
+    pub trusted_proxies: Vec<forwarded::ProxyNet>,
+    /// A bearer token that may read `/metrics` (site admins' tokens may too).
+    pub metrics_token: Option<String>,
+}
+
+/// The PEM files of `--tls-cert` and `--tls-key`.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 pub struct AppState {
@@ -218,6 +236,8 @@ pub struct AppState {
     repos: Mutex<HashMap<u64, CachedRepo>>,
     /// Live event streams, and the relay of written repositories' events into the log.
     events: Arc<event_hub::EventHub>,
+    metrics: Arc<metrics::Metrics>,
+    metrics_token: Option<String>,
 }
 
 /// Serves until interrupted. Announces the address, which matters when `listen` asks for
@@ -229,8 +249,21 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
         limits,
         json,
         log_format,
+        tls,
+        trusted_proxies,
+        metrics_token,
     } = options;
     log::init(log_format);
+    // A bad certificate or key stops the start, before anything is opened.
+    let acceptor = match &tls {
+        Some(files) => Some(tls::acceptor(&files.cert, &files.key)?),
+        None => None,
+    };
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    let transport = listen::Transport {
+        tls: acceptor,
+        proxies: Arc::new(forwarded::TrustedProxies::new(trusted_proxies)),
+    };
     return_freed_memory_promptly();
     let file_limit = listen::raise_file_limit();
     let limits = ServerLimits {
@@ -254,6 +287,8 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             request_memory: limits::MemoryBudget::new(limits.request_memory),
             repos: Mutex::new(HashMap::new()),
             events: event_hub::EventHub::new(EVENT_STREAMS_PER_CALLER),
+            metrics: Arc::new(metrics::Metrics::default()),
+            metrics_token: metrics_token.filter(|t| !t.is_empty()),
         });
         {
             let data = state.clone();
@@ -298,6 +333,7 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
         let app = Router::new()
             .route("/", get(index))
             .route("/healthz", get(|| async { "ok\n" }))
+            .route("/metrics", get(metrics::scrape))
             .route("/{owner}/{repo}/info/refs", get(smart_http::info_refs))
             .route(
                 "/{owner}/{repo}/git-upload-pack",
@@ -314,7 +350,7 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         let example = bootstrap.as_ref().map(|b| {
             format!(
-                "git clone http://admin:{}@{addr}/{}.git",
+                "git clone {scheme}://admin:{}@{addr}/{}.git",
                 b.token, b.example_repo
             )
         });
@@ -322,14 +358,14 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             println!(
                 "{}",
                 serde_json::json!({
-                    "listening": format!("http://{addr}/"),
+                    "listening": format!("{scheme}://{addr}/"),
                     "data": data,
                     "admin_token": bootstrap.as_ref().map(|b| &b.token),
                     "clone": example,
                 })
             );
         } else {
-            eprintln!("forge: serving {} on http://{addr}/", data.display());
+            eprintln!("forge: serving {} on {scheme}://{addr}/", data.display());
             if let (Some(bootstrap), Some(example)) = (&bootstrap, &example) {
                 eprintln!(
                     "forge: created the admin identity; its token (shown once, keep it):\n{}",
@@ -345,17 +381,24 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             }
         }
         tracing::info!(
-            "serving on http://{addr}/ (at most {} connections, {} fetches, {} pushes)",
+            "serving on {scheme}://{addr}/ (at most {} connections, {} fetches, {} pushes)",
             limits.connections.max_connections,
             limits.fetches,
             limits.pushes
         );
+        if !transport.proxies.is_empty() {
+            tracing::info!(
+                "believing forwarding headers from {}",
+                transport.proxies.describe()
+            );
+        }
         let shutdown_hub = state_hub.clone();
         listen::serve(
             listener,
             app,
             limits.connections,
-            Arc::new(listen::ConnectionStats::default()),
+            transport,
+            state.metrics.clone(),
             async {
                 let _ = tokio::signal::ctrl_c().await;
                 // Live streams end, so that the connections carrying them can close.

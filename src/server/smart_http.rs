@@ -5,9 +5,8 @@ use std::io::{self, BufRead, Read, Write};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -22,7 +21,9 @@ use crate::upload::{self, UploadError, advertise};
 use super::AppState;
 use super::auth::{self, Caller};
 use super::error::{HttpError, no_cache, plain};
+use super::forwarded::Client;
 use super::limits::{self, Reserved};
+use super::metrics::Metrics;
 use super::stream::{self, BodyWriter};
 
 /// Largest request body accepted after decompression. Negotiation requests are small; a
@@ -287,11 +288,11 @@ fn decoded_body(
 }
 
 /// Whose share of the server's slots a request uses: its identity, or without a token
-/// its address.
-fn share_key(caller: &Caller, peer: SocketAddr) -> String {
+/// its address (the client's, behind a trusted proxy).
+fn share_key(caller: &Caller, client: &Client) -> String {
     match &caller.token {
         Some(token) => format!("identity:{}", token.identity),
-        None => format!("address:{}", peer.ip()),
+        None => format!("address:{}", client.addr),
     }
 }
 
@@ -299,7 +300,7 @@ pub async fn upload_pack(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     Path((owner, name)): Path<(String, String)>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -316,7 +317,7 @@ pub async fn upload_pack(
         Ok(authorized) => authorized,
         Err(response) => return response,
     };
-    let share = share_key(&caller, peer);
+    let share = share_key(&caller, &client);
     let (raw, mut reserved) = match receive_body(&app, body, share.clone()).await {
         Ok(received) => received,
         Err(response) => return response,
@@ -339,8 +340,10 @@ pub async fn upload_pack(
         Ok(Err(response)) => return *response,
         Err(e) => return HttpError::internal(e).into_response(),
     };
-    streamed("application/x-git-upload-pack-result", move |mut out| {
+    let metrics = app.metrics.clone();
+    streamed("application/x-git-upload-pack-result", move |out| {
         let _slot = slot;
+        let mut out = out.counted(metrics.clone());
         let (body, _reserved) = request;
         let answer = if version == 2 {
             upload::serve_v2(&state, &body)
@@ -366,6 +369,7 @@ pub async fn upload_pack(
             return Ok(());
         }
         if let Some(plan) = response.pack {
+            metrics.fetch();
             let repack_wanted = plan.repack_wanted;
             if let Err(e) = plan.run(&state, out.clone()) {
                 // Without a side band git cannot be told why: cut the body short.
@@ -403,7 +407,7 @@ pub async fn receive_pack(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     Path((owner, name)): Path<(String, String)>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -448,14 +452,15 @@ pub async fn receive_pack(
         }
     };
     let keys = vec![
-        share_key(&caller, peer),
+        share_key(&caller, &client),
         format!("repository:{}", state.repo.id()),
     ];
     let slot = match app.push_slots.acquire(keys, app.limits.slot_wait).await {
         Ok(slot) => slot,
         Err(why) => return busy(why),
     };
-    let input = request_stream(first, frames, app.limits.body_idle);
+    let metrics = app.metrics.clone();
+    let input = request_stream(first, frames, app.limits.body_idle, metrics.clone());
     streamed("application/x-git-receive-pack-result", move |out| {
         let _slot = slot;
         let mut input = decoded_input(input, encoding, limits.max_push_bytes);
@@ -466,17 +471,26 @@ pub async fn receive_pack(
             // The probe git sends before a large chunked body.
             return Ok(());
         }
+        metrics.push();
         let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
+        let base_url = client.url("");
         let pusher = crate::receive::Pusher {
             caller: caller.gate_caller(),
             identity: caller.token.as_ref().map(|t| t.identity.as_str()),
             admin: caller.administers(&repo_name),
             data: &app.data,
             may_update: &may_update,
+            base_url: Some(&base_url),
         };
         match crate::receive::receive(&state, &request, &mut input, limits, &pusher, out) {
-            Ok(true) => state.schedule_repack(),
-            Ok(false) => {}
+            Ok(outcome) => {
+                for code in outcome.refused {
+                    metrics.refused("push", code);
+                }
+                if outcome.moved {
+                    state.schedule_repack();
+                }
+            }
             Err(e) => tracing::info!("push to {}: {e}", state.repo.name()),
         }
         Ok(())
@@ -579,6 +593,7 @@ fn request_stream(
     first: Option<Bytes>,
     mut frames: axum::body::BodyDataStream,
     idle: std::time::Duration,
+    metrics: Arc<Metrics>,
 ) -> RequestStream {
     let (tx, rx) = mpsc::channel(REQUEST_QUEUE);
     let Some(first) = first else {
@@ -587,6 +602,7 @@ fn request_stream(
             current: Bytes::new(),
         };
     };
+    metrics.push_received(first.len());
     tokio::spawn(async move {
         loop {
             let next = tokio::time::timeout(idle, futures_util::StreamExt::next(&mut frames));
@@ -603,6 +619,9 @@ fn request_stream(
                     format!("no request data for {} seconds", idle.as_secs()),
                 )),
             };
+            if let Ok(frame) = &frame {
+                metrics.push_received(frame.len());
+            }
             let failed = frame.is_err();
             if tx.send(frame).await.is_err() || failed {
                 break;

@@ -3,21 +3,34 @@
 //! goes away.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use tokio::sync::mpsc;
+
+use super::metrics::Metrics;
 
 /// Buffered writes per response (each up to 64 KiB as packs and archives write them).
 const RESPONSE_QUEUE: usize = 16;
 
 /// An `io::Write` that hands each write to the HTTP response body. Fails once the client
-/// has gone, which stops the work.
+/// has gone, which stops the work. Counts what it sends as fetched bytes when `sent` is
+/// given.
 #[derive(Clone)]
 pub(super) struct BodyWriter {
     tx: mpsc::Sender<Result<Bytes, io::Error>>,
+    sent: Option<Arc<Metrics>>,
 }
 
 impl BodyWriter {
+    /// The same body, its bytes counted as fetched.
+    pub(super) fn counted(self, metrics: Arc<Metrics>) -> BodyWriter {
+        BodyWriter {
+            sent: Some(metrics),
+            ..self
+        }
+    }
+
     /// Ends the body with an error: the client sees the response cut off.
     pub(super) fn abort(&self, error: io::Error) {
         let _ = self.tx.blocking_send(Err(error));
@@ -29,6 +42,9 @@ impl Write for BodyWriter {
         self.tx
             .blocking_send(Ok(Bytes::copy_from_slice(bytes)))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
+        if let Some(metrics) = &self.sent {
+            metrics.fetch_sent(bytes.len());
+        }
         Ok(bytes.len())
     }
 
@@ -44,7 +60,7 @@ pub(super) async fn streamed<E: Send + 'static>(
     work: impl FnOnce(BodyWriter) -> Result<(), E> + Send + 'static,
 ) -> Result<Body, Option<E>> {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, io::Error>>(RESPONSE_QUEUE);
-    let work = tokio::task::spawn_blocking(move || work(BodyWriter { tx }));
+    let work = tokio::task::spawn_blocking(move || work(BodyWriter { tx, sent: None }));
     match rx.recv().await {
         Some(first) => {
             tokio::spawn(async move {

@@ -33,6 +33,7 @@ const HOMES: &[(&str, &[&str])] = &[
     ("tower", &["server/"]),
     ("tower_http", &["server/"]),
     ("utoipa_axum", &["server/"]),
+    ("tokio_rustls", &["server/"]),
     ("gix", &["gitx.rs"]),
 ];
 

@@ -180,8 +180,9 @@ fn a_protected_branch_moves_only_with_the_evidence_its_rules_demand() {
         stderr.contains(&format!("remote: forge: refs/heads/main: sign one: forge attest sign --key KEY --commit {second} --predicate-type {TEST_RESULT}")),
         "{stderr}"
     );
+    // The upload URL is absolute: the server's as the pusher reached it.
     assert!(
-        stderr.contains("remote: forge: refs/heads/main: then upload it (POST /api/v1/repos/alice/app/attestations) or push with git push -o attest=<base64url envelope>"),
+        stderr.contains(&format!("remote: forge: refs/heads/main: then upload it (POST {}/api/v1/repos/alice/app/attestations) or push with git push -o attest=<base64url envelope>", w.server.url)),
         "{stderr}"
     );
     // A failed test run does not count; another signer does not either.

@@ -223,6 +223,7 @@ fn parse_log_cursor(repo: &Repo, cursor: &str) -> Result<(ObjectId, usize), ApiE
 pub(super) async fn list(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    client: crate::server::forwarded::Client,
     ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
     ApiQuery(query): ApiQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
@@ -263,7 +264,7 @@ pub(super) async fn list(
             if !path.is_empty() {
                 next.push_str(&format!("&path={}", percent_encode(&path)));
             }
-            link_next(&mut response, &next);
+            link_next(&mut response, &client.url(&next));
         }
         Ok(response)
     })

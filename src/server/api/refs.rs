@@ -117,7 +117,8 @@ pub(super) async fn update(
         let _push = state.push_lock();
         state.with_graph(|graph| -> Result<(), ApiError> {
             let mut ctx = StoredContext::new(repo, graph, &app.data, &may_update)?;
-            ctx.apply_one(&proposal)??;
+            ctx.apply_one(&proposal)?
+                .inspect_err(|refusal| app.metrics.refused("rest", refusal.code()))?;
             Ok(())
         })?;
         state.schedule_repack();
@@ -205,6 +206,7 @@ pub(super) struct RefPage {
 pub(super) async fn list(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    client: crate::server::forwarded::Client,
     ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
     ApiQuery(query): ApiQuery<RefQuery>,
 ) -> Result<axum::response::Response, ApiError> {
@@ -261,7 +263,7 @@ pub(super) async fn list(
                     super::respond::percent_encode(&prefix)
                 ));
             }
-            super::respond::link_next(&mut response, &next);
+            super::respond::link_next(&mut response, &client.url(&next));
         }
         Ok(response)
     })

@@ -338,7 +338,7 @@ pub fn fsck_messages(git_dir: &Path) -> Vec<String> {
 /// A running `forge serve` on a free loopback port, stopped when dropped.
 pub struct Server {
     child: std::process::Child,
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (`https://` when it serves TLS)
     pub url: String,
     /// A token with every right (the `admin` identity's).
     pub token: String,
@@ -423,13 +423,16 @@ impl Server {
 
     /// `host:port`, for raw connections.
     pub fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_owned()
+        self.url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, addr)| addr)
+            .to_owned()
     }
 
     /// The base URL with the admin token as the password.
     pub fn auth_url(&self) -> String {
         self.url
-            .replacen("http://", &format!("http://x:{}@", self.token), 1)
+            .replacen("://", &format!("://x:{}@", self.token), 1)
     }
 
     /// The URL of a repository, with the admin token.
@@ -439,9 +442,7 @@ impl Server {
 
     /// The URL of a repository with `token` as the password.
     pub fn repo_url_with(&self, token: &str, name: &str) -> String {
-        let base = self
-            .url
-            .replacen("http://", &format!("http://x:{token}@"), 1);
+        let base = self.url.replacen("://", &format!("://x:{token}@"), 1);
         format!("{base}/{name}.git")
     }
 
@@ -562,6 +563,20 @@ pub fn raw_http(addr: &str, request: &[u8]) -> RawAnswer {
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     parse_answer(&response)
+}
+
+/// Sends `request` to `addr` and returns whatever comes back before the server closes
+/// (nothing, or not HTTP, for a request the server does not take as one).
+pub fn raw_http_result(addr: &str, request: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let _ = stream.write_all(request);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    response
 }
 
 /// Splits a raw HTTP response into status, head and (de-chunked) body.
