@@ -104,6 +104,31 @@ pub struct ServeArgs {
     /// FORGE_METRICS_TOKEN or the config file: other users can see a process's flags.
     #[arg(long, env = "FORGE_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Events older than this are removed from the log (`12h`, `90d`, `never`); readers
+    /// asking for them are told they are gone (410).
+    #[arg(long, env = "FORGE_EVENT_MAX_AGE", default_value = "90d", value_parser = parse_span)]
+    event_max_age: Span,
+    /// At most this many of the newest events are kept in the log (default: no bound).
+    #[arg(long, env = "FORGE_EVENT_MAX_COUNT")]
+    event_max_count: Option<u64>,
+}
+
+/// A span of time as `--event-max-age` takes it; `None` is `never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(Option<Duration>);
+
+fn parse_span(text: &str) -> Result<Span, String> {
+    text.parse()
+}
+
+impl std::str::FromStr for Span {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Span, String> {
+        super::auth::parse_span("--event-max-age", text)
+            .map(Span)
+            .map_err(|e| e.to_string())
+    }
 }
 
 pub fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -194,6 +219,8 @@ const KEYS: &[&str] = &[
     "tls-key",
     "trusted-proxies",
     "metrics-token",
+    "event-max-age",
+    "event-max-count",
 ];
 
 /// The settings a config file gives; `None` for what it leaves out.
@@ -220,6 +247,8 @@ pub struct Config {
     tls_key: Option<PathBuf>,
     trusted_proxies: Option<Vec<ProxyNet>>,
     metrics_token: Option<String>,
+    event_max_age: Option<Span>,
+    event_max_count: Option<u64>,
 }
 
 impl Config {
@@ -274,6 +303,11 @@ impl Config {
             tls_key: keys.path("tls-key")?,
             trusted_proxies: keys.proxies("trusted-proxies")?,
             metrics_token: keys.string("metrics-token")?,
+            event_max_age: keys.parsed(
+                "event-max-age",
+                "a span such as \"90d\", \"12h\" or \"never\"",
+            )?,
+            event_max_count: keys.count("event-max-count")?,
         })
     }
 }
@@ -566,6 +600,12 @@ pub fn options(
     } else {
         config.metrics_token.or(args.metrics_token)
     };
+    let event_max_age = pick(m, "event_max_age", args.event_max_age, config.event_max_age);
+    let event_max_count = if given(m, "event_max_count") {
+        args.event_max_count
+    } else {
+        config.event_max_count.or(args.event_max_count)
+    };
 
     let defaults = defaults();
     let idle = Duration::from_secs_f64(idle_timeout.max(1.0));
@@ -601,6 +641,10 @@ pub fn options(
         tls,
         trusted_proxies,
         metrics_token,
+        retention: crate::store::Retention {
+            max_events: event_max_count,
+            max_age: event_max_age.0,
+        },
     })
 }
 
@@ -637,6 +681,8 @@ mod tests {
             tls-key = "key.pem"
             trusted-proxies = ["127.0.0.1", "10.0.0.0/8"]
             metrics-token = "s3cret"
+            event-max-age = "12h"
+            event-max-count = 5000
             "#,
         )
         .unwrap();
@@ -649,6 +695,11 @@ mod tests {
         assert_eq!(config.tls_key, Some(PathBuf::from("/etc/forge/key.pem")));
         assert_eq!(config.trusted_proxies.as_ref().map(Vec::len), Some(2));
         assert_eq!(config.metrics_token.as_deref(), Some("s3cret"));
+        assert_eq!(
+            config.event_max_age,
+            Some(Span(Some(Duration::from_secs(12 * 3600))))
+        );
+        assert_eq!(config.event_max_count, Some(5000));
         assert_eq!(config.max_open_repos, Some(8));
     }
 

@@ -201,6 +201,9 @@ fn evict_least_recent(repos: &mut HashMap<u64, CachedRepo>) {
     }
 }
 
+/// How often the server applies the event log's retention bound.
+const EVENT_PRUNE_EVERY: Duration = Duration::from_secs(600);
+
 /// How `forge serve` runs.
 pub struct ServeOptions {
     pub listen: SocketAddr,
@@ -215,6 +218,8 @@ pub struct ServeOptions {
     pub trusted_proxies: Vec<forwarded::ProxyNet>,
     /// A bearer token that may read `/metrics` (site admins' tokens may too).
     pub metrics_token: Option<String>,
+    /// How much of the event log is kept (pruned at start and every ten minutes).
+    pub retention: crate::store::Retention,
 }
 
 /// The PEM files of `--tls-cert` and `--tls-key`.
@@ -252,6 +257,7 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
         tls,
         trusted_proxies,
         metrics_token,
+        retention,
     } = options;
     log::init(log_format);
     // A bad certificate or key stops the start, before anything is opened.
@@ -316,6 +322,23 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = state.data.relay_all_events() {
                     tracing::warn!("relaying pending events: {e}");
+                }
+            });
+        }
+        if retention != crate::store::Retention::default() {
+            // The log's retention bound, kept at start and every ten minutes.
+            let state = Arc::downgrade(&state);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(EVENT_PRUNE_EVERY);
+                loop {
+                    tick.tick().await;
+                    let Some(state) = state.upgrade() else { break };
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if let Err(e) = state.data.prune_events(retention) {
+                            tracing::warn!("pruning the event log: {e}");
+                        }
+                    })
+                    .await;
                 }
             });
         }

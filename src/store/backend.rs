@@ -206,6 +206,13 @@ pub trait Registry: Send + Sync {
     fn last_event(&self) -> Result<u64, StoreError>;
     /// Logs an event of no repository that no other write carries (a minted token).
     fn append_event(&self, event: &NewEvent) -> Result<(), StoreError>;
+    /// Removes the log's events up to sequence number `through` (never past its end), with
+    /// their index entries; sequence numbers go on from where they were. Returns the
+    /// sequence number the log is now pruned through.
+    fn prune_events(&self, through: u64) -> Result<u64, StoreError>;
+    /// The sequence number the log was pruned through (0: nothing removed): a reader asking
+    /// for events after an earlier one is told they are gone.
+    fn pruned_through(&self) -> Result<u64, StoreError>;
 }
 
 /// Events read from an outbox and appended to the log per relay call.

@@ -515,3 +515,127 @@ fn forge_watch_follows_a_server_and_a_data_directory() {
         "{refused}"
     );
 }
+
+/// The log's retention bound: pruned events are gone for good, and a reader asking for
+/// them is told so (410), never handed the rest as if it were complete; sequence numbers go
+/// on from where they were.
+#[test]
+fn pruned_events_are_reported_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["repo", "create", "alice/app"]);
+    let server = Server::start_with(&forge, &[]);
+    let admin = server.token.clone();
+    for i in 0..10 {
+        let created = call(
+            &server,
+            "POST",
+            "/api/v1/repos",
+            Some(&admin),
+            Some(&format!(r#"{{"name": "alice/r{i}"}}"#)),
+        );
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+    let all = events(&server, "/api/v1/events?limit=1000", Some(&admin));
+    let seqs: Vec<u64> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    let last = *seqs.last().unwrap();
+    assert!(last >= 12, "{seqs:?}");
+
+    let pruned = forge.json(&["events", "prune", "--keep", "4"]);
+    let through = pruned["pruned_through"].as_u64().unwrap();
+    assert_eq!(through, last - 4, "{pruned}");
+    assert_eq!(pruned["removed"].as_u64().unwrap(), last - 4);
+    let text = forge.ok(&["events", "prune", "--keep", "4"]);
+    assert_eq!(
+        text.trim(),
+        format!("removed 0 events; the log keeps {} to {last}", through + 1)
+    );
+
+    // Without `after`: from the oldest kept. From before it: 410, naming where to resume.
+    let kept = events(&server, "/api/v1/events", Some(&admin));
+    let kept: Vec<u64> = kept["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kept, ((through + 1)..=last).collect::<Vec<_>>());
+    for path in [
+        "/api/v1/events?after=0".to_owned(),
+        format!("/api/v1/events?after={}", through - 1),
+        "/api/v1/repos/alice/app/events?after=0".to_owned(),
+    ] {
+        assert_error(
+            &call(&server, "GET", &path, Some(&admin), None),
+            410,
+            "events_pruned",
+            &format!(
+                "up to {through} were removed by the log's retention bound; read from after={through}"
+            ),
+        );
+    }
+    let from_kept = events(
+        &server,
+        &format!("/api/v1/events?after={through}"),
+        Some(&admin),
+    );
+    assert_eq!(from_kept["items"][0]["seq"], through + 1);
+    let (status, _) = Stream::open(&server, "/api/v1/events/stream", &admin, Some(1));
+    assert_eq!(status, 410, "a stream resumed from a pruned event");
+    let (status, mut stream) =
+        Stream::open(&server, "/api/v1/events/stream", &admin, Some(through));
+    assert_eq!(status, 200);
+    assert_eq!(stream.next().unwrap().0, through + 1);
+    let watch = forge
+        .command(&["watch", "--after", "0", "--count", "1"])
+        .output()
+        .unwrap();
+    assert!(!watch.status.success());
+    assert!(
+        String::from_utf8_lossy(&watch.stderr)
+            .contains("were removed by the log's retention bound")
+    );
+
+    // Everything pruned: the next event still takes the next number.
+    forge.ok(&["events", "prune", "--keep", "0"]);
+    assert_eq!(
+        events(&server, "/api/v1/events", Some(&admin))["items"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/api/v1/repos",
+            Some(&admin),
+            Some(r#"{"name": "alice/after"}"#)
+        )
+        .status,
+        201
+    );
+    let after = events(&server, "/api/v1/events", Some(&admin));
+    assert_eq!(after["items"][0]["seq"], last + 1, "{after}");
+    assert_eq!(after["items"][0]["type"], "repo.created");
+    let err = forge.fails(&["events", "prune"]);
+    assert!(err.contains("--keep N and/or --max-age SPAN"), "{err}");
+    let err = forge.fails(&["events", "prune", "--max-age", "soon"]);
+    assert!(err.contains("invalid --max-age \"soon\""), "{err}");
+    drop(server);
+
+    // The server applies its own bound when it starts (and every ten minutes).
+    let server = Server::start_with(
+        &forge,
+        &["--event-max-count", "0", "--event-max-age", "never"],
+    );
+    let emptied = common::wait_for(std::time::Duration::from_secs(10), || {
+        forge.json(&["events", "prune", "--keep", "1000000"])["pruned_through"].as_u64()
+            == Some(last + 1)
+    });
+    assert!(emptied, "forge serve --event-max-count 0 prunes the log");
+    drop(server);
+}
