@@ -404,7 +404,7 @@ fn streams_resume_without_loss_or_duplicates() {
         (first, "-".into(), "-".into()),
         (id, "refs/heads/main".into(), one.clone()),
     ];
-    let mut take = |stream: &mut Stream, n: usize, seen: &mut Vec<(u64, String, String)>| {
+    let take = |stream: &mut Stream, n: usize, seen: &mut Vec<(u64, String, String)>| {
         for _ in 0..n {
             let (id, _, data) = stream.next().unwrap();
             seen.push((
