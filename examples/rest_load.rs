@@ -19,7 +19,8 @@ fn main() {
     let connections: usize = args.get(4).map_or(8, |c| c.parse().expect("a number"));
     let seconds: f64 = args.get(5).map_or(5.0, |s| s.parse().expect("seconds"));
     let etag = args.get(6).cloned().filter(|e| !e.is_empty());
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n");
+    let mut request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n");
     if let Some(etag) = &etag {
         request.push_str(&format!("If-None-Match: {etag}\r\n"));
     }

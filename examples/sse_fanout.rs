@@ -61,7 +61,10 @@ fn main() {
                 if reader.read_line(&mut line).unwrap() == 0 {
                     break;
                 }
-                if let Some(data) = line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")) {
+                if let Some(data) = line
+                    .strip_prefix("data: ")
+                    .or_else(|| line.strip_prefix("data:"))
+                {
                     let at = base.elapsed();
                     let event: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
                     if let Some(name) = event["data"]["ref"].as_str() {
@@ -96,7 +99,10 @@ fn main() {
     }
     let arrivals = arrivals.lock().unwrap();
     let mut from_request: Vec<f64> = Vec::new();
-    let mut writes: Vec<f64> = sent.values().map(|(a, b)| (*b - *a).as_secs_f64() * 1e3).collect();
+    let mut writes: Vec<f64> = sent
+        .values()
+        .map(|(a, b)| (*b - *a).as_secs_f64() * 1e3)
+        .collect();
     for (name, at) in arrivals.iter() {
         if let Some((t0, _)) = sent.get(name) {
             from_request.push((at.as_secs_f64() - t0.as_secs_f64()) * 1e3);

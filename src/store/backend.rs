@@ -188,6 +188,10 @@ pub trait Registry: Send + Sync {
         event: &NewEvent,
     ) -> Result<usize, StoreError>;
     fn any_revoked(&self, ids: &[Vec<u8>]) -> Result<bool, StoreError>;
+    /// What a token's standing is decided from, read at one point in time (one read on
+    /// every request): whether any of `ids` is revoked, the identity `name`, and the owner
+    /// that identity names.
+    fn standing_records(&self, name: &str, ids: &[Vec<u8>]) -> Result<StandingRecords, StoreError>;
 
     /// How far repository `repo`'s outbox has been relayed into the log.
     fn relayed(&self, repo: u64) -> Result<u64, StoreError>;
@@ -213,6 +217,14 @@ pub trait Registry: Send + Sync {
     /// The sequence number the log was pruned through (0: nothing removed): a reader asking
     /// for events after an earlier one is told they are gone.
     fn pruned_through(&self) -> Result<u64, StoreError>;
+}
+
+/// The records a token's standing is decided from (`Registry::standing_records`).
+#[derive(Debug, Clone, Default)]
+pub struct StandingRecords {
+    pub revoked: bool,
+    pub identity: Option<Identity>,
+    pub owner: Option<Identity>,
 }
 
 /// Events read from an outbox and appended to the log per relay call.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::store::backend::Registry;
+use crate::store::backend::{Registry, StandingRecords};
 use crate::store::events::{
     Actor, Event, EventFilter, EventKind, IdentityChanged, KeyChanged, NewEvent, RepoChanged,
 };
@@ -728,6 +728,43 @@ impl Registry for RedbRegistry {
         }
         txn.commit().map_err(|e| self.error(e))?;
         Ok(added)
+    }
+
+    fn standing_records(&self, name: &str, ids: &[Vec<u8>]) -> Result<StandingRecords, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let mut records = StandingRecords::default();
+        match txn.open_table(REVOKED) {
+            Ok(table) => {
+                for id in ids {
+                    if table
+                        .get(id.as_slice())
+                        .map_err(|e| self.error(e))?
+                        .is_some()
+                    {
+                        records.revoked = true;
+                        return Ok(records);
+                    }
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(self.error(e)),
+        }
+        let identities = match txn.open_table(IDENTITIES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(records),
+            Err(e) => return Err(self.error(e)),
+        };
+        let read = |name: &str| -> Result<Option<Identity>, StoreError> {
+            let value = identities
+                .get(name.to_ascii_lowercase().as_str())
+                .map_err(|e| self.error(e))?;
+            value.map(|v| Identity::decode(name, v.value())).transpose()
+        };
+        records.identity = read(name)?;
+        if let Some(owner) = records.identity.as_ref().and_then(|i| i.owner.clone()) {
+            records.owner = read(&owner)?;
+        }
+        Ok(records)
     }
 
     fn any_revoked(&self, ids: &[Vec<u8>]) -> Result<bool, StoreError> {
