@@ -131,17 +131,22 @@ impl EditError {
     }
 }
 
-/// Makes the commit and moves the branch through the gate. The caller holds the lock that
-/// serialises the repository's ref updates. `Ok(Err(refusal))`: the gate refused it (the
-/// refusal is recorded as an event, the objects are gone).
-pub fn make_commit(
-    repo: &Repo,
-    graph: &mut CommitGraph,
-    data: &DataDir,
-    caller: gate::Caller,
-    may_update: &dyn Fn(&str) -> Result<(), Refusal>,
-    request: NewCommit,
-) -> Result<Result<Made, Refusal>, EditError> {
+/// A commit written to a segment that is not published yet (`prepare`), to be moved onto
+/// its branch through the gate (`publish`).
+pub struct Prepared {
+    branch: BString,
+    /// The parent commit, `None` for a root commit.
+    parent: Option<ObjectId>,
+    commit: ObjectId,
+    sha1: Sha1,
+    objects: Vec<(ObjectId, Brought)>,
+    segment: crate::store::SegmentWriter,
+}
+
+/// Builds the commit: the parent's tree with the changes applied, every new object
+/// checked and written to a new segment. Needs no lock (nothing is published); the branch's
+/// compare-and-swap in `publish` catches a parent that moved meanwhile.
+pub fn prepare(repo: &Repo, request: NewCommit) -> Result<Prepared, EditError> {
     validate(&request)?;
     let parent = match request.parent {
         Some(sha1) => {
@@ -190,11 +195,11 @@ pub fn make_commit(
     for object in &out.objects {
         segment.append_full(object.id, object.sha1, object.kind, &object.content)?;
     }
-    let mut ctx = StoredContext::new(repo, graph, data, may_update)?;
-    for object in &out.objects {
-        ctx.bring(
-            object.id,
-            Brought {
+    let objects = out
+        .objects
+        .iter()
+        .map(|object| {
+            let brought = Brought {
                 sha1: object.sha1,
                 kind: object.kind,
                 parents: if object.id == commit_id {
@@ -202,33 +207,66 @@ pub fn make_commit(
                 } else {
                     Vec::new()
                 },
-            },
-        );
-    }
-    let branch = BString::from(request.branch);
-    let claim = match (repo.read_ref(&branch)?, &parent) {
-        (Some(_), Some(parent)) => Claim::Target(RefTarget::Direct(parent.id)),
-        _ => Claim::Absent,
-    };
-    let proposal = Proposal {
-        via: Via::Rest,
-        caller,
-        changes: vec![RefChange {
-            name: branch,
-            claim,
-            new: NewValue::Set(RefTarget::Direct(commit_id)),
-        }],
-    };
-    // An empty segment (every object stored already) publishes nothing.
-    let segment = (!segment.is_empty()).then_some(segment);
-    Ok(match ctx.apply_one_with(&proposal, segment)? {
-        Ok(()) => Ok(Made {
-            commit: commit_id,
-            sha1: commit_sha1,
-            notes: ctx.notes().to_vec(),
-        }),
-        Err(refusal) => Err(refusal),
+            };
+            (object.id, brought)
+        })
+        .collect();
+    Ok(Prepared {
+        branch: BString::from(request.branch),
+        parent: parent.map(|p| p.id),
+        commit: commit_id,
+        sha1: commit_sha1,
+        objects,
+        segment,
     })
+}
+
+impl Prepared {
+    /// The parent it was built on (`None`: a root commit).
+    pub fn parent(&self) -> Option<ObjectId> {
+        self.parent
+    }
+
+    /// Moves the branch onto the commit through the gate, publishing its objects in the
+    /// same transaction. The caller holds the lock that serialises the repository's ref
+    /// updates. `Ok(Err(refusal))`: the gate refused it (the refusal is recorded as an
+    /// event, the objects are gone).
+    pub fn publish(
+        self,
+        repo: &Repo,
+        graph: &mut CommitGraph,
+        data: &DataDir,
+        caller: gate::Caller,
+        may_update: &dyn Fn(&str) -> Result<(), Refusal>,
+    ) -> Result<Result<Made, Refusal>, EditError> {
+        let mut ctx = StoredContext::new(repo, graph, data, may_update)?;
+        for (id, brought) in self.objects {
+            ctx.bring(id, brought);
+        }
+        let claim = match (repo.read_ref(&self.branch)?, self.parent) {
+            (Some(_), Some(parent)) => Claim::Target(RefTarget::Direct(parent)),
+            _ => Claim::Absent,
+        };
+        let proposal = Proposal {
+            via: Via::Rest,
+            caller,
+            changes: vec![RefChange {
+                name: self.branch,
+                claim,
+                new: NewValue::Set(RefTarget::Direct(self.commit)),
+            }],
+        };
+        // An empty segment (the same commit made twice) publishes nothing new.
+        let segment = (!self.segment.is_empty()).then_some(self.segment);
+        Ok(match ctx.apply_one_with(&proposal, segment)? {
+            Ok(()) => Ok(Made {
+                commit: self.commit,
+                sha1: self.sha1,
+                notes: ctx.notes().to_vec(),
+            }),
+            Err(refusal) => Err(refusal),
+        })
+    }
 }
 
 fn validate(request: &NewCommit) -> Result<(), EditError> {
@@ -360,7 +398,7 @@ impl Dir {
             let (mode, target) = match item {
                 Item::Stored { mode, target, .. } => (mode, target),
                 Item::File { content, mode } => {
-                    let id = out.add_blob(content);
+                    let id = out.add_blob(repo, content);
                     (mode.git_mode().into(), EntryTarget::Object(id))
                 }
                 Item::Dir(dir) => match dir.write_nonempty(repo, out)? {
@@ -406,6 +444,11 @@ fn apply(repo: &Repo, root: &mut Dir, change: Change) -> Result<(), EditError> {
             content,
             mode,
         } => {
+            if path.ends_with('/') {
+                return Err(EditError::Invalid(format!(
+                    "{path:?} ends with `/`: a file's path names the file"
+                )));
+            }
             let (dir, name) = parent_and_name(&path)?;
             let Some(parent) = root.descend(repo, &dir, &path, true)? else {
                 return Err(not_a_directory(&path));
@@ -431,6 +474,13 @@ fn apply(repo: &Repo, root: &mut Dir, change: Change) -> Result<(), EditError> {
             take(repo, root, &path, "delete")?;
         }
         Change::Move { from, to } => {
+            let (source, target) = (from.trim_matches('/'), to.trim_matches('/'));
+            if target == source || target.starts_with(&format!("{source}/")) {
+                return Err(EditError::Conflict {
+                    path: to,
+                    reason: format!("{from} cannot move into itself"),
+                });
+            }
             let item = take(repo, root, &from, "move")?;
             let (dir, name) = parent_and_name(&to)?;
             let Some(parent) = root.descend(repo, &dir, &to, true)? else {
@@ -505,8 +555,13 @@ impl Written {
         }
     }
 
-    fn add_blob(&mut self, content: Vec<u8>) -> ObjectId {
+    fn add_blob(&mut self, repo: &Repo, content: Vec<u8>) -> ObjectId {
         let id = ObjectId::for_blob(&content);
+        if let Some(sha1) = repo.sha1_of(&id) {
+            // Stored already: nothing to write.
+            self.sha1s.insert(id, sha1);
+            return id;
+        }
         if let std::collections::hash_map::Entry::Vacant(e) = self.sha1s.entry(id) {
             let sha1 = git_sha1(Kind::Blob, &content);
             e.insert(sha1);
@@ -531,6 +586,10 @@ impl Written {
         let id = native_id(kind, &encoded);
         if let Some(sha1) = self.sha1s.get(&id) {
             return Ok((id, *sha1));
+        }
+        if let Some(sha1) = repo.sha1_of(&id) {
+            self.sha1s.insert(id, sha1);
+            return Ok((id, sha1));
         }
         let git = native_to_git(object, |child| self.sha1_of(repo, &child))?;
         let mut named = Vec::new();

@@ -178,6 +178,57 @@ impl RepoState {
         f(&mut self.graph.write())
     }
 
+    /// Every object reachable from `refs` (the repository's refs now), kept until the refs
+    /// change: what may be fetched or read by id.
+    pub(crate) fn reachable_set(
+        &self,
+        graph: &mut CommitGraph,
+        refs: &[(BString, RefTarget)],
+    ) -> Result<Arc<IdSet<ObjectId>>, StoreError> {
+        let mut cache = self.reachable.lock();
+        if let Some((at, set)) = cache.as_ref()
+            && at == refs
+        {
+            return Ok(set.clone());
+        }
+        let tips: Vec<ObjectId> = refs
+            .iter()
+            .filter_map(|(_, t)| match t {
+                RefTarget::Direct(id) => Some(*id),
+                RefTarget::Symbolic(_) => None,
+            })
+            .collect();
+        let set = Arc::new(crate::history::reachable(&self.repo, graph, &tips)?);
+        *cache = Some((refs.to_vec(), set.clone()));
+        Ok(set)
+    }
+
+    /// Whether commit `id` is in the history of a ref (what a read by id may show: an
+    /// object a force-push left behind is not served, as a fetch would not send it). A
+    /// walk of the commit graph bounded by generation numbers, per ref tip.
+    pub fn commit_reachable(&self, id: ObjectId) -> Result<bool, StoreError> {
+        let refs = self.repo.refs()?;
+        let mut graph = self.graph.write();
+        let Some(target) = graph.load(&self.repo, id)? else {
+            return Ok(false);
+        };
+        let mut tips = Vec::new();
+        for (_, target) in &refs {
+            if let RefTarget::Direct(tip) = target {
+                let peeled = self.peeled(*tip)?.unwrap_or(*tip);
+                tips.extend(graph.load(&self.repo, peeled)?);
+            }
+        }
+        Ok(graph.reaches(&tips, target))
+    }
+
+    /// Whether object `id` is reachable from a ref (a blob read by its id).
+    pub fn object_reachable(&self, id: ObjectId) -> Result<bool, StoreError> {
+        let refs = self.repo.refs()?;
+        let mut graph = self.graph.write();
+        Ok(self.reachable_set(&mut graph, &refs)?.contains(&id))
+    }
+
     /// The commit graph as loaded so far, for walks that only read it (holding its read
     /// lock keeps pushes waiting: long walks take it step by step).
     pub fn graph(&self) -> &RwLock<CommitGraph> {

@@ -262,6 +262,13 @@ impl Compiled {
         self.expires.map(at)
     }
 
+    /// Whether the token may update only some refs (its authority block's globs, or a
+    /// narrowing's): such a token must not do what reaches every ref at once (delete the
+    /// repository, publish it).
+    pub fn limits_refs(&self) -> bool {
+        self.ref_globs.is_some() || self.narrowings.iter().any(|n| !n.ref_globs.is_empty())
+    }
+
     /// Whether a holder appended narrowing blocks.
     pub fn is_narrowed(&self) -> bool {
         !self.narrowings.is_empty()

@@ -46,6 +46,36 @@ impl ArchiveFormat {
     }
 }
 
+/// Most entries an archive lists (a tree of shared subtrees can name billions), the most
+/// bytes of all its paths together, and the longest path.
+const MAX_ENTRIES: usize = 1_000_000;
+const MAX_PATH_BYTES: usize = 256 << 20;
+const MAX_PATH: usize = 4096;
+
+/// Why a stored name cannot be an archive entry's: whoever extracts the archive must not
+/// get a file outside its directory. git's fsck refuses these names in pushed trees; an
+/// imported history, or a repository with `fsck-objects` off, may still hold them.
+fn unsafe_name(name: &[u8]) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("an empty name");
+    }
+    if name == b"." || name == b".." {
+        return Some("a `.` or `..` name");
+    }
+    if name.contains(&b'/') || name.contains(&0) {
+        return Some("a name containing `/` or NUL");
+    }
+    let windows_drive = name.len() >= 2 && name[0].is_ascii_alphabetic() && name[1] == b':';
+    if windows_drive
+        || name
+            .split(|&b| b == b'\\')
+            .any(|part| part == b".." || (part.is_empty() && name.contains(&b'\\')))
+    {
+        return Some("a name that Windows reads as a path out of its directory (`..\\`, `C:`)");
+    }
+    None
+}
+
 /// Most entries and bytes a zip without zip64 records holds.
 const ZIP_MAX_ENTRIES: usize = 65_535;
 const ZIP_MAX_BYTES: u64 = 0xffff_0000;
@@ -90,16 +120,40 @@ pub fn plan_archive(
     // visited, in reverse.
     let reversed = |tree| -> Result<_, BrowseError> {
         let mut items = read_tree(repo, tree)?;
+        // One name twice (a symlink `a` and a directory `a`) would let the second write
+        // through the first.
+        let mut names: Vec<&[u8]> = items.iter().map(|i| i.name.as_slice()).collect();
+        names.sort_unstable();
+        if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(BrowseError::UnsafeName {
+                path: String::from_utf8_lossy(twice[0]).into_owned(),
+                reason: "a name twice in one directory",
+            });
+        }
         items.reverse();
         Ok(items)
     };
     let mut stack = vec![(BString::from(prefix), reversed(commit.tree)?)];
+    let mut path_bytes = 0usize;
     while let Some((dir, items)) = stack.last_mut() {
         let Some(item) = items.pop() else {
             stack.pop();
             continue;
         };
         let path = join(dir, &item.name);
+        if let Some(why) = unsafe_name(&item.name) {
+            return Err(BrowseError::UnsafeName {
+                path: String::from_utf8_lossy(&path).into_owned(),
+                reason: why,
+            });
+        }
+        path_bytes += path.len();
+        if entries.len() >= MAX_ENTRIES || path_bytes > MAX_PATH_BYTES || path.len() > MAX_PATH {
+            return Err(BrowseError::TooLarge(format!(
+                "the tree lists more than an archive holds ({MAX_ENTRIES} entries, {} MiB of paths, {MAX_PATH}-byte paths); clone it instead",
+                MAX_PATH_BYTES >> 20
+            )));
+        }
         match (item.kind, item.id) {
             (EntryKind::Directory, Some(id)) => {
                 let mut shown = path.clone();
@@ -216,7 +270,10 @@ impl ArchivePlan {
     }
 
     fn write_zip(&self, repo: &Repo, mut out: impl Write) -> io::Result<()> {
-        let (time, date) = dos_time(self.time + i64::from(self.tz_offset_minutes) * 60);
+        let (time, date) = dos_time(
+            self.time
+                .saturating_add(i64::from(self.tz_offset_minutes) * 60),
+        );
         let mut offset: u64 = 0;
         let mut central = Vec::new();
         for entry in &self.entries {
@@ -235,16 +292,17 @@ impl ArchivePlan {
             let raw: &[u8] = raw.as_deref().unwrap_or(b"");
             let crc = crc32fast::hash(raw);
             let deflated = entry.kind != EntryKind::Symlink && !raw.is_empty();
-            let stored;
-            let data: &[u8] = if deflated {
+            let mut compressed_data = Vec::new();
+            if deflated {
                 let mut encoder =
                     flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
                 encoder.write_all(raw)?;
-                stored = encoder.finish()?;
-                &stored
-            } else {
-                raw
-            };
+                compressed_data = encoder.finish()?;
+            }
+            // Stored as it is when deflating does not make it smaller (the size bound of
+            // the plan then holds for every entry).
+            let deflated = deflated && compressed_data.len() < raw.len();
+            let data: &[u8] = if deflated { &compressed_data } else { raw };
             let method: u16 = if deflated { 8 } else { 0 };
             let utf8 = std::str::from_utf8(&entry.path).is_ok_and(|p| !p.is_ascii());
             let flags: u16 = if utf8 { 1 << 11 } else { 0 };
@@ -408,6 +466,7 @@ impl<W: Write> Tar<W> {
 /// moments before 1980 (the format's epoch) are 1980-01-01.
 fn dos_time(seconds: i64) -> (u16, u16) {
     let days = seconds.div_euclid(86_400);
+    // (`seconds` is the commit's time plus its offset, added saturating by the caller.)
     let of_day = seconds.rem_euclid(86_400);
     let (year, month, day) = super::time::civil_from_days(days);
     if year < 1980 {
@@ -422,6 +481,41 @@ fn dos_time(seconds: i64) -> (u16, u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_leave_their_directory_are_refused() {
+        for bad in [
+            &b""[..],
+            b".",
+            b"..",
+            b"a/b",
+            b"..\\x",
+            b"\\x",
+            b"x\\",
+            b"C:x",
+            b"a\0b",
+        ] {
+            assert!(
+                unsafe_name(bad).is_some(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        for good in [
+            &b"a"[..],
+            b"...",
+            b"ab:c",
+            b"a\\b",
+            b".gitignore",
+            "ü".as_bytes(),
+        ] {
+            assert!(
+                unsafe_name(good).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(good)
+            );
+        }
+    }
 
     #[test]
     fn zip_times_are_dos_times() {

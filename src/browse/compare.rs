@@ -48,7 +48,9 @@ pub fn compare(graph: &CommitGraph, base: CommitIndex, head: CommitIndex) -> Com
         *entry |= add;
         if before == 0 {
             queue.push((graph.node(i).generation, i));
-            *live += 1;
+            if *entry & STALE == 0 {
+                *live += 1;
+            }
         } else if before & STALE == 0 && *entry & STALE != 0 {
             *live -= 1;
         }
@@ -122,9 +124,25 @@ pub fn diff_trees(
     new: Option<ObjectId>,
     limit: usize,
 ) -> Result<(Vec<FileChange>, bool), BrowseError> {
-    let mut out = Vec::new();
-    let truncated = diff_into(repo, b"", old, new, limit, &mut out)?;
-    Ok((out, truncated))
+    let mut walk = DiffWalk {
+        out: Vec::new(),
+        limit,
+        trees_left: MAX_DIFF_TREES,
+    };
+    let truncated = diff_into(repo, b"", old, new, 0, &mut walk)?;
+    Ok((walk.out, truncated))
+}
+
+/// Deepest directory a diff descends into (git's own default `core.maxTreeDepth` is 2048),
+/// and the most pairs of trees one diff reads: a tree of shared subtrees can name far more
+/// directories than it has bytes.
+const MAX_DIFF_DEPTH: usize = 2048;
+const MAX_DIFF_TREES: usize = 100_000;
+
+struct DiffWalk {
+    out: Vec<FileChange>,
+    limit: usize,
+    trees_left: usize,
 }
 
 type Side = BTreeMap<BString, (BString, EntryKind, EntryTarget<ObjectId>)>;
@@ -151,12 +169,23 @@ fn diff_into(
     dir: &[u8],
     old: Option<ObjectId>,
     new: Option<ObjectId>,
-    limit: usize,
-    out: &mut Vec<FileChange>,
+    depth: usize,
+    walk: &mut DiffWalk,
 ) -> Result<bool, BrowseError> {
     if old == new {
         return Ok(false);
     }
+    if depth > MAX_DIFF_DEPTH {
+        return Err(BrowseError::TooLarge(format!(
+            "{} is nested deeper than {MAX_DIFF_DEPTH} directories",
+            String::from_utf8_lossy(dir)
+        )));
+    }
+    // Out of trees to read: the list so far, marked incomplete.
+    let Some(left) = walk.trees_left.checked_sub(1) else {
+        return Ok(true);
+    };
+    walk.trees_left = left;
     let old = entries(repo, old)?;
     let new = entries(repo, new)?;
     let mut names: Vec<&BString> = old.keys().chain(new.keys()).collect();
@@ -179,7 +208,7 @@ fn diff_into(
             continue;
         }
         if (subtree(o).is_some() || subtree(n).is_some())
-            && diff_into(repo, &path, subtree(o), subtree(n), limit, out)?
+            && diff_into(repo, &path, subtree(o), subtree(n), depth + 1, walk)?
         {
             return Ok(true);
         }
@@ -213,10 +242,10 @@ fn diff_into(
                 }
             }
         };
-        if out.len() == limit {
+        if walk.out.len() == walk.limit {
             return Ok(true);
         }
-        out.push(change);
+        walk.out.push(change);
     }
     Ok(false)
 }

@@ -41,6 +41,10 @@ pub enum BrowseError {
     Unparsed(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error(
+        "{path}: {reason} cannot be an archive entry (it could land outside the directory it is extracted into)"
+    )]
+    UnsafeName { path: String, reason: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -56,6 +60,7 @@ impl BrowseError {
             BrowseError::NotAFile { .. } => "not_a_file",
             BrowseError::Unparsed(_) => "unparsed_object",
             BrowseError::TooLarge(_) => "too_large",
+            BrowseError::UnsafeName { .. } => "unsafe_name",
             BrowseError::Store(e) => e.code(),
         }
     }

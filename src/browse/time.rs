@@ -16,7 +16,7 @@ pub(super) fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// RFC 3339 in the moment's own offset: `2009-02-14T00:31:30+01:00`.
 pub fn rfc3339(seconds: i64, offset_minutes: i32) -> String {
-    let local = seconds + i64::from(offset_minutes) * 60;
+    let local = seconds.saturating_add(i64::from(offset_minutes) * 60);
     let (year, month, day) = civil_from_days(local.div_euclid(86_400));
     let of_day = local.rem_euclid(86_400);
     let sign = if offset_minutes < 0 { '-' } else { '+' };

@@ -102,6 +102,10 @@ fn poll(
         limit: 1000,
     };
     loop {
+        let end = data.last_event()?;
+        let events = data.events(&filter)?;
+        // Checked after the read: pruning removes a prefix, so a read that started after
+        // what is kept shows no gap.
         let pruned = data.events_pruned_through()?;
         if filter.after < pruned {
             return Err(user_error(
@@ -112,12 +116,15 @@ fn poll(
                 ),
             ));
         }
-        let events = data.events(&filter)?;
         for event in &events {
             filter.after = event.seq;
             if !print(event) {
                 return Ok(());
             }
+        }
+        // Scanned to the end: a filtered watch moves past what it does not want.
+        if events.len() < filter.limit {
+            filter.after = filter.after.max(end);
         }
         if events.is_empty() {
             std::thread::sleep(POLL);
@@ -379,6 +386,8 @@ pub fn events_command(
                     "removed": through - before,
                     "last": last,
                 }));
+            } else if through >= last {
+                println!("removed {} events; the log keeps none", through - before);
             } else {
                 println!(
                     "removed {} events; the log keeps {} to {last}",

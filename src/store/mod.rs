@@ -146,6 +146,9 @@ pub struct RepoRecord {
     pub public: Option<bool>,
 }
 
+/// Events removed per registry transaction when the log is pruned.
+const PRUNE_STEP: u64 = 10_000;
+
 /// How much of the event log is kept (`None`: no bound of that kind).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Retention {
@@ -362,7 +365,18 @@ impl DataDir {
                 after = batch[batch.len() - 1].seq;
             }
         }
-        self.registry.prune_events(through)
+        // In steps, so that a large backlog does not hold the registry's one writer.
+        let mut done = self.registry.pruned_through()?;
+        while done < through {
+            let step = self
+                .registry
+                .prune_events(through.min(done.saturating_add(PRUNE_STEP)))?;
+            if step <= done {
+                break;
+            }
+            done = step;
+        }
+        Ok(done)
     }
 
     /// Relays every repository's pending outbox events into the log (a reader that wants

@@ -52,23 +52,7 @@ impl RepoState {
         if tips.contains(&id) {
             return Ok(true);
         }
-        let mut cache = self.reachable.lock();
-        let set = match cache.as_ref() {
-            Some((at, set)) if at == refs => set.clone(),
-            _ => {
-                let tips: Vec<ObjectId> = refs
-                    .iter()
-                    .filter_map(|(_, t)| match t {
-                        RefTarget::Direct(id) => Some(*id),
-                        RefTarget::Symbolic(_) => None,
-                    })
-                    .collect();
-                let set = Arc::new(crate::history::reachable(&self.repo, graph, &tips)?);
-                *cache = Some((refs.to_vec(), set.clone()));
-                set
-            }
-        };
-        Ok(set.contains(&id))
+        Ok(self.reachable_set(graph, refs)?.contains(&id))
     }
 }
 

@@ -331,6 +331,8 @@ fn commits_logs_and_comparisons_agree_with_git() {
         &[],
     ));
     let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let tip = git(&work, &["rev-parse", "main"]).trim().to_owned();
+    forge.ok(&["ref", "set", "alice/app", "refs/heads/keep", &tip]);
     forge.ok(&[
         "ref",
         "set",
@@ -355,7 +357,34 @@ fn commits_logs_and_comparisons_agree_with_git() {
         rest,
         all[3..].iter().map(String::as_str).collect::<Vec<_>>()
     );
+    // Once no ref reaches a commit (a force-push left it behind), it is not served by its
+    // id either, as a fetch would not send it.
+    forge.ok(&["ref", "delete", "alice/app", "refs/heads/keep"]);
+    for path in [
+        format!("/api/v1/repos/alice/app/commits/{tip}"),
+        format!("/api/v1/repos/alice/app/tree?ref={tip}"),
+        format!("/api/v1/repos/alice/app/archive?ref={tip}"),
+        format!("/api/v1/repos/alice/app/commits?cursor={cursor}"),
+    ] {
+        let answer = call(&server, "GET", &path, Some(&token), None);
+        assert!(
+            matches!(answer.status, 400 | 404),
+            "{path}: {}",
+            answer.body
+        );
+    }
     forge.ok(&["ref", "set", "alice/app", "refs/heads/main", &all[0]]);
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            &format!("/api/v1/repos/alice/app/commits/{tip}"),
+            Some(&token),
+            None
+        )
+        .status,
+        200
+    );
     for (query, status, code) in [
         ("cursor=garbage", 400, "invalid_request"),
         ("limit=0", 400, "invalid_request"),
@@ -732,7 +761,13 @@ fn trees_files_blobs_and_archives_agree_with_git() {
             "/api/v1/repos/alice/app/archive?prefix=../up",
             400,
             "invalid_request",
-            "without `..`",
+            "without `.`, `..`",
+        ),
+        (
+            "/api/v1/repos/alice/app/archive?prefix=..%5C..%5Cstartup%5C",
+            400,
+            "invalid_request",
+            "`\\`",
         ),
     ] {
         assert_error(

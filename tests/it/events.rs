@@ -145,7 +145,12 @@ fn every_change_and_refusal_is_an_event_in_order() {
     assert_eq!(items[6]["actor"]["identity"], "alice");
     assert_eq!(items[7]["actor"]["kind"], "operator");
     assert_eq!(items[8]["data"]["pattern"], "refs/heads/main");
-    assert_eq!(page["next_after"], *seqs.last().unwrap());
+    // Where to read on from: past the page's last event, to what the read scanned (a
+    // repository's reader moves past other repositories' events).
+    assert!(
+        page["next_after"].as_u64().unwrap() >= *seqs.last().unwrap(),
+        "{page}"
+    );
 
     // The whole log, for a site admin: gap-free from 1, identities and tokens included.
     let site = events(&server, "/api/v1/events?limit=1000", Some(&server.token));

@@ -27,7 +27,9 @@ pub(super) struct ArchiveQuery {
     /// `tar.gz` (default) or `zip`.
     #[param(pattern = "^(tar\\.gz|tgz|zip)?$")]
     format: Option<String>,
-    /// The directory every path is under, `NAME-SHORTSHA/` by default; empty for none.
+    /// The directory every path is under, `NAME-SHORTSHA/` by default; empty for none. A
+    /// relative path without `.` or `..` components.
+    #[param(pattern = "^[^\\\\:\\u0000-\\u001f]{0,255}$")]
     prefix: Option<String>,
 }
 
@@ -57,6 +59,7 @@ pub(super) struct ArchiveQuery {
 pub(super) async fn archive(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    client: crate::server::forwarded::Client,
     headers: HeaderMap,
     ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
     ApiQuery(query): ApiQuery<ArchiveQuery>,
@@ -73,22 +76,31 @@ pub(super) async fn archive(
         && (prefix.len() > 255
             || prefix.contains('\0')
             || prefix.starts_with('/')
-            || prefix.split('/').any(|c| c == ".."))
+            || prefix.contains(['\\', ':'])
+            || prefix.chars().any(char::is_control)
+            || prefix.split('/').any(|c| c == ".." || c == "."))
     {
         return Err(ApiError::bad_request(
-            "the prefix is a relative path of at most 255 bytes, without `..`",
+            "the prefix is a relative path of at most 255 bytes, without `.`, `..`, `\\`, `:` or control characters",
         ));
     }
+    let slot = super::fetch_slot(&app, &caller, &client).await?;
+    let metrics = app.metrics.clone();
     let prepared = blocking(move || {
         let (_, record) = repo_for(&app, caller.token.as_deref(), &owner, &name, Op::Read)?;
         let public = app.data.is_public(&record)?;
         let state = app.repo_state(record)?;
-        let revision = browse::resolve(&state.repo, query.rev.as_deref())?;
+        let revision = super::visible_revision(&state, query.rev.as_deref())?;
         let short = &revision.sha1.to_hex()[..7];
         let base_name = format!("{name}-{short}");
         let prefix = query.prefix.unwrap_or_else(|| format!("{base_name}/"));
         let freshness = Freshness {
-            etag: format!("archive-{}-{}-{prefix}", revision.sha1, format.extension()),
+            etag: format!(
+                "archive-{}-{}-{}",
+                revision.sha1,
+                format.extension(),
+                &blake3::hash(prefix.as_bytes()).to_hex()[..16]
+            ),
             immutable: revision.by_id,
             public,
         };
@@ -110,6 +122,9 @@ pub(super) async fn archive(
         Err(not_modified) => return Ok(not_modified),
     };
     let body = stream::streamed(move |writer| {
+        // Held while the archive is written: slow downloads count against the fetch bound.
+        let _slot = slot;
+        let writer = writer.counted(metrics);
         let mut out = std::io::BufWriter::with_capacity(64 << 10, writer.clone());
         plan.write(&state.repo, &mut out).inspect_err(|e| {
             tracing::warn!("archive of {}: {e}", state.repo.name());

@@ -19,7 +19,6 @@ use crate::browse::{self, CommitInfo};
 use crate::object::{EntryTarget, ObjectId, Sha1, Signature};
 use crate::server::AppState;
 use crate::server::auth::Caller;
-use crate::store::Repo;
 
 /// An object by both its ids.
 #[derive(Serialize, ToSchema)]
@@ -141,7 +140,7 @@ pub(super) async fn get(
         let (_, record) = repo_for(&app, caller.token.as_deref(), &owner, &name, Op::Read)?;
         let public = app.data.is_public(&record)?;
         let state = app.repo_state(record)?;
-        let revision = browse::resolve(&state.repo, Some(&rev))?;
+        let revision = super::visible_revision(&state, Some(&rev))?;
         let freshness = Freshness {
             etag: format!("commit-{}", revision.sha1),
             immutable: revision.by_id,
@@ -191,15 +190,19 @@ fn log_cursor(tip: &Sha1, skip: usize) -> String {
     URL_SAFE_NO_PAD.encode(format!("{tip}:{skip}"))
 }
 
-fn parse_log_cursor(repo: &Repo, cursor: &str) -> Result<(ObjectId, usize), ApiError> {
+fn parse_log_cursor(
+    state: &crate::served::RepoState,
+    cursor: &str,
+) -> Result<(ObjectId, usize), ApiError> {
     let bad = || ApiError::bad_request("the cursor is not one this API gave");
     let text = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let text = std::str::from_utf8(&text).map_err(|_| bad())?;
     let (tip, skip) = text.split_once(':').ok_or_else(bad)?;
     let tip = Sha1::from_hex(tip.as_bytes()).map_err(|_| bad())?;
     let skip = skip.parse().map_err(|_| bad())?;
-    let tip = repo.id_of_sha1(&tip).ok_or_else(bad)?;
-    Ok((tip, skip))
+    // The tip is a commit a ref reaches, as the page that gave the cursor had it.
+    let tip = super::visible_revision(state, Some(&tip.to_hex())).map_err(|_| bad())?;
+    Ok((tip.commit, skip))
 }
 
 /// A history, a page at a time
@@ -240,8 +243,11 @@ pub(super) async fn list(
         let state = app.repo_state(record)?;
         let repo = &state.repo;
         let (tip, skip) = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
-            Some(cursor) => parse_log_cursor(repo, cursor)?,
-            None => (browse::resolve(repo, query.rev.as_deref())?.commit, 0),
+            Some(cursor) => parse_log_cursor(&state, cursor)?,
+            None => (
+                super::visible_revision(&state, query.rev.as_deref())?.commit,
+                0,
+            ),
         };
         let start = state.with_graph(|graph| browse::load_commit(repo, graph, tip))?;
         let page = browse::log(repo, state.graph(), start, &components, skip, limit)?;
@@ -348,8 +354,8 @@ pub(super) async fn compare(
         let public = app.data.is_public(&record)?;
         let state = app.repo_state(record)?;
         let repo = &state.repo;
-        let base = browse::resolve(repo, Some(&query.base))?;
-        let head = browse::resolve(repo, Some(&query.head))?;
+        let base = super::visible_revision(&state, Some(&query.base))?;
+        let head = super::visible_revision(&state, Some(&query.head))?;
         let freshness = Freshness {
             etag: format!("compare-{}-{}", base.sha1, head.sha1),
             immutable: base.by_id && head.by_id,

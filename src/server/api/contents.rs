@@ -119,7 +119,7 @@ pub(super) async fn tree(
         let public = app.data.is_public(&record)?;
         let state = app.repo_state(record)?;
         let repo = &state.repo;
-        let revision = browse::resolve(repo, query.rev.as_deref())?;
+        let revision = super::visible_revision(&state, query.rev.as_deref())?;
         let path = query.path.unwrap_or_default();
         let entry = entry_at(repo, &revision, &path)?;
         let (EntryKind::Directory, EntryTarget::Object(tree)) = (entry.kind, entry.target) else {
@@ -133,7 +133,8 @@ pub(super) async fn tree(
             .sha1_of(&tree)
             .ok_or_else(|| ApiError::internal("a tree without a SHA-1"))?;
         let freshness = Freshness {
-            etag: format!("tree-{tree_sha1}"),
+            // The body names the commit too: a branch that moved keeps no stale copy.
+            etag: format!("tree-{}-{tree_sha1}", revision.sha1),
             immutable: revision.by_id,
             public,
         };
@@ -258,12 +259,12 @@ pub(super) async fn file(
         let public = app.data.is_public(&record)?;
         let state = app.repo_state(record)?;
         let repo = &state.repo;
-        let revision = browse::resolve(repo, query.rev.as_deref())?;
+        let revision = super::visible_revision(&state, query.rev.as_deref())?;
         let path = query.path.unwrap_or_default();
         let (id, entry) = blob_at(repo, &revision, &path)?;
         let location = crate::history::locate(repo, &id)?;
         let freshness = Freshness {
-            etag: format!("file-{}-{}", location.sha1(), entry.mode),
+            etag: format!("file-{}-{}-{}", revision.sha1, location.sha1(), entry.mode),
             immutable: revision.by_id,
             public,
         };
@@ -307,7 +308,7 @@ fn raw_body(repo: &Repo, id: &ObjectId) -> Result<Response, ApiError> {
         ));
     }
     let (_, content) = repo.read_content(&location)?;
-    let mut response = axum::body::Bytes::from(content.to_vec()).into_response();
+    let mut response = axum::body::Bytes::from_owner(content).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -345,16 +346,19 @@ fn raw_body(repo: &Repo, id: &ObjectId) -> Result<Response, ApiError> {
 pub(super) async fn raw(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    client: crate::server::forwarded::Client,
     headers: HeaderMap,
     ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
     ApiQuery(query): ApiQuery<PathQuery>,
 ) -> Result<Response, ApiError> {
+    let slot = super::fetch_slot(&app, &caller, &client).await?;
     blocking(move || {
+        let _slot = slot;
         let (_, record) = repo_for(&app, caller.token.as_deref(), &owner, &name, Op::Read)?;
         let public = app.data.is_public(&record)?;
         let state = app.repo_state(record)?;
         let repo = &state.repo;
-        let revision = browse::resolve(repo, query.rev.as_deref())?;
+        let revision = super::visible_revision(&state, query.rev.as_deref())?;
         let path = query.path.unwrap_or_default();
         let (id, _) = blob_at(repo, &revision, &path)?;
         let location = crate::history::locate(repo, &id)?;
@@ -405,10 +409,13 @@ pub(super) struct BlobPath {
 pub(super) async fn blob(
     State(app): State<Arc<AppState>>,
     caller: Caller,
+    client: crate::server::forwarded::Client,
     headers: HeaderMap,
     ApiPath(BlobPath { owner, name, sha }): ApiPath<BlobPath>,
 ) -> Result<Response, ApiError> {
+    let slot = super::fetch_slot(&app, &caller, &client).await?;
     blocking(move || {
+        let _slot = slot;
         let (_, record) = repo_for(&app, caller.token.as_deref(), &owner, &name, Op::Read)?;
         let public = app.data.is_public(&record)?;
         let sha1 = parse_sha1("sha", &sha)?;
@@ -421,7 +428,9 @@ pub(super) async fn blob(
             )
         };
         let location = repo.locate_sha1(&sha1).ok_or_else(not_found)?;
-        if location.kind() != Some(crate::object::Kind::Blob) {
+        if location.kind() != Some(crate::object::Kind::Blob)
+            || !state.object_reachable(location.id())?
+        {
             return Err(not_found());
         }
         let freshness = Freshness {

@@ -157,6 +157,7 @@ pub(super) async fn create(
         } else {
             format!("refs/heads/{}", parsed.branch)
         };
+        let parsed_parent = parsed.parent.clone();
         let parent = parsed
             .parent
             .as_deref()
@@ -192,18 +193,21 @@ pub(super) async fn create(
         };
         let state = app.repo_state(record)?;
         let repo = &state.repo;
+        // The objects are made and checked before any lock: only the gate and the
+        // transaction that publishes them wait for other pushes.
+        let prepared = edit::prepare(repo, request)?;
+        if let Some(parent) = prepared.parent()
+            && !state.commit_reachable(parent)?
+        {
+            // A commit no ref reaches (a force-push left it behind) is not built on: that
+            // would bring its history back.
+            return Err(edit::EditError::ParentNotFound(parsed_parent.unwrap_or_default()).into());
+        }
         let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
         let made = {
             let _push = state.push_lock();
             state.with_graph(|graph| {
-                edit::make_commit(
-                    repo,
-                    graph,
-                    &app.data,
-                    caller.gate_caller(),
-                    &may_update,
-                    request,
-                )
+                prepared.publish(repo, graph, &app.data, caller.gate_caller(), &may_update)
             })??
         };
         state.schedule_repack();

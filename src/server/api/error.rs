@@ -106,6 +106,7 @@ impl From<BrowseError> for ApiError {
             BrowseError::NotACommit { .. }
             | BrowseError::NotADirectory { .. }
             | BrowseError::NotAFile { .. }
+            | BrowseError::UnsafeName { .. }
             | BrowseError::Unparsed(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, error.code(), error.to_string())

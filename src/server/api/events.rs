@@ -115,10 +115,14 @@ pub(super) async fn list(
         // Pages of the log until `limit` readable events or its end: an event the caller
         // may not read is skipped, never shown.
         loop {
-            let page = app.data.events(&filter)?;
-            let Some(last) = page.last() else { break };
-            filter.after = last.seq;
+            let (page, scanned) = read_kept(&app, &filter)?;
+            let page = page.ok_or_else(|| gone(filter.after, scanned))?;
             let at_end = page.len() < filter.limit;
+            filter.after = scanned;
+            if page.is_empty() {
+                next_after = next_after.max(scanned);
+                break;
+            }
             for event in page {
                 next_after = event.seq;
                 let key = event.repo.clone().unwrap_or_default();
@@ -138,12 +142,35 @@ pub(super) async fn list(
                 }
             }
             if at_end {
+                next_after = next_after.max(scanned);
                 break;
             }
         }
         Ok(Json(EventPage { items, next_after }))
     })
     .await
+}
+
+/// A page of the log after `filter.after`, and how far it was scanned: to its last event,
+/// or, when the page is not full, to the log's end as it was before the read (a filtered
+/// reader then moves past events it does not want, and is not overtaken by pruning while
+/// it waits for one). `None` (and where the log is pruned through) when the events after
+/// `filter.after` are no longer all kept; checked after the read, as pruning removes a
+/// prefix, so a page never hides a gap.
+fn read_kept(app: &AppState, filter: &EventFilter) -> Result<(Option<Vec<Event>>, u64), ApiError> {
+    let end = app.data.last_event()?;
+    let page = app.data.events(filter)?;
+    let pruned = app.data.events_pruned_through()?;
+    if filter.after < pruned {
+        return Ok((None, pruned));
+    }
+    let last = page.last().map_or(filter.after, |e| e.seq);
+    let scanned = if page.len() < filter.limit {
+        last.max(end)
+    } else {
+        last
+    };
+    Ok((Some(page), scanned))
 }
 
 /// Where a page starts: `after` when the reader gave it (refused when the log no longer
@@ -162,15 +189,19 @@ fn kept_start(app: &AppState, given: bool, after: u64) -> Result<u64, ApiError> 
 fn still_kept(app: &AppState, after: u64) -> Result<(), ApiError> {
     let pruned = app.data.events_pruned_through()?;
     if after < pruned {
-        return Err(ApiError::new(
-            axum::http::StatusCode::GONE,
-            "events_pruned",
-            format!(
-                "the events after {after} up to {pruned} were removed by the log's retention bound; read from after={pruned} (and re-read current state for what came before)"
-            ),
-        ));
+        return Err(gone(after, pruned));
     }
     Ok(())
+}
+
+fn gone(after: u64, pruned: u64) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::GONE,
+        "events_pruned",
+        format!(
+            "the events after {after} up to {pruned} were removed by the log's retention bound; read from after={pruned} (and re-read current state for what came before)"
+        ),
+    )
 }
 
 /// Whether the caller holds `admin` on `*`: it reads the events of no repository
@@ -230,8 +261,8 @@ pub(super) async fn list_repo(
         // What another process committed and did not relay (it crashed in between) is
         // relayed now, so this read sees every committed change.
         app.repo_state(record)?.repo.relay_events();
-        let items = app.data.events(&filter)?;
-        let next_after = items.last().map_or(filter.after, |e| e.seq);
+        let (items, next_after) = read_kept(&app, &filter)?;
+        let items = items.ok_or_else(|| gone(filter.after, next_after))?;
         Ok(Json(EventPage { items, next_after }))
     })
     .await
@@ -284,11 +315,10 @@ impl Streaming {
             let filter = self.filter.clone();
             let mut readable = std::mem::take(&mut self.readable);
             let read = tokio::task::spawn_blocking(move || {
-                let pruned = app.data.events_pruned_through()?;
-                if filter.after < pruned {
-                    return Ok::<_, ApiError>(Err(pruned));
-                }
-                let page = app.data.events(&filter)?;
+                let (page, scanned) = read_kept(&app, &filter)?;
+                let Some(page) = page else {
+                    return Ok::<_, ApiError>(Err(scanned));
+                };
                 let mut shown = Vec::new();
                 for event in &page {
                     let key = event.repo.clone().unwrap_or_default();
@@ -306,7 +336,11 @@ impl Streaming {
                         shown.push(event.clone());
                     }
                 }
-                Ok(Ok((page.last().map(|e| e.seq), shown, readable)))
+                Ok(Ok((
+                    (scanned > filter.after).then_some(scanned),
+                    shown,
+                    readable,
+                )))
             })
             .await;
             match read {

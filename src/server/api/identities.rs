@@ -236,6 +236,11 @@ pub(super) async fn update(
 ) -> Result<Json<IdentityView>, ApiError> {
     blocking(move || {
         let token = required(&caller)?;
+        if token.compiled.is_narrowed() {
+            return Err(ApiError::forbidden(
+                "a narrowed token cannot change identities",
+            ));
+        }
         let identity = administered_identity(&app, token, &name, false)?;
         if changes.disabled && identity.name.eq_ignore_ascii_case(&token.identity) {
             return Err(ApiError::forbidden(
@@ -274,6 +279,11 @@ pub(super) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     blocking(move || {
         let token = required(&caller)?;
+        if token.compiled.is_narrowed() {
+            return Err(ApiError::forbidden(
+                "a narrowed token cannot change identities",
+            ));
+        }
         let identity = administered_identity(&app, token, &name, false)?;
         let site_admin = allows(token, &Scope::All, Op::Admin).is_ok();
         if identity.name.eq_ignore_ascii_case(&token.identity) {

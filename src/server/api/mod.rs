@@ -150,6 +150,41 @@ struct RepoPath {
     name: String,
 }
 
+/// A slot among the server's fetches for a read that streams a repository's content
+/// (archives, raw files): counted with clones against the same bound, per caller (its
+/// identity, or its address without a token).
+async fn fetch_slot(
+    app: &AppState,
+    caller: &Caller,
+    client: &super::forwarded::Client,
+) -> Result<super::limits::Slot, ApiError> {
+    let share = match &caller.token {
+        Some(token) => format!("identity:{}", token.identity),
+        None => format!("address:{}", client.addr),
+    };
+    app.fetch_slots
+        .acquire(vec![share], app.limits.slot_wait)
+        .await
+        .map_err(|why| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", why.to_string()))
+}
+
+/// A revision as REST readers see it: named by an id, the commit must be in the history of
+/// a ref (what a force-push or a deleted branch left behind is not served, as a fetch
+/// would not send it).
+fn visible_revision(
+    state: &crate::served::RepoState,
+    rev: Option<&str>,
+) -> Result<crate::browse::Revision, ApiError> {
+    let revision = crate::browse::resolve(&state.repo, rev)?;
+    if revision.by_id && !state.commit_reachable(revision.commit)? {
+        return Err(crate::browse::BrowseError::RevisionNotFound(
+            rev.unwrap_or_default().to_owned(),
+        )
+        .into());
+    }
+    Ok(revision)
+}
+
 /// Runs blocking store work off the async threads.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,

@@ -301,6 +301,11 @@ pub(super) async fn update(
     blocking(move || {
         let token = required(&caller)?;
         let (repo_name, _) = repo_for(&app, Some(token), &owner, &name, Op::Admin)?;
+        if changes.public == Some(true) && token.compiled.limits_refs() {
+            return Err(ApiError::forbidden(
+                "a token limited to some refs cannot make the repository public (that shows every ref)",
+            ));
+        }
         let data = acting(&app, &caller);
         for (setting, value) in [
             (Setting::Public, changes.public),
@@ -347,8 +352,16 @@ pub(super) async fn delete(
     blocking(move || {
         let token = required(&caller)?;
         let (repo_name, record) = repo_for(&app, Some(token), &owner, &name, Op::Admin)?;
-        acting(&app, &caller).delete_repo(&repo_name)?;
+        if token.compiled.limits_refs() {
+            return Err(ApiError::forbidden(
+                "a token limited to some refs cannot delete the repository (that deletes every ref)",
+            ));
+        }
+        // No push or REST commit is half-way through it while its files go.
+        let state = app.repo_state(record.clone())?;
+        let _push = state.push_lock();
         app.forget_repo(record.id);
+        acting(&app, &caller).delete_repo(&repo_name)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
