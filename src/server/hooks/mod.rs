@@ -270,6 +270,7 @@ impl Shared {
             ),
             ("x-forge-event", delivery.event.kind.type_name().to_owned()),
             ("x-forge-delivery", delivery.id.to_string()),
+            ("x-forge-hook-id", hook.id.to_string()),
         ];
         if let Some(secret) = &hook.secret {
             headers.push(("x-forge-signature-256", signature(secret, &body)));
