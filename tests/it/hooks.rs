@@ -40,6 +40,8 @@ enum Reply {
     Status(u16),
     /// Reads the request, then answers nothing for a minute.
     Hang,
+    /// Answers 200 with a few bytes of a longer body, then nothing for a minute.
+    StallBody,
 }
 
 /// An HTTP server on 127.0.0.1 that records every request.
@@ -145,6 +147,14 @@ fn serve_one(
             )?;
         }
         Reply::Hang => std::thread::sleep(Duration::from_secs(60)),
+        Reply::StallBody => {
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nfirst"
+            )?;
+            stream.flush()?;
+            std::thread::sleep(Duration::from_secs(60));
+        }
     }
     Ok(())
 }
@@ -292,7 +302,7 @@ fn a_push_is_delivered_signed_and_the_secret_is_never_shown() {
     let log = wait_for_state(&server, &hook_path, "delivered");
     let entry = log
         .iter()
-        .find(|d| d["id"].to_string() == delivery)
+        .find(|d| d["id"].as_u64() == delivery.parse().ok())
         .unwrap();
     assert_eq!(entry["type"], "ref.updated");
     assert_eq!(entry["seq"], body["seq"]);
@@ -871,4 +881,54 @@ fn the_delivery_log_is_paged() {
         );
         assert_eq!(bad.status, 400, "{query}: {}", bad.body);
     }
+}
+
+#[test]
+fn an_answer_whose_body_stalls_counts_by_its_status() {
+    let setup = setup();
+    let mut options = ALLOW_LOOPBACK.to_vec();
+    options.extend(["--hook-timeout", "1"]);
+    let server = Server::start_with(&setup.forge, &options);
+    let receiver = Receiver::start(|_| Reply::StallBody);
+    let hook = add_hook(&server, "/api/v1/hooks", json!({"url": receiver.url()}));
+    setup
+        .forge
+        .ok(&["identity", "add", "gina", "--kind", "human"]);
+    let log = wait_for_state(
+        &server,
+        &format!("/api/v1/hooks/{}", hook["id"]),
+        "delivered",
+    );
+    let attempts = log[0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0]["status"], 200);
+    assert_eq!(attempts[0]["response"], "first");
+    assert!(attempts[0]["duration_ms"].as_u64().unwrap() < 1500);
+}
+
+#[test]
+fn an_attempt_without_an_answer_times_out_and_the_delivery_fails_after_its_attempts() {
+    let setup = setup();
+    let mut options = ALLOW_LOOPBACK.to_vec();
+    options.extend(["--hook-timeout", "0.5", "--hook-attempts", "2"]);
+    let server = Server::start_with(&setup.forge, &options);
+    let receiver = Receiver::start(|_| Reply::Hang);
+    let hook = add_hook(&server, "/api/v1/hooks", json!({"url": receiver.url()}));
+    setup
+        .forge
+        .ok(&["identity", "add", "hank", "--kind", "human"]);
+    let log = wait_for_state(&server, &format!("/api/v1/hooks/{}", hook["id"]), "failed");
+    let attempts = log[0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    for attempt in attempts {
+        assert_eq!(attempt["error"], "timeout: no answer within 0.5 s");
+        assert!(attempt.get("status").is_none());
+    }
+    assert_eq!(receiver.requests().len(), 2);
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|l| l.contains("webhooks: delivery") && l.contains("failed: timeout"))
+    );
 }

@@ -2,8 +2,9 @@
 //! connect to an allowed one (the address checked is the address connected to), TLS for
 //! `https` (rustls with the `ring` provider and the Mozilla roots of `webpki-roots`), one
 //! HTTP/1.1 request on its own connection (hyper's client connection), and at most
-//! `RESPONSE_KEPT` bytes of the answer read. Redirects are not followed. The caller bounds
-//! the whole of it in time.
+//! `RESPONSE_KEPT` bytes of the answer read. Redirects are not followed. Everything up to
+//! the answer's head must happen before the deadline; an answer whose body is still coming
+//! then counts with what came of it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,13 +64,34 @@ async fn allowed_addresses(url: &HookUrl, targets: &Targets) -> Result<Vec<Socke
     Ok(allowed)
 }
 
-/// Sends `body` to `url` with `headers`.
+/// Sends `body` to `url` with `headers`: the answer's head within `timeout`, and what of
+/// its body comes within it too.
 pub async fn post(
     url: &HookUrl,
     targets: &Targets,
     tls: &TlsConnector,
     headers: &[(&'static str, String)],
     body: Bytes,
+    timeout: std::time::Duration,
+) -> Result<Answer, String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let answered =
+        tokio::time::timeout_at(deadline, send(url, targets, tls, headers, body, deadline)).await;
+    answered.unwrap_or_else(|_| {
+        Err(format!(
+            "timeout: no answer within {} s",
+            timeout.as_secs_f64()
+        ))
+    })
+}
+
+async fn send(
+    url: &HookUrl,
+    targets: &Targets,
+    tls: &TlsConnector,
+    headers: &[(&'static str, String)],
+    body: Bytes,
+    deadline: tokio::time::Instant,
 ) -> Result<Answer, String> {
     let addresses = allowed_addresses(url, targets).await?;
     let mut last_error = String::new();
@@ -104,13 +126,17 @@ pub async fn post(
             .connect(name, stream)
             .await
             .map_err(|e| format!("TLS with {} failed: {e}", url.host))?;
-        exchange(TokioIo::new(stream), request).await
+        exchange(TokioIo::new(stream), request, deadline).await
     } else {
-        exchange(TokioIo::new(stream), request).await
+        exchange(TokioIo::new(stream), request, deadline).await
     }
 }
 
-async fn exchange<T>(io: T, request: hyper::Request<Full<Bytes>>) -> Result<Answer, String>
+async fn exchange<T>(
+    io: T,
+    request: hyper::Request<Full<Bytes>>,
+    deadline: tokio::time::Instant,
+) -> Result<Answer, String>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -129,7 +155,14 @@ where
         let mut body = response.into_body();
         let mut kept = Vec::new();
         while kept.len() < RESPONSE_KEPT {
-            match body.frame().await {
+            // A body still coming just before the deadline: the status has come, and counts.
+            let cut = deadline
+                .checked_sub(std::time::Duration::from_millis(50))
+                .unwrap_or(deadline);
+            let Ok(frame) = tokio::time::timeout_at(cut, body.frame()).await else {
+                break;
+            };
+            match frame {
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
                         let room = RESPONSE_KEPT - kept.len();

@@ -281,14 +281,8 @@ impl Shared {
             Err(e) => Err(e.to_string()),
             Ok(url) => {
                 let _permit = self.permits.acquire().await;
-                let sent = client::post(&url, &self.targets, &self.tls, &headers, body);
-                match tokio::time::timeout(self.settings.timeout, sent).await {
-                    Ok(answer) => answer,
-                    Err(_) => Err(format!(
-                        "timeout: no answer within {} s",
-                        self.settings.timeout.as_secs_f64()
-                    )),
-                }
+                let timeout = self.settings.timeout;
+                client::post(&url, &self.targets, &self.tls, &headers, body, timeout).await
             }
         };
         let duration_ms = started.elapsed().as_millis() as u64;
