@@ -10,6 +10,7 @@ use serde_json::json;
 
 mod attest;
 mod auth;
+mod hooks;
 mod pipeline;
 mod policy;
 mod refs;
@@ -73,6 +74,9 @@ enum Command {
     /// required attestations), enforced on every path a ref moves by.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Webhooks: add, list, change, remove, and their deliveries (docs/webhooks.md).
+    #[command(subcommand)]
+    Hook(hooks::HookCommand),
     /// Local CI: run `.forge/pipeline.toml` of a commit in a clean checkout and sign the
     /// test result (in a git work tree; no data directory).
     #[command(subcommand)]
@@ -398,6 +402,7 @@ fn run(cli: Cli, top: &ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Keygen { out } => attest::keygen(&out, cli.json)?,
         Command::Attest(command) => attest::command(&cli.data, command, cli.json)?,
         Command::Policy(command) => policy::command(&cli.data, command, cli.json)?,
+        Command::Hook(command) => hooks::command(&cli.data, command, cli.json)?,
         Command::Pipeline(command) => return pipeline::command(command, cli.json),
         Command::Watch(watch) => watch::command(&cli.data, watch, cli.json)?,
         Command::ShowId { repo, id } => {

@@ -37,7 +37,8 @@ pub struct Hook {
     pub events: Vec<String>,
     pub active: bool,
     /// The identity that made it: its hooks deliver only while it is present and enabled.
-    pub created_by: String,
+    /// None for the operator's (`forge hook add` on the data directory).
+    pub created_by: Option<String>,
     /// Milliseconds since the epoch.
     pub created_at: u64,
     pub updated_at: u64,
@@ -62,7 +63,7 @@ pub struct NewHook {
     pub secret: Option<String>,
     pub events: Vec<String>,
     pub active: bool,
-    pub created_by: String,
+    pub created_by: Option<String>,
 }
 
 /// A change to a hook: each field given replaces the stored one.

@@ -932,3 +932,100 @@ fn an_attempt_without_an_answer_times_out_and_the_delivery_fails_after_its_attem
             .any(|l| l.contains("webhooks: delivery") && l.contains("failed: timeout"))
     );
 }
+
+#[test]
+fn the_operator_manages_hooks_with_the_cli() {
+    let setup = setup();
+    let forge = &setup.forge;
+    let receiver = Receiver::answering(200);
+    let out = forge
+        .command(&[
+            "--json",
+            "hook",
+            "add",
+            "alice/app",
+            "--url",
+            &receiver.url(),
+            "--events",
+            "ref.updated,ref.refused",
+        ])
+        .env("FORGE_HOOK_SECRET", "from the environment")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = added["hook"]["id"].as_u64().unwrap();
+    assert_eq!(added["hook"]["has_secret"], true);
+    assert_eq!(added["hook"]["created_by"], Value::Null);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("environment"));
+    let listed = forge.ok(&["hook", "list", "alice/app"]);
+    assert!(
+        listed.starts_with(&format!(
+            "{id}\t{}\tref.updated,ref.refused\tactive\tsigned",
+            receiver.url()
+        )),
+        "{listed}"
+    );
+    assert_eq!(forge.ok(&["hook", "list", "site"]), "");
+
+    let server = Server::start_with(forge, ALLOW_LOOPBACK);
+    push(&setup, &server, &format!("{}:refs/heads/main", setup.one));
+    let got = receiver.wait_for_type("ref.updated", 1);
+    assert_eq!(
+        got[0].header("x-forge-signature-256").unwrap(),
+        sign("from the environment", &got[0].body)
+    );
+    assert!(wait_for(Duration::from_secs(20), || {
+        forge
+            .ok(&["hook", "deliveries", "alice/app", &id.to_string()])
+            .contains("\tref.updated\tdelivered\t1 attempt(s)\tHTTP 200")
+    }));
+    let changed = forge.ok(&[
+        "hook",
+        "change",
+        "alice/app",
+        &id.to_string(),
+        "--no-secret",
+        "--active",
+        "false",
+    ]);
+    assert!(changed.contains("\tinactive"), "{changed}");
+    assert!(!changed.contains("signed"), "{changed}");
+
+    for (args, message) in [
+        (
+            vec!["hook", "add", "alice/app", "--url", "ftp://x/"],
+            "the scheme must be http or https",
+        ),
+        (
+            vec![
+                "hook",
+                "add",
+                "site",
+                "--url",
+                "https://x/",
+                "--events",
+                "nope",
+            ],
+            "unknown event type",
+        ),
+        (
+            vec!["hook", "remove", "site", &id.to_string()],
+            "does not exist",
+        ),
+        (vec!["hook", "list", "alice/none"], "does not exist"),
+    ] {
+        let stderr = forge.fails(&args);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    let removed = forge.ok(&["hook", "remove", "alice/app", &id.to_string()]);
+    assert!(
+        removed.starts_with(&format!("removed hook {id}\t")),
+        "{removed}"
+    );
+    assert_eq!(forge.ok(&["hook", "list", "alice/app"]), "");
+}

@@ -89,8 +89,8 @@ pub(super) struct HookView {
     /// The repository of a repository's hook; none for a site-wide one.
     repo: Option<String>,
     /// The identity that added it: it delivers only while that identity is present and
-    /// enabled.
-    created_by: String,
+    /// enabled (none: the operator, with `forge hook add`).
+    created_by: Option<String>,
     /// Milliseconds since the epoch.
     created_at: u64,
     updated_at: u64,
@@ -303,7 +303,7 @@ fn create_in(
             secret: body.secret,
             events,
             active: body.active,
-            created_by: owner.identity.clone(),
+            created_by: Some(owner.identity.clone()),
         },
         &caller.gate_caller().actor(),
     )?;

@@ -239,10 +239,13 @@ impl Shared {
                 };
                 // A hook acts for the identity that made it: while that identity is gone
                 // or disabled, its events pass it by.
-                let owner_active = self
-                    .data
-                    .find_identity(&hook.created_by)?
-                    .is_some_and(|identity| !identity.disabled);
+                let owner_active = match &hook.created_by {
+                    Some(name) => self
+                        .data
+                        .find_identity(name)?
+                        .is_some_and(|identity| !identity.disabled),
+                    None => true,
+                };
                 let queued: &[Event] = if owner_active { &events } else { &[] };
                 hooks.queue_deliveries(id, hook.cursor, to, queued, now_ms())?;
             }
