@@ -414,6 +414,57 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::events::{Actor, AttestationAdded, Event, EventKind, TokenChanged};
+    use crate::store::hooks::{Delivery, DeliveryState};
+
+    fn delivery(kind: EventKind) -> Delivery {
+        Delivery {
+            id: 7,
+            hook: 1,
+            event: Event {
+                seq: 12,
+                repo: None,
+                at: 1000,
+                actor: Actor::operator(),
+                kind,
+            },
+            state: DeliveryState::Pending,
+            attempts: Vec::new(),
+            created_at: 0,
+            next_attempt_at: 0,
+            chain: 0,
+        }
+    }
+
+    #[test]
+    fn the_body_is_the_event_with_the_delivery_id_and_large_ones_are_a_notice() {
+        let small = delivery(EventKind::TokenMinted(TokenChanged {
+            identity: Some("alice".into()),
+            revocation_ids: vec!["ab".into()],
+        }));
+        let body = super::body_of(&small);
+        assert_eq!(
+            std::str::from_utf8(&body).unwrap(),
+            r#"{"id":"7","seq":12,"at":1000,"actor":{"kind":"operator"},"type":"token.minted","data":{"identity":"alice","revocation_ids":["ab"]}}"#
+        );
+        assert_eq!(super::body_of(&small), body, "the same bytes every time");
+        let large = delivery(EventKind::AttestationAdded(AttestationAdded {
+            id: "x".into(),
+            commits: vec!["c".repeat(40); 8000],
+            predicate_type: "p".into(),
+            signers: Vec::new(),
+        }));
+        let body = super::body_of(&large);
+        assert!(body.len() < 1024);
+        let notice: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(notice["truncated"], true);
+        assert_eq!(notice["data"], serde_json::Value::Null);
+        assert_eq!(notice["type"], "attestation.added");
+        assert_eq!(notice["id"], "7");
+        assert_eq!(notice["seq"], 12);
+        assert!(notice["bytes"].as_u64().unwrap() > super::MAX_BODY as u64);
+    }
+
     #[test]
     fn signature_is_rfc_4231_hmac_sha256() {
         // RFC 4231, test case 2.
