@@ -450,7 +450,10 @@ fn failed_attempts_are_retried_with_the_same_delivery_id_and_logged() {
 #[test]
 fn a_receiver_that_never_answers_delays_neither_pushes_nor_other_hooks() {
     let setup = setup();
-    let server = Server::start_with(&setup.forge, ALLOW_LOOPBACK);
+    // An attempt timeout far longer than anything here may take, even on a loaded machine.
+    let mut options = ALLOW_LOOPBACK.to_vec();
+    options.extend(["--hook-timeout", "60"]);
+    let server = Server::start_with(&setup.forge, &options);
     let dead = Receiver::start(|_| Reply::Hang);
     let alive = Receiver::answering(204);
     add_hook(
@@ -463,8 +466,8 @@ fn a_receiver_that_never_answers_delays_neither_pushes_nor_other_hooks() {
         "/api/v1/hooks",
         json!({"url": alive.url(), "events": ["ref.updated"]}),
     );
-    // Three pushes, each well within the attempt timeout (10 s by default) while the dead
-    // receiver holds its first delivery.
+    // Three pushes, each well within the attempt timeout while the dead receiver holds its
+    // first delivery.
     let started = Instant::now();
     push(&setup, &server, &format!("{}:refs/heads/main", setup.one));
     assert!(wait_for(Duration::from_secs(10), || !dead
@@ -473,10 +476,10 @@ fn a_receiver_that_never_answers_delays_neither_pushes_nor_other_hooks() {
     push(&setup, &server, &format!("{}:refs/heads/main", setup.two));
     push(&setup, &server, &format!("{}:refs/heads/topic", setup.two));
     let pushed = started.elapsed();
-    assert!(pushed < Duration::from_secs(6), "pushes took {pushed:?}");
+    assert!(pushed < Duration::from_secs(20), "pushes took {pushed:?}");
     let got = alive.wait_for_type("ref.updated", 3);
     assert!(
-        started.elapsed() < Duration::from_secs(8),
+        started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );

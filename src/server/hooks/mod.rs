@@ -186,6 +186,14 @@ fn now_ms() -> u64 {
 impl Shared {
     /// One hook's deliveries, in order, until nothing is due.
     async fn deliver(self: Arc<Shared>, hook: u64) {
+        /// Takes the hook off the running set however the task ends.
+        struct Running<'a>(&'a Shared, u64);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.running.lock().remove(&self.1);
+            }
+        }
+        let _running = Running(&self, hook);
         loop {
             let me = self.clone();
             let step = tokio::task::spawn_blocking(move || me.next_step(hook)).await;
@@ -206,7 +214,6 @@ impl Shared {
                 }
             }
         }
-        self.running.lock().remove(&hook);
     }
 
     /// Queues what the log has for the hook (while its queue is short), then picks its
