@@ -281,6 +281,16 @@ pub fn check_url(url: &str) -> Result<HookUrl, HookError> {
             _ => return Err(bad("the port is 1 to 65535")),
         },
     };
+    // What HTTP's request line takes as it is (RFC 3986's characters); the rest must come
+    // percent-encoded.
+    if let Some(c) = tail
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/?%".contains(*c)))
+    {
+        return Err(bad(&format!(
+            "{c:?} must be percent-encoded in the path or query"
+        )));
+    }
     let path_and_query = if tail.is_empty() {
         "/".to_owned()
     } else if tail.starts_with('?') {
@@ -412,6 +422,12 @@ mod tests {
         assert_eq!((url.host.as_str(), url.port), ("::1", 443));
         assert_eq!(url.authority(), "[::1]");
         assert_eq!(check_url("http://h?q").unwrap().path_and_query, "/?q");
+        assert_eq!(
+            check_url("http://h/a%20b;c=d?e=f&g=h~")
+                .unwrap()
+                .path_and_query,
+            "/a%20b;c=d?e=f&g=h~"
+        );
         for bad in [
             "",
             "ftp://x/",
@@ -427,6 +443,9 @@ mod tests {
             "http://-x/",
             "http://x..y/",
             "http://é/",
+            "http://x/a|b",
+            "http://x/{a}",
+            "http://x/?q=\"a\"",
             "x",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
