@@ -387,6 +387,17 @@ pub trait HookStore: Send + Sync {
     /// The hook's oldest pending delivery.
     fn next_delivery(&self, hook: u64) -> Result<Option<Delivery>, StoreError>;
     fn find_delivery(&self, hook: u64, id: u64) -> Result<Option<Delivery>, StoreError>;
+    /// Takes a pending delivery that is due at `now` for one attempt: its next attempt is
+    /// moved to `until` (past the attempt's timeout), so that another worker on the data
+    /// directory leaves it alone, and a worker that dies mid-attempt leaves it to be tried
+    /// again then. `None` when it is not due (another worker holds it) or not pending.
+    fn claim_delivery(
+        &self,
+        hook: u64,
+        id: u64,
+        now: u64,
+        until: u64,
+    ) -> Result<Option<Delivery>, StoreError>;
     /// Appends an attempt to a delivery of chain `chain` and sets its state and when it is
     /// next due; nothing when the delivery is gone or was redelivered meanwhile.
     fn record_attempt(

@@ -1032,3 +1032,30 @@ fn the_operator_manages_hooks_with_the_cli() {
     );
     assert_eq!(forge.ok(&["hook", "list", "alice/app"]), "");
 }
+
+#[test]
+fn two_servers_on_one_data_directory_deliver_each_event_once_in_order() {
+    let setup = setup();
+    let first = Server::start_with(&setup.forge, ALLOW_LOOPBACK);
+    let second = Server::start_with(&setup.forge, ALLOW_LOOPBACK);
+    let receiver = Receiver::answering(200);
+    add_hook(
+        &first,
+        "/api/v1/repos/alice/app/hooks",
+        json!({"url": receiver.url(), "events": ["ref.updated"]}),
+    );
+    push(&setup, &first, &format!("{}:refs/heads/main", setup.one));
+    push(&setup, &second, &format!("{}:refs/heads/main", setup.two));
+    for name in ["a", "b", "c"] {
+        push(&setup, &first, &format!("{}:refs/heads/{name}", setup.two));
+    }
+    let got = receiver.wait_for_type("ref.updated", 5);
+    std::thread::sleep(Duration::from_millis(1500));
+    let got_later = receiver.of_type("ref.updated");
+    assert_eq!(got_later.len(), 5, "{got:?}");
+    let seqs: Vec<u64> = got_later
+        .iter()
+        .map(|r| r.json()["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+}

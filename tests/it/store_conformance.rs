@@ -925,6 +925,36 @@ fn hooks_and_their_deliveries(h: &Harness) {
         (first.state, first.chain, first.next_attempt_at),
         (DeliveryState::Pending, 0, 7)
     );
+    // Claimed for an attempt: not due again (for another worker) until the claim ends.
+    let claimed = data
+        .hooks()
+        .claim_delivery(hook.id, first.id, 7, 100)
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, first.id);
+    assert_eq!(
+        other
+            .hooks()
+            .claim_delivery(hook.id, first.id, 50, 200)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        other
+            .hooks()
+            .next_delivery(hook.id)
+            .unwrap()
+            .unwrap()
+            .next_attempt_at,
+        100
+    );
+    assert!(
+        other
+            .hooks()
+            .claim_delivery(hook.id, first.id, 100, 200)
+            .unwrap()
+            .is_some()
+    );
     let attempt = |chain| Attempt {
         at: 8,
         duration_ms: 1,

@@ -60,6 +60,8 @@ pub const MAX_BODY: usize = 256 << 10;
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// How often the worker looks at the log's end when nothing woke it.
 const POLL: Duration = Duration::from_millis(200);
+/// How long past its timeout an attempt holds its delivery.
+const CLAIM_MARGIN_MS: u64 = 5000;
 /// The longest a hook's task sleeps before it looks at its hook again (a redelivery, a
 /// change, a removal are seen within it).
 const NAP: Duration = Duration::from_secs(1);
@@ -266,7 +268,13 @@ impl Shared {
                 delivery.next_attempt_at - now,
             )));
         }
-        Ok(Step::Send(Box::new((hook, delivery))))
+        // Held for the attempt (and a little past its timeout): another server on the data
+        // directory leaves it alone, and one killed mid-attempt leaves it due again then.
+        let until = now + self.settings.timeout.as_millis() as u64 + CLAIM_MARGIN_MS;
+        match hooks.claim_delivery(id, delivery.id, now, until)? {
+            Some(claimed) => Ok(Step::Send(Box::new((hook, claimed)))),
+            None => Ok(Step::Wait(NAP)),
+        }
     }
 
     /// One attempt at a delivery, recorded with what came of it.

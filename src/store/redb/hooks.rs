@@ -464,6 +464,39 @@ impl HookStore for RedbRegistry {
         self.read_delivery(hook, id)
     }
 
+    fn claim_delivery(
+        &self,
+        hook: u64,
+        id: u64,
+        now: u64,
+        until: u64,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let claimed = {
+            let mut deliveries = txn.open_table(DELIVERIES).map_err(|e| self.error(e))?;
+            let mut delivery: Delivery = match deliveries.get(id).map_err(|e| self.error(e))? {
+                Some(value) => decode("delivery", id, value.value())?,
+                None => return Ok(None),
+            };
+            if delivery.hook != hook
+                || delivery.state != DeliveryState::Pending
+                || delivery.next_attempt_at > now
+            {
+                return Ok(None);
+            }
+            let due = delivery.next_attempt_at;
+            delivery.next_attempt_at = until;
+            let json = serde_json::to_vec(&delivery).expect("serialisable");
+            deliveries
+                .insert(id, json.as_slice())
+                .map_err(|e| self.error(e))?;
+            delivery.next_attempt_at = due;
+            delivery
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(Some(claimed))
+    }
+
     fn record_attempt(
         &self,
         hook: u64,
