@@ -14,6 +14,14 @@ fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let data = DataDir::open_or_init(tmp.path())?;
     let root = forge::auth::root_key(&data)?;
+    // The token's identity exists (every request reads its standing).
+    let identity = data
+        .add_identity(&forge::store::new_identity(
+            "agent-42",
+            forge::store::IdentityKind::Human,
+            None,
+        )?)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let one_block = mint(
         &Grant {
             identity: "agent-42".into(),
@@ -22,7 +30,7 @@ fn main() -> anyhow::Result<()> {
             ref_globs: vec!["refs/heads/agent/**".into()],
             expires: Some(SystemTime::now() + Duration::from_secs(3600)),
             parents: Vec::new(),
-            incarnation: 0,
+            incarnation: identity.incarnation,
         },
         &root,
     )?;

@@ -84,6 +84,9 @@ enum Command {
     /// Print events as they happen: of the data directory, or of a forge's event stream
     /// (`--server URL --token TOKEN`).
     Watch(watch::Watch),
+    /// The event log: remove what a retention bound no longer keeps.
+    #[command(subcommand)]
+    Events(watch::EventsCommand),
     /// Import every object and ref of a local git repository (bare or not).
     Import {
         /// Target repository, created if it does not exist.
@@ -405,6 +408,7 @@ fn run(cli: Cli, top: &ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Hook(command) => hooks::command(&cli.data, command, cli.json)?,
         Command::Pipeline(command) => return pipeline::command(command, cli.json),
         Command::Watch(watch) => watch::command(&cli.data, watch, cli.json)?,
+        Command::Events(command) => watch::events_command(&cli.data, command, cli.json)?,
         Command::ShowId { repo, id } => {
             let name = parse_name(&repo)?;
             let data = DataDir::open(&cli.data)?;

@@ -178,6 +178,12 @@ impl RepoState {
         f(&mut self.graph.write())
     }
 
+    /// The commit graph as loaded so far, for walks that only read it (holding its read
+    /// lock keeps pushes waiting: long walks take it step by step).
+    pub fn graph(&self) -> &RwLock<CommitGraph> {
+        &self.graph
+    }
+
     /// The object an annotated tag finally points at (`None` for anything else).
     pub(crate) fn peeled(&self, id: ObjectId) -> Result<Option<ObjectId>, StoreError> {
         if let Some(hit) = self.peeled.lock().get(&id) {

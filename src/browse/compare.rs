@@ -7,7 +7,7 @@ use bstr::BString;
 
 use crate::history::{CommitGraph, CommitIndex};
 use crate::object::{EntryKind, EntryTarget, ObjectId};
-use crate::store::{Repo, StoreError};
+use crate::store::Repo;
 
 use super::tree::join;
 use super::{BrowseError, read_tree};
@@ -27,21 +27,10 @@ const BASE: u8 = 1;
 const HEAD: u8 = 2;
 const STALE: u8 = 4;
 
-/// Compares the histories of `base` and `head` in one walk by descending generation: a
-/// commit's flags are final when it is reached, since every child comes before it.
-pub fn compare(
-    repo: &Repo,
-    graph: &mut CommitGraph,
-    base: ObjectId,
-    head: ObjectId,
-) -> Result<Comparison, BrowseError> {
-    let load = |graph: &mut CommitGraph, id: ObjectId| -> Result<CommitIndex, BrowseError> {
-        graph
-            .load(repo, id)?
-            .ok_or_else(|| StoreError::MissingObject(id.to_hex()).into())
-    };
-    let base = load(graph, base)?;
-    let head = load(graph, head)?;
+/// Compares the histories of `base` and `head` (loaded by `load_commit`) in one walk by
+/// descending generation: a commit's flags are final when it is reached, since every child
+/// comes before it.
+pub fn compare(graph: &CommitGraph, base: CommitIndex, head: CommitIndex) -> Comparison {
     let mut flags: std::collections::HashMap<CommitIndex, u8> = Default::default();
     let mut queue: BinaryHeap<(u32, CommitIndex)> = BinaryHeap::new();
     // Commits queued that can still change the answer (not both-sided and stale).
@@ -92,7 +81,7 @@ pub fn compare(
         }
     }
     comparison.ahead.reverse();
-    Ok(comparison)
+    comparison
 }
 
 /// How a path changed between two trees.

@@ -5,9 +5,23 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
+use parking_lot::RwLock;
+
 use crate::history::{CommitGraph, CommitIndex};
 use crate::object::{EntryKind, EntryTarget, ObjectId};
 use crate::store::{Repo, StoreError};
+
+/// Loads a commit and its history into `graph` (a write of the graph; the walks that
+/// follow only read it).
+pub fn load_commit(
+    repo: &Repo,
+    graph: &mut CommitGraph,
+    id: ObjectId,
+) -> Result<CommitIndex, BrowseError> {
+    graph
+        .load(repo, id)?
+        .ok_or_else(|| StoreError::MissingObject(id.to_hex()).into())
+}
 
 use super::{BrowseError, PathEntry, lookup};
 
@@ -19,33 +33,33 @@ pub struct LogPage {
     pub next_skip: Option<usize>,
 }
 
-/// Up to `limit` commits of the history of `tip` after the first `skip`, as `git log
-/// [-- path]` lists them. A page is found by walking from `tip` again, so a cursor of
-/// (`tip`, `skip`) names the same page for ever.
+/// Up to `limit` commits of the history of `start` (loaded by `load_commit`) after the
+/// first `skip`, as `git log [-- path]` lists them. A page is found by walking from the tip
+/// again, so a cursor of (tip, `skip`) names the same page for ever. The graph is read
+/// under its lock one step at a time, never while trees are read, so a long walk does not
+/// keep a push from extending it.
 pub fn log(
     repo: &Repo,
-    graph: &mut CommitGraph,
-    tip: ObjectId,
+    graph: &RwLock<CommitGraph>,
+    start: CommitIndex,
     path: &[&str],
     skip: usize,
     limit: usize,
 ) -> Result<LogPage, BrowseError> {
-    let Some(start) = graph.load(repo, tip)? else {
-        return Err(StoreError::MissingObject(tip.to_hex()).into());
-    };
     let mut walk = Walk {
         queue: BinaryHeap::new(),
         queued: HashSet::new(),
         sequence: 0,
     };
-    walk.push(graph, start);
+    walk.push(start, graph.read().node(start).time);
     let mut at_path: HashMap<CommitIndex, Option<(EntryTarget<ObjectId>, EntryKind)>> =
         HashMap::new();
-    let mut path_entry = |graph: &CommitGraph, i: CommitIndex| -> Result<_, BrowseError> {
+    let mut path_entry = |i: CommitIndex| -> Result<_, BrowseError> {
         if let Some(hit) = at_path.get(&i) {
             return Ok(*hit);
         }
-        let entry = match graph.node(i).tree {
+        let tree = graph.read().node(i).tree;
+        let entry = match tree {
             Some(tree) => lookup(repo, tree, path)?.map(|e: PathEntry| (e.target, e.kind)),
             None => None,
         };
@@ -57,17 +71,17 @@ pub fn log(
     let mut parents: Vec<CommitIndex> = Vec::new();
     while let Some(i) = walk.pop() {
         parents.clear();
-        parents.extend_from_slice(graph.parents(i));
+        parents.extend_from_slice(graph.read().parents(i));
         let show = if path.is_empty() {
             true
         } else {
-            let here = path_entry(graph, i)?;
+            let here = path_entry(i)?;
             if parents.is_empty() {
                 here.is_some()
             } else {
                 let mut same = None;
                 for &p in &parents {
-                    if path_entry(graph, p)? == here {
+                    if path_entry(p)? == here {
                         same = Some(p);
                         break;
                     }
@@ -92,12 +106,13 @@ pub fn log(
                         next_skip: Some(skip + limit),
                     });
                 }
-                commits.push(graph.node(i).id);
+                commits.push(graph.read().node(i).id);
             }
             shown += 1;
         }
+        let graph = graph.read();
         for &p in &parents {
-            walk.push(graph, p);
+            walk.push(p, graph.node(p).time);
         }
     }
     Ok(LogPage {
@@ -114,11 +129,10 @@ struct Walk {
 }
 
 impl Walk {
-    fn push(&mut self, graph: &CommitGraph, i: CommitIndex) {
+    fn push(&mut self, i: CommitIndex, time: i64) {
         if self.queued.insert(i) {
             self.sequence += 1;
-            self.queue
-                .push((graph.node(i).time, Reverse(self.sequence), i));
+            self.queue.push((time, Reverse(self.sequence), i));
         }
     }
 

@@ -11,7 +11,7 @@ mod tree;
 
 pub use archive::{ArchiveFormat, ArchivePlan, plan_archive};
 pub use compare::{ChangeStatus, Comparison, FileChange, compare, diff_trees};
-pub use log::{LogPage, log};
+pub use log::{LogPage, load_commit, log};
 pub use revision::{CommitInfo, Revision, commit_info, resolve};
 pub use time::rfc3339;
 pub use tree::{PathEntry, TreeItem, lookup, read_tree, split_path};

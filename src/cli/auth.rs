@@ -103,13 +103,19 @@ fn token_error(e: TokenError) -> anyhow::Error {
 
 /// `90s`, `30m`, `1h`, `7d`; `never` is `None`.
 pub(super) fn parse_ttl(text: &str) -> anyhow::Result<Option<Duration>> {
+    parse_span("--ttl", text)
+}
+
+/// A span of time as `flag` takes it: `90s`, `30m`, `1h`, `7d` (at most ten years);
+/// `never` is `None`.
+pub(super) fn parse_span(flag: &str, text: &str) -> anyhow::Result<Option<Duration>> {
     if text == "never" {
         return Ok(None);
     }
     let bad = || {
         user_error(
             "invalid_argument",
-            format!("invalid --ttl {text:?}: expected a number with s, m, h or d, or never"),
+            format!("invalid {flag} {text:?}: expected a number with s, m, h or d, or never"),
         )
     };
     let (number, unit) = text.split_at(text.len().saturating_sub(1));

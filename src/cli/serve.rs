@@ -125,6 +125,31 @@ pub struct ServeArgs {
     /// Seconds one webhook delivery attempt may take (connecting, sending, the answer).
     #[arg(long, env = "FORGE_HOOK_TIMEOUT", default_value_t = HookSettings::default().timeout.as_secs_f64(), value_parser = parse_seconds)]
     hook_timeout: f64,
+    /// Events older than this are removed from the log (`12h`, `90d`, `never`); readers
+    /// asking for them are told they are gone (410).
+    #[arg(long, env = "FORGE_EVENT_MAX_AGE", default_value = "90d", value_parser = parse_span)]
+    event_max_age: Span,
+    /// At most this many of the newest events are kept in the log (default: no bound).
+    #[arg(long, env = "FORGE_EVENT_MAX_COUNT")]
+    event_max_count: Option<u64>,
+}
+
+/// A span of time as `--event-max-age` takes it; `None` is `never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(Option<Duration>);
+
+fn parse_span(text: &str) -> Result<Span, String> {
+    text.parse()
+}
+
+impl std::str::FromStr for Span {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Span, String> {
+        super::auth::parse_span("--event-max-age", text)
+            .map(Span)
+            .map_err(|e| e.to_string())
+    }
 }
 
 pub fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -219,6 +244,8 @@ const KEYS: &[&str] = &[
     "hook-attempts",
     "hook-retry-delay",
     "hook-timeout",
+    "event-max-age",
+    "event-max-count",
 ];
 
 /// The settings a config file gives; `None` for what it leaves out.
@@ -249,6 +276,8 @@ pub struct Config {
     hook_attempts: Option<u32>,
     hook_retry_delay: Option<f64>,
     hook_timeout: Option<f64>,
+    event_max_age: Option<Span>,
+    event_max_count: Option<u64>,
 }
 
 impl Config {
@@ -307,6 +336,11 @@ impl Config {
             hook_attempts: keys.attempts("hook-attempts")?,
             hook_retry_delay: keys.seconds("hook-retry-delay")?,
             hook_timeout: keys.seconds("hook-timeout")?,
+            event_max_age: keys.parsed(
+                "event-max-age",
+                "a span such as \"90d\", \"12h\" or \"never\"",
+            )?,
+            event_max_count: keys.count("event-max-count")?,
         })
     }
 }
@@ -629,6 +663,12 @@ pub fn options(
     } else {
         config.metrics_token.or(args.metrics_token)
     };
+    let event_max_age = pick(m, "event_max_age", args.event_max_age, config.event_max_age);
+    let event_max_count = if given(m, "event_max_count") {
+        args.event_max_count
+    } else {
+        config.event_max_count.or(args.event_max_count)
+    };
 
     let hook_allow_hosts = if given(m, "hook_allow_hosts") {
         args.hook_allow_hosts
@@ -684,6 +724,10 @@ pub fn options(
             retry_delay: Duration::from_secs_f64(hook_retry_delay.max(0.05)),
             timeout: Duration::from_secs_f64(hook_timeout.max(0.1)),
         },
+        retention: crate::store::Retention {
+            max_events: event_max_count,
+            max_age: event_max_age.0,
+        },
     })
 }
 
@@ -724,6 +768,8 @@ mod tests {
             hook-attempts = 3
             hook-retry-delay = 0.5
             hook-timeout = 4
+            event-max-age = "12h"
+            event-max-count = 5000
             "#,
         )
         .unwrap();
@@ -736,6 +782,11 @@ mod tests {
         assert_eq!(config.tls_key, Some(PathBuf::from("/etc/forge/key.pem")));
         assert_eq!(config.trusted_proxies.as_ref().map(Vec::len), Some(2));
         assert_eq!(config.metrics_token.as_deref(), Some("s3cret"));
+        assert_eq!(
+            config.event_max_age,
+            Some(Span(Some(Duration::from_secs(12 * 3600))))
+        );
+        assert_eq!(config.event_max_count, Some(5000));
         assert_eq!(config.max_open_repos, Some(8));
         assert_eq!(config.hook_allow_hosts.as_ref().map(Vec::len), Some(2));
         assert_eq!(config.hook_attempts, Some(3));

@@ -102,6 +102,16 @@ fn poll(
         limit: 1000,
     };
     loop {
+        let pruned = data.events_pruned_through()?;
+        if filter.after < pruned {
+            return Err(user_error(
+                "events_pruned",
+                format!(
+                    "the events after {} up to {pruned} were removed by the log's retention bound; watch from --after {pruned}",
+                    filter.after
+                ),
+            ));
+        }
         let events = data.events(&filter)?;
         for event in &events {
             filter.after = event.seq;
@@ -330,4 +340,62 @@ fn describe(event: &Event) -> String {
         event.kind.type_name(),
         event.repo.as_deref().unwrap_or("-")
     )
+}
+
+#[derive(clap::Subcommand)]
+pub enum EventsCommand {
+    /// Remove the oldest events of the log: beyond the newest `--keep`, or older than
+    /// `--max-age` (also while `forge serve` runs; `forge serve` prunes by its own
+    /// retention settings). Readers asking for removed events are told they are gone.
+    Prune {
+        /// Keep at most this many of the newest events.
+        #[arg(long)]
+        keep: Option<u64>,
+        /// Remove events older than this (`90s`, `30m`, `12h`, `90d`).
+        #[arg(long)]
+        max_age: Option<String>,
+    },
+}
+
+pub fn events_command(
+    data_path: &std::path::Path,
+    command: EventsCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    match command {
+        EventsCommand::Prune { keep, max_age } => {
+            let max_age = match max_age {
+                Some(text) => super::auth::parse_span("--max-age", &text)?,
+                None => None,
+            };
+            if keep.is_none() && max_age.is_none() {
+                return Err(user_error(
+                    "invalid_argument",
+                    "say what to keep: --keep N and/or --max-age SPAN",
+                ));
+            }
+            let data = DataDir::open(data_path)?;
+            data.relay_all_events()?;
+            let before = data.events_pruned_through()?;
+            let through = data.prune_events(crate::store::Retention {
+                max_events: keep,
+                max_age,
+            })?;
+            let last = data.last_event()?;
+            if json {
+                super::print_json(serde_json::json!({
+                    "pruned_through": through,
+                    "removed": through - before,
+                    "last": last,
+                }));
+            } else {
+                println!(
+                    "removed {} events; the log keeps {} to {last}",
+                    through - before,
+                    through + 1
+                );
+            }
+        }
+    }
+    Ok(())
 }

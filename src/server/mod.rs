@@ -202,6 +202,9 @@ fn evict_least_recent(repos: &mut HashMap<u64, CachedRepo>) {
     }
 }
 
+/// How often the server applies the event log's retention bound.
+const EVENT_PRUNE_EVERY: Duration = Duration::from_secs(600);
+
 /// How `forge serve` runs.
 pub struct ServeOptions {
     pub listen: SocketAddr,
@@ -218,6 +221,8 @@ pub struct ServeOptions {
     pub metrics_token: Option<String>,
     /// How webhooks are delivered.
     pub hooks: hooks::HookSettings,
+    /// How much of the event log is kept (pruned at start and every ten minutes).
+    pub retention: crate::store::Retention,
 }
 
 /// The PEM files of `--tls-cert` and `--tls-key`.
@@ -258,6 +263,7 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
         trusted_proxies,
         metrics_token,
         hooks: hook_settings,
+        retention,
     } = options;
     log::init(log_format);
     // A bad certificate or key stops the start, before anything is opened.
@@ -333,6 +339,23 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = state.data.relay_all_events() {
                     tracing::warn!("relaying pending events: {e}");
+                }
+            });
+        }
+        if retention != crate::store::Retention::default() {
+            // The log's retention bound, kept at start and every ten minutes.
+            let state = Arc::downgrade(&state);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(EVENT_PRUNE_EVERY);
+                loop {
+                    tick.tick().await;
+                    let Some(state) = state.upgrade() else { break };
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if let Err(e) = state.data.prune_events(retention) {
+                            tracing::warn!("pruning the event log: {e}");
+                        }
+                    })
+                    .await;
                 }
             });
         }

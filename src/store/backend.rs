@@ -189,6 +189,10 @@ pub trait Registry: HookStore + Send + Sync {
         event: &NewEvent,
     ) -> Result<usize, StoreError>;
     fn any_revoked(&self, ids: &[Vec<u8>]) -> Result<bool, StoreError>;
+    /// What a token's standing is decided from, read at one point in time (one read on
+    /// every request): whether any of `ids` is revoked, the identity `name`, and the owner
+    /// that identity names.
+    fn standing_records(&self, name: &str, ids: &[Vec<u8>]) -> Result<StandingRecords, StoreError>;
 
     /// How far repository `repo`'s outbox has been relayed into the log.
     fn relayed(&self, repo: u64) -> Result<u64, StoreError>;
@@ -207,6 +211,21 @@ pub trait Registry: HookStore + Send + Sync {
     fn last_event(&self) -> Result<u64, StoreError>;
     /// Logs an event of no repository that no other write carries (a minted token).
     fn append_event(&self, event: &NewEvent) -> Result<(), StoreError>;
+    /// Removes the log's events up to sequence number `through` (never past its end), with
+    /// their index entries; sequence numbers go on from where they were. Returns the
+    /// sequence number the log is now pruned through.
+    fn prune_events(&self, through: u64) -> Result<u64, StoreError>;
+    /// The sequence number the log was pruned through (0: nothing removed): a reader asking
+    /// for events after an earlier one is told they are gone.
+    fn pruned_through(&self) -> Result<u64, StoreError>;
+}
+
+/// The records a token's standing is decided from (`Registry::standing_records`).
+#[derive(Debug, Clone, Default)]
+pub struct StandingRecords {
+    pub revoked: bool,
+    pub identity: Option<Identity>,
+    pub owner: Option<Identity>,
 }
 
 /// Events read from an outbox and appended to the log per relay call.

@@ -284,31 +284,28 @@ impl DataDir {
         incarnation: u64,
         ids: &[Vec<u8>],
     ) -> Result<Standing, StoreError> {
-        if self.registry.any_revoked(ids)? {
+        let records = self.registry.standing_records(identity, ids)?;
+        if records.revoked {
             return Ok(Standing::Revoked);
         }
-        let mut name = identity.to_owned();
-        let mut kind = IdentityKind::Human;
-        // The identity, then its owner (owners are humans, which have none).
-        for step in 0..2 {
-            let Some(record) = self.registry.find_identity(&name)? else {
-                return Ok(Standing::UnknownIdentity(name));
-            };
-            if step == 0 {
-                if record.incarnation != incarnation {
-                    return Ok(Standing::EarlierIncarnation(name));
-                }
-                kind = record.kind;
-            }
-            if record.disabled {
-                return Ok(Standing::Disabled(name));
-            }
-            match record.owner {
-                Some(owner) => name = owner,
-                None => return Ok(Standing::Good(kind)),
+        let Some(record) = records.identity else {
+            return Ok(Standing::UnknownIdentity(identity.to_owned()));
+        };
+        if record.incarnation != incarnation {
+            return Ok(Standing::EarlierIncarnation(record.name));
+        }
+        if record.disabled {
+            return Ok(Standing::Disabled(record.name));
+        }
+        // An agent stands only while its owner (a human, who has none) does.
+        if let Some(owner) = record.owner {
+            match records.owner {
+                None => return Ok(Standing::UnknownIdentity(owner)),
+                Some(o) if o.disabled => return Ok(Standing::Disabled(o.name)),
+                Some(_) => {}
             }
         }
-        Ok(Standing::Good(kind))
+        Ok(Standing::Good(record.kind))
     }
 
     /// Disables or enables an identity: a disabled one's tokens, and its agents', are

@@ -147,6 +147,13 @@ pub struct RepoRecord {
     pub public: Option<bool>,
 }
 
+/// How much of the event log is kept (`None`: no bound of that kind).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub max_events: Option<u64>,
+    pub max_age: Option<std::time::Duration>,
+}
+
 /// An open data directory.
 pub struct DataDir {
     root: PathBuf,
@@ -321,6 +328,47 @@ impl DataDir {
     /// The log's last sequence number (0 when empty).
     pub fn last_event(&self) -> Result<u64, StoreError> {
         self.registry.last_event()
+    }
+
+    /// The sequence number the log was pruned through (0: nothing removed yet).
+    pub fn events_pruned_through(&self) -> Result<u64, StoreError> {
+        self.registry.pruned_through()
+    }
+
+    /// Removes the log's events that `retention` no longer keeps: beyond the newest
+    /// `max_events`, or older than `max_age`. Returns the sequence number the log is now
+    /// pruned through; readers asking for anything up to it are told the events are gone.
+    pub fn prune_events(&self, retention: Retention) -> Result<u64, StoreError> {
+        let end = self.last_event()?;
+        let mut through = self.registry.pruned_through()?;
+        if let Some(max) = retention.max_events {
+            through = through.max(end.saturating_sub(max));
+        }
+        if let Some(age) = retention.max_age {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let cutoff = now_ms.saturating_sub(age.as_millis() as u64);
+            // Events are appended in time order: the old ones are a prefix of the log.
+            let mut after = through;
+            loop {
+                let batch = self.registry.events(&events::EventFilter {
+                    after,
+                    repo: None,
+                    types: Vec::new(),
+                    limit: 1000,
+                })?;
+                let old = batch.iter().take_while(|e| e.at < cutoff).count();
+                if let Some(last_old) = old.checked_sub(1).map(|i| &batch[i]) {
+                    through = through.max(last_old.seq);
+                }
+                if old < batch.len() || batch.is_empty() {
+                    break;
+                }
+                after = batch[batch.len() - 1].seq;
+            }
+        }
+        self.registry.prune_events(through)
     }
 
     /// Relays every repository's pending outbox events into the log (a reader that wants

@@ -61,9 +61,46 @@ fn user_repos_tokens_and_revocation() {
     let expired = call(&server, "GET", "/api/v1/user", Some(&short), None);
     assert_error(&expired, 401, "unauthorized", "token expired");
 
-    // GET /api/v1/repos: public ones for anyone, readable ones for a token.
+    // GET /api/v1/repos: public ones for anyone, readable ones for a token, a page at a time.
+    let mut paged = Vec::new();
+    let mut path = "/api/v1/repos?limit=1".to_owned();
+    loop {
+        let page = call(&server, "GET", &path, Some(&admin), None);
+        assert_eq!(page.status, 200, "{}", page.body);
+        paged.extend(
+            page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_owned()),
+        );
+        let Some(cursor) = page.body["next_cursor"].as_str() else {
+            assert!(!page.head.to_ascii_lowercase().contains("\r\nlink:"));
+            break;
+        };
+        assert!(
+            page.head
+                .contains(&format!("cursor={cursor}>; rel=\"next\"")),
+            "{}",
+            page.head
+        );
+        path = format!("/api/v1/repos?limit=1&cursor={cursor}");
+    }
+    assert_eq!(paged, ["alice/app", "bob/lib", "bob/site"]);
+    assert_error(
+        &call(
+            &server,
+            "GET",
+            "/api/v1/repos?cursor=%%%",
+            Some(&admin),
+            None,
+        ),
+        400,
+        "invalid_request",
+        "",
+    );
     let names = |answer: &Answer| -> Vec<String> {
-        answer.body["repos"]
+        answer.body["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -714,7 +751,7 @@ fn answers_carry_a_request_id_and_json_is_compressed() {
         .read_to_string(&mut json)
         .unwrap();
     let body: Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(body["repos"][0]["name"], "alice/app", "{body}");
+    assert_eq!(body["items"][0]["name"], "alice/app", "{body}");
 
     let refs = get("/alice/app.git/info/refs?service=git-upload-pack");
     assert_eq!(refs.status, 200, "{}", refs.head);

@@ -270,7 +270,8 @@ impl Stream {
         let resume = last_event_id.map_or(String::new(), |id| format!("Last-Event-ID: {id}\r\n"));
         write!(
             tcp,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n{resume}\r\n"
+            // HTTP/1.0: the body is not chunked, so its lines are the stream's own.
+            "GET {path} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n{resume}\r\n"
         )
         .unwrap();
         let mut reader = std::io::BufReader::new(tcp);
@@ -360,53 +361,110 @@ fn streams_resume_without_loss_or_duplicates() {
     assert_eq!(kind, "ref.updated");
     assert_eq!(data["data"]["ref"], "refs/heads/main");
 
-    // A burst of REST updates while the reader goes away after a few and comes back.
-    const BURST: u64 = 300;
-    let addr = server.addr();
-    let token = alice.clone();
-    let commit = one.clone();
-    let writer = std::thread::spawn(move || {
-        for i in 0..BURST {
-            let answer = common::post_json(
-                &addr,
-                "/api/v1/repos/alice/app/refs",
-                &format!("Bearer {token}"),
-                &format!(r#"{{"ref": "refs/heads/b{i}", "new": "{commit}"}}"#),
+    // A burst of 1,000 stock-git pushes (two pushers, each a chain of commits on its own
+    // branch) while the reader goes away twice and comes back with Last-Event-ID.
+    const PUSHES: usize = 500;
+    let pushers: Vec<_> = ["left", "right"]
+        .into_iter()
+        .map(|branch| {
+            let dir = tmp.path().join(branch);
+            git(
+                tmp.path(),
+                &[
+                    "clone",
+                    "-q",
+                    &server.repo_url_with(&alice, "alice/app"),
+                    dir.to_str().unwrap(),
+                ],
             );
-            assert_eq!(answer.status, 200, "{}", answer.text());
+            std::thread::spawn(move || {
+                let mut pushed = Vec::with_capacity(PUSHES);
+                for i in 0..PUSHES {
+                    git(
+                        &dir,
+                        &[
+                            "commit",
+                            "-q",
+                            "--allow-empty",
+                            "-m",
+                            &format!("{branch} {i}"),
+                        ],
+                    );
+                    git(
+                        &dir,
+                        &["push", "-q", "origin", &format!("HEAD:refs/heads/{branch}")],
+                    );
+                    pushed.push(git(&dir, &["rev-parse", "HEAD"]).trim().to_owned());
+                }
+                (format!("refs/heads/{branch}"), pushed)
+            })
+        })
+        .collect();
+    let mut seen: Vec<(u64, String, String)> = vec![
+        (first, "-".into(), "-".into()),
+        (id, "refs/heads/main".into(), one.clone()),
+    ];
+    let take = |stream: &mut Stream, n: usize, seen: &mut Vec<(u64, String, String)>| {
+        for _ in 0..n {
+            let (id, _, data) = stream.next().unwrap();
+            seen.push((
+                id,
+                data["data"]["ref"].as_str().unwrap_or("-").to_owned(),
+                data["data"]["after"].as_str().unwrap_or("-").to_owned(),
+            ));
         }
-    });
-    let mut seen: Vec<(u64, String)> = vec![(first, "-".into()), (id, "refs/heads/main".into())];
-    for _ in 0..20 {
-        let (id, _, data) = stream.next().unwrap();
-        seen.push((id, data["data"]["ref"].as_str().unwrap_or("-").to_owned()));
-    }
+    };
+    take(&mut stream, 50, &mut seen);
     drop(stream);
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let last = seen.last().unwrap().0;
-    let (status, mut resumed) = Stream::open(&server, "/api/v1/events/stream", &alice, Some(last));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (status, mut resumed) = Stream::open(
+        &server,
+        "/api/v1/events/stream",
+        &alice,
+        Some(seen.last().unwrap().0),
+    );
     assert_eq!(status, 200);
-    writer.join().unwrap();
+    take(&mut resumed, 200, &mut seen);
+    drop(resumed);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (status, mut resumed) = Stream::open(
+        &server,
+        "/api/v1/events/stream",
+        &alice,
+        Some(seen.last().unwrap().0),
+    );
+    assert_eq!(status, 200);
+    let pushed: Vec<(String, Vec<String>)> =
+        pushers.into_iter().map(|p| p.join().unwrap()).collect();
     // An event of another process: the operator's forge ref set beside the server.
     forge.ok(&["ref", "set", "alice/app", "refs/heads/by-cli", &one]);
     loop {
         let (id, _, data) = resumed.next().unwrap();
         let name = data["data"]["ref"].as_str().unwrap_or("-").to_owned();
-        seen.push((id, name.clone()));
+        let after = data["data"]["after"].as_str().unwrap_or("-").to_owned();
+        seen.push((id, name.clone(), after));
         if name == "refs/heads/by-cli" {
             assert_eq!(data["actor"]["kind"], "operator");
             break;
         }
     }
-    // Every event once, in order: the burst's refs b0 … b299 exactly in the order written.
-    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
-    let burst: Vec<String> = seen
-        .iter()
-        .filter(|(_, name)| name.starts_with("refs/heads/b") && name != "refs/heads/by-cli")
-        .map(|(_, name)| name.clone())
-        .collect();
-    let expected: Vec<String> = (0..BURST).map(|i| format!("refs/heads/b{i}")).collect();
-    assert_eq!(burst, expected);
+    // Every event once, in order: each branch's pushes exactly in the order they were made.
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "ids strictly increase"
+    );
+    for (branch, commits) in &pushed {
+        let got: Vec<&String> = seen
+            .iter()
+            .filter(|(_, name, _)| name == branch)
+            .map(|(_, _, after)| after)
+            .collect();
+        assert_eq!(got.len(), PUSHES, "{branch}: every push seen once");
+        assert!(
+            got.iter().zip(commits).all(|(a, b)| *a == b),
+            "{branch} in push order"
+        );
+    }
 
     // A per-repository stream, and the bound on open streams per identity.
     let (status, _repo_stream) = Stream::open(
@@ -514,4 +572,128 @@ fn forge_watch_follows_a_server_and_a_data_directory() {
         refused.contains("unknown event type \"ref.moved\""),
         "{refused}"
     );
+}
+
+/// The log's retention bound: pruned events are gone for good, and a reader asking for
+/// them is told so (410), never handed the rest as if it were complete; sequence numbers go
+/// on from where they were.
+#[test]
+fn pruned_events_are_reported_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let forge = Forge::new(&tmp.path().join("data"));
+    forge.ok(&["repo", "create", "alice/app"]);
+    let server = Server::start_with(&forge, &[]);
+    let admin = server.token.clone();
+    for i in 0..10 {
+        let created = call(
+            &server,
+            "POST",
+            "/api/v1/repos",
+            Some(&admin),
+            Some(&format!(r#"{{"name": "alice/r{i}"}}"#)),
+        );
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+    let all = events(&server, "/api/v1/events?limit=1000", Some(&admin));
+    let seqs: Vec<u64> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    let last = *seqs.last().unwrap();
+    assert!(last >= 12, "{seqs:?}");
+
+    let pruned = forge.json(&["events", "prune", "--keep", "4"]);
+    let through = pruned["pruned_through"].as_u64().unwrap();
+    assert_eq!(through, last - 4, "{pruned}");
+    assert_eq!(pruned["removed"].as_u64().unwrap(), last - 4);
+    let text = forge.ok(&["events", "prune", "--keep", "4"]);
+    assert_eq!(
+        text.trim(),
+        format!("removed 0 events; the log keeps {} to {last}", through + 1)
+    );
+
+    // Without `after`: from the oldest kept. From before it: 410, naming where to resume.
+    let kept = events(&server, "/api/v1/events", Some(&admin));
+    let kept: Vec<u64> = kept["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kept, ((through + 1)..=last).collect::<Vec<_>>());
+    for path in [
+        "/api/v1/events?after=0".to_owned(),
+        format!("/api/v1/events?after={}", through - 1),
+        "/api/v1/repos/alice/app/events?after=0".to_owned(),
+    ] {
+        assert_error(
+            &call(&server, "GET", &path, Some(&admin), None),
+            410,
+            "events_pruned",
+            &format!(
+                "up to {through} were removed by the log's retention bound; read from after={through}"
+            ),
+        );
+    }
+    let from_kept = events(
+        &server,
+        &format!("/api/v1/events?after={through}"),
+        Some(&admin),
+    );
+    assert_eq!(from_kept["items"][0]["seq"], through + 1);
+    let (status, _) = Stream::open(&server, "/api/v1/events/stream", &admin, Some(1));
+    assert_eq!(status, 410, "a stream resumed from a pruned event");
+    let (status, mut stream) =
+        Stream::open(&server, "/api/v1/events/stream", &admin, Some(through));
+    assert_eq!(status, 200);
+    assert_eq!(stream.next().unwrap().0, through + 1);
+    let watch = forge
+        .command(&["watch", "--after", "0", "--count", "1"])
+        .output()
+        .unwrap();
+    assert!(!watch.status.success());
+    assert!(
+        String::from_utf8_lossy(&watch.stderr)
+            .contains("were removed by the log's retention bound")
+    );
+
+    // Everything pruned: the next event still takes the next number.
+    forge.ok(&["events", "prune", "--keep", "0"]);
+    assert_eq!(
+        events(&server, "/api/v1/events", Some(&admin))["items"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/api/v1/repos",
+            Some(&admin),
+            Some(r#"{"name": "alice/after"}"#)
+        )
+        .status,
+        201
+    );
+    let after = events(&server, "/api/v1/events", Some(&admin));
+    assert_eq!(after["items"][0]["seq"], last + 1, "{after}");
+    assert_eq!(after["items"][0]["type"], "repo.created");
+    let err = forge.fails(&["events", "prune"]);
+    assert!(err.contains("--keep N and/or --max-age SPAN"), "{err}");
+    let err = forge.fails(&["events", "prune", "--max-age", "soon"]);
+    assert!(err.contains("invalid --max-age \"soon\""), "{err}");
+    drop(server);
+
+    // The server applies its own bound when it starts (and every ten minutes).
+    let server = Server::start_with(
+        &forge,
+        &["--event-max-count", "0", "--event-max-age", "never"],
+    );
+    let emptied = common::wait_for(std::time::Duration::from_secs(10), || {
+        forge.json(&["events", "prune", "--keep", "1000000"])["pruned_through"].as_u64()
+            == Some(last + 1)
+    });
+    assert!(emptied, "forge serve --event-max-count 0 prunes the log");
+    drop(server);
 }

@@ -243,8 +243,8 @@ pub(super) async fn list(
             Some(cursor) => parse_log_cursor(repo, cursor)?,
             None => (browse::resolve(repo, query.rev.as_deref())?.commit, 0),
         };
-        let page =
-            state.with_graph(|graph| browse::log(repo, graph, tip, &components, skip, limit))?;
+        let start = state.with_graph(|graph| browse::load_commit(repo, graph, tip))?;
+        let page = browse::log(repo, state.graph(), start, &components, skip, limit)?;
         let items = page
             .commits
             .iter()
@@ -358,8 +358,13 @@ pub(super) async fn compare(
         if let Some(answer) = freshness.not_modified(&headers) {
             return Ok(answer);
         }
-        let comparison =
-            state.with_graph(|graph| browse::compare(repo, graph, base.commit, head.commit))?;
+        let (base_index, head_index) = state.with_graph(|graph| {
+            Ok::<_, crate::browse::BrowseError>((
+                browse::load_commit(repo, graph, base.commit)?,
+                browse::load_commit(repo, graph, head.commit)?,
+            ))
+        })?;
+        let comparison = browse::compare(&state.graph().read(), base_index, head_index);
         let merge_base = comparison.merge_bases.first().copied();
         let base_tree = match merge_base {
             Some(id) => Some(browse::commit_info(repo, id)?.tree),

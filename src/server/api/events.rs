@@ -24,7 +24,8 @@ const MAX_LIMIT: usize = 1000;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct EventQuery {
-    /// Only events after this sequence number (0: from the start).
+    /// Only events after this sequence number (none: from the oldest the log keeps; one
+    /// whose successors the retention bound removed is answered 410).
     #[param(minimum = 0)]
     after: Option<i64>,
     /// Only events of these types, comma-separated (`ref.updated,ref.refused`).
@@ -92,6 +93,7 @@ pub(super) struct EventPage {
     responses(
         (status = 200, description = "A page of events", body = EventPage),
         (status = 400, description = "A bad limit or an unknown event type", body = ErrorBody),
+        (status = 410, description = "`after` is before what the log keeps: its retention bound removed events after it", body = ErrorBody),
         (status = 401, description = "A token was sent and refused", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
@@ -103,6 +105,7 @@ pub(super) async fn list(
 ) -> Result<Json<EventPage>, ApiError> {
     blocking(move || {
         let mut filter = query.filter(None)?;
+        filter.after = kept_start(&app, query.after.is_some(), filter.after)?;
         // This server's own writes are in the log before it is read.
         app.relay_written();
         let wanted = filter.limit;
@@ -143,6 +146,33 @@ pub(super) async fn list(
     .await
 }
 
+/// Where a page starts: `after` when the reader gave it (refused when the log no longer
+/// keeps what follows it), else the oldest event the log keeps.
+fn kept_start(app: &AppState, given: bool, after: u64) -> Result<u64, ApiError> {
+    if given {
+        still_kept(app, after)?;
+        Ok(after)
+    } else {
+        Ok(after.max(app.data.events_pruned_through()?))
+    }
+}
+
+/// Refuses a read from before what the log keeps: the events after `after` up to where it
+/// was pruned are gone, and a reader must be told, not handed the rest as if complete.
+fn still_kept(app: &AppState, after: u64) -> Result<(), ApiError> {
+    let pruned = app.data.events_pruned_through()?;
+    if after < pruned {
+        return Err(ApiError::new(
+            axum::http::StatusCode::GONE,
+            "events_pruned",
+            format!(
+                "the events after {after} up to {pruned} were removed by the log's retention bound; read from after={pruned} (and re-read current state for what came before)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the caller holds `admin` on `*`: it reads the events of no repository
 /// (identities, keys, tokens) and those of repositories that are gone.
 fn site_admin(caller: &Caller) -> bool {
@@ -181,6 +211,7 @@ fn may_read(app: &AppState, caller: &Caller, name: &str) -> Result<bool, ApiErro
     responses(
         (status = 200, description = "A page of the repository's events", body = EventPage),
         (status = 400, description = "A bad limit or an unknown event type", body = ErrorBody),
+        (status = 410, description = "`after` is before what the log keeps: its retention bound removed events after it", body = ErrorBody),
         (status = 401, description = "A private repository without a token, or a token refused", body = ErrorBody),
         (status = 404, description = "No such repository (or the caller may not read it)", body = ErrorBody),
     ),
@@ -194,7 +225,8 @@ pub(super) async fn list_repo(
 ) -> Result<Json<EventPage>, ApiError> {
     blocking(move || {
         let (_, record) = repo_for(&app, caller.token.as_deref(), &owner, &name, Op::Read)?;
-        let filter = query.filter(Some(record.id))?;
+        let mut filter = query.filter(Some(record.id))?;
+        filter.after = kept_start(&app, query.after.is_some(), filter.after)?;
         // What another process committed and did not relay (it crashed in between) is
         // relayed now, so this read sees every committed change.
         app.repo_state(record)?.repo.relay_events();
@@ -235,11 +267,12 @@ struct Streaming {
 
 impl Streaming {
     /// The next event the caller may read, waiting for one; `None` once the server shuts
-    /// down.
-    async fn next(&mut self) -> Option<Event> {
+    /// down. `Err(pruned)` when the log was pruned past where the stream is (a stream far
+    /// behind): it ends, and the reader resumes from what the log still has.
+    async fn next(&mut self) -> Option<Result<Event, u64>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
-                return Some(event);
+                return Some(Ok(event));
             }
             if *self.shutdown.borrow() {
                 return None;
@@ -251,6 +284,10 @@ impl Streaming {
             let filter = self.filter.clone();
             let mut readable = std::mem::take(&mut self.readable);
             let read = tokio::task::spawn_blocking(move || {
+                let pruned = app.data.events_pruned_through()?;
+                if filter.after < pruned {
+                    return Ok::<_, ApiError>(Err(pruned));
+                }
                 let page = app.data.events(&filter)?;
                 let mut shown = Vec::new();
                 for event in &page {
@@ -269,11 +306,12 @@ impl Streaming {
                         shown.push(event.clone());
                     }
                 }
-                Ok::<_, ApiError>((page.last().map(|e| e.seq), shown, readable))
+                Ok(Ok((page.last().map(|e| e.seq), shown, readable)))
             })
             .await;
             match read {
-                Ok(Ok((last, shown, readable))) => {
+                Ok(Ok(Err(pruned))) => return Some(Err(pruned)),
+                Ok(Ok(Ok((last, shown, readable)))) => {
                     self.readable = readable;
                     if let Some(last) = last {
                         self.filter.after = last;
@@ -305,16 +343,19 @@ fn stream_start(
     headers: &axum::http::HeaderMap,
     after: Option<i64>,
 ) -> Result<u64, ApiError> {
-    if let Some(value) = headers.get("last-event-id") {
+    let start = if let Some(value) = headers.get("last-event-id") {
         let text = value.to_str().unwrap_or("").trim();
-        return text.parse().map_err(|_| {
+        text.parse().map_err(|_| {
             ApiError::bad_request(format!("Last-Event-ID is a sequence number, not {text:?}"))
-        });
-    }
-    match sequence(after)? {
-        Some(after) => Ok(after),
-        None => Ok(app.data.last_event()?),
-    }
+        })?
+    } else {
+        match sequence(after)? {
+            Some(after) => after,
+            None => app.data.last_event()?,
+        }
+    };
+    still_kept(app, start)?;
+    Ok(start)
 }
 
 /// A sequence number from a query (declared as a signed 64-bit integer, so negative ones
@@ -373,14 +414,28 @@ async fn open_stream(
         pending: Default::default(),
         _slot: slot,
     };
-    let events = futures_util::stream::unfold(state, |mut state| async move {
-        let event = state.next().await?;
-        let data = serde_json::to_string(&event).expect("serialisable");
-        let sent = axum::response::sse::Event::default()
-            .id(event.seq.to_string())
-            .event(event.kind.type_name())
-            .data(data);
-        Some((Ok(sent), state))
+    let events = futures_util::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        let sent = match state.next().await? {
+            Ok(event) => {
+                let data = serde_json::to_string(&event).expect("serialisable");
+                (
+                    axum::response::sse::Event::default()
+                        .id(event.seq.to_string())
+                        .event(event.kind.type_name())
+                        .data(data),
+                    Some(state),
+                )
+            }
+            // The last message of a stream the log's retention overtook.
+            Err(pruned) => (
+                axum::response::sse::Event::default()
+                    .event("reset")
+                    .data(format!("{{\"pruned_through\":{pruned}}}")),
+                None,
+            ),
+        };
+        Some((Ok(sent.0), sent.1))
     });
     let items: SseItems = Box::pin(events);
     Ok(axum::response::sse::Sse::new(items).keep_alive(axum::response::sse::KeepAlive::new()))
@@ -400,6 +455,7 @@ async fn open_stream(
         (status = 200, description = "Server-Sent Events", content_type = "text/event-stream", body = String),
         (status = 400, description = "An unknown event type, or a Last-Event-ID that is not a number", body = ErrorBody),
         (status = 401, description = "A token was sent and refused", body = ErrorBody),
+        (status = 410, description = "The stream would start before what the log keeps (its retention bound removed those events)", body = ErrorBody),
         (status = 429, description = "Too many open streams", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
@@ -425,6 +481,7 @@ pub(super) async fn stream(
         (status = 400, description = "An unknown event type, or a Last-Event-ID that is not a number", body = ErrorBody),
         (status = 401, description = "A private repository without a token, or a token refused", body = ErrorBody),
         (status = 404, description = "No such repository (or the caller may not read it)", body = ErrorBody),
+        (status = 410, description = "The stream would start before what the log keeps (its retention bound removed those events)", body = ErrorBody),
         (status = 429, description = "Too many open streams", body = ErrorBody),
     ),
     security((), ("bearer" = [])),

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    ApiError, ApiJson, ApiPath, ErrorBody, RepoPath, acting, allows, blocking, repo_for, required,
-    token_reads,
+    ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, RepoPath, acting, allows, blocking, repo_for,
+    required, token_reads,
 };
 use crate::auth::token::{Op, Scope};
 use crate::server::AppState;
@@ -31,19 +31,37 @@ pub(super) struct Repo {
 #[derive(Serialize, ToSchema)]
 pub(super) struct RepoList {
     /// By name.
-    repos: Vec<Repo>,
+    items: Vec<Repo>,
+    /// Give it as `?cursor=` for the next page; none on the last.
+    next_cursor: Option<String>,
+}
+
+const DEFAULT_REPO_PAGE: usize = 100;
+const MAX_REPO_PAGE: usize = 1000;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RepoQuery {
+    /// Where the previous page ended (its `next_cursor`).
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
+    cursor: Option<String>,
+    /// At most this many (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
 }
 
 /// List repositories
 ///
-/// The repositories the caller may read: public ones for anyone, private ones the token grants read on; by name.
+/// The repositories the caller may read: public ones for anyone, private ones the token grants read on; by name, a page at a time.
 #[utoipa::path(
     get,
     path = "/api/v1/repos",
     operation_id = "repos_list",
     tag = "repos",
+    params(RepoQuery),
     responses(
-        (status = 200, description = "The repositories the caller may read (public ones for anyone)", body = RepoList),
+        (status = 200, description = "A page of the repositories the caller may read (public ones for anyone)", body = RepoList),
+        (status = 400, description = "A bad cursor or limit", body = ErrorBody),
         (status = 401, description = "A token was sent and refused", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
@@ -51,23 +69,66 @@ pub(super) struct RepoList {
 pub(super) async fn list(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-) -> Result<Json<RepoList>, ApiError> {
+    client: crate::server::forwarded::Client,
+    ApiQuery(query): ApiQuery<RepoQuery>,
+) -> Result<axum::response::Response, ApiError> {
     blocking(move || {
-        let mut repos = Vec::new();
-        for record in app.data.list_repos()? {
+        let limit = query.limit.unwrap_or(DEFAULT_REPO_PAGE);
+        if !(1..=MAX_REPO_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request(format!(
+                "limit is 1 to {MAX_REPO_PAGE}, not {limit}"
+            )));
+        }
+        // The cursor is the last name of the previous page, opaque to clients.
+        let after = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+            Some(cursor) => Some(
+                crate::attest::dsse::decode_base64(cursor)
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .ok_or_else(|| ApiError::bad_request("the cursor is not one this API gave"))?,
+            ),
+            None => None,
+        };
+        let mut records = app.data.list_repos()?;
+        records.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut items = Vec::new();
+        let mut more = false;
+        for record in records {
+            if after.as_deref().is_some_and(|a| record.name.as_str() <= a) {
+                continue;
+            }
             let name = RepoName::parse(&record.name).map_err(ApiError::internal)?;
             let public = app.data.is_public(&record)?;
-            let readable = public || token_reads(caller.token.as_deref(), &name);
-            if readable {
-                repos.push(Repo {
-                    name: record.name,
-                    public,
-                    created_at: record.created_at,
-                });
+            if !(public || token_reads(caller.token.as_deref(), &name)) {
+                continue;
             }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(Repo {
+                name: record.name,
+                public,
+                created_at: record.created_at,
+            });
         }
-        repos.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Json(RepoList { repos }))
+        let next_cursor = match items.last() {
+            Some(last) if more => Some(base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                &last.name,
+            )),
+            _ => None,
+        };
+        let mut response = axum::response::IntoResponse::into_response(Json(RepoList {
+            items,
+            next_cursor: next_cursor.clone(),
+        }));
+        if let Some(cursor) = next_cursor {
+            super::respond::link_next(
+                &mut response,
+                &client.url(&format!("/api/v1/repos?limit={limit}&cursor={cursor}")),
+            );
+        }
+        Ok(response)
     })
     .await
 }

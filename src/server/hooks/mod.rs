@@ -230,6 +230,13 @@ impl Shared {
         }
         if hooks.pending_deliveries(id)? < QUEUE_WINDOW {
             let end = self.data.last_event()?;
+            let pruned = self.data.events_pruned_through()?;
+            if hook.cursor < pruned {
+                tracing::warn!(
+                    "webhooks: hook {id} missed events {} to {pruned}: the log's retention bound removed them before they were delivered",
+                    hook.cursor + 1
+                );
+            }
             if hook.cursor < end {
                 let filter = EventFilter {
                     after: hook.cursor,

@@ -104,7 +104,7 @@ impl RedbRegistry {
         Ok(id)
     }
 
-    fn log_end(&self, txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
+    fn hook_log_end(&self, txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
         let log = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
         let last = log.last().map_err(|e| self.error(e))?;
         Ok(last.map_or(0, |(k, _)| k.value()))
@@ -255,7 +255,7 @@ impl HookStore for RedbRegistry {
             cursor: 0,
         };
         self.log_in(&txn, logged(actor, &hook, EventKind::HookAdded))?;
-        hook.cursor = self.log_end(&txn)?;
+        hook.cursor = self.hook_log_end(&txn)?;
         self.write_hook(&txn, &hook)?;
         txn.commit().map_err(|e| self.error(e))?;
         Ok(hook)
@@ -307,7 +307,7 @@ impl HookStore for RedbRegistry {
         hook.updated_at = now_ms();
         self.log_in(&txn, logged(actor, &hook, EventKind::HookChanged))?;
         if hook.active && !was_active {
-            hook.cursor = self.log_end(&txn)?;
+            hook.cursor = self.hook_log_end(&txn)?;
         }
         self.write_hook(&txn, &hook)?;
         txn.commit().map_err(|e| self.error(e))?;

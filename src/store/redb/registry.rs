@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::store::backend::Registry;
+use crate::store::backend::{Registry, StandingRecords};
 use crate::store::events::{
     Actor, Event, EventFilter, EventKind, IdentityChanged, KeyChanged, NewEvent, RepoChanged,
 };
@@ -30,6 +30,8 @@ pub(super) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("eve
 const REPO_EVENTS: TableDefinition<&[u8], ()> = TableDefinition::new("repo_events");
 /// Repository id → the last outbox sequence number relayed into the log.
 const RELAYED: TableDefinition<u64, u64> = TableDefinition::new("relayed_outbox");
+/// The `META` key of the sequence number the event log is pruned through.
+const EVENTS_PRUNED: &str = "events_pruned_through";
 
 /// An event to log, and the repository (id, name) it is about.
 pub(super) type Logged = (NewEvent, Option<(u64, String)>);
@@ -177,6 +179,25 @@ impl RedbRegistry {
         self.change(name, &name.to_ascii_lowercase(), missing, change, logged)
     }
 
+    /// The log's last sequence number inside `txn`: its last event's, or where it was pruned
+    /// through when pruning emptied it (numbers are never reused).
+    fn log_end(
+        &self,
+        txn: &redb::WriteTransaction,
+        log: &redb::Table<u64, &[u8]>,
+    ) -> Result<u64, StoreError> {
+        let last = log
+            .last()
+            .map_err(|e| self.error(e))?
+            .map_or(0, |(k, _)| k.value());
+        let meta = txn.open_table(META).map_err(|e| self.error(e))?;
+        let pruned = meta
+            .get(EVENTS_PRUNED)
+            .map_err(|e| self.error(e))?
+            .map_or(0, |v| v.value());
+        Ok(last.max(pruned))
+    }
+
     /// Appends `logged` to the event log inside `txn` (indexed by its repository, if any).
     pub(super) fn log_in(
         &self,
@@ -184,11 +205,7 @@ impl RedbRegistry {
         logged: Logged,
     ) -> Result<(), StoreError> {
         let mut log = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
-        let seq = log
-            .last()
-            .map_err(|e| self.error(e))?
-            .map_or(0, |(k, _)| k.value())
-            + 1;
+        let seq = self.log_end(txn, &log)? + 1;
         let (event, repo) = logged;
         let event = Event {
             seq,
@@ -234,10 +251,7 @@ impl Registry for RedbRegistry {
                 .map_or(0, |v| v.value());
             let mut log = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
             let mut index = txn.open_table(REPO_EVENTS).map_err(|e| self.error(e))?;
-            let mut seq = log
-                .last()
-                .map_err(|e| self.error(e))?
-                .map_or(0, |(k, _)| k.value());
+            let mut seq = self.log_end(&txn, &log)?;
             let mut appended = 0;
             let mut new_mark = mark;
             for (outbox_seq, event) in events {
@@ -337,11 +351,71 @@ impl Registry for RedbRegistry {
     }
 
     fn last_event(&self) -> Result<u64, StoreError> {
-        let Some(log) = self.read_table(EVENTS)? else {
+        let last = match self.read_table(EVENTS)? {
+            Some(log) => log
+                .last()
+                .map_err(|e| self.error(e))?
+                .map_or(0, |(k, _)| k.value()),
+            None => 0,
+        };
+        Ok(last.max(self.pruned_through()?))
+    }
+
+    fn pruned_through(&self) -> Result<u64, StoreError> {
+        let Some(meta) = self.read_table(META)? else {
             return Ok(0);
         };
-        let last = log.last().map_err(|e| self.error(e))?;
-        Ok(last.map_or(0, |(k, _)| k.value()))
+        let pruned = meta.get(EVENTS_PRUNED).map_err(|e| self.error(e))?;
+        Ok(pruned.map_or(0, |v| v.value()))
+    }
+
+    fn prune_events(&self, through: u64) -> Result<u64, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let pruned = {
+            let mut log = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
+            let end = self.log_end(&txn, &log)?;
+            let mut meta = txn.open_table(META).map_err(|e| self.error(e))?;
+            let before = meta
+                .get(EVENTS_PRUNED)
+                .map_err(|e| self.error(e))?
+                .map_or(0, |v| v.value());
+            let through = through.min(end);
+            if through <= before {
+                return Ok(before);
+            }
+            log.retain_in(before + 1..=through, |_, _| false)
+                .map_err(|e| self.error(e))?;
+            // The index is by repository, then sequence number: one range per repository,
+            // found by skipping from one repository's keys to the next one's.
+            let mut index = txn.open_table(REPO_EVENTS).map_err(|e| self.error(e))?;
+            let mut from = repo_event_key(0, 0);
+            loop {
+                let next = index
+                    .range(from.as_slice()..)
+                    .map_err(|e| self.error(e))?
+                    .next()
+                    .transpose()
+                    .map_err(|e| self.error(e))?
+                    .map(|(key, _)| {
+                        u64::from_be_bytes(key.value()[..8].try_into().expect("16-byte key"))
+                    });
+                let Some(repo) = next else { break };
+                let start = repo_event_key(repo, 0);
+                let stop = repo_event_key(repo, through.saturating_add(1));
+                index
+                    .retain_in(start.as_slice()..stop.as_slice(), |_, _| false)
+                    .map_err(|e| self.error(e))?;
+                let Some(following) = repo.checked_add(1) else {
+                    break;
+                };
+                from = repo_event_key(following, 0);
+            }
+            meta.insert(EVENTS_PRUNED, through)
+                .map_err(|e| self.error(e))?;
+            through
+        };
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(pruned)
     }
 
     fn find_repo(&self, name: &RepoName) -> Result<Option<RepoRecord>, StoreError> {
@@ -660,6 +734,43 @@ impl Registry for RedbRegistry {
         }
         txn.commit().map_err(|e| self.error(e))?;
         Ok(added)
+    }
+
+    fn standing_records(&self, name: &str, ids: &[Vec<u8>]) -> Result<StandingRecords, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let mut records = StandingRecords::default();
+        match txn.open_table(REVOKED) {
+            Ok(table) => {
+                for id in ids {
+                    if table
+                        .get(id.as_slice())
+                        .map_err(|e| self.error(e))?
+                        .is_some()
+                    {
+                        records.revoked = true;
+                        return Ok(records);
+                    }
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(self.error(e)),
+        }
+        let identities = match txn.open_table(IDENTITIES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(records),
+            Err(e) => return Err(self.error(e)),
+        };
+        let read = |name: &str| -> Result<Option<Identity>, StoreError> {
+            let value = identities
+                .get(name.to_ascii_lowercase().as_str())
+                .map_err(|e| self.error(e))?;
+            value.map(|v| Identity::decode(name, v.value())).transpose()
+        };
+        records.identity = read(name)?;
+        if let Some(owner) = records.identity.as_ref().and_then(|i| i.owner.clone()) {
+            records.owner = read(&owner)?;
+        }
+        Ok(records)
     }
 
     fn any_revoked(&self, ids: &[Vec<u8>]) -> Result<bool, StoreError> {
