@@ -48,7 +48,7 @@ enum Command {
     /// Serve the forge over HTTP or HTTPS (initializes the data directory on first start).
     /// Settings come from flags, FORGE_* environment variables and a TOML file (--config),
     /// in that order of precedence.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Create and list repositories.
     #[command(subcommand)]
     Repo(RepoCommand),
@@ -231,7 +231,7 @@ fn run(cli: Cli, top: &ArgMatches) -> anyhow::Result<ExitCode> {
                 Some(ValueSource::CommandLine | ValueSource::EnvVariable)
             );
             let data_path = serve::data_dir(cli.data, data_given, &config);
-            let options = serve::options(args, matches, config, cli.json)?;
+            let options = serve::options(*args, matches, config, cli.json)?;
             let data = DataDir::open_or_init(&data_path)?;
             drop(data);
             crate::server::serve(data_path, options)?;
