@@ -10,6 +10,7 @@ use serde_json::json;
 
 mod attest;
 mod auth;
+mod hooks;
 mod pipeline;
 mod policy;
 mod refs;
@@ -47,7 +48,7 @@ enum Command {
     /// Serve the forge over HTTP or HTTPS (initializes the data directory on first start).
     /// Settings come from flags, FORGE_* environment variables and a TOML file (--config),
     /// in that order of precedence.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Create and list repositories.
     #[command(subcommand)]
     Repo(RepoCommand),
@@ -73,6 +74,9 @@ enum Command {
     /// required attestations), enforced on every path a ref moves by.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Webhooks: add, list, change, remove, and their deliveries (docs/webhooks.md).
+    #[command(subcommand)]
+    Hook(hooks::HookCommand),
     /// Local CI: run `.forge/pipeline.toml` of a commit in a clean checkout and sign the
     /// test result (in a git work tree; no data directory).
     #[command(subcommand)]
@@ -227,7 +231,7 @@ fn run(cli: Cli, top: &ArgMatches) -> anyhow::Result<ExitCode> {
                 Some(ValueSource::CommandLine | ValueSource::EnvVariable)
             );
             let data_path = serve::data_dir(cli.data, data_given, &config);
-            let options = serve::options(args, matches, config, cli.json)?;
+            let options = serve::options(*args, matches, config, cli.json)?;
             let data = DataDir::open_or_init(&data_path)?;
             drop(data);
             crate::server::serve(data_path, options)?;
@@ -401,6 +405,7 @@ fn run(cli: Cli, top: &ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Keygen { out } => attest::keygen(&out, cli.json)?,
         Command::Attest(command) => attest::command(&cli.data, command, cli.json)?,
         Command::Policy(command) => policy::command(&cli.data, command, cli.json)?,
+        Command::Hook(command) => hooks::command(&cli.data, command, cli.json)?,
         Command::Pipeline(command) => return pipeline::command(command, cli.json),
         Command::Watch(watch) => watch::command(&cli.data, watch, cli.json)?,
         Command::Events(command) => watch::events_command(&cli.data, command, cli.json)?,

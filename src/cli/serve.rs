@@ -14,6 +14,8 @@ use clap::ArgMatches;
 use clap::parser::ValueSource;
 
 use crate::server::forwarded::ProxyNet;
+use crate::server::hooks::HookSettings;
+use crate::server::hooks::target::AllowedHost;
 use crate::server::{LogFormat, ServeOptions, ServerLimits, TlsFiles};
 
 fn defaults() -> ServerLimits {
@@ -104,6 +106,25 @@ pub struct ServeArgs {
     /// FORGE_METRICS_TOKEN or the config file: other users can see a process's flags.
     #[arg(long, env = "FORGE_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// A webhook target allowed although it is internal (loopback, private, link-local):
+    /// an exact host name, `*.example.com`, an address or a CIDR block; repeatable
+    /// (comma-separated in FORGE_HOOK_ALLOW_HOSTS). Other internal targets are refused.
+    #[arg(
+        long = "hook-allow-host",
+        env = "FORGE_HOOK_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
+    hook_allow_hosts: Vec<AllowedHost>,
+    /// Attempts of one webhook delivery before it is marked failed.
+    #[arg(long, env = "FORGE_HOOK_ATTEMPTS", default_value_t = HookSettings::default().attempts, value_parser = clap::value_parser!(u32).range(1..=20))]
+    hook_attempts: u32,
+    /// Seconds before a failed webhook delivery is tried again; the wait doubles after
+    /// each further failure (at most an hour).
+    #[arg(long, env = "FORGE_HOOK_RETRY_DELAY", default_value_t = HookSettings::default().retry_delay.as_secs_f64(), value_parser = parse_seconds)]
+    hook_retry_delay: f64,
+    /// Seconds one webhook delivery attempt may take (connecting, sending, the answer).
+    #[arg(long, env = "FORGE_HOOK_TIMEOUT", default_value_t = HookSettings::default().timeout.as_secs_f64(), value_parser = parse_seconds)]
+    hook_timeout: f64,
     /// Events older than this are removed from the log (`12h`, `90d`, `never`); readers
     /// asking for them are told they are gone (410).
     #[arg(long, env = "FORGE_EVENT_MAX_AGE", default_value = "90d", value_parser = parse_span)]
@@ -219,6 +240,10 @@ const KEYS: &[&str] = &[
     "tls-key",
     "trusted-proxies",
     "metrics-token",
+    "hook-allow-hosts",
+    "hook-attempts",
+    "hook-retry-delay",
+    "hook-timeout",
     "event-max-age",
     "event-max-count",
 ];
@@ -247,6 +272,10 @@ pub struct Config {
     tls_key: Option<PathBuf>,
     trusted_proxies: Option<Vec<ProxyNet>>,
     metrics_token: Option<String>,
+    hook_allow_hosts: Option<Vec<AllowedHost>>,
+    hook_attempts: Option<u32>,
+    hook_retry_delay: Option<f64>,
+    hook_timeout: Option<f64>,
     event_max_age: Option<Span>,
     event_max_count: Option<u64>,
 }
@@ -303,6 +332,10 @@ impl Config {
             tls_key: keys.path("tls-key")?,
             trusted_proxies: keys.proxies("trusted-proxies")?,
             metrics_token: keys.string("metrics-token")?,
+            hook_allow_hosts: keys.allowed_hosts("hook-allow-hosts")?,
+            hook_attempts: keys.attempts("hook-attempts")?,
+            hook_retry_delay: keys.seconds("hook-retry-delay")?,
+            hook_timeout: keys.seconds("hook-timeout")?,
             event_max_age: keys.parsed(
                 "event-max-age",
                 "a span such as \"90d\", \"12h\" or \"never\"",
@@ -450,6 +483,36 @@ impl Keys<'_> {
             );
         }
         Ok(Some(nets))
+    }
+
+    fn allowed_hosts(&self, key: &'static str) -> Result<Option<Vec<AllowedHost>>, ConfigError> {
+        const EXPECTED: &str = "an array of host names, addresses or CIDR blocks";
+        let items = match self.table.get(key) {
+            None => return Ok(None),
+            Some(toml::Value::Array(items)) => items,
+            Some(other) => return Err(self.wrong(key, EXPECTED, other)),
+        };
+        let mut hosts = Vec::with_capacity(items.len());
+        for item in items {
+            let toml::Value::String(text) = item else {
+                return Err(self.wrong(key, EXPECTED, item));
+            };
+            hosts.push(text.parse().map_err(
+                |e: crate::server::hooks::target::AllowedHostError| {
+                    self.invalid(key, e.to_string())
+                },
+            )?);
+        }
+        Ok(Some(hosts))
+    }
+
+    fn attempts(&self, key: &'static str) -> Result<Option<u32>, ConfigError> {
+        match self.count::<u32>(key)? {
+            Some(n) if !(1..=20).contains(&n) => {
+                Err(self.invalid(key, format!("attempts are 1 to 20, not {n}")))
+            }
+            other => Ok(other),
+        }
     }
 }
 
@@ -607,6 +670,20 @@ pub fn options(
         config.event_max_count.or(args.event_max_count)
     };
 
+    let hook_allow_hosts = if given(m, "hook_allow_hosts") {
+        args.hook_allow_hosts
+    } else {
+        config.hook_allow_hosts.unwrap_or(args.hook_allow_hosts)
+    };
+    let hook_attempts = pick(m, "hook_attempts", args.hook_attempts, config.hook_attempts);
+    let hook_retry_delay = pick(
+        m,
+        "hook_retry_delay",
+        args.hook_retry_delay,
+        config.hook_retry_delay,
+    );
+    let hook_timeout = pick(m, "hook_timeout", args.hook_timeout, config.hook_timeout);
+
     let defaults = defaults();
     let idle = Duration::from_secs_f64(idle_timeout.max(1.0));
     let limits = ServerLimits {
@@ -641,6 +718,12 @@ pub fn options(
         tls,
         trusted_proxies,
         metrics_token,
+        hooks: HookSettings {
+            allow: hook_allow_hosts,
+            attempts: hook_attempts.max(1),
+            retry_delay: Duration::from_secs_f64(hook_retry_delay.max(0.05)),
+            timeout: Duration::from_secs_f64(hook_timeout.max(0.1)),
+        },
         retention: crate::store::Retention {
             max_events: event_max_count,
             max_age: event_max_age.0,
@@ -681,6 +764,10 @@ mod tests {
             tls-key = "key.pem"
             trusted-proxies = ["127.0.0.1", "10.0.0.0/8"]
             metrics-token = "s3cret"
+            hook-allow-hosts = ["127.0.0.1", "*.corp.example"]
+            hook-attempts = 3
+            hook-retry-delay = 0.5
+            hook-timeout = 4
             event-max-age = "12h"
             event-max-count = 5000
             "#,
@@ -701,6 +788,10 @@ mod tests {
         );
         assert_eq!(config.event_max_count, Some(5000));
         assert_eq!(config.max_open_repos, Some(8));
+        assert_eq!(config.hook_allow_hosts.as_ref().map(Vec::len), Some(2));
+        assert_eq!(config.hook_attempts, Some(3));
+        assert_eq!(config.hook_retry_delay, Some(0.5));
+        assert_eq!(config.hook_timeout, Some(4.0));
     }
 
     #[test]

@@ -331,6 +331,15 @@ fn describe(event: &Event) -> String {
                 t.revocation_ids.len()
             )
         }
+        EventKind::HookAdded(h) | EventKind::HookChanged(h) | EventKind::HookRemoved(h) => {
+            format!(
+                "hook {} ({} {}{})",
+                h.id,
+                h.scope,
+                h.host,
+                if h.active { "" } else { ", inactive" }
+            )
+        }
     };
     format!(
         "{} {} {} {actor} {what}",

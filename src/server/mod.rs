@@ -9,6 +9,7 @@ pub mod auth;
 mod error;
 mod event_hub;
 pub mod forwarded;
+pub mod hooks;
 pub mod limits;
 pub mod listen;
 mod log;
@@ -218,6 +219,8 @@ pub struct ServeOptions {
     pub trusted_proxies: Vec<forwarded::ProxyNet>,
     /// A bearer token that may read `/metrics` (site admins' tokens may too).
     pub metrics_token: Option<String>,
+    /// How webhooks are delivered.
+    pub hooks: hooks::HookSettings,
     /// How much of the event log is kept (pruned at start and every ten minutes).
     pub retention: crate::store::Retention,
 }
@@ -243,6 +246,8 @@ pub struct AppState {
     events: Arc<event_hub::EventHub>,
     metrics: Arc<metrics::Metrics>,
     metrics_token: Option<String>,
+    /// The webhook worker (woken by hook changes).
+    hooks: Arc<hooks::HookWorker>,
 }
 
 /// Serves until interrupted. Announces the address, which matters when `listen` asks for
@@ -257,6 +262,7 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
         tls,
         trusted_proxies,
         metrics_token,
+        hooks: hook_settings,
         retention,
     } = options;
     log::init(log_format);
@@ -295,7 +301,18 @@ pub fn serve(data: PathBuf, options: ServeOptions) -> anyhow::Result<()> {
             events: event_hub::EventHub::new(EVENT_STREAMS_PER_CALLER),
             metrics: Arc::new(metrics::Metrics::default()),
             metrics_token: metrics_token.filter(|t| !t.is_empty()),
+            hooks: hooks::HookWorker::new(&hook_settings),
         });
+        // Webhook deliveries follow the log in the background; nothing waits for them.
+        tokio::spawn(
+            state.hooks.clone().run(
+                state
+                    .data
+                    .acting_as(crate::store::events::Actor::operator()),
+                hook_settings,
+                state.events.shutdown(),
+            ),
+        );
         {
             let data = state.clone();
             tokio::spawn(

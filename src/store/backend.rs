@@ -17,6 +17,7 @@ use bstr::BString;
 use serde::{Deserialize, Serialize};
 
 use super::events::{Actor, Event, EventFilter, NewEvent};
+use super::hooks::HookStore;
 use super::identities::{Identity, IdentityError, IdentityKey};
 use super::policy::RefRule;
 use super::refs::{RefTarget, RefUpdate};
@@ -127,8 +128,8 @@ pub trait MetaStore: Send + Sync {
     fn outbox_end(&self) -> Result<u64, StoreError>;
 }
 
-/// The data directory's registry.
-pub trait Registry: Send + Sync {
+/// The data directory's registry (its webhooks behind their own narrow trait).
+pub trait Registry: HookStore + Send + Sync {
     fn find_repo(&self, name: &RepoName) -> Result<Option<RepoRecord>, StoreError>;
     fn list_repos(&self) -> Result<Vec<RepoRecord>, StoreError>;
     /// Registers `name` under a fresh id, once `lay_out(id)` made its files, in one

@@ -67,6 +67,14 @@ pub enum EventKind {
     TokenMinted(TokenChanged),
     #[serde(rename = "token.revoked")]
     TokenRevoked(TokenChanged),
+    /// A webhook was added (to a repository, or site-wide).
+    #[serde(rename = "hook.added")]
+    HookAdded(HookInfo),
+    /// A webhook's URL, secret, event types or active flag changed.
+    #[serde(rename = "hook.changed")]
+    HookChanged(HookInfo),
+    #[serde(rename = "hook.removed")]
+    HookRemoved(HookInfo),
 }
 
 impl EventKind {
@@ -88,6 +96,9 @@ impl EventKind {
             EventKind::KeyRevoked(_) => "key.revoked",
             EventKind::TokenMinted(_) => "token.minted",
             EventKind::TokenRevoked(_) => "token.revoked",
+            EventKind::HookAdded(_) => "hook.added",
+            EventKind::HookChanged(_) => "hook.changed",
+            EventKind::HookRemoved(_) => "hook.removed",
         }
     }
 }
@@ -126,6 +137,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "key.revoked",
     "token.minted",
     "token.revoked",
+    "hook.added",
+    "hook.changed",
+    "hook.removed",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -208,6 +222,20 @@ pub struct TokenChanged {
     pub identity: Option<String>,
     /// Revocation ids (128 hex digits): a minted token's blocks, or the blocks revoked.
     pub revocation_ids: Vec<String>,
+}
+
+/// A webhook, as its events tell of it: never its secret nor its whole URL (which may
+/// carry a receiver's token in its query), which only its administrators read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HookInfo {
+    pub id: u64,
+    /// `repo` or `site`.
+    pub scope: String,
+    /// The host deliveries go to.
+    pub host: String,
+    /// The event types it gets (empty: all).
+    pub events: Vec<String>,
+    pub active: bool,
 }
 
 /// An event as a change writes it (its sequence numbers are assigned by the store).

@@ -15,6 +15,7 @@
 pub mod backend;
 pub(crate) mod cache;
 pub mod events;
+pub mod hooks;
 mod identities;
 pub mod migrate;
 mod name;
@@ -204,6 +205,11 @@ impl DataDir {
 
     /// The registry of repositories, identities and revocations.
     pub fn registry(&self) -> &dyn Registry {
+        self.registry.as_ref()
+    }
+
+    /// The webhooks, their cursors and delivery logs.
+    pub fn hooks(&self) -> &dyn hooks::HookStore {
         self.registry.as_ref()
     }
 

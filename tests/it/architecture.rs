@@ -30,6 +30,8 @@ const HOMES: &[(&str, &[&str])] = &[
     ("axum", &["server/"]),
     ("hyper", &["server/"]),
     ("hyper_util", &["server/"]),
+    ("http_body_util", &["server/"]),
+    ("webpki_roots", &["server/"]),
     ("tower", &["server/"]),
     ("tower_http", &["server/"]),
     ("utoipa_axum", &["server/"]),

@@ -12,6 +12,7 @@ mod cli;
 mod config;
 mod crash;
 mod events;
+mod hooks;
 mod hostile;
 mod https;
 mod import_export;

@@ -841,8 +841,260 @@ fn events_commit_with_their_change_and_relay_once(h: &Harness) {
     assert!(refused_only.is_empty());
 }
 
+/// Webhooks: a new hook's cursor is past its own `hook.added`; queueing moves the cursor by
+/// compare-and-swap; the pending index finds the oldest pending delivery; attempts of an old
+/// chain are ignored after a redelivery; the log is bounded; a repository removed takes its
+/// hooks along.
+fn hooks_and_their_deliveries(h: &Harness) {
+    use forge::store::hooks::{Attempt, DeliveryState, HookChange, HookScope, NewHook};
+    let [data, other] = <[DataDir; 2]>::try_from(h.registries(2)).ok().unwrap();
+    let name = RepoName::parse("alice/app").unwrap();
+    let record = data.create_repo(&name).unwrap();
+    let new = |scope| NewHook {
+        scope,
+        repo: match scope {
+            HookScope::Repo(_) => Some("alice/app".to_owned()),
+            HookScope::Site => None,
+        },
+        url: "https://hooks.example.com/x".into(),
+        secret: Some("s".into()),
+        events: Vec::new(),
+        active: true,
+        created_by: Some("alice".into()),
+    };
+    let hook = data
+        .hooks()
+        .add_hook(&new(HookScope::Repo(record.id)), &op())
+        .unwrap();
+    let site = other
+        .hooks()
+        .add_hook(&new(HookScope::Site), &op())
+        .unwrap();
+    assert_ne!(hook.id, site.id);
+    let added = data
+        .events(&EventFilter {
+            after: 0,
+            repo: Some(record.id),
+            types: vec!["hook.added".into()],
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(added.len(), 1);
+    assert_eq!(hook.cursor, added[0].seq);
+    assert_eq!(site.cursor, data.last_event().unwrap());
+    assert_eq!(
+        data.hooks().hooks(Some(HookScope::Site)).unwrap(),
+        vec![site.clone()]
+    );
+    assert_eq!(
+        other.hooks().find_hook(hook.id).unwrap(),
+        Some(hook.clone())
+    );
+
+    // Queued with the cursor; a stale cursor queues nothing.
+    let events = data
+        .events(&EventFilter {
+            after: 0,
+            repo: None,
+            types: Vec::new(),
+            limit: 3,
+        })
+        .unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(
+        data.hooks()
+            .queue_deliveries(hook.id, hook.cursor, hook.cursor + 5, &events, 7)
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        other
+            .hooks()
+            .queue_deliveries(hook.id, hook.cursor, hook.cursor + 9, &events, 7)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        data.hooks().find_hook(hook.id).unwrap().unwrap().cursor,
+        hook.cursor + 5
+    );
+    assert_eq!(data.hooks().pending_deliveries(hook.id).unwrap(), 3);
+    let first = data.hooks().next_delivery(hook.id).unwrap().unwrap();
+    assert_eq!(first.event, events[0]);
+    assert_eq!(
+        (first.state, first.chain, first.next_attempt_at),
+        (DeliveryState::Pending, 0, 7)
+    );
+    // Claimed for an attempt: not due again (for another worker) until the claim ends.
+    let claimed = data
+        .hooks()
+        .claim_delivery(hook.id, first.id, 7, 100)
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, first.id);
+    assert_eq!(
+        other
+            .hooks()
+            .claim_delivery(hook.id, first.id, 50, 200)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        other
+            .hooks()
+            .next_delivery(hook.id)
+            .unwrap()
+            .unwrap()
+            .next_attempt_at,
+        100
+    );
+    assert!(
+        other
+            .hooks()
+            .claim_delivery(hook.id, first.id, 100, 200)
+            .unwrap()
+            .is_some()
+    );
+    let attempt = |chain| Attempt {
+        at: 8,
+        duration_ms: 1,
+        status: Some(200),
+        error: None,
+        response: None,
+        chain,
+    };
+    data.hooks()
+        .record_attempt(hook.id, first.id, &attempt(0), DeliveryState::Delivered, 0)
+        .unwrap();
+    let second = data.hooks().next_delivery(hook.id).unwrap().unwrap();
+    assert!(second.id > first.id);
+    assert_eq!(second.event, events[1]);
+    // Another hook's path does not reach it.
+    assert_eq!(data.hooks().find_delivery(site.id, first.id).unwrap(), None);
+    assert!(data.hooks().redeliver(site.id, first.id, 9).is_err());
+    // A redelivery starts chain 1; an attempt of chain 0 finishing late is ignored.
+    let again = other.hooks().redeliver(hook.id, first.id, 9).unwrap();
+    assert_eq!((again.state, again.chain), (DeliveryState::Pending, 1));
+    data.hooks()
+        .record_attempt(hook.id, first.id, &attempt(0), DeliveryState::Failed, 0)
+        .unwrap();
+    let stored = data
+        .hooks()
+        .find_delivery(hook.id, first.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, DeliveryState::Pending);
+    assert_eq!(stored.attempts.len(), 1);
+    assert_eq!(
+        data.hooks().next_delivery(hook.id).unwrap().unwrap().id,
+        first.id
+    );
+    // Newest first, paged by id.
+    let page = data.hooks().deliveries(hook.id, None, 2).unwrap();
+    assert_eq!(page.len(), 2);
+    assert!(page[0].id > page[1].id);
+    let rest = data
+        .hooks()
+        .deliveries(hook.id, Some(page[1].id), 10)
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, first.id);
+
+    // Changed: made active again, its cursor moves to the log's end.
+    let off = data
+        .hooks()
+        .update_hook(
+            hook.id,
+            &HookChange {
+                active: Some(false),
+                ..HookChange::default()
+            },
+            &op(),
+        )
+        .unwrap();
+    assert!(!off.active);
+    let on = data
+        .hooks()
+        .update_hook(
+            hook.id,
+            &HookChange {
+                active: Some(true),
+                secret: Some(None),
+                ..HookChange::default()
+            },
+            &op(),
+        )
+        .unwrap();
+    assert_eq!(on.cursor, data.last_event().unwrap());
+    assert_eq!(on.secret, None);
+
+    // The log keeps the last MAX_DELIVERIES_KEPT: finished ones go, pending ones stay.
+    let three = data.hooks().deliveries(hook.id, None, 10).unwrap();
+    for delivery in &three[..2] {
+        data.hooks()
+            .record_attempt(
+                hook.id,
+                delivery.id,
+                &attempt(delivery.chain),
+                DeliveryState::Delivered,
+                0,
+            )
+            .unwrap();
+    }
+    let cursor = on.cursor;
+    let many: Vec<_> = (0..forge::store::hooks::MAX_DELIVERIES_KEPT)
+        .map(|_| events[2].clone())
+        .collect();
+    data.hooks()
+        .queue_deliveries(hook.id, cursor, cursor, &many, 10)
+        .unwrap();
+    let all = data.hooks().deliveries(hook.id, None, 5000).unwrap();
+    // Two finished ones dropped; the oldest, pending, is kept past the bound.
+    assert_eq!(all.len(), forge::store::hooks::MAX_DELIVERIES_KEPT + 1);
+    assert!(all.iter().all(|d| d.state == DeliveryState::Pending));
+    assert_eq!(all.last().unwrap().id, first.id);
+
+    // Removed with the repository (its deliveries too); the site's stays.
+    data.delete_repo(&name).unwrap();
+    assert_eq!(other.hooks().find_hook(hook.id).unwrap(), None);
+    assert_eq!(
+        other.hooks().deliveries(hook.id, None, 10).unwrap(),
+        Vec::new()
+    );
+    assert_eq!(other.hooks().hooks(None).unwrap(), vec![site.clone()]);
+    let removed = other.hooks().remove_hook(site.id, &op()).unwrap();
+    assert_eq!(removed.id, site.id);
+    assert!(other.hooks().remove_hook(site.id, &op()).is_err());
+    let kinds: Vec<&str> = data
+        .events(&EventFilter {
+            after: 0,
+            repo: None,
+            types: vec![
+                "hook.added".into(),
+                "hook.changed".into(),
+                "hook.removed".into(),
+            ],
+            limit: 10,
+        })
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.type_name())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "hook.added",
+            "hook.added",
+            "hook.changed",
+            "hook.changed",
+            "hook.removed"
+        ]
+    );
+}
+
 /// The suite, run against one implementation.
 fn conformance(harness: impl Fn() -> Harness) {
+    hooks_and_their_deliveries(&harness());
     events_commit_with_their_change_and_relay_once(&harness());
     compare_and_swap_cases(&harness());
     batches_are_atomic(&harness());

@@ -30,6 +30,7 @@ mod contents;
 mod edits;
 mod error;
 mod events;
+mod hooks;
 mod identities;
 mod keys;
 mod policies;
@@ -102,6 +103,24 @@ fn documented() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(events::list_repo))
         .routes(routes!(events::stream))
         .routes(routes!(events::stream_repo))
+        .routes(routes!(hooks::repo_list, hooks::repo_create))
+        .routes(routes!(
+            hooks::repo_get,
+            hooks::repo_update,
+            hooks::repo_delete
+        ))
+        .routes(routes!(hooks::repo_deliveries))
+        .routes(routes!(hooks::repo_delivery))
+        .routes(routes!(hooks::repo_redeliver))
+        .routes(routes!(hooks::site_list, hooks::site_create))
+        .routes(routes!(
+            hooks::site_get,
+            hooks::site_update,
+            hooks::site_delete
+        ))
+        .routes(routes!(hooks::site_deliveries))
+        .routes(routes!(hooks::site_delivery))
+        .routes(routes!(hooks::site_redeliver))
         .split_for_parts()
 }
 

@@ -24,7 +24,7 @@ const IDENTITIES: TableDefinition<&str, &[u8]> = TableDefinition::new("identitie
 /// Revocation ids of token blocks (64 bytes) → when they were revoked (Unix seconds).
 const REVOKED: TableDefinition<&[u8], u64> = TableDefinition::new("revoked_token_blocks");
 /// The data directory's event log: sequence number → `Event` (JSON).
-const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+pub(super) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// Repository id (8 bytes, big-endian) and sequence number (8 bytes, big-endian) of each of
 /// its events: a repository's events without a scan of the whole log.
 const REPO_EVENTS: TableDefinition<&[u8], ()> = TableDefinition::new("repo_events");
@@ -34,7 +34,7 @@ const RELAYED: TableDefinition<u64, u64> = TableDefinition::new("relayed_outbox"
 const EVENTS_PRUNED: &str = "events_pruned_through";
 
 /// An event to log, and the repository (id, name) it is about.
-type Logged = (NewEvent, Option<(u64, String)>);
+pub(super) type Logged = (NewEvent, Option<(u64, String)>);
 
 fn identity_event(
     actor: &Actor,
@@ -66,7 +66,7 @@ fn repo_event_key(repo: u64, seq: u64) -> [u8; 16] {
 
 pub struct RedbRegistry {
     path: PathBuf,
-    db: redb::Database,
+    pub(super) db: redb::Database,
 }
 
 /// A JSON record of one of the tables keyed by lowercased names.
@@ -99,7 +99,7 @@ impl RedbRegistry {
         })
     }
 
-    fn error(&self, e: impl std::fmt::Display) -> StoreError {
+    pub(super) fn error(&self, e: impl std::fmt::Display) -> StoreError {
         StoreError::db(&self.path, e)
     }
 
@@ -199,7 +199,11 @@ impl RedbRegistry {
     }
 
     /// Appends `logged` to the event log inside `txn` (indexed by its repository, if any).
-    fn log_in(&self, txn: &redb::WriteTransaction, logged: Logged) -> Result<(), StoreError> {
+    pub(super) fn log_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        logged: Logged,
+    ) -> Result<(), StoreError> {
         let mut log = txn.open_table(EVENTS).map_err(|e| self.error(e))?;
         let seq = self.log_end(txn, &log)? + 1;
         let (event, repo) = logged;
@@ -499,6 +503,8 @@ impl Registry for RedbRegistry {
                 None => return Err(StoreError::RepoNotFound(name.to_string())),
             }
         };
+        // Its hooks go with it, in the same transaction.
+        self.remove_hooks_of(&txn, record.id)?;
         let deleted = EventKind::RepoDeleted(RepoChanged {
             name: record.name.clone(),
             public: record.public.unwrap_or(false),
