@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bstr::BString;
 use parking_lot::{Mutex, RwLock};
 
-use crate::history::CommitGraph;
+use crate::history::{CommitGraph, CommitIndex};
 use crate::object::{IdMap, IdSet, ObjectId};
 use crate::packing::ClonePack;
 use crate::packing::tier::{ManifestStamp, manifest_stamp};
@@ -48,10 +48,40 @@ pub struct RepoState {
     tier: Mutex<Option<(ManifestStamp, Arc<ClonePack>)>>,
     peeled: Mutex<IdMap<ObjectId, Option<ObjectId>>>,
     pub(crate) reachable: Mutex<Option<ReachableAt>>,
+    /// What reads by id learned of the refs, for one version of them.
+    reach: Mutex<RefReach>,
     pub(crate) settings: ServeSettings,
     repack: Mutex<RepackSchedule>,
     /// Pushes check and move refs one at a time (they receive their packs in parallel).
     push: Mutex<()>,
+}
+
+/// What reads by id learned about one version of the refs (`Repo::refs_version`): the
+/// commit-graph positions of their (peeled) tips, answers already given, and the objects
+/// they reach once a read needed them. Reading all refs of a repository with thousands of
+/// them costs milliseconds; the version costs one metadata read.
+#[derive(Default)]
+struct RefReach {
+    version: Option<u64>,
+    tips: Option<Arc<Vec<CommitIndex>>>,
+    answers: IdMap<ObjectId, bool>,
+    objects: Option<Arc<IdSet<ObjectId>>>,
+}
+
+/// Answers kept per version of the refs (a hostile reader may ask for endless ids).
+const REACH_ANSWERS: usize = 4096;
+
+impl RefReach {
+    /// Itself if it is about `version`, else emptied for it.
+    fn at(&mut self, version: u64) -> &mut RefReach {
+        if self.version != Some(version) {
+            *self = RefReach {
+                version: Some(version),
+                ..RefReach::default()
+            };
+        }
+        self
+    }
 }
 
 /// How a server answers fetches.
@@ -97,6 +127,7 @@ impl RepoState {
             tier: Mutex::new(None),
             peeled: Mutex::new(IdMap::default()),
             reachable: Mutex::new(None),
+            reach: Mutex::new(RefReach::default()),
         }
     }
 
@@ -205,28 +236,59 @@ impl RepoState {
 
     /// Whether commit `id` is in the history of a ref (what a read by id may show: an
     /// object a force-push left behind is not served, as a fetch would not send it). A
-    /// walk of the commit graph bounded by generation numbers, per ref tip.
+    /// walk of the commit graph bounded by generation numbers from the ref tips, remembered
+    /// until the refs change.
     pub fn commit_reachable(&self, id: ObjectId) -> Result<bool, StoreError> {
-        let refs = self.repo.refs()?;
+        // Read before the refs it stands for: what is kept under a version is never older.
+        let version = self.repo.refs_version()?;
+        if let Some(&known) = self.reach.lock().at(version).answers.get(&id) {
+            return Ok(known);
+        }
         let mut graph = self.graph.write();
         let Some(target) = graph.load(&self.repo, id)? else {
             return Ok(false);
         };
-        let mut tips = Vec::new();
-        for (_, target) in &refs {
-            if let RefTarget::Direct(tip) = target {
-                let peeled = self.peeled(*tip)?.unwrap_or(*tip);
-                tips.extend(graph.load(&self.repo, peeled)?);
+        let known_tips = self.reach.lock().at(version).tips.clone();
+        let tips = match known_tips {
+            Some(tips) => tips,
+            None => {
+                let mut tips = Vec::new();
+                for (_, target) in &self.repo.refs()? {
+                    if let RefTarget::Direct(tip) = target {
+                        let peeled = self.peeled(*tip)?.unwrap_or(*tip);
+                        tips.extend(graph.load(&self.repo, peeled)?);
+                    }
+                }
+                let tips = Arc::new(tips);
+                self.reach.lock().at(version).tips = Some(tips.clone());
+                tips
             }
+        };
+        let reached = graph.reaches(&tips, target);
+        drop(graph);
+        let mut reach = self.reach.lock();
+        let answers = &mut reach.at(version).answers;
+        if answers.len() >= REACH_ANSWERS {
+            answers.clear();
         }
-        Ok(graph.reaches(&tips, target))
+        answers.insert(id, reached);
+        Ok(reached)
     }
 
     /// Whether object `id` is reachable from a ref (a blob read by its id).
     pub fn object_reachable(&self, id: ObjectId) -> Result<bool, StoreError> {
-        let refs = self.repo.refs()?;
-        let mut graph = self.graph.write();
-        Ok(self.reachable_set(&mut graph, &refs)?.contains(&id))
+        let version = self.repo.refs_version()?;
+        let known = self.reach.lock().at(version).objects.clone();
+        let objects = match known {
+            Some(objects) => objects,
+            None => {
+                let refs = self.repo.refs()?;
+                let objects = self.reachable_set(&mut self.graph.write(), &refs)?;
+                self.reach.lock().at(version).objects = Some(objects.clone());
+                objects
+            }
+        };
+        Ok(objects.contains(&id))
     }
 
     /// The commit graph as loaded so far, for walks that only read it (holding its read

@@ -95,6 +95,10 @@ pub trait MetaStore: Send + Sync {
     /// Every ref, sorted by name.
     fn refs(&self) -> Result<Vec<(BString, RefTarget)>, StoreError>;
     fn read_ref(&self, name: &[u8]) -> Result<Option<RefTarget>, StoreError>;
+    /// A number that goes up in every commit that moves, creates or deletes a ref (0 before
+    /// the first): what is derived from the refs can be kept until it changes, across
+    /// processes sharing the repository.
+    fn refs_version(&self) -> Result<u64, StoreError>;
     /// The typed settings, read at one point in time.
     fn settings(&self) -> Result<RepoSettings, StoreError>;
     /// A setting's row as stored (`None` when never set).

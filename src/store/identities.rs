@@ -225,7 +225,9 @@ impl DataDir {
         check_identity_name(&identity.name).map_err(IdentityError::Invalid)?;
         let mut identity = identity.clone();
         identity.incarnation = fresh_incarnation(&identity.name);
-        self.registry.add_identity(&identity, &self.actor)
+        let added = self.registry.add_identity(&identity, &self.actor)?;
+        self.standing.changed();
+        Ok(added)
     }
 
     pub fn find_identity(&self, name: &str) -> Result<Option<Identity>, StoreError> {
@@ -254,7 +256,9 @@ impl DataDir {
                 revocation_ids: ids.iter().map(|id| crate::hex::encode(id)).collect(),
             }),
         );
-        self.registry.revoke_token_blocks(ids, now_secs(), &event)
+        let revoked = self.registry.revoke_token_blocks(ids, now_secs(), &event)?;
+        self.standing.changed();
+        Ok(revoked)
     }
 
     /// Logs a minted token (minting writes nothing else: tokens are verified offline).
@@ -276,9 +280,26 @@ impl DataDir {
     }
 
     /// Whether a token for `identity` with these revocation ids may act: none revoked, the
-    /// identity known and enabled, and an agent's owner too. One read, on every request,
-    /// so that revocations and removals by another process take effect at once.
+    /// identity known and enabled, and an agent's owner too. Read on every request; the
+    /// answer is kept only until a revocation or identity change by any process on the
+    /// data directory (`standing`), so those take effect at once.
     pub fn token_standing(
+        &self,
+        identity: &str,
+        incarnation: u64,
+        ids: &[Vec<u8>],
+    ) -> Result<Standing, StoreError> {
+        let key = super::standing::key(identity, incarnation, ids);
+        let (kept, count) = self.standing.get(&key);
+        if let Some(standing) = kept {
+            return Ok(standing);
+        }
+        let standing = self.read_standing(identity, incarnation, ids)?;
+        self.standing.put(key, count, &standing);
+        Ok(standing)
+    }
+
+    fn read_standing(
         &self,
         identity: &str,
         incarnation: u64,
@@ -315,8 +336,11 @@ impl DataDir {
         name: &str,
         disabled: bool,
     ) -> Result<Identity, IdentityError> {
-        self.registry
-            .set_identity_disabled(name, disabled, &self.actor)
+        let changed = self
+            .registry
+            .set_identity_disabled(name, disabled, &self.actor)?;
+        self.standing.changed();
+        Ok(changed)
     }
 
     /// Removes an identity; its tokens stop working. A human who still owns agents is
@@ -341,7 +365,9 @@ impl DataDir {
     }
 
     pub fn remove_identity(&self, name: &str) -> Result<Identity, IdentityError> {
-        self.registry.remove_identity(name, &self.actor)
+        let removed = self.registry.remove_identity(name, &self.actor)?;
+        self.standing.changed();
+        Ok(removed)
     }
 
     /// Whether any of the ids is revoked (read from the database on every call, so a

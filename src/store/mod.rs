@@ -25,6 +25,7 @@ mod refs;
 mod repo;
 pub mod segment;
 mod settings;
+mod standing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -161,6 +162,7 @@ pub struct Retention {
 pub struct DataDir {
     root: PathBuf,
     registry: Arc<dyn Registry>,
+    standing: Arc<standing::StandingCache>,
     /// Who the changes made through this handle are by (the operator unless
     /// `acting_as` said otherwise): their events name it.
     actor: events::Actor,
@@ -190,6 +192,7 @@ impl DataDir {
         Ok(DataDir {
             root: root.to_owned(),
             registry: Arc::new(registry),
+            standing: Arc::new(standing::StandingCache::open(root)),
             actor: events::Actor::operator(),
         })
     }
@@ -199,6 +202,7 @@ impl DataDir {
         DataDir {
             root: self.root.clone(),
             registry: self.registry.clone(),
+            standing: self.standing.clone(),
             actor,
         }
     }

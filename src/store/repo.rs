@@ -584,6 +584,11 @@ impl Repo {
         self.meta.refs()
     }
 
+    /// Goes up whenever a ref changes (see `MetaStore::refs_version`).
+    pub fn refs_version(&self) -> Result<u64, StoreError> {
+        self.meta.refs_version()
+    }
+
     pub fn read_ref(&self, name: &[u8]) -> Result<Option<RefTarget>, StoreError> {
         self.meta.read_ref(name)
     }

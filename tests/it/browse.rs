@@ -358,7 +358,10 @@ fn commits_logs_and_comparisons_agree_with_git() {
         all[3..].iter().map(String::as_str).collect::<Vec<_>>()
     );
     // Once no ref reaches a commit (a force-push left it behind), it is not served by its
-    // id either, as a fetch would not send it.
+    // id either, as a fetch would not send it (what the server remembers of the refs it
+    // asked about before goes with them: the ref is deleted by another process).
+    let by_id = format!("/api/v1/repos/alice/app/commits/{tip}");
+    assert_eq!(call(&server, "GET", &by_id, Some(&token), None).status, 200);
     forge.ok(&["ref", "delete", "alice/app", "refs/heads/keep"]);
     for path in [
         format!("/api/v1/repos/alice/app/commits/{tip}"),

@@ -1092,6 +1092,48 @@ fn hooks_and_their_deliveries(h: &Harness) {
     );
 }
 
+/// The refs' version goes up by one in every write that changes refs, as every handle
+/// sees, and in no other write.
+fn refs_version_counts_ref_writes(h: &Harness) {
+    let handles = h.meta("refs/version", 2);
+    let (m, other) = (handles[0].as_ref(), handles[1].as_ref());
+    assert_eq!(m.refs_version().unwrap(), 0);
+    write(
+        m,
+        &[
+            update("refs/heads/a", Expected::Absent, Some(direct(1))),
+            update("refs/heads/b", Expected::Absent, Some(direct(2))),
+        ],
+    )
+    .unwrap();
+    assert_eq!(m.refs_version().unwrap(), 1, "one batch, one step");
+    assert_eq!(other.refs_version().unwrap(), 1);
+    let refused = write(
+        other,
+        &[update("refs/heads/a", Expected::Absent, Some(direct(3)))],
+    );
+    assert!(matches!(refused, Err(StoreError::RefConflict { .. })));
+    assert_eq!(m.refs_version().unwrap(), 1, "a refused write moves nothing");
+    write(
+        other,
+        &[update("refs/heads/b", Expected::Value(direct(2)), None)],
+    )
+    .unwrap();
+    assert_eq!(m.refs_version().unwrap(), 2, "a deletion counts");
+    m.commit(&MetaWrite {
+        refs: Vec::new(),
+        segment: Some(segment("s1", 10)),
+        needs: Vec::new(),
+        attestations: Vec::new(),
+        events: Vec::new(),
+        actor: None,
+    })
+    .unwrap();
+    m.set_setting(Setting::AllowForce, true, &Actor::operator())
+        .unwrap();
+    assert_eq!(m.refs_version().unwrap(), 2, "writes without refs leave it");
+}
+
 /// The suite, run against one implementation.
 fn conformance(harness: impl Fn() -> Harness) {
     hooks_and_their_deliveries(&harness());
@@ -1099,6 +1141,7 @@ fn conformance(harness: impl Fn() -> Harness) {
     compare_and_swap_cases(&harness());
     batches_are_atomic(&harness());
     segments_register_with_refs_and_generations_rise(&harness());
+    refs_version_counts_ref_writes(&harness());
     settings_round_trip(&harness());
     attestations_by_commit(&harness());
     two_handles_commit_concurrently(&harness());

@@ -27,6 +27,8 @@ const SEGMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("segments");
 /// changes the segment table, so a handle sees in one read whether others registered any.
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const SEGMENTS_GENERATION: &str = "segments";
+/// Goes up in every transaction that writes a ref (`MetaStore::refs_version`).
+const REFS_VERSION: &str = "refs";
 /// Attestation id (hex) → `AttestationRecord` (JSON).
 const ATTESTATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("attestations");
 /// Commit SHA-1 (20 bytes) followed by the attestation's serial number (8 bytes,
@@ -224,6 +226,17 @@ impl MetaStore for RedbMeta {
             out.push((BString::from(name.value()), target));
         }
         Ok(out)
+    }
+
+    fn refs_version(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        let counters = match txn.open_table(COUNTERS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(self.error(e)),
+        };
+        let value = counters.get(REFS_VERSION).map_err(|e| self.error(e))?;
+        Ok(value.map_or(0, |v| v.value()))
     }
 
     fn read_ref(&self, name: &[u8]) -> Result<Option<RefTarget>, StoreError> {
@@ -449,6 +462,16 @@ impl MetaStore for RedbMeta {
             }
             for update in write.refs.iter().filter(|u| u.new.is_some()) {
                 self.check_directory_conflict(&refs, &update.name)?;
+            }
+            if !write.refs.is_empty() {
+                let mut counters = txn.open_table(COUNTERS).map_err(|e| self.error(e))?;
+                let version = counters
+                    .get(REFS_VERSION)
+                    .map_err(|e| self.error(e))?
+                    .map_or(0, |v| v.value());
+                counters
+                    .insert(REFS_VERSION, version + 1)
+                    .map_err(|e| self.error(e))?;
             }
             if !write.needs.is_empty() {
                 let segments = txn.open_table(SEGMENTS).map_err(|e| self.error(e))?;
