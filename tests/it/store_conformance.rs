@@ -11,7 +11,7 @@ use forge::store::backend::{
 use forge::store::events::{Actor, EventFilter, EventKind, NewEvent, RefUpdated};
 use forge::store::{
     DataDir, Expected, Identity, IdentityError, IdentityKey, IdentityKind, RefTarget, RefUpdate,
-    RepoName, Setting, StoreError,
+    RepoName, Setting, Standing, StoreError,
 };
 
 /// Fresh stores of one implementation, with as many handles on each as a test asks for.
@@ -1113,7 +1113,11 @@ fn refs_version_counts_ref_writes(h: &Harness) {
         &[update("refs/heads/a", Expected::Absent, Some(direct(3)))],
     );
     assert!(matches!(refused, Err(StoreError::RefConflict { .. })));
-    assert_eq!(m.refs_version().unwrap(), 1, "a refused write moves nothing");
+    assert_eq!(
+        m.refs_version().unwrap(),
+        1,
+        "a refused write moves nothing"
+    );
     write(
         other,
         &[update("refs/heads/b", Expected::Value(direct(2)), None)],
@@ -1134,6 +1138,69 @@ fn refs_version_counts_ref_writes(h: &Harness) {
     assert_eq!(m.refs_version().unwrap(), 2, "writes without refs leave it");
 }
 
+/// A token's standing, asked again and again through one handle, follows every change
+/// made through another (as a server's does the `forge` commands'), at once.
+fn standing_follows_changes_through_other_handles(h: &Harness) {
+    let handles = h.registries(2);
+    let (server, admin) = (&handles[0], &handles[1]);
+    let alice = admin
+        .add_identity(&identity("alice", IdentityKind::Human, None))
+        .unwrap();
+    let bot = admin
+        .add_identity(&identity("bot", IdentityKind::Agent, Some("alice")))
+        .unwrap();
+    let ids = vec![b"block-0".to_vec(), b"block-1".to_vec()];
+    let alices = vec![b"block-a".to_vec()];
+    let standing = |name: &str, incarnation: u64| {
+        let ids = if name == "bot" { &ids } else { &alices };
+        // Twice: the second answer may be the kept one.
+        let first = server.token_standing(name, incarnation, ids).unwrap();
+        assert_eq!(
+            server.token_standing(name, incarnation, ids).unwrap(),
+            first
+        );
+        first
+    };
+    assert_eq!(
+        standing("bot", bot.incarnation),
+        Standing::Good(IdentityKind::Agent)
+    );
+    admin.set_identity_disabled("alice", true).unwrap();
+    assert_eq!(
+        standing("bot", bot.incarnation),
+        Standing::Disabled("alice".into())
+    );
+    admin.set_identity_disabled("alice", false).unwrap();
+    assert_eq!(
+        standing("bot", bot.incarnation),
+        Standing::Good(IdentityKind::Agent)
+    );
+    admin.revoke_token_blocks(&ids[1..]).unwrap();
+    assert_eq!(standing("bot", bot.incarnation), Standing::Revoked);
+    assert_eq!(
+        standing("alice", alice.incarnation),
+        Standing::Good(IdentityKind::Human),
+        "other tokens stand"
+    );
+    admin.remove_identity("bot").unwrap();
+    admin.remove_identity("alice").unwrap();
+    assert_eq!(
+        standing("alice", alice.incarnation),
+        Standing::UnknownIdentity("alice".into())
+    );
+    let again = admin
+        .add_identity(&identity("alice", IdentityKind::Human, None))
+        .unwrap();
+    assert_eq!(
+        standing("alice", alice.incarnation),
+        Standing::EarlierIncarnation("alice".into())
+    );
+    assert_eq!(
+        standing("alice", again.incarnation),
+        Standing::Good(IdentityKind::Human)
+    );
+}
+
 /// The suite, run against one implementation.
 fn conformance(harness: impl Fn() -> Harness) {
     hooks_and_their_deliveries(&harness());
@@ -1147,6 +1214,7 @@ fn conformance(harness: impl Fn() -> Harness) {
     two_handles_commit_concurrently(&harness());
     repositories_in_the_registry(&harness());
     identities_and_revocations(&harness());
+    standing_follows_changes_through_other_handles(&harness());
 }
 
 #[test]
