@@ -162,7 +162,7 @@ pub struct Retention {
 pub struct DataDir {
     root: PathBuf,
     registry: Arc<dyn Registry>,
-    standing: Arc<standing::StandingCache>,
+    standing: Arc<standing::StandingCache<Standing>>,
     /// Who the changes made through this handle are by (the operator unless
     /// `acting_as` said otherwise): their events name it.
     actor: events::Actor,

@@ -20,28 +20,27 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::identities::Standing;
-
 const STAMP_FILE: &str = "standing.stamp";
 /// The longest an answer is kept, whatever the counter says.
 const MAX_AGE: Duration = Duration::from_secs(2);
 /// Answers kept at most (tokens are minted offline, so their variety is the holders').
 const MAX_ENTRIES: usize = 10_000;
 
-pub(super) struct StandingCache {
+/// Answers of type `S` (the identities module's `Standing`), by `key`.
+pub(super) struct StandingCache<S> {
     /// The shared counter; without it (the file cannot be mapped) nothing is kept.
     stamp: Option<memmap2::MmapMut>,
-    answers: Mutex<HashMap<[u8; 32], Kept>>,
+    answers: Mutex<HashMap<[u8; 32], Kept<S>>>,
 }
 
-struct Kept {
+struct Kept<S> {
     count: u64,
     at: Instant,
-    standing: Standing,
+    standing: S,
 }
 
-impl StandingCache {
-    pub(super) fn open(root: &Path) -> StandingCache {
+impl<S: Clone> StandingCache<S> {
+    pub(super) fn open(root: &Path) -> StandingCache<S> {
         let stamp = map_stamp(&root.join(STAMP_FILE))
             .inspect_err(|e| tracing::warn!("token standing will not be cached: {e}"))
             .ok();
@@ -60,7 +59,7 @@ impl StandingCache {
 
     /// The kept answer for `key` and the count it must have been read at to be current;
     /// `None` for the count when nothing may be kept.
-    pub(super) fn get(&self, key: &[u8; 32]) -> (Option<Standing>, Option<u64>) {
+    pub(super) fn get(&self, key: &[u8; 32]) -> (Option<S>, Option<u64>) {
         let Some(count) = self.counter().map(|c| c.load(Ordering::Acquire)) else {
             return (None, None);
         };
@@ -73,7 +72,7 @@ impl StandingCache {
     }
 
     /// Keeps an answer read after the counter stood at `count`.
-    pub(super) fn put(&self, key: [u8; 32], count: Option<u64>, standing: &Standing) {
+    pub(super) fn put(&self, key: [u8; 32], count: Option<u64>, standing: &S) {
         let Some(count) = count else {
             return;
         };
