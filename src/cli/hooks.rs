@@ -211,6 +211,7 @@ pub(super) fn command(data_path: &Path, command: HookCommand, json: bool) -> any
                         events,
                         active: !args.inactive,
                         created_by: None,
+                        creator_incarnation: None,
                     },
                     &actor,
                 )

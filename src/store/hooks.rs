@@ -39,6 +39,10 @@ pub struct Hook {
     /// The identity that made it: its hooks deliver only while it is present and enabled.
     /// None for the operator's (`forge hook add` on the data directory).
     pub created_by: Option<String>,
+    /// The incarnation `created_by` had when it made the hook: an identity added later under
+    /// the same name does not inherit it. None: not recorded (the identity's current one).
+    #[serde(default)]
+    pub creator_incarnation: Option<u64>,
     /// Milliseconds since the epoch.
     pub created_at: u64,
     pub updated_at: u64,
@@ -64,6 +68,7 @@ pub struct NewHook {
     pub events: Vec<String>,
     pub active: bool,
     pub created_by: Option<String>,
+    pub creator_incarnation: Option<u64>,
 }
 
 /// A change to a hook: each field given replaces the stored one.
@@ -243,10 +248,14 @@ pub fn check_url(url: &str) -> Result<HookUrl, HookError> {
         };
         (ip.to_string(), port)
     } else {
-        match authority.rsplit_once(':') {
+        let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) => (host.to_ascii_lowercase(), Some(port)),
             None => (authority.to_ascii_lowercase(), None),
+        };
+        if host.contains(':') {
+            return Err(bad("an IPv6 address goes in brackets: http://[::1]:8080/"));
         }
+        (host, port)
     };
     if host.is_empty() {
         return Err(bad("no host"));
@@ -264,7 +273,16 @@ pub fn check_url(url: &str) -> Result<HookUrl, HookError> {
                         && !label.starts_with('-')
                         && !label.ends_with('-'))
             });
-        if !name_ok {
+        // No top-level domain is all digits: such a host is an IPv4 address, and only
+        // the four-part decimal form is taken (not `127.1`, `2130706433` or `0x7f.0.0.1`,
+        // which resolvers read as addresses the rules would see only at delivery).
+        let numeric = host
+            .trim_end_matches('.')
+            .rsplit('.')
+            .next()
+            .is_some_and(|last| !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()));
+        let address_ok = !numeric || host.parse::<std::net::Ipv4Addr>().is_ok();
+        if !name_ok || !address_ok {
             return Err(bad("the host is not a DNS name or an IP address"));
         }
     }
@@ -457,11 +475,25 @@ mod tests {
             "http://x/a|b",
             "http://x/{a}",
             "http://x/?q=\"a\"",
+            "http://a:b:80/",
+            "http://::ffff:127.0.0.1:80/",
+            "http://127.1/",
+            "http://2130706433/",
+            "http://0/",
+            "http://0x7f.0.0.1/",
+            "http://10.0.0.010.1/",
             "x",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
         assert!(check_url(&format!("http://x/{}", "a".repeat(2100))).is_err());
+        for good in [
+            "http://10.0.0.1:9/",
+            "http://1password.com/",
+            "http://a.1b/",
+        ] {
+            check_url(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
     }
 
     #[test]

@@ -1059,3 +1059,82 @@ fn two_servers_on_one_data_directory_deliver_each_event_once_in_order() {
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
 }
+
+#[test]
+fn a_hook_delivers_only_while_its_maker_stands_as_its_tokens_would() {
+    let setup = setup();
+    let forge = &setup.forge;
+    forge.ok(&["identity", "add", "carol", "--kind", "human"]);
+    forge.ok(&[
+        "identity",
+        "add",
+        "carol-bot",
+        "--kind",
+        "agent",
+        "--owner",
+        "carol",
+    ]);
+    let bot = forge.token(&[
+        "--identity",
+        "carol-bot",
+        "--repo",
+        "alice/app",
+        "--ops",
+        "admin",
+    ]);
+    let server = Server::start_with(forge, ALLOW_LOOPBACK);
+    let receiver = Receiver::answering(200);
+    let body = json!({"url": receiver.url(), "events": ["ref.updated"]}).to_string();
+    let added = call(
+        &server,
+        "POST",
+        "/api/v1/repos/alice/app/hooks",
+        Some(&bot),
+        Some(&body),
+    );
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert_eq!(added.body["created_by"], "carol-bot");
+    let pushed = |branch: &str| {
+        push(
+            &setup,
+            &server,
+            &format!("{}:refs/heads/{branch}", setup.one),
+        );
+    };
+    let delivered_refs = || -> Vec<String> {
+        receiver
+            .of_type("ref.updated")
+            .iter()
+            .map(|r| r.json()["data"]["ref"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    pushed("b1");
+    receiver.wait_for_type("ref.updated", 1);
+    // The bot's owner disabled: the bot's tokens stop, and so does its hook.
+    forge.ok(&["identity", "disable", "carol"]);
+    pushed("b2");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(delivered_refs(), ["refs/heads/b1"]);
+    forge.ok(&["identity", "enable", "carol"]);
+    pushed("b3");
+    receiver.wait_for_type("ref.updated", 2);
+    assert_eq!(
+        delivered_refs(),
+        ["refs/heads/b1", "refs/heads/b3"],
+        "what happened meanwhile passed it by"
+    );
+    // Another identity under the bot's name does not inherit its hook.
+    forge.ok(&["identity", "remove", "carol-bot"]);
+    forge.ok(&[
+        "identity",
+        "add",
+        "carol-bot",
+        "--kind",
+        "agent",
+        "--owner",
+        "carol",
+    ]);
+    pushed("b4");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(delivered_refs(), ["refs/heads/b1", "refs/heads/b3"]);
+}

@@ -861,6 +861,7 @@ fn hooks_and_their_deliveries(h: &Harness) {
         events: Vec::new(),
         active: true,
         created_by: Some("alice".into()),
+        creator_incarnation: Some(7),
     };
     let hook = data
         .hooks()

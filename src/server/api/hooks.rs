@@ -230,6 +230,7 @@ struct Owner {
     scope: HookScope,
     repo: Option<String>,
     identity: String,
+    incarnation: u64,
     /// The API path of the scope's hooks (`/api/v1/…/hooks`).
     base: String,
 }
@@ -241,6 +242,7 @@ fn repo_owner(app: &AppState, caller: &Caller, owner: &str, name: &str) -> Resul
         scope: HookScope::Repo(record.id),
         repo: Some(repo_name.to_string()),
         identity: token.identity.clone(),
+        incarnation: token.incarnation,
         base: format!("/api/v1/repos/{owner}/{name}/hooks"),
     })
 }
@@ -252,6 +254,7 @@ fn site_owner(caller: &Caller) -> Result<Owner, ApiError> {
         scope: HookScope::Site,
         repo: None,
         identity: token.identity.clone(),
+        incarnation: token.incarnation,
         base: "/api/v1/hooks".to_owned(),
     })
 }
@@ -304,6 +307,7 @@ fn create_in(
             events,
             active: body.active,
             created_by: Some(owner.identity.clone()),
+            creator_incarnation: Some(owner.incarnation),
         },
         &caller.gate_caller().actor(),
     )?;

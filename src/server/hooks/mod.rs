@@ -197,14 +197,22 @@ impl Shared {
         }
         let _running = Running(&self, hook);
         loop {
+            // Taken before a delivery is claimed, so that the claim's time (the attempt
+            // timeout and a margin) is spent on the attempt, not on waiting for a slot.
+            let Ok(permit) = self.permits.acquire().await else {
+                break;
+            };
             let me = self.clone();
             let step = tokio::task::spawn_blocking(move || me.next_step(hook)).await;
             match step {
                 Ok(Ok(Step::Send(next))) => {
                     let (hook, delivery) = *next;
-                    self.attempt(&hook, &delivery).await;
+                    self.attempt(&hook, &delivery, permit).await;
                 }
-                Ok(Ok(Step::Wait(wait))) => tokio::time::sleep(wait.min(NAP)).await,
+                Ok(Ok(Step::Wait(wait))) => {
+                    drop(permit);
+                    tokio::time::sleep(wait.min(NAP)).await;
+                }
                 Ok(Ok(Step::Done)) => break,
                 Ok(Err(e)) => {
                     tracing::warn!("webhooks: hook {hook}: {e}");
@@ -253,15 +261,9 @@ impl Shared {
                     Some(last) => last.seq.max(end),
                     None => end,
                 };
-                // A hook acts for the identity that made it: while that identity is gone
-                // or disabled, its events pass it by.
-                let owner_active = match &hook.created_by {
-                    Some(name) => self
-                        .data
-                        .find_identity(name)?
-                        .is_some_and(|identity| !identity.disabled),
-                    None => true,
-                };
+                // A hook acts for the identity that made it: while that identity does not
+                // stand (as its tokens would not), its events pass it by.
+                let owner_active = self.creator_stands(&hook)?;
                 let queued: &[Event] = if owner_active { &events } else { &[] };
                 hooks.queue_deliveries(id, hook.cursor, to, queued, now_ms())?;
             }
@@ -269,6 +271,10 @@ impl Shared {
         let Some(delivery) = hooks.next_delivery(id)? else {
             return Ok(Step::Done);
         };
+        // Queued before its maker lost standing: held until it stands again.
+        if !self.creator_stands(&hook)? {
+            return Ok(Step::Done);
+        }
         let now = now_ms();
         if delivery.next_attempt_at > now {
             return Ok(Step::Wait(Duration::from_millis(
@@ -284,8 +290,33 @@ impl Shared {
         }
     }
 
+    /// Whether the identity that made `hook` stands as its tokens would have to: present,
+    /// the same incarnation, enabled, and an agent's owner too (the operator's hooks
+    /// always do).
+    fn creator_stands(&self, hook: &Hook) -> Result<bool, crate::store::StoreError> {
+        let Some(name) = &hook.created_by else {
+            return Ok(true);
+        };
+        let incarnation = match hook.creator_incarnation {
+            Some(incarnation) => incarnation,
+            None => match self.data.find_identity(name)? {
+                Some(identity) => identity.incarnation,
+                None => return Ok(false),
+            },
+        };
+        Ok(matches!(
+            self.data.token_standing(name, incarnation, &[])?,
+            crate::store::Standing::Good(_)
+        ))
+    }
+
     /// One attempt at a delivery, recorded with what came of it.
-    async fn attempt(self: &Arc<Shared>, hook: &Hook, delivery: &Delivery) {
+    async fn attempt(
+        self: &Arc<Shared>,
+        hook: &Hook,
+        delivery: &Delivery,
+        _in_flight: tokio::sync::SemaphorePermit<'_>,
+    ) {
         let body = body_of(delivery);
         let mut headers: Vec<(&'static str, String)> = vec![
             ("content-type", "application/json".to_owned()),
@@ -302,10 +333,14 @@ impl Shared {
         }
         let started = Instant::now();
         let at = now_ms();
+        // A stored URL the rules no longer take fails at once, like a refused target.
+        let mut unusable = false;
         let outcome = match check_url(&hook.url) {
-            Err(e) => Err(e.to_string()),
+            Err(e) => {
+                unusable = true;
+                Err(e.to_string())
+            }
             Ok(url) => {
-                let _permit = self.permits.acquire().await;
                 let timeout = self.settings.timeout;
                 client::post(&url, &self.targets, &self.tls, &headers, body, timeout).await
             }
@@ -333,7 +368,7 @@ impl Shared {
             }
             Err(error) => {
                 // The rules will refuse the target again: no point in waiting to.
-                let refused = error.starts_with("target refused");
+                let refused = unusable || error.starts_with("target refused");
                 let attempt = Attempt {
                     at,
                     duration_ms,

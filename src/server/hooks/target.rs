@@ -142,6 +142,13 @@ pub fn restricted(ip: IpAddr) -> Option<&'static str> {
                 Some("a reserved")
             } else if a == 192 && b == 0 && v4.octets()[2] == 0 {
                 Some("an IETF protocol")
+            } else if a == 198 && (b == 18 || b == 19) {
+                Some("a benchmarking")
+            } else if matches!(
+                (a, b, v4.octets()[2]),
+                (192, 0, 2) | (198, 51, 100) | (203, 0, 113)
+            ) {
+                Some("a documentation")
             } else {
                 None
             }
@@ -158,20 +165,31 @@ pub fn restricted(ip: IpAddr) -> Option<&'static str> {
                 Some("a link-local")
             } else if segments[0] & 0xff00 == 0xff00 {
                 Some("a multicast")
-            } else if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                // NAT64: the IPv4 address it embeds decides.
-                let embedded = std::net::Ipv4Addr::new(
-                    (segments[6] >> 8) as u8,
-                    segments[6] as u8,
-                    (segments[7] >> 8) as u8,
-                    segments[7] as u8,
-                );
-                restricted(IpAddr::V4(embedded))
+            } else if segments[0] & 0xffc0 == 0xfec0 {
+                Some("a site-local")
+            } else if segments[..2] == [0x2001, 0] {
+                Some("a Teredo tunnel")
+            } else if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+                || segments[..3] == [0x64, 0xff9b, 1]
+                || segments[..6] == [0, 0, 0, 0, 0, 0]
+            {
+                // NAT64 (well-known and local-use prefixes) and IPv4-compatible addresses:
+                // the IPv4 address in the last 32 bits decides.
+                restricted(IpAddr::V4(embedded_v4(segments[6], segments[7])))
+            } else if segments[0] == 0x2002 {
+                // 6to4: the IPv4 address after the prefix decides.
+                restricted(IpAddr::V4(embedded_v4(segments[1], segments[2])))
             } else {
                 None
             }
         }
     }
+}
+
+fn embedded_v4(high: u16, low: u16) -> std::net::Ipv4Addr {
+    let [a, b] = high.to_be_bytes();
+    let [c, d] = low.to_be_bytes();
+    std::net::Ipv4Addr::new(a, b, c, d)
 }
 
 #[cfg(test)]
@@ -195,12 +213,26 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "64:ff9b::a00:1",
+            "64:ff9b:1::7f00:1",
+            "::7f00:1",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
+            "198.18.0.1",
+            "192.0.2.1",
+            "203.0.113.9",
             "224.0.0.1",
         ] {
             let error = targets.check("h", ip.parse().unwrap()).unwrap_err();
             assert!(error.contains("--hook-allow-host"), "{error}");
         }
-        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "8.8.8.8",
+            "2002:808:808::1",
+            "64:ff9b::808:808",
+        ] {
             targets.check("h", ip.parse().unwrap()).unwrap();
         }
         let targets = Targets::new(vec![

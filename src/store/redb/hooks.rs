@@ -250,6 +250,7 @@ impl HookStore for RedbRegistry {
             events: new.events.clone(),
             active: new.active,
             created_by: new.created_by.clone(),
+            creator_incarnation: new.creator_incarnation,
             created_at: now,
             updated_at: now,
             cursor: 0,
