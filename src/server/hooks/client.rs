@@ -143,9 +143,17 @@ where
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| format!("HTTP handshake failed: {e}"))?;
-    let driver = tokio::spawn(async move {
+    /// Ends the connection's task however this exchange ends (also when the caller's
+    /// timeout drops it mid-request).
+    struct AbortOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _driver = AbortOnDrop(tokio::spawn(async move {
         let _ = connection.await;
-    });
+    }));
     let answered = async {
         let response = sender
             .send_request(request)
@@ -179,7 +187,6 @@ where
         })
     }
     .await;
-    // The rest of the answer is not read: the connection goes.
-    driver.abort();
+    // The rest of the answer is not read: the connection goes with `_driver`.
     answered
 }

@@ -108,13 +108,17 @@ impl Targets {
         match restricted(ip) {
             None => Ok(()),
             Some(what) => {
-                let resolved = if host.parse::<IpAddr>().is_ok() {
-                    String::new()
+                // A name's internal address goes to the server's log only: the delivery
+                // log is read by repository admins, who must not map the internal network
+                // through it.
+                let target = if host.parse::<IpAddr>().is_ok() {
+                    format!("{ip}, {what} address")
                 } else {
-                    format!("{host} resolves to ")
+                    tracing::info!("webhooks: {host} resolves to {ip}, refused");
+                    format!("{host} resolves to {what} address")
                 };
                 Err(format!(
-                    "target refused: {resolved}{ip}, {what} address; deliveries to internal addresses are refused unless forge serve --hook-allow-host allows them"
+                    "target refused: {target}; deliveries to internal addresses are refused unless forge serve --hook-allow-host allows them"
                 ))
             }
         }
@@ -259,7 +263,7 @@ mod tests {
             .check("localhost", "::1".parse().unwrap())
             .unwrap_err();
         assert!(
-            error.starts_with("target refused: localhost resolves to ::1, a loopback address"),
+            error.starts_with("target refused: localhost resolves to a loopback address;"),
             "{error}"
         );
         assert!("*.".parse::<AllowedHost>().is_err());
