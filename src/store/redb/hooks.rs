@@ -119,6 +119,27 @@ impl RedbRegistry {
         Ok(())
     }
 
+    /// Writes a delivery and its state in the hook's log index (`deliveries` is the
+    /// transaction's open `DELIVERIES` table).
+    fn put_delivery(
+        &self,
+        txn: &redb::WriteTransaction,
+        deliveries: &mut redb::Table<u64, &[u8]>,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(delivery).expect("serialisable");
+        deliveries
+            .insert(delivery.id, json.as_slice())
+            .map_err(|e| self.error(e))?;
+        let mut log = txn.open_table(HOOK_LOG).map_err(|e| self.error(e))?;
+        log.insert(
+            log_key(delivery.hook, delivery.id).as_slice(),
+            state_byte(delivery.state),
+        )
+        .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
     fn read_hook_in(
         &self,
         txn: &redb::WriteTransaction,
@@ -357,17 +378,8 @@ impl HookStore for RedbRegistry {
                 next_attempt_at: now,
                 chain: 0,
             };
-            let json = serde_json::to_vec(&delivery).expect("serialisable");
             let mut deliveries = txn.open_table(DELIVERIES).map_err(|e| self.error(e))?;
-            deliveries
-                .insert(id, json.as_slice())
-                .map_err(|e| self.error(e))?;
-            let mut log = txn.open_table(HOOK_LOG).map_err(|e| self.error(e))?;
-            log.insert(
-                log_key(hook, id).as_slice(),
-                state_byte(DeliveryState::Pending),
-            )
-            .map_err(|e| self.error(e))?;
+            self.put_delivery(&txn, &mut deliveries, &delivery)?;
         }
         stored.cursor = to;
         self.write_hook(&txn, &stored)?;
@@ -526,13 +538,7 @@ impl HookStore for RedbRegistry {
             }
             delivery.state = state;
             delivery.next_attempt_at = next_attempt_at;
-            let json = serde_json::to_vec(&delivery).expect("serialisable");
-            deliveries
-                .insert(id, json.as_slice())
-                .map_err(|e| self.error(e))?;
-            let mut log = txn.open_table(HOOK_LOG).map_err(|e| self.error(e))?;
-            log.insert(log_key(hook, id).as_slice(), state_byte(state))
-                .map_err(|e| self.error(e))?;
+            self.put_delivery(&txn, &mut deliveries, &delivery)?;
         }
         txn.commit().map_err(|e| self.error(e))
     }
@@ -552,16 +558,7 @@ impl HookStore for RedbRegistry {
             delivery.chain += 1;
             delivery.state = DeliveryState::Pending;
             delivery.next_attempt_at = now;
-            let json = serde_json::to_vec(&delivery).expect("serialisable");
-            deliveries
-                .insert(id, json.as_slice())
-                .map_err(|e| self.error(e))?;
-            let mut log = txn.open_table(HOOK_LOG).map_err(|e| self.error(e))?;
-            log.insert(
-                log_key(hook, id).as_slice(),
-                state_byte(DeliveryState::Pending),
-            )
-            .map_err(|e| self.error(e))?;
+            self.put_delivery(&txn, &mut deliveries, &delivery)?;
             delivery
         };
         txn.commit().map_err(|e| self.error(e))?;
