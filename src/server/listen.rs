@@ -209,6 +209,9 @@ pub async fn serve(
         let active = Arc::new(AtomicUsize::new(0));
         let idle_since = Arc::new(AtomicU64::new(registry.now_ms()));
         let local = tcp.local_addr().unwrap_or(peer);
+        // Counted before it is served: the connection's first request may be answered on
+        // another worker before this loop runs again (a scrape counts itself).
+        registry.stats.open.fetch_add(1, Ordering::Relaxed);
         let task = tokio::spawn(connection(
             tcp,
             Connection {
@@ -229,7 +232,6 @@ pub async fn serve(
             },
             stop_rx.clone(),
         ));
-        registry.stats.open.fetch_add(1, Ordering::Relaxed);
         registry.open.lock().insert(
             id,
             Open {
