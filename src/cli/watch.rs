@@ -340,6 +340,14 @@ fn describe(event: &Event) -> String {
                 if h.active { "" } else { ", inactive" }
             )
         }
+        EventKind::ApproachCreated(a) => {
+            format!("{} from {}", a.r#ref, short(&Some(a.base.clone())))
+        }
+        EventKind::GoalCreated(g) => format!("goal {} onto {}: {}", g.name, g.target, g.title),
+        EventKind::ClaimTaken(c) | EventKind::ClaimReleased(c) => format!(
+            "{}/{} by {} (lease {})",
+            c.goal, c.approach, c.holder, c.lease
+        ),
     };
     format!(
         "{} {} {} {actor} {what}",

@@ -84,6 +84,12 @@ pub struct MetaWrite<'a> {
     /// Who writes: each attestation new to the store adds an `attestation.added` event by
     /// this actor (one already stored adds none).
     pub actor: Option<Actor>,
+    /// Approaches of goals to record with the refs the write creates for them: each
+    /// refused (`StoreError::GoalRefused`, nothing written) unless its goal is open, before
+    /// its deadline, below its bound, and without an approach of that name.
+    pub approaches: Vec<super::goals::Approach>,
+    /// Server time of the write (milliseconds since the epoch), for the goals' deadlines.
+    pub now: u64,
 }
 
 /// The segment generation a commit moved from and to (`None` before: a repository
@@ -91,7 +97,7 @@ pub struct MetaWrite<'a> {
 pub type GenerationStep = (Option<u64>, u64);
 
 /// One repository's mutable metadata.
-pub trait MetaStore: Send + Sync {
+pub trait MetaStore: super::goals::GoalStore + Send + Sync {
     /// Every ref, sorted by name.
     fn refs(&self) -> Result<Vec<(BString, RefTarget)>, StoreError>;
     fn read_ref(&self, name: &[u8]) -> Result<Option<RefTarget>, StoreError>;

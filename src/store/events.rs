@@ -75,6 +75,18 @@ pub enum EventKind {
     HookChanged(HookInfo),
     #[serde(rename = "hook.removed")]
     HookRemoved(HookInfo),
+    /// An exploration goal was created.
+    #[serde(rename = "goal.created")]
+    GoalCreated(GoalInfo),
+    /// An approach was added to a goal (its ref's `ref.updated` comes with it).
+    #[serde(rename = "approach.created")]
+    ApproachCreated(ApproachInfo),
+    /// An agent took an approach, with a new lease.
+    #[serde(rename = "claim.taken")]
+    ClaimTaken(ClaimInfo),
+    /// Its holder gave the claim up.
+    #[serde(rename = "claim.released")]
+    ClaimReleased(ClaimInfo),
 }
 
 impl EventKind {
@@ -99,6 +111,10 @@ impl EventKind {
             EventKind::HookAdded(_) => "hook.added",
             EventKind::HookChanged(_) => "hook.changed",
             EventKind::HookRemoved(_) => "hook.removed",
+            EventKind::GoalCreated(_) => "goal.created",
+            EventKind::ApproachCreated(_) => "approach.created",
+            EventKind::ClaimTaken(_) => "claim.taken",
+            EventKind::ClaimReleased(_) => "claim.released",
         }
     }
 }
@@ -140,6 +156,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "hook.added",
     "hook.changed",
     "hook.removed",
+    "goal.created",
+    "approach.created",
+    "claim.taken",
+    "claim.released",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -236,6 +256,40 @@ pub struct HookInfo {
     /// The event types it gets (empty: all).
     pub events: Vec<String>,
     pub active: bool,
+}
+
+/// A goal, as its events tell of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GoalInfo {
+    pub name: String,
+    pub title: String,
+    /// The branch a winner is promoted onto.
+    pub target: String,
+    /// `open`, `promoted` or `abandoned`.
+    pub state: String,
+}
+
+/// An approach, as its events tell of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApproachInfo {
+    pub goal: String,
+    pub name: String,
+    /// `refs/goals/<goal>/<name>`.
+    pub r#ref: String,
+    /// The commit it starts from (SHA-1).
+    pub base: String,
+}
+
+/// A claim on an approach, as its events tell of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClaimInfo {
+    pub goal: String,
+    pub approach: String,
+    /// The fencing token: the holder's writes carry it.
+    pub lease: u64,
+    pub holder: String,
+    /// Server time (milliseconds since the epoch) at which it lapses unless renewed.
+    pub expires_at: u64,
 }
 
 /// An event as a change writes it (its sequence numbers are assigned by the store).

@@ -15,6 +15,7 @@
 pub mod backend;
 pub(crate) mod cache;
 pub mod events;
+pub mod goals;
 pub mod hooks;
 mod identities;
 pub mod migrate;
@@ -97,6 +98,9 @@ pub enum StoreError {
     MissingObject(String),
     #[error("segment {0} was unregistered while a ref to one of its objects was written")]
     SegmentUnregistered(String),
+    /// A goal's rule refused a write (`goals::GoalError`, carried by its code and text).
+    #[error("{message}")]
+    GoalRefused { code: &'static str, message: String },
 }
 
 impl StoreError {
@@ -116,6 +120,7 @@ impl StoreError {
             StoreError::SegmentUnregistered(_) => "store_changed",
             StoreError::Corrupt(_) => "corrupt",
             StoreError::Io { .. } | StoreError::Database { .. } => "store_error",
+            StoreError::GoalRefused { code, .. } => code,
         }
     }
 

@@ -852,6 +852,8 @@ impl Repo {
             attestations: attestations.to_vec(),
             events,
             actor: Some(actor.clone()),
+            now: super::goals::now_ms(),
+            ..MetaWrite::default()
         })
     }
 }

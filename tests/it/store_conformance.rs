@@ -9,6 +9,7 @@ use forge::store::backend::{
     AttestationRecord, AttestationSigner, MetaStore, MetaWrite, SegmentEntry,
 };
 use forge::store::events::{Actor, EventFilter, EventKind, NewEvent, RefUpdated};
+use forge::store::goals::{Approach, ApproachState, GoalError, GoalState, NewGoal, claim_ttl};
 use forge::store::{
     DataDir, Expected, Identity, IdentityError, IdentityKey, IdentityKind, RefTarget, RefUpdate,
     RepoName, Setting, Standing, StoreError,
@@ -76,6 +77,7 @@ fn write(meta: &dyn MetaStore, updates: &[RefUpdate]) -> Result<(), StoreError> 
         attestations: Vec::new(),
         events: Vec::new(),
         actor: None,
+        ..MetaWrite::default()
     })
     .map(|_| ())
 }
@@ -236,6 +238,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
             attestations: Vec::new(),
             events: Vec::new(),
             actor: None,
+            ..MetaWrite::default()
         })
         .unwrap();
     assert_eq!(step, Some((Some(0), 1)));
@@ -249,6 +252,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         attestations: Vec::new(),
         events: Vec::new(),
         actor: None,
+        ..MetaWrite::default()
     });
     assert!(matches!(refused, Err(StoreError::RefConflict { .. })));
     assert_eq!(m.generation().unwrap(), Some(1));
@@ -267,6 +271,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
             attestations: Vec::new(),
             events: Vec::new(),
             actor: None,
+            ..MetaWrite::default()
         })
         .unwrap();
     assert_eq!(step, Some((Some(1), 2)));
@@ -286,6 +291,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         attestations: Vec::new(),
         events: Vec::new(),
         actor: None,
+        ..MetaWrite::default()
     });
     assert!(
         matches!(&gone, Err(StoreError::SegmentUnregistered(name)) if name == "gone"),
@@ -299,6 +305,7 @@ fn segments_register_with_refs_and_generations_rise(h: &Harness) {
         attestations: Vec::new(),
         events: Vec::new(),
         actor: None,
+        ..MetaWrite::default()
     })
     .unwrap();
     assert_eq!(m.read_ref(b"refs/heads/c").unwrap(), Some(direct(3)));
@@ -355,6 +362,7 @@ fn two_handles_commit_concurrently(h: &Harness) {
                         attestations: Vec::new(),
                         events: Vec::new(),
                         actor: None,
+                        ..MetaWrite::default()
                     }) {
                         Ok(_) => done += 1,
                         Err(StoreError::RefConflict { .. }) => conflicts += 1,
@@ -1132,6 +1140,7 @@ fn refs_version_counts_ref_writes(h: &Harness) {
         attestations: Vec::new(),
         events: Vec::new(),
         actor: None,
+        ..MetaWrite::default()
     })
     .unwrap();
     m.set_setting(Setting::AllowForce, true, &Actor::operator())
@@ -1202,6 +1211,257 @@ fn standing_follows_changes_through_other_handles(h: &Harness) {
     );
 }
 
+fn agent(name: &str) -> Actor {
+    Actor {
+        identity: Some(name.to_owned()),
+        kind: "agent".into(),
+    }
+}
+
+/// Goals, their approaches (recorded only with their refs' creation) and claims: one live
+/// holder per approach whichever handle asks, leases that only grow, heartbeats that
+/// extend and never shorten, expiry computed from the time given, a stale or foreign lease
+/// refused, and an event in the outbox for each change but a heartbeat.
+fn goals_approaches_and_claims(h: &Harness) {
+    let handles = h.meta("goals/app", 2);
+    let (m, other) = (handles[0].as_ref(), handles[1].as_ref());
+    let new_goal = |name: &str| NewGoal {
+        name: name.to_owned(),
+        title: "Make it faster".into(),
+        description: "Any approach that halves p99.".into(),
+        target: "refs/heads/main".into(),
+        required: Vec::new(),
+        max_approaches: Some(2),
+        deadline: Some(10_000),
+    };
+    let alice = agent("alice");
+    let goal = m.create_goal(&new_goal("speed"), &alice, 100).unwrap();
+    assert_eq!(goal.state, GoalState::Open);
+    assert_eq!(goal.created_by.as_deref(), Some("alice"));
+    assert!(matches!(
+        other.create_goal(&new_goal("speed"), &alice, 101),
+        Err(GoalError::Exists(_))
+    ));
+    for bad in ["", "Speed", "a/b", "-x", "x..y", "x.lock", &"x".repeat(65)] {
+        let refused = m.create_goal(&new_goal(bad), &alice, 100);
+        assert!(matches!(refused, Err(GoalError::Invalid(_))), "{bad:?}");
+    }
+    let mut bad_target = new_goal("t");
+    bad_target.target = "refs/tags/v1".into();
+    assert!(matches!(
+        m.create_goal(&bad_target, &alice, 100),
+        Err(GoalError::Invalid(_))
+    ));
+    assert_eq!(other.find_goal("speed").unwrap(), Some(goal.clone()));
+    assert_eq!(other.list_goals().unwrap(), [goal]);
+
+    // An approach is recorded with its ref's creation, in the same write, or not at all.
+    let approach = |name: &str| Approach {
+        goal: "speed".into(),
+        name: name.to_owned(),
+        base: "ab".repeat(20),
+        state: ApproachState::Active,
+        created_by: Some("alice".into()),
+        created_at: 200,
+    };
+    let add = |meta: &dyn MetaStore, name: &str, now: u64| {
+        let created = update(
+            &format!("refs/goals/speed/{name}"),
+            Expected::Absent,
+            Some(direct(1)),
+        );
+        meta.commit(&MetaWrite {
+            refs: vec![&created],
+            approaches: vec![approach(name)],
+            actor: Some(agent("alice")),
+            now,
+            ..MetaWrite::default()
+        })
+        .map(|_| ())
+    };
+    let without_ref = m.commit(&MetaWrite {
+        approaches: vec![approach("a")],
+        now: 200,
+        ..MetaWrite::default()
+    });
+    assert!(
+        matches!(
+            &without_ref,
+            Err(StoreError::GoalRefused {
+                code: "invalid_goal",
+                ..
+            })
+        ),
+        "{without_ref:?}"
+    );
+    add(m, "a", 200).unwrap();
+    let other_ref = update("refs/goals/speed/a2", Expected::Absent, Some(direct(1)));
+    let mismatched = other.commit(&MetaWrite {
+        refs: vec![&other_ref],
+        approaches: vec![approach("a")],
+        now: 200,
+        ..MetaWrite::default()
+    });
+    assert!(
+        matches!(
+            &mismatched,
+            Err(StoreError::GoalRefused {
+                code: "invalid_goal",
+                ..
+            })
+        ),
+        "the ref is not the approach's: {mismatched:?}"
+    );
+    // Its ref deleted, an approach's name is still taken.
+    write(m, &[update("refs/goals/speed/a", Expected::Any, None)]).unwrap();
+    let again = add(other, "a", 200);
+    assert!(
+        matches!(
+            &again,
+            Err(StoreError::GoalRefused {
+                code: "approach_exists",
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    let reserved = add(m, "merge", 200);
+    assert!(
+        matches!(
+            &reserved,
+            Err(StoreError::GoalRefused {
+                code: "invalid_goal",
+                ..
+            })
+        ),
+        "{reserved:?}"
+    );
+    add(other, "b", 200).unwrap();
+    let third = add(m, "c", 200);
+    assert!(
+        matches!(
+            &third,
+            Err(StoreError::GoalRefused {
+                code: "too_many_approaches",
+                ..
+            })
+        ),
+        "{third:?}"
+    );
+    assert_eq!(
+        m.read_ref(b"refs/goals/speed/c").unwrap(),
+        None,
+        "refused whole"
+    );
+    let names: Vec<String> = other
+        .approaches("speed")
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(m.approaches("spee").unwrap().is_empty());
+
+    // One holder per approach, whichever handle asks.
+    let taken = m.claim("speed", "a", &agent("bot-1"), 1_000, 300).unwrap();
+    assert_eq!((taken.holder.as_str(), taken.expires_at), ("bot-1", 1_300));
+    match other.claim("speed", "a", &agent("bot-2"), 1_000, 301) {
+        Err(GoalError::Held { holder, lease, .. }) => {
+            assert_eq!((holder.as_str(), lease), ("bot-1", taken.lease));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        m.claim("speed", "zz", &agent("bot-2"), 1_000, 301),
+        Err(GoalError::ApproachNotFound { .. })
+    ));
+    assert!(matches!(
+        m.claim("nope", "a", &agent("bot-2"), 1_000, 301),
+        Err(GoalError::NotFound(_))
+    ));
+    assert!(matches!(
+        m.claim("speed", "b", &Actor::operator(), 1_000, 301),
+        Err(GoalError::Invalid(_))
+    ));
+    // Heartbeats extend from now by the TTL, never shorten; only the holder's lease does.
+    let beat = other
+        .heartbeat("speed", "a", taken.lease, "bot-1", 900)
+        .unwrap();
+    assert_eq!((beat.expires_at, beat.heartbeats), (1_900, 1));
+    let early = m
+        .heartbeat("speed", "a", taken.lease, "bot-1", 100)
+        .unwrap();
+    assert_eq!(early.expires_at, 1_900, "never shortened");
+    assert!(matches!(
+        m.heartbeat("speed", "a", taken.lease, "bot-2", 950),
+        Err(GoalError::ClaimLost { .. })
+    ));
+    assert!(matches!(
+        m.heartbeat("speed", "a", taken.lease + 7, "bot-1", 950),
+        Err(GoalError::ClaimLost { .. })
+    ));
+    // Past its expiry the claim lapses by itself: its holder's heartbeat is refused, and
+    // another agent takes the approach with a higher lease.
+    let late = m.heartbeat("speed", "a", taken.lease, "bot-1", 1_900);
+    assert!(matches!(late, Err(GoalError::ClaimLost { .. })), "{late:?}");
+    let second = other
+        .claim("speed", "a", &agent("bot-2"), 1_000, 1_901)
+        .unwrap();
+    assert!(second.lease > taken.lease);
+    match m.heartbeat("speed", "a", taken.lease, "bot-1", 1_902) {
+        Err(e @ GoalError::ClaimLost { .. }) => assert_eq!(
+            e.to_string(),
+            format!(
+                "claim lease {} on approach a is not current (holder bot-2, lease {})",
+                taken.lease, second.lease
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(m.claim_of("speed", "a").unwrap(), Some(second.clone()));
+    // A release frees the approach at once; the next claim gets a higher lease still.
+    assert!(matches!(
+        m.release("speed", "a", second.lease, &agent("bot-1"), 1_950),
+        Err(GoalError::ClaimLost { .. })
+    ));
+    let released = m
+        .release("speed", "a", second.lease, &agent("bot-2"), 1_950)
+        .unwrap();
+    assert!(released.released && !released.live(1_951));
+    let third = m
+        .claim("speed", "a", &agent("bot-1"), 1_000, 1_960)
+        .unwrap();
+    assert!(third.lease > second.lease);
+    // TTLs are the caller's, bounded by `claim_ttl`.
+    assert_eq!(claim_ttl(None), 300_000);
+    assert_eq!(claim_ttl(Some(1)), 5_000);
+    assert_eq!(claim_ttl(Some(u64::MAX)), 3_600_000);
+    // Past the goal's deadline nothing more is claimed or added.
+    assert!(matches!(
+        other.claim("speed", "b", &agent("bot-2"), 1_000, 10_000),
+        Err(GoalError::Closed { .. })
+    ));
+
+    let types: Vec<&str> = m
+        .outbox(0, 100)
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.kind.type_name())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "goal.created",
+            "approach.created",
+            "approach.created",
+            "claim.taken",
+            "claim.taken",
+            "claim.released",
+            "claim.taken"
+        ]
+    );
+}
+
 /// The suite, run against one implementation.
 fn conformance(harness: impl Fn() -> Harness) {
     hooks_and_their_deliveries(&harness());
@@ -1216,6 +1476,7 @@ fn conformance(harness: impl Fn() -> Harness) {
     repositories_in_the_registry(&harness());
     identities_and_revocations(&harness());
     standing_follows_changes_through_other_handles(&harness());
+    goals_approaches_and_claims(&harness());
 }
 
 #[test]

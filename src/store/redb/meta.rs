@@ -54,7 +54,7 @@ struct SegmentRecord {
 
 pub struct RedbMeta {
     path: PathBuf,
-    db: redb::Database,
+    pub(super) db: redb::Database,
 }
 
 impl RedbMeta {
@@ -85,12 +85,12 @@ impl RedbMeta {
         })
     }
 
-    fn error(&self, e: impl std::fmt::Display) -> StoreError {
+    pub(super) fn error(&self, e: impl std::fmt::Display) -> StoreError {
         StoreError::db(&self.path, e)
     }
 
     /// Appends one event to the outbox inside `txn`.
-    fn append_event(
+    pub(super) fn append_event(
         &self,
         txn: &redb::WriteTransaction,
         event: &NewEvent,
@@ -525,6 +525,9 @@ impl MetaStore for RedbMeta {
                 counters
                     .insert(NEXT_ATTESTATION, serial)
                     .map_err(|e| self.error(e))?;
+            }
+            if !write.approaches.is_empty() {
+                self.add_approaches_in(&txn, write)?;
             }
             if !write.events.is_empty() || !added.is_empty() {
                 let mut outbox = txn.open_table(OUTBOX).map_err(|e| self.error(e))?;

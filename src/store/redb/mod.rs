@@ -1,6 +1,7 @@
 //! The redb implementations of the metadata store and the registry: the only code that
 //! names redb (`tests/it/architecture.rs` holds it to this directory).
 
+mod goals;
 mod hooks;
 mod meta;
 mod registry;
