@@ -170,6 +170,60 @@ impl Repo {
         self.meta.as_ref()
     }
 
+    /// Creates a goal at server time; its event is relayed like every write's.
+    pub fn create_goal(
+        &self,
+        goal: &super::goals::NewGoal,
+        actor: &Actor,
+    ) -> Result<super::goals::Goal, super::goals::GoalError> {
+        let created = self.meta.create_goal(goal, actor, super::goals::now_ms())?;
+        self.after_commit();
+        Ok(created)
+    }
+
+    /// Claims an approach for `holder` at server time, with a TTL within the bounds.
+    pub fn claim(
+        &self,
+        goal: &str,
+        approach: &str,
+        holder: &Actor,
+        ttl_ms: Option<u64>,
+    ) -> Result<super::goals::ClaimRecord, super::goals::GoalError> {
+        let ttl = super::goals::claim_ttl(ttl_ms);
+        let claim = self
+            .meta
+            .claim(goal, approach, holder, ttl, super::goals::now_ms())?;
+        self.after_commit();
+        Ok(claim)
+    }
+
+    /// Renews `holder`'s claim `lease` at server time (no event: see `GoalStore`).
+    pub fn heartbeat(
+        &self,
+        goal: &str,
+        approach: &str,
+        lease: u64,
+        holder: &str,
+    ) -> Result<super::goals::ClaimRecord, super::goals::GoalError> {
+        self.meta
+            .heartbeat(goal, approach, lease, holder, super::goals::now_ms())
+    }
+
+    /// Ends `holder`'s claim `lease` at server time.
+    pub fn release(
+        &self,
+        goal: &str,
+        approach: &str,
+        lease: u64,
+        holder: &Actor,
+    ) -> Result<super::goals::ClaimRecord, super::goals::GoalError> {
+        let released = self
+            .meta
+            .release(goal, approach, lease, holder, super::goals::now_ms())?;
+        self.after_commit();
+        Ok(released)
+    }
+
     pub fn name(&self) -> &str {
         &self.record.name
     }

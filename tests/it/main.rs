@@ -12,6 +12,7 @@ mod cli;
 mod config;
 mod crash;
 mod events;
+mod goals;
 mod hooks;
 mod hostile;
 mod https;
