@@ -20,6 +20,8 @@ use bstr::{BStr, BString, ByteSlice};
 
 use crate::object::{Kind, Sha1};
 
+use gix_merge::tree::Resolution;
+
 use super::{Hasher, kind_of, sha1_of};
 
 /// Where a merge reads objects: git bodies by SHA-1 (`store::Repo` implements it).
@@ -304,7 +306,15 @@ fn merge_in(
         .tree
         .write(|tree| gix::objs::Write::write(odb, tree))
         .map_err(failed)?;
-    let clean = !outcome.has_unresolved_conflicts(unresolved);
+    // git's `merge.directoryRenames` default (`conflict`) moves a file added to a directory
+    // the other side renamed, and calls that a conflict; gix resolves it silently.
+    let relocated = outcome.conflicts.iter().any(|c| {
+        matches!(
+            c.resolution,
+            Ok(Resolution::SourceLocationAffectedByRename { .. })
+        )
+    });
+    let clean = !outcome.has_unresolved_conflicts(unresolved) && !relocated;
     let conflicts = if clean {
         Vec::new()
     } else {
@@ -624,6 +634,33 @@ fn conflicts(
             });
         }
     }
+    // A file moved along with a directory the other side renamed: git leaves it at its new
+    // path in the moving side's stage alone.
+    for conflict in &merge.conflicts {
+        let Ok(Resolution::SourceLocationAffectedByRename { final_location }) =
+            &conflict.resolution
+        else {
+            continue;
+        };
+        let moved = conflict.changes_in_resolution().1;
+        let stage = if std::ptr::eq(moved, &conflict.theirs) {
+            2
+        } else {
+            1
+        };
+        let (mode, id) = moved.entry_mode_and_id();
+        let mut stages = [None; 3];
+        stages[stage] = Some(Stage {
+            mode: u32::from(mode.value()),
+            id: sha1_of(id),
+        });
+        out.retain(|c| c.path != *final_location);
+        out.push(Conflict {
+            path: final_location.clone(),
+            kind: ConflictKind::FileLocation,
+            stages,
+        });
+    }
     // A conflict that left no stage (gix found no entry to replace) is still reported.
     for (kind, paths) in &unresolved {
         if !out.iter().any(|c| paths.contains(&c.path.as_bstr())) {
@@ -634,6 +671,7 @@ fn conflicts(
             });
         }
     }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 
@@ -681,11 +719,16 @@ fn kind_of_conflict(conflict: &gix_merge::tree::Conflict) -> ConflictKind {
             let Some(merged) = conflict.content_merge() else {
                 return ConflictKind::Unknown;
             };
-            let both_added = matches!(ours, gix_diff::tree_with_rewrites::Change::Addition { .. })
-                && matches!(
-                    theirs,
-                    gix_diff::tree_with_rewrites::Change::Addition { .. }
-                );
+            // Both arrived at the path, added or renamed there from different files: what
+            // git calls add/add.
+            use gix_diff::tree_with_rewrites::Change;
+            let arrived =
+                |c: &Change| matches!(c, Change::Addition { .. } | Change::Rewrite { .. });
+            let both_added = arrived(ours)
+                && arrived(theirs)
+                && !(matches!(ours, Change::Rewrite { .. })
+                    && matches!(theirs, Change::Rewrite { .. })
+                    && ours.source_location() == theirs.source_location());
             let kept_ours = merged.merged_blob_id == ours.entry_mode_and_id().1;
             return if ours.entry_mode().is_link() {
                 ConflictKind::Symlink
