@@ -31,6 +31,38 @@ pub fn serialize(node: &Node<Sha1>, out: &mut Vec<u8>) {
     }
 }
 
+/// The git body of a merge commit: `tree`, parents `[ours, theirs]` (the first parent is
+/// the branch merged into), author, committer and message (a final newline added when
+/// missing, as `git commit` leaves one). Canonical, so the store keeps it without verbatim
+/// bytes. The tree is typically a `gitx::merge_commits` outcome's.
+pub fn merge_commit(
+    tree: Sha1,
+    ours: Sha1,
+    theirs: Sha1,
+    author: &Signature,
+    committer: &Signature,
+    message: &str,
+) -> Vec<u8> {
+    let mut message = BString::from(message);
+    if !message.ends_with(b"\n") {
+        message.push(b'\n');
+    }
+    let mut out = Vec::with_capacity(256 + message.len());
+    serialize_commit(
+        &Commit {
+            tree,
+            parents: vec![ours, theirs],
+            author: Some(author.clone()),
+            committer: Some(committer.clone()),
+            encoding: None,
+            extra_headers: Vec::new(),
+            message: Some(message),
+        },
+        &mut out,
+    );
+    out
+}
+
 /// One entry of a git tree, borrowed from its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawTreeEntry<'a> {
@@ -497,5 +529,46 @@ tagger T <t@x> 1 +0000\n\nmsg\n-----BEGIN PGP SIGNATURE-----\nx\n-----BEGIN SSH 
         assert_eq!(format_signature(&s), b"Name <e@x> -5 +1234");
         let odd = parse_signature(b"no email");
         assert_eq!(odd.name, "no email");
+    }
+
+    #[test]
+    fn a_merge_commit_is_canonical_with_both_parents_in_order() {
+        let id = |byte: u8| Sha1([byte; 20]);
+        let person = |name: &str, time: i64, tz: i32| Signature {
+            name: name.into(),
+            email: format!("{}@example.com", name.to_lowercase()).into(),
+            time,
+            tz_offset_minutes: tz,
+        };
+        let body = merge_commit(
+            id(1),
+            id(2),
+            id(3),
+            &person("Ann", 1_700_000_000, 90),
+            &person("Bot", 1_700_000_001, -300),
+            "Promote goal 15",
+        );
+        let expected = format!(
+            "tree {}\nparent {}\nparent {}\n\
+             author Ann <ann@example.com> 1700000000 +0130\n\
+             committer Bot <bot@example.com> 1700000001 -0500\n\
+             \nPromote goal 15\n",
+            id(1),
+            id(2),
+            id(3)
+        );
+        assert_eq!(body.as_bstr(), expected.as_bytes().as_bstr());
+        assert_eq!(round_trip(Kind::Commit, &body), body);
+        assert!(crate::git::fsck::check(Kind::Commit, &body).is_ok());
+        // A message that ends its line already is kept as it is.
+        let again = merge_commit(
+            id(1),
+            id(2),
+            id(3),
+            &person("Ann", 1_700_000_000, 90),
+            &person("Bot", 1_700_000_001, -300),
+            "Promote goal 15\n",
+        );
+        assert_eq!(again, body);
     }
 }

@@ -36,7 +36,16 @@ const HOMES: &[(&str, &[&str])] = &[
     ("tower_http", &["server/"]),
     ("utoipa_axum", &["server/"]),
     ("tokio_rustls", &["server/"]),
-    ("gix", &["gitx.rs"]),
+    // gitoxide, every crate of it: only under `gitx/`.
+    ("gix", &["gitx/"]),
+    ("gix_pack", &["gitx/"]),
+    ("gix_merge", &["gitx/"]),
+    ("gix_diff", &["gitx/"]),
+    ("gix_filter", &["gitx/"]),
+    ("gix_worktree", &["gitx/"]),
+    ("gix_revwalk", &["gitx/"]),
+    ("gix_revision", &["gitx/"]),
+    ("gix_index", &["gitx/"]),
 ];
 
 fn src() -> PathBuf {
@@ -385,6 +394,25 @@ fn storage_http_and_gix_crates_are_named_only_in_their_homes() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every gitoxide crate the manifest names has its home in `HOMES`, so none is used outside
+/// `gitx/` unnoticed.
+#[test]
+fn every_gitoxide_dependency_has_a_home() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let mut missing = Vec::new();
+    for line in manifest.lines() {
+        let name = line.split(['=', ' ']).next().unwrap_or("");
+        if name == "gix" || name.starts_with("gix-") {
+            let krate = name.replace('-', "_");
+            if !HOMES.iter().any(|(k, _)| *k == krate) {
+                missing.push(krate);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no home in HOMES: {missing:?}");
 }
 
 /// The constructors of `store::Authorized` and the only places that may call them: refs

@@ -17,6 +17,7 @@ mod hooks;
 mod hostile;
 mod https;
 mod import_export;
+mod merge;
 mod metrics;
 mod object_format;
 mod pipeline;

@@ -1,9 +1,12 @@
 //! The one module that talks to gitoxide. gix's API changes with every release; everything
 //! else in the crate uses the plain types below.
 //!
-//! It offers: SHA-1 hashing with collision detection, and read access to a local git
+//! It offers: SHA-1 hashing with collision detection, read access to a local git
 //! repository for `forge import` (refs, HEAD, pack files decoded in parallel, loose objects,
-//! raw pack entries so their deltas can be kept).
+//! raw pack entries so their deltas can be kept), indexing of pushed packs, and three-way
+//! merges of commits over the forge's own store (`merge`).
+
+pub mod merge;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -11,6 +14,11 @@ use std::sync::atomic::AtomicBool;
 use bstr::BString;
 
 use crate::object::{Kind, Sha1};
+
+pub use merge::{
+    Conflict, ConflictKind, MergeError, MergeLabels, MergeLimits, MergeOutcome, NewObject,
+    ObjectSource, Read, ReadStats, Stage, StoreFailure, merge_commits,
+};
 
 /// SHA-1 with collision detection, as git computes object ids.
 pub struct Hasher(gix::hash::Hasher);
