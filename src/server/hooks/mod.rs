@@ -236,6 +236,9 @@ impl Shared {
         if !hook.active {
             return Ok(Step::Done);
         }
+        // A hook acts for the identity that made it: while that identity does not stand
+        // (as its tokens would not), its events pass it by and what it has queued waits.
+        let creator_stands = self.creator_stands(&hook)?;
         if hooks.pending_deliveries(id)? < QUEUE_WINDOW {
             let end = self.data.last_event()?;
             let pruned = self.data.events_pruned_through()?;
@@ -261,18 +264,14 @@ impl Shared {
                     Some(last) => last.seq.max(end),
                     None => end,
                 };
-                // A hook acts for the identity that made it: while that identity does not
-                // stand (as its tokens would not), its events pass it by.
-                let owner_active = self.creator_stands(&hook)?;
-                let queued: &[Event] = if owner_active { &events } else { &[] };
+                let queued: &[Event] = if creator_stands { &events } else { &[] };
                 hooks.queue_deliveries(id, hook.cursor, to, queued, now_ms())?;
             }
         }
         let Some(delivery) = hooks.next_delivery(id)? else {
             return Ok(Step::Done);
         };
-        // Queued before its maker lost standing: held until it stands again.
-        if !self.creator_stands(&hook)? {
+        if !creator_stands {
             return Ok(Step::Done);
         }
         let now = now_ms();

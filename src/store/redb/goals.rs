@@ -1,7 +1,7 @@
 //! Goals, approaches and claims in a repository's `repo.redb` (`GoalStore` for
 //! `RedbMeta`), beside the refs their promotions move.
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -53,11 +53,8 @@ impl RedbMeta {
         what: &str,
         key: &str,
     ) -> Result<Option<T>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
-        let table = match txn.open_table(table) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(self.error(e)),
+        let Some(table) = self.read_table(table)? else {
+            return Ok(None);
         };
         let value = table.get(key).map_err(|e| self.error(e))?;
         value.map(|v| decode(what, key, v.value())).transpose()
@@ -261,11 +258,8 @@ impl GoalStore for RedbMeta {
     }
 
     fn list_goals(&self) -> Result<Vec<Goal>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
-        let table = match txn.open_table(GOALS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.error(e)),
+        let Some(table) = self.read_table(GOALS)? else {
+            return Ok(Vec::new());
         };
         let mut goals = Vec::new();
         for row in table.iter().map_err(|e| self.error(e))? {
@@ -276,11 +270,8 @@ impl GoalStore for RedbMeta {
     }
 
     fn approaches(&self, goal: &str) -> Result<Vec<Approach>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
-        let table = match txn.open_table(APPROACHES) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.error(e)),
+        let Some(table) = self.read_table(APPROACHES)? else {
+            return Ok(Vec::new());
         };
         let (from, to) = goal_range(goal);
         let mut approaches = Vec::new();

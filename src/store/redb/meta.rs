@@ -89,6 +89,19 @@ impl RedbMeta {
         StoreError::db(&self.path, e)
     }
 
+    /// A table for reading; `None` while nothing was ever written to it.
+    pub(super) fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> Result<Option<redb::ReadOnlyTable<K, V>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
+        match txn.open_table(definition) {
+            Ok(table) => Ok(Some(table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
     /// Appends one event to the outbox inside `txn`.
     pub(super) fn append_event(
         &self,
@@ -229,11 +242,8 @@ impl MetaStore for RedbMeta {
     }
 
     fn refs_version(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.error(e))?;
-        let counters = match txn.open_table(COUNTERS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-            Err(e) => return Err(self.error(e)),
+        let Some(counters) = self.read_table(COUNTERS)? else {
+            return Ok(0);
         };
         let value = counters.get(REFS_VERSION).map_err(|e| self.error(e))?;
         Ok(value.map_or(0, |v| v.value()))
