@@ -237,6 +237,7 @@ impl Prepared {
         graph: &mut CommitGraph,
         data: &DataDir,
         caller: gate::Caller,
+        lease: Option<u64>,
         may_update: &dyn Fn(&str) -> Result<(), Refusal>,
     ) -> Result<Result<Made, Refusal>, EditError> {
         let mut ctx = StoredContext::new(repo, graph, data, may_update)?;
@@ -255,6 +256,10 @@ impl Prepared {
                 claim,
                 new: NewValue::Set(RefTarget::Direct(self.commit)),
             }],
+            goal: gate::GoalPart {
+                lease,
+                ..gate::GoalPart::default()
+            },
         };
         // An empty segment (the same commit made twice) publishes nothing new.
         let segment = (!self.segment.is_empty()).then_some(self.segment);

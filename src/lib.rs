@@ -15,6 +15,7 @@ pub mod gate;
 pub mod git;
 pub mod gitx;
 pub mod glob;
+pub mod goals;
 pub mod hex;
 pub mod history;
 pub mod import;

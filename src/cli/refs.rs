@@ -10,7 +10,9 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{parse_name, print_json, user_error};
-use crate::gate::{Caller, Claim, NewValue, Proposal, RefChange, RefusalCode, StoredContext, Via};
+use crate::gate::{
+    Caller, Claim, GoalPart, NewValue, Proposal, RefChange, RefusalCode, StoredContext, Via,
+};
 use crate::history::CommitGraph;
 use crate::object::{HexPrefix, ObjectId};
 use crate::store::{DataDir, RefTarget, Repo, StoreError};
@@ -103,6 +105,7 @@ fn through_gate(data: &DataDir, repo: &Repo, change: RefChange) -> anyhow::Resul
         via: Via::Admin,
         caller: Caller::Operator,
         changes: vec![change],
+        goal: GoalPart::default(),
     };
     ctx.apply_one(&proposal)
         .map_err(store_error)?

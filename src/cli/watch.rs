@@ -344,9 +344,24 @@ fn describe(event: &Event) -> String {
             format!("{} from {}", a.r#ref, short(&Some(a.base.clone())))
         }
         EventKind::GoalCreated(g) => format!("goal {} onto {}: {}", g.name, g.target, g.title),
-        EventKind::ClaimTaken(c) | EventKind::ClaimReleased(c) => format!(
-            "{}/{} by {} (lease {})",
-            c.goal, c.approach, c.holder, c.lease
+        EventKind::ClaimTaken(c) | EventKind::ClaimReleased(c) | EventKind::ClaimEnded(c) => {
+            format!(
+                "{}/{} by {} (lease {})",
+                c.goal, c.approach, c.holder, c.lease
+            )
+        }
+        EventKind::GoalPromoted(g) | EventKind::GoalAbandoned(g) => format!(
+            "goal {} onto {}: {} at {}",
+            g.name,
+            g.target,
+            g.winner.as_deref().unwrap_or("no winner"),
+            short(&g.commit)
+        ),
+        EventKind::GoalMergeQueued(m) => format!(
+            "{} merges {} into the target: {}",
+            m.r#ref,
+            m.approach,
+            short(&Some(m.commit.clone()))
         ),
     };
     format!(

@@ -12,6 +12,7 @@
 //! The default branch is protected from deletion and from non-fast-forward updates (unless
 //! `allow-force`) on every path but the operator's, who repairs by hand.
 
+mod goals;
 mod policy;
 mod refusal;
 mod stored;
@@ -134,6 +135,28 @@ pub struct Proposal {
     pub via: Via,
     pub caller: Caller,
     pub changes: Vec<RefChange>,
+    /// What the proposal says about the goals whose refs it writes.
+    pub goal: GoalPart,
+}
+
+/// What a proposal carries for the refs of goals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoalPart {
+    /// The claim lease the writer holds (`git push -o claim=<lease>`, REST's `Forge-Claim`).
+    pub lease: Option<u64>,
+    /// It creates an approach's ref (with the approach's record, in one commit).
+    pub new_approach: bool,
+    /// A promotion: the evidence its goal demands of the target's new tip.
+    pub promotes: Option<Promotes>,
+}
+
+/// A goal's demand of a promotion's new target tip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promotes {
+    pub goal: String,
+    /// The branch promoted onto.
+    pub target: String,
+    pub required: Vec<crate::store::policy::RequiredAttestation>,
 }
 
 /// What the gate may ask about the repository. A path implements it over what it holds:
@@ -178,6 +201,9 @@ pub trait GateContext {
     /// Something the caller should be told without a refusal (an evaluate-mode rule's
     /// verdict, a bypass).
     fn note(&mut self, text: String);
+    /// The repository's goals, approaches and claims (none: the path knows of no goals,
+    /// and refs of goals are refused).
+    fn goals(&self) -> Option<&dyn crate::store::goals::GoalStore>;
 }
 
 /// The gate's answer to one change.
@@ -189,7 +215,13 @@ pub type Verdict = Result<Authorized, Refusal>;
 pub fn decide(ctx: &mut dyn GateContext, proposal: &Proposal) -> Result<Vec<Verdict>, StoreError> {
     let mut verdicts = Vec::with_capacity(proposal.changes.len());
     for change in &proposal.changes {
-        verdicts.push(decide_one(ctx, proposal.via, &proposal.caller, change)?);
+        verdicts.push(decide_one(
+            ctx,
+            proposal.via,
+            &proposal.caller,
+            &proposal.goal,
+            change,
+        )?);
     }
     refuse_name_conflicts(ctx.refs(), &proposal.changes, &mut verdicts);
     Ok(verdicts)
@@ -199,6 +231,7 @@ fn decide_one(
     ctx: &mut dyn GateContext,
     via: Via,
     caller: &Caller,
+    goal: &GoalPart,
     change: &RefChange,
 ) -> Result<Verdict, StoreError> {
     let name: &BStr = change.name.as_bstr();
@@ -287,8 +320,28 @@ fn decide_one(
         current: current.as_ref(),
         new: new.as_ref(),
     };
+    let fence = match goals::check(
+        ctx,
+        via,
+        caller,
+        goal,
+        &text,
+        current.is_none(),
+        new.is_none(),
+    )? {
+        Ok(fence) => fence,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
     let checked = policy::check(ctx, caller, &update)?;
     if let Some(refusal) = checked.refusal {
+        return Ok(Err(refusal));
+    }
+    if via == Via::Promotion
+        && let Some(promotes) = &goal.promotes
+        && promotes.target == text
+        && let Some(RefTarget::Direct(new_id)) = &new
+        && let Some(refusal) = goals::check_evidence(ctx, caller, promotes, new_id)?
+    {
         return Ok(Err(refusal));
     }
     let forced = match (&current, &new) {
@@ -310,14 +363,18 @@ fn decide_one(
             policy_notes: checked.passed,
         }),
     );
-    Ok(Ok(Authorized::by_gate(
+    let authorized = Authorized::by_gate(
         RefUpdate {
             name: change.name.clone(),
             expected,
             new,
         },
         event,
-    )))
+    );
+    Ok(Ok(match fence {
+        Some(fence) => authorized.fenced(fence),
+        None => authorized,
+    }))
 }
 
 /// The `ref.refused` events of a proposal's refused changes, for the outbox: agents read
@@ -558,6 +615,9 @@ mod tests {
             Ok(Vec::new())
         }
         fn note(&mut self, _: String) {}
+        fn goals(&self) -> Option<&dyn crate::store::goals::GoalStore> {
+            None
+        }
     }
 
     fn fixture() -> Fixture {
@@ -606,6 +666,7 @@ mod tests {
             via,
             caller: Caller::Anonymous,
             changes,
+            goal: GoalPart::default(),
         };
         decide(ctx, &proposal).unwrap()
     }

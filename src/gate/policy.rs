@@ -12,10 +12,10 @@ use crate::store::{Identity, RefTarget, StoreError};
 use super::{Caller, GateContext, Refusal, RefusalCode};
 
 /// A matching rule's objection to an update.
-struct Violation {
+pub(super) struct Violation {
     code: &'static str,
-    message: String,
-    hints: Vec<String>,
+    pub(super) message: String,
+    pub(super) hints: Vec<String>,
 }
 
 /// What the update does to the ref.
@@ -214,7 +214,7 @@ fn violations(
 
 /// Whether `new` has enough attestations meeting `required`; the violation says what is
 /// missing and how to produce it.
-fn missing_attestation(
+pub(super) fn missing_attestation(
     ctx: &dyn GateContext,
     caller: &Caller,
     required: &RequiredAttestation,

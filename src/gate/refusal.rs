@@ -29,6 +29,15 @@ pub enum RefusalCode {
     /// A ref rule of the repository refused it (the reason starts with the rule's
     /// `FORGE-P…` code, documented in `docs/policies.md`).
     Policy,
+    /// A ref of a goal this path may not write (the archive, a merge queue, an approach
+    /// that does not exist or was archived).
+    GoalRef,
+    /// Another agent holds the approach's claim.
+    ClaimHeld,
+    /// The writer's claim lease is not the approach's current one (or it sent none).
+    ClaimLost,
+    /// A promotion's new target tip lacks the evidence its goal demands (`FORGE-G001`).
+    GoalEvidence,
 }
 
 impl RefusalCode {
@@ -46,6 +55,10 @@ impl RefusalCode {
             RefusalCode::Duplicate => "duplicate_ref",
             RefusalCode::Atomic => "atomic_failed",
             RefusalCode::Policy => "policy_refused",
+            RefusalCode::GoalRef => "goal_ref",
+            RefusalCode::ClaimHeld => "approach_claimed",
+            RefusalCode::ClaimLost => "claim_lost",
+            RefusalCode::GoalEvidence => "goal_evidence_missing",
         }
     }
 }
@@ -73,5 +86,18 @@ impl Refusal {
 
     pub fn code(&self) -> &'static str {
         self.code.as_str()
+    }
+}
+
+impl Refusal {
+    /// A goal refusal the metadata store made in a commit's transaction (a claim that
+    /// moved on after the gate's decision), as the gate would have made it.
+    pub fn of_goal(code: &str, message: String) -> Refusal {
+        let code = match code {
+            "approach_claimed" => RefusalCode::ClaimHeld,
+            "claim_lost" => RefusalCode::ClaimLost,
+            _ => RefusalCode::GoalRef,
+        };
+        Refusal::new(code, message)
     }
 }

@@ -10,7 +10,9 @@ use crate::history::CommitGraph;
 use crate::object::{IdMap, Kind, ObjectId, Sha1};
 use crate::store::backend::AttestationRecord;
 use crate::store::policy::RefRule;
-use crate::store::{DataDir, Identity, RefTarget, Repo, RepoSettings, SegmentWriter, StoreError};
+use crate::store::{
+    DataDir, GoalWrite, Identity, RefTarget, Repo, RepoSettings, SegmentWriter, StoreError,
+};
 
 use super::{GateContext, Proposal, Refusal};
 
@@ -91,25 +93,40 @@ impl<'a> StoredContext<'a> {
         proposal: &Proposal,
         segment: Option<SegmentWriter>,
     ) -> Result<Result<(), Refusal>, StoreError> {
+        self.apply_all(proposal, segment, GoalWrite::default())
+    }
+
+    /// Decides every change of a proposal and publishes them all, with `segment` and what
+    /// `goal` records, in one transaction, or none: the first refusal is returned (every
+    /// refusal is recorded as a `ref.refused` event).
+    pub fn apply_all(
+        &mut self,
+        proposal: &Proposal,
+        segment: Option<SegmentWriter>,
+        goal: GoalWrite,
+    ) -> Result<Result<(), Refusal>, StoreError> {
         let verdicts = super::decide(self, proposal)?;
-        let Some(verdict) = verdicts.first() else {
+        if verdicts.is_empty() {
             return Err(StoreError::Corrupt("the gate gave no verdict".into()));
-        };
-        match verdict {
-            Ok(authorized) => {
-                self.repo.commit_with(
-                    segment,
-                    std::slice::from_ref(authorized),
-                    &[],
-                    &proposal.caller.actor(),
-                )?;
-                Ok(Ok(()))
+        }
+        if let Some(refusal) = verdicts.iter().find_map(|v| v.as_ref().err()) {
+            self.repo
+                .record_events(super::refusal_events(proposal, &verdicts))?;
+            return Ok(Err(refusal.clone()));
+        }
+        let authorized: Vec<_> = verdicts.into_iter().filter_map(Result::ok).collect();
+        let committed =
+            self.repo
+                .commit_goal(segment, &authorized, &proposal.caller.actor(), goal);
+        match committed {
+            Ok(()) => Ok(Ok(())),
+            // The approach's claim moved on after the decision.
+            Err(StoreError::GoalRefused { code, message })
+                if matches!(code, "approach_claimed" | "claim_lost") =>
+            {
+                Ok(Err(Refusal::of_goal(code, message)))
             }
-            Err(refusal) => {
-                self.repo
-                    .record_events(super::refusal_events(proposal, &verdicts))?;
-                Ok(Err(refusal.clone()))
-            }
+            Err(e) => Err(e),
         }
     }
 }
@@ -213,5 +230,9 @@ impl GateContext for StoredContext<'_> {
     fn note(&mut self, text: String) {
         tracing::info!("{}: {text}", self.repo.name());
         self.notes.push(text);
+    }
+
+    fn goals(&self) -> Option<&dyn crate::store::goals::GoalStore> {
+        Some(self.repo.meta())
     }
 }

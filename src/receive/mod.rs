@@ -104,6 +104,36 @@ pub struct Pusher<'a> {
 
 /// The push option that carries an attestation: `attest=<base64url of the envelope>`.
 const ATTEST_OPTION: &str = "attest=";
+/// The push option that carries the pusher's claim lease on an approach: `claim=<lease>`.
+const CLAIM_OPTION: &str = "claim=";
+
+/// The lease a push carries (`-o claim=<lease>`), the last one given; a malformed one is
+/// refused as a whole.
+fn claim_lease(request: &PushRequest) -> Result<Option<u64>, Refusal> {
+    let mut lease = None;
+    for option in &request.options {
+        let Some(value) = option.strip_prefix(CLAIM_OPTION.as_bytes()) else {
+            continue;
+        };
+        let parsed = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|v| *v > 0);
+        match parsed {
+            Some(value) => lease = Some(value),
+            None => {
+                return Err(Refusal::new(
+                    RefusalCode::ClaimLost,
+                    format!(
+                        "the push option claim={} is not a lease (claim=<number>)",
+                        value.to_str_lossy()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(lease)
+}
 
 /// What a push did, for the server's counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -396,10 +426,24 @@ fn apply(
         for command in &request.commands {
             changes.push(ctx.change(command));
         }
+        let lease = match claim_lease(request) {
+            Ok(lease) => lease,
+            Err(refusal) => {
+                return Ok(request
+                    .commands
+                    .iter()
+                    .map(|c| (c.name.clone(), Err(RefError::Refused(refusal.clone()))))
+                    .collect());
+            }
+        };
         let proposal = Proposal {
             via: Via::Push,
             caller: pusher.caller.clone(),
             changes,
+            goal: gate::GoalPart {
+                lease,
+                ..gate::GoalPart::default()
+            },
         };
         let verdicts = gate::decide(&mut ctx, &proposal)?;
         notes.append(&mut ctx.notes);
@@ -437,6 +481,10 @@ fn apply(
             repo.commit_with(segment, &updates, &evidence, &proposal.caller.actor())
                 .map_err(|e| match e {
                     StoreError::RefConflict { name, .. } => RefError::Concurrent(name),
+                    // The approach's claim moved between the gate's decision and the commit.
+                    StoreError::GoalRefused { code, message } => {
+                        RefError::Refused(Refusal::of_goal(code, message))
+                    }
                     other => RefError::Store(other.to_string()),
                 })
         };
@@ -665,6 +713,10 @@ impl GateContext for PushContext<'_> {
     fn note(&mut self, text: String) {
         tracing::info!("push to {}: {text}", self.state.repo.name());
         self.notes.push(text);
+    }
+
+    fn goals(&self) -> Option<&dyn crate::store::goals::GoalStore> {
+        Some(self.state.repo.meta())
     }
 }
 

@@ -19,6 +19,9 @@ pub struct EventHub {
     /// Repositories written since their outbox was last relayed, and the relayer's wake.
     unrelayed: Mutex<std::collections::BTreeSet<u64>>,
     relay: Notify,
+    /// Held while taken repositories are relayed, so that a reader relaying first waits
+    /// for a relay in flight instead of reading the log before it lands.
+    relaying: Mutex<()>,
     shutdown: watch::Sender<bool>,
     open: Mutex<HashMap<String, usize>>,
     per_caller: usize,
@@ -49,6 +52,7 @@ impl EventHub {
             wake: Notify::new(),
             unrelayed: Mutex::new(std::collections::BTreeSet::new()),
             relay: Notify::new(),
+            relaying: Mutex::new(()),
             shutdown: watch::channel(false).0,
             open: Mutex::new(HashMap::new()),
             per_caller,
@@ -110,11 +114,14 @@ impl EventHub {
         }
     }
 
-    /// The repositories written since the last call.
-    pub fn take_written(&self) -> Vec<u64> {
-        std::mem::take(&mut *self.unrelayed.lock())
+    /// The repositories written since the last call, with the relay lock: whoever takes
+    /// them relays them before the next taker reads on.
+    pub fn take_written(&self) -> (parking_lot::MutexGuard<'_, ()>, Vec<u64>) {
+        let relaying = self.relaying.lock();
+        let written = std::mem::take(&mut *self.unrelayed.lock())
             .into_iter()
-            .collect()
+            .collect();
+        (relaying, written)
     }
 
     pub fn latest(&self) -> watch::Receiver<u64> {

@@ -105,7 +105,7 @@ impl AppState {
     /// streams. Called by the relayer task, and by readers of the whole log first, so that
     /// a caller reads its own writes.
     fn relay_written(&self) {
-        let written = self.events.take_written();
+        let (_relaying, written) = self.events.take_written();
         if written.is_empty() {
             return;
         }

@@ -88,7 +88,15 @@ pub struct MetaWrite<'a> {
     /// refused (`StoreError::GoalRefused`, nothing written) unless its goal is open, before
     /// its deadline, below its bound, and without an approach of that name.
     pub approaches: Vec<super::goals::Approach>,
-    /// Server time of the write (milliseconds since the epoch), for the goals' deadlines.
+    /// Claims the writes to approach refs were decided on: the write is refused
+    /// (`StoreError::GoalRefused`, code `claim_lost`) unless each approach's live claim at
+    /// `now` is still the one fenced (or, fenced without a lease, there is none).
+    pub fences: Vec<super::goals::ClaimFence>,
+    /// A goal that ends with this write (its promotion or abandonment): refused unless
+    /// open; its approaches are archived and their live claims end.
+    pub goal_end: Option<super::goals::GoalEnd>,
+    /// Server time of the write (milliseconds since the epoch), for the goals' deadlines
+    /// and claims.
     pub now: u64,
 }
 

@@ -87,6 +87,20 @@ pub enum EventKind {
     /// Its holder gave the claim up.
     #[serde(rename = "claim.released")]
     ClaimReleased(ClaimInfo),
+    /// A claim ended without its holder: its goal ended (promoted or abandoned).
+    #[serde(rename = "claim.ended")]
+    ClaimEnded(ClaimInfo),
+    /// An approach won: the target ref moved to it (or to its merge) in the same
+    /// transaction, and the goal's approaches were archived.
+    #[serde(rename = "goal.promoted")]
+    GoalPromoted(GoalEnded),
+    /// The goal was given up; its approaches were archived.
+    #[serde(rename = "goal.abandoned")]
+    GoalAbandoned(GoalEnded),
+    /// A promotion's merge of the target and an approach was published to the goal's
+    /// merge queue (`refs/goals/<goal>/merge/<n>`), for CI to attest before it lands.
+    #[serde(rename = "goal.merge_queued")]
+    GoalMergeQueued(MergeQueued),
 }
 
 impl EventKind {
@@ -115,6 +129,10 @@ impl EventKind {
             EventKind::ApproachCreated(_) => "approach.created",
             EventKind::ClaimTaken(_) => "claim.taken",
             EventKind::ClaimReleased(_) => "claim.released",
+            EventKind::ClaimEnded(_) => "claim.ended",
+            EventKind::GoalPromoted(_) => "goal.promoted",
+            EventKind::GoalAbandoned(_) => "goal.abandoned",
+            EventKind::GoalMergeQueued(_) => "goal.merge_queued",
         }
     }
 }
@@ -160,6 +178,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "approach.created",
     "claim.taken",
     "claim.released",
+    "claim.ended",
+    "goal.promoted",
+    "goal.abandoned",
+    "goal.merge_queued",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -290,6 +312,33 @@ pub struct ClaimInfo {
     pub holder: String,
     /// Server time (milliseconds since the epoch) at which it lapses unless renewed.
     pub expires_at: u64,
+}
+
+/// A goal's end, as its event tells of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GoalEnded {
+    pub name: String,
+    pub target: String,
+    /// The approach promoted (none when abandoned).
+    pub winner: Option<String>,
+    /// The commit the target moved to (SHA-1; none when abandoned).
+    pub commit: Option<String>,
+    /// The refs the goal's approaches (and merge-queue commits) were moved to.
+    pub archived: Vec<String>,
+}
+
+/// A merge waiting in a goal's queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MergeQueued {
+    pub goal: String,
+    pub approach: String,
+    /// `refs/goals/<goal>/merge/<n>`.
+    pub r#ref: String,
+    /// The merge commit (SHA-1): attest it, then promote again.
+    pub commit: String,
+    /// The target's tip and the approach's tip it merges (SHA-1).
+    pub target_tip: String,
+    pub approach_tip: String,
 }
 
 /// An event as a change writes it (its sequence numbers are assigned by the store).

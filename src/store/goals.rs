@@ -113,6 +113,48 @@ pub fn archived_ref(goal: &str, approach: &str) -> String {
     format!("{ARCHIVE_PREFIX}{goal}/{approach}")
 }
 
+/// Where a promotion publishes the merge it made for CI to attest: the goal's merge queue.
+pub fn merge_ref(goal: &str, number: u64) -> String {
+    format!("{GOALS_PREFIX}{goal}/merge/{number}")
+}
+
+/// The prefix of a goal's merge-queue refs.
+pub fn merge_prefix(goal: &str) -> String {
+    format!("{GOALS_PREFIX}{goal}/merge/")
+}
+
+/// Where an ended goal keeps a ref of its own space (`refs/goals/<goal>/…`).
+pub fn archived_of(name: &str) -> Option<String> {
+    name.strip_prefix(GOALS_PREFIX)
+        .map(|rest| format!("{ARCHIVE_PREFIX}{rest}"))
+}
+
+/// What a write to an approach's ref was decided on: the claim the approach had. The
+/// metadata store checks it again in the write's transaction (`MetaWrite::fences`), so a
+/// claim taken over between the gate's decision and the commit refuses the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimFence {
+    pub goal: String,
+    pub approach: String,
+    /// The lease of the live claim the writer holds (none: the approach was not claimed,
+    /// and must still not be).
+    pub lease: Option<u64>,
+}
+
+/// A goal's end, written with the ref updates that move its target and archive its
+/// approaches (`MetaWrite::goal_end`): the goal must still be open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoalEnd {
+    pub goal: String,
+    /// `Promoted` or `Abandoned`.
+    pub state: GoalState,
+    pub winner: Option<String>,
+    /// The commit the target moved to (SHA-1 hex).
+    pub commit: Option<String>,
+    /// The refs the goal's refs were moved to.
+    pub archived: Vec<String>,
+}
+
 /// The goal and approach a ref of `refs/goals/` belongs to (not the merge-queue refs).
 pub fn approach_of_ref(name: &str) -> Option<(&str, &str)> {
     let rest = name.strip_prefix(GOALS_PREFIX)?;
@@ -166,6 +208,8 @@ pub enum GoalError {
         state: &'static str,
         what: &'static str,
     },
+    #[error("goal {goal} is past its deadline: {what}")]
+    PastDeadline { goal: String, what: &'static str },
     #[error(
         "approach {approach} of goal {goal} is claimed by {holder} (lease {lease}) until {expires_at} ms"
     )]
@@ -183,6 +227,9 @@ pub enum GoalError {
         /// ` (holder X, lease N)` or ` (the approach is not claimed)`.
         current: String,
     },
+    /// A refusal the metadata store made in a write's transaction, as it carried it.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -196,9 +243,10 @@ impl GoalError {
             GoalError::ApproachNotFound { .. } => "approach_not_found",
             GoalError::ApproachExists { .. } => "approach_exists",
             GoalError::TooManyApproaches { .. } => "too_many_approaches",
-            GoalError::Closed { .. } => "goal_closed",
+            GoalError::Closed { .. } | GoalError::PastDeadline { .. } => "goal_closed",
             GoalError::Held { .. } => "approach_claimed",
             GoalError::ClaimLost { .. } => "claim_lost",
+            GoalError::Refused { code, .. } => code,
             GoalError::Store(e) => e.code(),
         }
     }
@@ -221,6 +269,7 @@ impl From<GoalError> for StoreError {
     fn from(e: GoalError) -> StoreError {
         match e {
             GoalError::Store(e) => e,
+            GoalError::Refused { code, message } => StoreError::GoalRefused { code, message },
             other => StoreError::GoalRefused {
                 code: other.code(),
                 message: other.to_string(),

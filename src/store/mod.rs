@@ -40,7 +40,7 @@ pub use identities::{
 };
 pub use name::{InvalidRepoName, RepoName, check_name_part};
 pub use refs::{Authorized, Expected, RefTarget, RefUpdate};
-pub use repo::{ObjectLocation, Quarantine, Repo, StoredObject};
+pub use repo::{GoalWrite, ObjectLocation, Quarantine, Repo, StoredObject};
 pub use segment::SegmentWriter;
 pub use settings::{RepoSettings, Setting, SettingError};
 

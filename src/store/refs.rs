@@ -72,6 +72,9 @@ pub struct Authorized {
     update: RefUpdate,
     /// The event the update writes when it is published.
     event: Option<NewEvent>,
+    /// The claim on the approach whose ref this is, as the gate saw it: checked again in
+    /// the commit's transaction.
+    fence: Option<super::goals::ClaimFence>,
 }
 
 impl Authorized {
@@ -80,7 +83,14 @@ impl Authorized {
         Authorized {
             update,
             event: Some(event),
+            fence: None,
         }
+    }
+
+    /// For the gate only: the update holds only while the approach's claim is `fence`.
+    pub fn fenced(mut self, fence: super::goals::ClaimFence) -> Authorized {
+        self.fence = Some(fence);
+        self
     }
 
     /// For `forge import` only: the operator copies a repository's refs as they are, with
@@ -89,6 +99,7 @@ impl Authorized {
         Authorized {
             update,
             event: None,
+            fence: None,
         }
     }
 
@@ -98,5 +109,9 @@ impl Authorized {
 
     pub fn event(&self) -> Option<&NewEvent> {
         self.event.as_ref()
+    }
+
+    pub fn fence(&self) -> Option<&super::goals::ClaimFence> {
+        self.fence.as_ref()
     }
 }

@@ -793,6 +793,35 @@ impl Repo {
         attestations: &[AttestationRecord],
         actor: &Actor,
     ) -> Result<(), StoreError> {
+        self.commit_all(
+            segment,
+            authorized,
+            attestations,
+            actor,
+            GoalWrite::default(),
+        )
+    }
+
+    /// `commit`, with what the refs' goal records with them in the same transaction: the
+    /// approaches whose refs it creates, or the goal's end (a promotion, an abandonment).
+    pub fn commit_goal(
+        &self,
+        segment: Option<SegmentWriter>,
+        authorized: &[Authorized],
+        actor: &Actor,
+        goal: GoalWrite,
+    ) -> Result<(), StoreError> {
+        self.commit_all(segment, authorized, &[], actor, goal)
+    }
+
+    fn commit_all(
+        &self,
+        segment: Option<SegmentWriter>,
+        authorized: &[Authorized],
+        attestations: &[AttestationRecord],
+        actor: &Actor,
+        goal: GoalWrite,
+    ) -> Result<(), StoreError> {
         let updates: Vec<&RefUpdate> = authorized.iter().map(Authorized::update).collect();
         // Names are checked where refs are made or moved; a delete takes any stored name,
         // so that a ref which should never have been accepted can still be removed.
@@ -820,6 +849,10 @@ impl Repo {
             .iter()
             .filter_map(|a| a.event().cloned())
             .collect();
+        let fences = authorized
+            .iter()
+            .filter_map(|a| a.fence().cloned())
+            .collect();
         let result = self.commit_txn(
             new_segment.as_ref(),
             opened.as_ref(),
@@ -827,6 +860,7 @@ impl Repo {
             attestations,
             events,
             actor,
+            (goal, fences),
         );
         if result.is_err()
             && let Some(new) = &new_segment
@@ -867,6 +901,7 @@ impl Repo {
         attestations: &[AttestationRecord],
         events: Vec<NewEvent>,
         actor: &Actor,
+        (goal, fences): (GoalWrite, Vec<super::goals::ClaimFence>),
     ) -> Result<Option<super::backend::GenerationStep>, StoreError> {
         let mut needs: Vec<String> = Vec::new();
         for update in updates {
@@ -906,10 +941,21 @@ impl Repo {
             attestations: attestations.to_vec(),
             events,
             actor: Some(actor.clone()),
+            approaches: goal.approaches,
+            fences,
+            goal_end: goal.end,
             now: super::goals::now_ms(),
-            ..MetaWrite::default()
         })
     }
+}
+
+/// What a commit records of a goal with its refs (`Repo::commit_goal`).
+#[derive(Debug, Clone, Default)]
+pub struct GoalWrite {
+    /// Approaches whose refs the commit creates.
+    pub approaches: Vec<super::goals::Approach>,
+    /// The goal the commit ends.
+    pub end: Option<super::goals::GoalEnd>,
 }
 
 /// A merge (`gitx::merge_commits`) reads the store through this: git bodies by SHA-1, as

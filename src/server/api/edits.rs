@@ -117,6 +117,7 @@ pub(super) async fn create(
     request: Request,
 ) -> Result<Response, ApiError> {
     let token = required(&caller)?.clone();
+    let lease = super::claim_lease(request.headers())?;
     let json_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -207,7 +208,14 @@ pub(super) async fn create(
         let made = {
             let _push = state.push_lock();
             state.with_graph(|graph| {
-                prepared.publish(repo, graph, &app.data, caller.gate_caller(), &may_update)
+                prepared.publish(
+                    repo,
+                    graph,
+                    &app.data,
+                    caller.gate_caller(),
+                    lease,
+                    &may_update,
+                )
             })??
         };
         state.schedule_repack();

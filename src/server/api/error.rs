@@ -25,7 +25,8 @@ impl From<StoreError> for ApiError {
             }
             StoreError::RepoExists(_)
             | StoreError::RefConflict { .. }
-            | StoreError::RefNameConflict { .. } => StatusCode::CONFLICT,
+            | StoreError::RefNameConflict { .. }
+            | StoreError::GoalRefused { .. } => StatusCode::CONFLICT,
             StoreError::RepoNotFound(_) => StatusCode::NOT_FOUND,
             _ => return ApiError::internal(error),
         };
@@ -37,9 +38,11 @@ impl From<gate::Refusal> for ApiError {
     fn from(refusal: gate::Refusal) -> ApiError {
         let status = match refusal.code {
             RefusalCode::NotPermitted => StatusCode::FORBIDDEN,
-            RefusalCode::Stale | RefusalCode::NameConflict | RefusalCode::Duplicate => {
-                StatusCode::CONFLICT
-            }
+            RefusalCode::Stale
+            | RefusalCode::NameConflict
+            | RefusalCode::Duplicate
+            | RefusalCode::ClaimHeld
+            | RefusalCode::ClaimLost => StatusCode::CONFLICT,
             RefusalCode::NoSuchRef => StatusCode::NOT_FOUND,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };

@@ -30,6 +30,7 @@ mod contents;
 mod edits;
 mod error;
 mod events;
+mod goals;
 mod hooks;
 mod identities;
 mod keys;
@@ -121,6 +122,14 @@ fn documented() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(hooks::site_deliveries))
         .routes(routes!(hooks::site_delivery))
         .routes(routes!(hooks::site_redeliver))
+        .routes(routes!(goals::list, goals::create))
+        .routes(routes!(goals::get))
+        .routes(routes!(goals::add_approach))
+        .routes(routes!(goals::claim))
+        .routes(routes!(goals::heartbeat))
+        .routes(routes!(goals::release))
+        .routes(routes!(goals::promote))
+        .routes(routes!(goals::abandon))
         .split_for_parts()
 }
 
@@ -202,6 +211,30 @@ fn visible_revision(
         .into());
     }
     Ok(revision)
+}
+
+/// The header a write to an approach's ref carries its claim lease in (as a push carries
+/// `-o claim=<lease>`).
+const CLAIM_HEADER: &str = "forge-claim";
+
+/// The claim lease of a request (`Forge-Claim: <lease>`), if it sent one.
+fn claim_lease(headers: &axum::http::HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(CLAIM_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|v| *v > 0)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_claim",
+                "the Forge-Claim header is a claim lease (a number)",
+            )
+        })
 }
 
 /// Runs blocking store work off the async threads.

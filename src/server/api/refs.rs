@@ -13,7 +13,7 @@ use super::{
     required,
 };
 use crate::auth::token::Op;
-use crate::gate::{Claim, NewValue, Proposal, RefChange, StoredContext, Via};
+use crate::gate::{Claim, GoalPart, NewValue, Proposal, RefChange, StoredContext, Via};
 use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::store::RefTarget;
@@ -72,6 +72,7 @@ pub(super) async fn update(
     State(app): State<Arc<AppState>>,
     caller: Caller,
     ApiPath(RepoPath { owner, name }): ApiPath<RepoPath>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<RefUpdateBody>,
 ) -> Result<Json<RefUpdated>, ApiError> {
     blocking(move || {
@@ -112,6 +113,10 @@ pub(super) async fn update(
                 claim,
                 new: new_value,
             }],
+            goal: GoalPart {
+                lease: super::claim_lease(&headers)?,
+                ..GoalPart::default()
+            },
         };
         // Serialised with pushes, as they are with each other.
         let _push = state.push_lock();

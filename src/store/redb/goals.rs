@@ -7,10 +7,12 @@ use serde::de::DeserializeOwned;
 
 use super::meta::RedbMeta;
 use crate::store::backend::MetaWrite;
-use crate::store::events::{Actor, ApproachInfo, ClaimInfo, EventKind, GoalInfo, NewEvent};
+use crate::store::events::{
+    Actor, ApproachInfo, ClaimInfo, EventKind, GoalEnded, GoalInfo, NewEvent,
+};
 use crate::store::goals::{
-    Approach, ClaimRecord, Goal, GoalError, GoalState, GoalStore, MAX_APPROACHES, NewGoal,
-    check_approach_name, check_new_goal,
+    Approach, ApproachState, ClaimRecord, Goal, GoalEnd, GoalError, GoalState, GoalStore,
+    MAX_APPROACHES, NewGoal, check_approach_name, check_new_goal,
 };
 use crate::store::{Expected, StoreError};
 
@@ -105,9 +107,8 @@ impl RedbMeta {
             });
         }
         if record.deadline.is_some_and(|deadline| now >= deadline) {
-            return Err(GoalError::Closed {
+            return Err(GoalError::PastDeadline {
                 goal: goal.to_owned(),
-                state: "past its deadline",
                 what,
             });
         }
@@ -203,6 +204,143 @@ impl RedbMeta {
             )?;
         }
         Ok(())
+    }
+}
+
+impl RedbMeta {
+    /// Refuses the write unless every fenced approach still has the claim its write was
+    /// decided on (`MetaWrite::fences`).
+    pub(super) fn check_fences_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        write: &MetaWrite<'_>,
+    ) -> Result<(), GoalError> {
+        for fence in &write.fences {
+            let goal: Option<Goal> = self.read_in(txn, GOALS, "goal", &fence.goal)?;
+            match goal {
+                None => return Err(GoalError::NotFound(fence.goal.clone())),
+                Some(goal) if goal.state != GoalState::Open => {
+                    return Err(GoalError::Closed {
+                        goal: fence.goal.clone(),
+                        state: goal.state.as_str(),
+                        what: "its approaches are archived",
+                    });
+                }
+                Some(_) => {}
+            }
+            let slot = key(&fence.goal, &fence.approach);
+            let approach: Option<Approach> = self.read_in(txn, APPROACHES, "approach", &slot)?;
+            if approach.is_none_or(|a| a.state != ApproachState::Active) {
+                return Err(GoalError::ApproachNotFound {
+                    goal: fence.goal.clone(),
+                    approach: fence.approach.clone(),
+                });
+            }
+            let claim: Option<ClaimRecord> = self.read_in(txn, CLAIMS, "claim", &slot)?;
+            let live = claim.filter(|c| c.live(write.now));
+            match (fence.lease, live) {
+                (None, None) => {}
+                (Some(lease), Some(held)) if held.lease == lease => {}
+                (Some(lease), live) => {
+                    return Err(GoalError::lost(&fence.approach, lease, live.as_ref()));
+                }
+                (None, Some(held)) => {
+                    return Err(GoalError::Held {
+                        goal: fence.goal.clone(),
+                        approach: fence.approach.clone(),
+                        holder: held.holder,
+                        lease: held.lease,
+                        expires_at: held.expires_at,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a goal with the write that moves its refs (`MetaWrite::goal_end`): records the
+    /// winner, archives the approaches, ends live claims. The events it returns follow the
+    /// write's own (its refs' `ref.updated`).
+    pub(super) fn end_goal_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        write: &MetaWrite<'_>,
+        end: &GoalEnd,
+    ) -> Result<Vec<NewEvent>, GoalError> {
+        let actor = write.actor.clone().unwrap_or_else(Actor::operator);
+        let Some(mut goal) = self.read_in::<Goal>(txn, GOALS, "goal", &end.goal)? else {
+            return Err(GoalError::NotFound(end.goal.clone()));
+        };
+        if goal.state != GoalState::Open {
+            return Err(GoalError::Closed {
+                goal: end.goal.clone(),
+                state: goal.state.as_str(),
+                what: "it ended already",
+            });
+        }
+        goal.state = end.state;
+        goal.winner = end.winner.clone();
+        goal.promoted_commit = end.commit.clone();
+        goal.updated_at = write.now;
+        self.write_in(txn, GOALS, &goal.name, &goal)?;
+        let (from, to) = goal_range(&end.goal);
+        let mut approaches: Vec<Approach> = Vec::new();
+        let mut claims: Vec<ClaimRecord> = Vec::new();
+        {
+            let table = txn.open_table(APPROACHES).map_err(|e| self.error(e))?;
+            for row in table
+                .range(from.as_str()..to.as_str())
+                .map_err(|e| self.error(e))?
+            {
+                let (slot, value) = row.map_err(|e| self.error(e))?;
+                approaches.push(decode("approach", slot.value(), value.value())?);
+            }
+            let table = txn.open_table(CLAIMS).map_err(|e| self.error(e))?;
+            for row in table
+                .range(from.as_str()..to.as_str())
+                .map_err(|e| self.error(e))?
+            {
+                let (slot, value) = row.map_err(|e| self.error(e))?;
+                claims.push(decode("claim", slot.value(), value.value())?);
+            }
+        }
+        for mut approach in approaches {
+            approach.state = if end.winner.as_deref() == Some(approach.name.as_str()) {
+                ApproachState::Winner
+            } else {
+                ApproachState::Archived
+            };
+            self.write_in(
+                txn,
+                APPROACHES,
+                &key(&approach.goal, &approach.name),
+                &approach,
+            )?;
+        }
+        let mut events = Vec::new();
+        for mut claim in claims.into_iter().filter(|c| c.live(write.now)) {
+            claim.released = true;
+            self.write_in(txn, CLAIMS, &key(&claim.goal, &claim.approach), &claim)?;
+            events.push(NewEvent::now(
+                actor.clone(),
+                EventKind::ClaimEnded(claim_info(&claim)),
+            ));
+        }
+        let ended = GoalEnded {
+            name: goal.name.clone(),
+            target: goal.target.clone(),
+            winner: end.winner.clone(),
+            commit: end.commit.clone(),
+            archived: end.archived.clone(),
+        };
+        events.push(NewEvent::now(
+            actor,
+            match end.state {
+                GoalState::Promoted => EventKind::GoalPromoted(ended),
+                _ => EventKind::GoalAbandoned(ended),
+            },
+        ));
+        Ok(events)
     }
 }
 

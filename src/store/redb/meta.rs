@@ -539,6 +539,12 @@ impl MetaStore for RedbMeta {
             if !write.approaches.is_empty() {
                 self.add_approaches_in(&txn, write)?;
             }
+            if !write.fences.is_empty() {
+                self.check_fences_in(&txn, write)?;
+            }
+            if let Some(end) = &write.goal_end {
+                added.extend(self.end_goal_in(&txn, write, end)?);
+            }
             if !write.events.is_empty() || !added.is_empty() {
                 let mut outbox = txn.open_table(OUTBOX).map_err(|e| self.error(e))?;
                 let mut seq = outbox
