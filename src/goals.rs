@@ -13,8 +13,8 @@
 use bstr::{BString, ByteSlice};
 
 use crate::gate::{
-    self, Caller, Claim, GateContext, GoalPart, NewValue, Promotes, Proposal, RefChange,
-    Refusal, StoredContext, Via,
+    self, Caller, Claim, GateContext, GoalPart, NewValue, Promotes, Proposal, RefChange, Refusal,
+    StoredContext, Via,
 };
 use crate::git::{git_sha1, git_to_native};
 use crate::gitx::{MergeError, MergeLabels, MergeLimits};
@@ -217,9 +217,8 @@ pub fn promote(
             goal: goal.to_owned(),
             approach: name.to_owned(),
         })?;
-    let tip = direct(repo.read_ref(approach.ref_name().as_bytes())?).ok_or_else(|| {
-        GoalOpError::NotPromotable(format!("approach {name} has no commit"))
-    })?;
+    let tip = direct(repo.read_ref(approach.ref_name().as_bytes())?)
+        .ok_or_else(|| GoalOpError::NotPromotable(format!("approach {name} has no commit")))?;
     let target_tip = direct(repo.read_ref(record.target.as_bytes())?);
     // The goal's refs move to the archive, whoever's token promotes: the gate asks the
     // caller's token about the target only.
@@ -231,16 +230,37 @@ pub fn promote(
         }
     };
     let mut ctx = StoredContext::new(repo, graph, acting.data, &may_update)?;
+    if !record.required.is_empty() {
+        ctx.with_identities(acting.data)?;
+    }
     let contained = match target_tip {
         None => true,
         Some(target) => target == tip || ctx.is_ancestor(&target, &tip)?,
     };
     if contained {
-        return land(acting, &mut ctx, &record, name, target_tip, tip, None, "fast_forward");
+        return land(
+            acting,
+            &mut ctx,
+            &record,
+            name,
+            target_tip,
+            tip,
+            None,
+            "fast_forward",
+        );
     }
     let target = target_tip.unwrap_or(tip);
     if let Some(queued) = queued_merge(repo, goal, target, tip)? {
-        return land(acting, &mut ctx, &record, name, target_tip, queued, None, "merge_queue");
+        return land(
+            acting,
+            &mut ctx,
+            &record,
+            name,
+            target_tip,
+            queued,
+            None,
+            "merge_queue",
+        );
     }
     let merge = make_merge(repo, &record, &approach, target, tip, &acting.caller)?;
     for (id, brought) in &merge.brought {
@@ -502,9 +522,9 @@ fn make_merge(
     let labels = MergeLabels::new(goal.target.clone(), approach.ref_name());
     let outcome = crate::gitx::merge_commits(repo, ours, theirs, &labels, MergeLimits::default())
         .map_err(|error| GoalOpError::Merge {
-            approach: approach.name.clone(),
-            error,
-        })?;
+        approach: approach.name.clone(),
+        error,
+    })?;
     if !outcome.clean {
         let mut paths: Vec<String> = outcome
             .conflicts

@@ -106,38 +106,40 @@ pub(super) fn check(
         Caller::Identity { name, .. } => Some(name.as_str()),
         _ => None,
     };
-    match (claim, part.lease) {
-        (None, None) => Ok(Ok(Some(fence(None)))),
-        (None, Some(lease)) => refuse(
-            RefusalCode::ClaimLost,
-            format!(
-                "claim lease {lease} on approach {approach_name} is not current (the approach is not claimed): claim it again"
-            ),
-        ),
-        (Some(held), _) if caller_name.is_none_or(|c| !c.eq_ignore_ascii_case(&held.holder)) => {
-            refuse(
-                RefusalCode::ClaimHeld,
+    let Some(held) = claim else {
+        return match part.lease {
+            None => Ok(Ok(Some(fence(None)))),
+            Some(lease) => refuse(
+                RefusalCode::ClaimLost,
                 format!(
-                    "approach {approach_name} of goal {goal_name} is claimed by {} (lease {}); only its holder may push to it",
-                    held.holder, held.lease
+                    "claim lease {lease} on approach {approach_name} is not current (the approach is not claimed): claim it again"
                 ),
-            )
-        }
-        (Some(held), None) => refuse(
-            RefusalCode::ClaimLost,
-            format!(
-                "approach {approach_name} is claimed by you with lease {}: push with -o claim={} (REST: the Forge-Claim header)",
-                held.lease, held.lease
             ),
-        ),
-        (Some(held), Some(lease)) if held.lease != lease => refuse(
+        };
+    };
+    match part.lease {
+        Some(lease) if lease != held.lease => refuse(
             RefusalCode::ClaimLost,
             format!(
                 "claim lease {lease} on approach {approach_name} is not current (holder {}, lease {})",
                 held.holder, held.lease
             ),
         ),
-        (Some(held), Some(_)) => Ok(Ok(Some(fence(Some(held.lease))))),
+        _ if caller_name.is_none_or(|c| !c.eq_ignore_ascii_case(&held.holder)) => refuse(
+            RefusalCode::ClaimHeld,
+            format!(
+                "approach {approach_name} of goal {goal_name} is claimed by {} (lease {}); only its holder may push to it",
+                held.holder, held.lease
+            ),
+        ),
+        None => refuse(
+            RefusalCode::ClaimLost,
+            format!(
+                "approach {approach_name} is claimed by you with lease {}: push with -o claim={} (REST: the Forge-Claim header)",
+                held.lease, held.lease
+            ),
+        ),
+        Some(_) => Ok(Ok(Some(fence(Some(held.lease))))),
     }
 }
 
@@ -158,10 +160,7 @@ pub(super) fn check_evidence(
         if let Some(violation) =
             super::policy::missing_attestation(&*ctx, caller, wanted, new, &evidence)
         {
-            let line = format!(
-                "FORGE-G001: goal {} {}",
-                required.goal, violation.message
-            );
+            let line = format!("FORGE-G001: goal {} {}", required.goal, violation.message);
             match &mut refusal {
                 None => {
                     let mut first = Refusal::new(RefusalCode::GoalEvidence, line);

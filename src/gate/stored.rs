@@ -62,6 +62,15 @@ impl<'a> StoredContext<'a> {
         })
     }
 
+    /// Reads the registry's identities if the rules did not: a promotion's goal asks about
+    /// signers without a rule.
+    pub fn with_identities(&mut self, data: &DataDir) -> Result<(), StoreError> {
+        if self.identities.is_empty() {
+            self.identities = data.list_identities()?;
+        }
+        Ok(())
+    }
+
     fn sha1_of(&self, id: &ObjectId) -> Option<Sha1> {
         match self.brought.get(id) {
             Some(brought) => Some(brought.sha1),
@@ -115,9 +124,9 @@ impl<'a> StoredContext<'a> {
             return Ok(Err(refusal.clone()));
         }
         let authorized: Vec<_> = verdicts.into_iter().filter_map(Result::ok).collect();
-        let committed =
-            self.repo
-                .commit_goal(segment, &authorized, &proposal.caller.actor(), goal);
+        let committed = self
+            .repo
+            .commit_goal(segment, &authorized, &proposal.caller.actor(), goal);
         match committed {
             Ok(()) => Ok(Ok(())),
             // The approach's claim moved on after the decision.

@@ -77,6 +77,19 @@ pub struct NewGoal {
     pub deadline: Option<u64>,
 }
 
+impl NewGoal {
+    /// The goal as it is stored: its required evidence with `test-result` expanded.
+    pub fn checked(mut self) -> Result<NewGoal, GoalError> {
+        for required in &mut self.required {
+            required
+                .check()
+                .map_err(|e| GoalError::Invalid(e.to_string()))?;
+        }
+        check_new_goal(&self)?;
+        Ok(self)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApproachState {
@@ -321,9 +334,21 @@ pub fn check_approach_name(name: &str) -> Result<(), GoalError> {
 }
 
 /// Checks a new goal's fields (the target is checked as a branch name by the caller, who
-/// knows the repository).
+/// knows the repository). Its required evidence is checked (and `test-result` expanded)
+/// by `NewGoal::checked`.
 pub fn check_new_goal(goal: &NewGoal) -> Result<(), GoalError> {
     check_name("a goal", &goal.name)?;
+    if goal.required.len() > 16 {
+        return Err(GoalError::Invalid(
+            "a goal demands at most 16 attestations".into(),
+        ));
+    }
+    for required in &goal.required {
+        required
+            .clone()
+            .check()
+            .map_err(|e| GoalError::Invalid(e.to_string()))?;
+    }
     if goal.title.trim().is_empty() || goal.title.len() > MAX_TITLE_BYTES {
         return Err(GoalError::Invalid(format!(
             "a goal's title has 1 to {MAX_TITLE_BYTES} bytes"

@@ -184,6 +184,40 @@ impl PolicyError {
 const MAX_LIST: usize = 64;
 const MAX_TEXT: usize = 1024;
 
+impl RequiredAttestation {
+    /// Checks it and expands `test-result` to its URI, as it is stored (in a rule or a
+    /// goal).
+    pub fn check(&mut self) -> Result<(), PolicyError> {
+        let invalid = |text: String| Err(PolicyError::Invalid(text));
+        if self.predicate_type == "test-result" {
+            self.predicate_type = TEST_RESULT_TYPE.to_owned();
+        }
+        let uri = &self.predicate_type;
+        if !uri.contains(':') || uri.len() > MAX_TEXT || uri.chars().any(char::is_whitespace) {
+            return invalid(format!(
+                "a predicate type is test-result or a URI, not {uri:?}"
+            ));
+        }
+        if self.min_signers == 0 {
+            return invalid("a required attestation needs at least 1 signer".into());
+        }
+        if self.signers.is_empty() {
+            return invalid(
+                "a required attestation needs signers (anyone, human, agent or names)".into(),
+            );
+        }
+        check_set(&self.signers)?;
+        if self
+            .result
+            .as_ref()
+            .is_some_and(|r| r.is_empty() || r.len() > MAX_TEXT)
+        {
+            return invalid("a required result is 1 to 1024 bytes".into());
+        }
+        Ok(())
+    }
+}
+
 impl RefRule {
     /// The rule as it is stored: checked, `test-result` expanded, the id left to the store.
     pub fn checked(mut self) -> Result<RefRule, PolicyError> {
@@ -229,31 +263,7 @@ impl RefRule {
             super::check_identity_name(name).map_err(PolicyError::Invalid)?;
         }
         for required in &mut self.required {
-            if required.predicate_type == "test-result" {
-                required.predicate_type = TEST_RESULT_TYPE.to_owned();
-            }
-            let uri = &required.predicate_type;
-            if !uri.contains(':') || uri.len() > MAX_TEXT || uri.chars().any(char::is_whitespace) {
-                return invalid(format!(
-                    "a predicate type is test-result or a URI, not {uri:?}"
-                ));
-            }
-            if required.min_signers == 0 {
-                return invalid("a required attestation needs at least 1 signer".into());
-            }
-            if required.signers.is_empty() {
-                return invalid(
-                    "a required attestation needs signers (anyone, human, agent or names)".into(),
-                );
-            }
-            check_set(&required.signers)?;
-            if required
-                .result
-                .as_ref()
-                .is_some_and(|r| r.is_empty() || r.len() > MAX_TEXT)
-            {
-                return invalid("a required result is 1 to 1024 bytes".into());
-            }
+            required.check()?;
         }
         self.id = 0;
         Ok(self)

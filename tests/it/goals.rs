@@ -50,3 +50,490 @@ fn claims_through_a_repository_are_timed_by_the_server_and_logged() {
         .collect();
     assert_eq!(types, ["repo.created", "goal.created"]);
 }
+
+use crate::common::{self, Answer, assert_error, call, commit_file, git, try_git};
+use crate::policy::World;
+
+const PASSED_BY_CI: &str =
+    r#"[{"predicate_type": "test-result", "signers": ["ci-bot"], "result": "PASSED"}]"#;
+
+fn rest(w: &World, method: &str, path: &str, token: &str, body: Option<&str>) -> Answer {
+    call(&w.server, method, path, Some(token), body)
+}
+
+fn goal_path(goal: &str) -> String {
+    format!("/api/v1/repos/alice/app/goals/{goal}")
+}
+
+/// Creates goal `name` on main by alice (with `required` evidence) and its approaches.
+fn create_goal(w: &World, alice: &str, name: &str, required: &str, approaches: &[&str]) {
+    let body = format!(r#"{{"name": "{name}", "title": "Try {name}", "required": {required}}}"#);
+    let created = rest(
+        w,
+        "POST",
+        "/api/v1/repos/alice/app/goals",
+        alice,
+        Some(&body),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["target"], "refs/heads/main");
+    for approach in approaches {
+        let added = rest(
+            w,
+            "POST",
+            &format!("{}/approaches", goal_path(name)),
+            alice,
+            Some(&format!(r#"{{"name": "{approach}"}}"#)),
+        );
+        assert_eq!(added.status, 201, "{}", added.body);
+        assert_eq!(added.body["ref"], format!("refs/goals/{name}/{approach}"));
+    }
+}
+
+fn claim(w: &World, token: &str, goal: &str, approach: &str, ttl_ms: u64) -> Answer {
+    rest(
+        w,
+        "POST",
+        &format!("{}/approaches/{approach}/claim", goal_path(goal)),
+        token,
+        Some(&format!(r#"{{"ttl_ms": {ttl_ms}}}"#)),
+    )
+}
+
+fn lease_call(
+    w: &World,
+    token: &str,
+    goal: &str,
+    approach: &str,
+    what: &str,
+    lease: u64,
+) -> Answer {
+    rest(
+        w,
+        "POST",
+        &format!("{}/approaches/{approach}/{what}", goal_path(goal)),
+        token,
+        Some(&format!(r#"{{"lease": {lease}}}"#)),
+    )
+}
+
+/// Pushes `HEAD` of `work` to `refs/goals/GOAL/APPROACH` with the lease as a push option.
+fn push_approach(
+    work: &std::path::Path,
+    url: &str,
+    goal: &str,
+    approach: &str,
+    lease: Option<u64>,
+) -> (bool, String) {
+    let option = lease.map(|l| format!("claim={l}"));
+    let refspec = format!("HEAD:refs/goals/{goal}/{approach}");
+    let mut args = vec!["push", "-q"];
+    if let Some(option) = &option {
+        args.extend(["-o", option]);
+    }
+    args.extend([url, &refspec]);
+    try_git(work, &args)
+}
+
+fn remote_ref(w: &World, name: &str) -> Option<String> {
+    let listed = git(
+        &w.work,
+        &["ls-remote", &w.server.repo_url("alice/app"), name],
+    );
+    listed
+        .lines()
+        .find(|l| l.ends_with(&format!("\t{name}")))
+        .map(|l| l[..40].to_owned())
+}
+
+fn add_agent(w: &World, name: &str) -> String {
+    w.forge.ok(&[
+        "identity", "add", name, "--kind", "agent", "--owner", "alice",
+    ]);
+    w.forge.write_token(name, "alice/app")
+}
+
+#[test]
+fn a_claimed_approach_takes_pushes_from_its_holder_with_the_current_lease_only() {
+    let w = World::new();
+    let alice = w.forge.write_token("alice", "alice/app");
+    create_goal(&w, &alice, "speed", "[]", &["a", "b"]);
+    let one = add_agent(&w, "bot-one");
+    let two = add_agent(&w, "bot-two");
+    let url_one = w.server.repo_url_with(&one, "alice/app");
+    let url_two = w.server.repo_url_with(&two, "alice/app");
+
+    let taken = claim(&w, &one, "speed", "a", 5_000);
+    assert_eq!(taken.status, 201, "{}", taken.body);
+    let lease = taken.body["lease"].as_u64().unwrap();
+    assert_eq!(taken.body["holder"], "bot-one");
+    assert_eq!(taken.body["ttl_ms"], 5_000);
+    assert_error(
+        &claim(&w, &two, "speed", "a", 5_000),
+        409,
+        "approach_claimed",
+        &format!("claimed by bot-one (lease {lease})"),
+    );
+
+    // Only the holder pushes, and only with its lease.
+    let mine = w.commit("mine");
+    let (ok, stderr) = push_approach(&w.work, &url_two, "speed", "a", None);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "approach a of goal speed is claimed by bot-one (lease {lease}); only its holder may push to it"
+        )),
+        "{stderr}"
+    );
+    let (ok, stderr) = push_approach(&w.work, &url_one, "speed", "a", None);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("push with -o claim={lease}")),
+        "{stderr}"
+    );
+    let (ok, stderr) = push_approach(&w.work, &url_one, "speed", "a", Some(lease));
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        remote_ref(&w, "refs/goals/speed/a").as_deref(),
+        Some(mine.as_str())
+    );
+    // Unclaimed, b takes pushes without a lease; a lease sent for it is refused.
+    let (ok, stderr) = push_approach(&w.work, &url_two, "speed", "b", Some(lease));
+    assert!(!ok);
+    assert!(
+        stderr.contains("is not current (the approach is not claimed)"),
+        "{stderr}"
+    );
+    let (ok, stderr) = push_approach(&w.work, &url_two, "speed", "b", None);
+    assert!(ok, "{stderr}");
+    // Refs of goals that are not approaches are the server's.
+    for name in [
+        "refs/goals/speed/merge/1",
+        "refs/goals/other/a",
+        "refs/archive/goals/speed/a",
+        "refs/goals/speed/c",
+    ] {
+        let (ok, stderr) = try_git(&w.work, &["push", "-q", &url_one, &format!("HEAD:{name}")]);
+        assert!(!ok, "{name}");
+        assert!(
+            stderr.contains("goal") || stderr.contains("archive"),
+            "{name}: {stderr}"
+        );
+    }
+
+    // Heartbeats carry the claim past its TTL.
+    for _ in 0..4 {
+        std::thread::sleep(std::time::Duration::from_millis(1_500));
+        let renewed = lease_call(&w, &one, "speed", "a", "heartbeat", lease);
+        assert_eq!(renewed.status, 200, "{}", renewed.body);
+    }
+    assert_error(
+        &claim(&w, &two, "speed", "a", 5_000),
+        409,
+        "approach_claimed",
+        "claimed by bot-one",
+    );
+    // bot-one pauses; its claim lapses by itself and bot-two takes the approach over.
+    std::thread::sleep(std::time::Duration::from_millis(5_200));
+    assert_error(
+        &lease_call(&w, &one, "speed", "a", "heartbeat", lease),
+        409,
+        "claim_lost",
+        &format!("claim lease {lease} on approach a is not current"),
+    );
+    let over = claim(&w, &two, "speed", "a", 5_000);
+    assert_eq!(over.status, 201, "{}", over.body);
+    let second = over.body["lease"].as_u64().unwrap();
+    assert!(second > lease);
+    // The paused agent comes back: its push is refused with the lease reason, nothing lands.
+    commit_file(&w.work, "late.txt", "late", "late");
+    let (ok, stderr) = push_approach(&w.work, &url_one, "speed", "a", Some(lease));
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "claim lease {lease} on approach a is not current (holder bot-two, lease {second})"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        remote_ref(&w, "refs/goals/speed/a").as_deref(),
+        Some(mine.as_str())
+    );
+    // Over REST too, the lease travels in a header.
+    let late = git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let body = format!(r#"{{"ref": "refs/goals/speed/a", "old": "{mine}", "new": "{late}"}}"#);
+    git(
+        &w.work,
+        &["push", "-q", &url_one, &format!("HEAD:refs/heads/late")],
+    );
+    let answer = common::raw_http(
+        &w.server.addr(),
+        format!(
+            "POST /api/v1/repos/alice/app/refs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {two}\r\nForge-Claim: {second}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(
+        remote_ref(&w, "refs/goals/speed/a").as_deref(),
+        Some(late.as_str())
+    );
+    // Released, the approach is free at once; the old lease is no longer current.
+    let released = lease_call(&w, &two, "speed", "a", "release", second);
+    assert_eq!(released.status, 200, "{}", released.body);
+    assert_eq!(released.body["live"], false);
+    assert_error(
+        &lease_call(&w, &two, "speed", "a", "release", second),
+        409,
+        "claim_lost",
+        "is not current",
+    );
+    let shown = rest(&w, "GET", &goal_path("speed"), &alice, None);
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert_eq!(shown.body["approaches"][0]["tip"], late.as_str());
+    assert_eq!(
+        shown.body["approaches"][0]["claim"],
+        serde_json::Value::Null
+    );
+}
+
+fn promote(w: &World, token: &str, goal: &str, approach: &str) -> Answer {
+    rest(
+        w,
+        "POST",
+        &format!("{}/promote", goal_path(goal)),
+        token,
+        Some(&format!(r#"{{"approach": "{approach}"}}"#)),
+    )
+}
+
+fn head_of(w: &World, name: &str) -> String {
+    remote_ref(w, name).unwrap_or_else(|| panic!("{name} is not on the server"))
+}
+
+/// Commits `file` with `content` on a branch from `base` in the work tree, pushes it to the
+/// approach's ref (unclaimed), and returns the commit.
+fn work_on(w: &World, base: &str, goal: &str, approach: &str, file: &str, content: &str) -> String {
+    git(&w.work, &["checkout", "-q", "--detach", base]);
+    commit_file(&w.work, file, content, &format!("{approach}: {file}"));
+    let url = w.url("dev-bot");
+    let (ok, stderr) = push_approach(&w.work, &url, goal, approach, None);
+    assert!(ok, "{stderr}");
+    git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned()
+}
+
+#[test]
+fn promotion_demands_the_goals_evidence_and_fast_forwards_or_merges_through_the_queue() {
+    let w = World::new();
+    let alice = w.forge.write_token("alice", "alice/app");
+    let start = head_of(&w, "refs/heads/main");
+    create_goal(&w, &alice, "fast", PASSED_BY_CI, &["a", "b"]);
+    let tip = work_on(&w, &start, "fast", "a", "fast.txt", "fast\n");
+    work_on(&w, &start, "fast", "b", "slow.txt", "slow\n");
+
+    // Without ci-bot's PASSED result on the tip, the target does not move.
+    let refused = promote(&w, &alice, "fast", "a");
+    assert_error(
+        &refused,
+        422,
+        "goal_evidence_missing",
+        &format!(
+            "FORGE-G001: goal fast needs 1 attestation(s) of https://in-toto.io/attestation/test-result/v0.1 with result PASSED by ci-bot on {tip}; found 0"
+        ),
+    );
+    assert_eq!(head_of(&w, "refs/heads/main"), start);
+    w.upload("ci-bot", &w.passed("ci-bot", &tip));
+    let landed = promote(&w, &alice, "fast", "a");
+    assert_eq!(landed.status, 200, "{}", landed.body);
+    assert_eq!(landed.body["state"], "landed");
+    assert_eq!(landed.body["how"], "fast_forward");
+    assert_eq!(head_of(&w, "refs/heads/main"), tip);
+    // The goal records its winner; its refs are archived, none is left in refs/goals/.
+    let goal = rest(&w, "GET", &goal_path("fast"), &alice, None).body;
+    assert_eq!(goal["goal"]["state"], "promoted");
+    assert_eq!(goal["goal"]["winner"], "a");
+    assert_eq!(goal["goal"]["promoted_commit"], tip.as_str());
+    assert_eq!(goal["approaches"][0]["state"], "winner");
+    assert_eq!(goal["approaches"][1]["state"], "archived");
+    assert_eq!(goal["approaches"][1]["ref"], "refs/archive/goals/fast/b");
+    assert!(remote_ref(&w, "refs/goals/fast/a").is_none());
+    assert_eq!(head_of(&w, "refs/archive/goals/fast/a"), tip);
+    assert_error(
+        &promote(&w, &alice, "fast", "b"),
+        409,
+        "goal_closed",
+        "goal fast is promoted",
+    );
+    let (ok, stderr) = push_approach(&w.work, &w.url("dev-bot"), "fast", "b", None);
+    assert!(!ok);
+    assert!(
+        stderr.contains("goal fast is promoted: its approaches are archived"),
+        "{stderr}"
+    );
+
+    // A goal whose approaches diverged from main: one conflicts, one merges cleanly.
+    create_goal(&w, &alice, "merge", PASSED_BY_CI, &["clean", "clash"]);
+    let clean = work_on(&w, &tip, "merge", "clean", "new.txt", "new\n");
+    work_on(&w, &tip, "merge", "clash", "a.txt", "theirs\n");
+    git(&w.work, &["checkout", "-q", "--detach", &tip]);
+    commit_file(&w.work, "a.txt", "ours\n", "main moves on");
+    let moved = git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned();
+    git(
+        &w.work,
+        &["push", "-q", &w.url("alice"), "HEAD:refs/heads/main"],
+    );
+    assert_error(
+        &promote(&w, &alice, "merge", "clash"),
+        409,
+        "merge_conflict",
+        "approach clash does not merge cleanly into refs/heads/main: conflicts in a.txt",
+    );
+    assert_eq!(head_of(&w, "refs/heads/main"), moved);
+    assert!(remote_ref(&w, "refs/goals/merge/merge/1").is_none());
+    // The clean one's merge waits in the queue for CI; promoting again before it attests
+    // refuses with what is missing, on the merge commit.
+    let queued = promote(&w, &alice, "merge", "clean");
+    assert_eq!(queued.status, 202, "{}", queued.body);
+    assert_eq!(queued.body["state"], "queued");
+    assert_eq!(queued.body["ref"], "refs/goals/merge/merge/1");
+    let merge = queued.body["commit"].as_str().unwrap().to_owned();
+    assert_eq!(head_of(&w, "refs/goals/merge/merge/1"), merge);
+    assert_eq!(head_of(&w, "refs/heads/main"), moved);
+    assert_error(
+        &promote(&w, &alice, "merge", "clean"),
+        422,
+        "goal_evidence_missing",
+        &format!("on {merge}; found 0"),
+    );
+    w.upload("ci-bot", &w.passed("ci-bot", &merge));
+    let landed = promote(&w, &alice, "merge", "clean");
+    assert_eq!(landed.status, 200, "{}", landed.body);
+    assert_eq!(landed.body["how"], "merge_queue");
+    assert_eq!(head_of(&w, "refs/heads/main"), merge);
+    assert_eq!(head_of(&w, "refs/archive/goals/merge/merge/1"), merge);
+
+    // What stock git clones: the merge of main and the approach, parents in that order,
+    // with the tree git's own merge-tree writes; fsck is clean.
+    let clone = w.tmp.path().join("clone");
+    git(
+        w.tmp.path(),
+        &[
+            "clone",
+            "-q",
+            &w.server.repo_url("alice/app"),
+            clone.to_str().unwrap(),
+        ],
+    );
+    common::assert_fsck_clean(&clone.join(".git"));
+    let parents = git(&clone, &["rev-list", "--parents", "-n", "1", "HEAD"]);
+    assert_eq!(parents.trim(), format!("{merge} {moved} {clean}"));
+    let expected = git(&clone, &["merge-tree", "--write-tree", &moved, &clean]);
+    let tree = git(&clone, &["rev-parse", "HEAD^{tree}"]);
+    assert_eq!(tree.trim(), expected.trim());
+    let message = git(&clone, &["log", "-1", "--format=%s%n%an <%ae>"]);
+    assert_eq!(
+        message.trim(),
+        "Promote approach clean of goal merge\nalice <alice@forge>"
+    );
+}
+
+/// A goal that demands no evidence lands a merge at once; abandoning a goal archives its
+/// approaches and ends their claims; every change is an event, in order.
+#[test]
+fn merges_land_at_once_without_demanded_evidence_and_abandoned_goals_archive_everything() {
+    let w = World::new();
+    let alice = w.forge.write_token("alice", "alice/app");
+    let start = head_of(&w, "refs/heads/main");
+    create_goal(&w, &alice, "quick", "[]", &["x"]);
+    let x = work_on(&w, &start, "quick", "x", "x.txt", "x\n");
+    git(&w.work, &["checkout", "-q", "--detach", &start]);
+    commit_file(&w.work, "m.txt", "m\n", "main moves");
+    git(
+        &w.work,
+        &["push", "-q", &w.url("alice"), "HEAD:refs/heads/main"],
+    );
+    let moved = git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let landed = promote(&w, &alice, "quick", "x");
+    assert_eq!(landed.status, 200, "{}", landed.body);
+    assert_eq!(landed.body["how"], "merge");
+    let merge = landed.body["commit"].as_str().unwrap().to_owned();
+    assert_eq!(head_of(&w, "refs/heads/main"), merge);
+    git(&w.work, &["fetch", "-q", &w.url("alice"), "main"]);
+    let parents = git(&w.work, &["rev-list", "--parents", "-n", "1", "FETCH_HEAD"]);
+    assert_eq!(parents.trim(), format!("{merge} {moved} {x}"));
+
+    create_goal(&w, &alice, "dead", "[]", &["p", "q"]);
+    let bot = add_agent(&w, "bot-dead");
+    let taken = claim(&w, &bot, "dead", "p", 60_000);
+    assert_eq!(taken.status, 201, "{}", taken.body);
+    let abandoned = rest(
+        &w,
+        "POST",
+        &format!("{}/abandon", goal_path("dead")),
+        &alice,
+        None,
+    );
+    assert_eq!(abandoned.status, 200, "{}", abandoned.body);
+    assert_eq!(abandoned.body["goal"]["state"], "abandoned");
+    assert_eq!(
+        abandoned.body["archived"],
+        serde_json::json!(["refs/archive/goals/dead/p", "refs/archive/goals/dead/q"])
+    );
+    assert!(remote_ref(&w, "refs/goals/dead/p").is_none());
+    assert_eq!(head_of(&w, "refs/archive/goals/dead/q"), merge);
+    assert_error(
+        &lease_call(
+            &w,
+            &bot,
+            "dead",
+            "p",
+            "heartbeat",
+            taken.body["lease"].as_u64().unwrap(),
+        ),
+        409,
+        "goal_closed",
+        "goal dead is abandoned",
+    );
+    assert_error(
+        &rest(
+            &w,
+            "POST",
+            &format!("{}/abandon", goal_path("dead")),
+            &alice,
+            None,
+        ),
+        409,
+        "goal_closed",
+        "it ended already",
+    );
+    let events = rest(
+        &w,
+        "GET",
+        "/api/v1/repos/alice/app/events?type=goal.created,approach.created,claim.taken,claim.ended,goal.promoted,goal.abandoned",
+        &alice,
+        None,
+    );
+    let types: Vec<&str> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "goal.created",
+            "approach.created",
+            "goal.promoted",
+            "goal.created",
+            "approach.created",
+            "approach.created",
+            "claim.taken",
+            "claim.ended",
+            "goal.abandoned"
+        ],
+        "{}",
+        events.body
+    );
+}

@@ -102,7 +102,7 @@ impl World {
         self.forge.ok(&all)
     }
 
-    fn passed(&self, identity: &str, commit: &str) -> String {
+    pub(crate) fn passed(&self, identity: &str, commit: &str) -> String {
         self.attestation(
             identity,
             commit,
@@ -111,7 +111,7 @@ impl World {
         )
     }
 
-    fn upload(&self, uploader: &str, envelope: &str) {
+    pub(crate) fn upload(&self, uploader: &str, envelope: &str) {
         let token = self.forge.write_token(uploader, "alice/app");
         let answer = common::post_json(
             &self.server.addr(),

@@ -17,12 +17,11 @@ use crate::auth::token::Op;
 use crate::goals::{Acting, GoalOpError, Promotion};
 use crate::server::AppState;
 use crate::server::auth::Caller;
+use crate::store::RefTarget;
 use crate::store::goals::{
-    Approach, ApproachState, ClaimRecord, Goal, GoalError, GoalState, NewGoal, approach_ref,
-    now_ms,
+    Approach, ApproachState, ClaimRecord, Goal, GoalError, GoalState, NewGoal, approach_ref, now_ms,
 };
 use crate::store::policy::RequiredAttestation;
-use crate::store::RefTarget;
 
 impl From<GoalError> for ApiError {
     fn from(error: GoalError) -> ApiError {
@@ -376,7 +375,8 @@ pub(super) async fn create(
             required: body.required,
             max_approaches: body.max_approaches,
             deadline: body.time_budget_ms.map(|b| now_ms().saturating_add(b)),
-        };
+        }
+        .checked()?;
         let created = repo.create_goal(&goal, &caller.gate_caller().actor())?;
         Ok((StatusCode::CREATED, Json(GoalView::from(created))))
     })
@@ -475,7 +475,10 @@ pub(super) async fn add_approach(
             })?
         };
         state.schedule_repack();
-        Ok((StatusCode::CREATED, Json(approach_view(&state.repo, added)?)))
+        Ok((
+            StatusCode::CREATED,
+            Json(approach_view(&state.repo, added)?),
+        ))
     })
     .await
 }
@@ -619,12 +622,10 @@ pub(super) async fn release(
         let (repo_name, record) = repo_for(&app, Some(token), &owner, &name, Op::Write)?;
         claim_access(&caller, &repo_name, &goal, &approach)?;
         let state = app.repo_state(record)?;
-        let claim = state.repo.release(
-            &goal,
-            &approach,
-            body.lease,
-            &caller.gate_caller().actor(),
-        )?;
+        let claim =
+            state
+                .repo
+                .release(&goal, &approach, body.lease, &caller.gate_caller().actor())?;
         Ok(Json(ClaimView::from(claim)))
     })
     .await
@@ -671,9 +672,8 @@ pub(super) async fn promote(
         };
         let promoted = {
             let _push = state.push_lock();
-            state.with_graph(|graph| {
-                crate::goals::promote(&acting, graph, &goal, &body.approach)
-            })?
+            state
+                .with_graph(|graph| crate::goals::promote(&acting, graph, &goal, &body.approach))?
         };
         state.schedule_repack();
         Ok(match promoted {
