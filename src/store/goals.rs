@@ -63,6 +63,9 @@ pub struct Goal {
     pub created_by: Option<String>,
     pub created_at: u64,
     pub updated_at: u64,
+    /// Revocation ids (hex) of the tokens provisioned for its agents: revoked when it ends.
+    #[serde(default)]
+    pub provisioned: Vec<String>,
 }
 
 /// What a new goal asks for.
@@ -428,6 +431,8 @@ pub trait GoalStore {
         holder: &str,
         now: u64,
     ) -> Result<ClaimRecord, GoalError>;
+    /// Records the revocation ids of tokens provisioned for the goal's agents.
+    fn add_provisioned(&self, goal: &str, ids: &[String], now: u64) -> Result<(), GoalError>;
     /// Ends `holder`'s live claim `lease`; the approach may be claimed again at once
     /// (with a new lease).
     fn release(

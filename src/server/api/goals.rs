@@ -44,9 +44,11 @@ impl From<GoalOpError> for ApiError {
             GoalOpError::Goal(e) => e.into(),
             GoalOpError::Refused(refusal) => refusal.into(),
             GoalOpError::Store(e) => e.into(),
+            GoalOpError::Identity(e) => e.into(),
             other => {
                 let status = match &other {
                     GoalOpError::Conflict { .. } => StatusCode::CONFLICT,
+                    GoalOpError::Provision(_) => StatusCode::BAD_REQUEST,
                     _ => StatusCode::UNPROCESSABLE_ENTITY,
                 };
                 ApiError::new(status, other.code(), other.to_string())
@@ -750,6 +752,178 @@ pub(super) async fn abandon(
             goal: goal_view(&state.repo, &goal)?,
             archived,
         }))
+    })
+    .await
+}
+
+/// A provisioning: agents for a goal.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProvisionBody {
+    /// `owner/name`.
+    repo: String,
+    goal: String,
+    /// How many agents (1 to 64).
+    #[schema(minimum = 1, maximum = 64)]
+    agents: u32,
+    /// The human they belong to: the caller unless a site admin names another.
+    owner: Option<String>,
+    /// Approaches given out in turn, made from the target's tip when missing; default: the
+    /// goal's approaches.
+    #[serde(default)]
+    approaches: Vec<String>,
+    /// The tokens' lifetime (default one day, at most 30 days, never past the caller's).
+    #[schema(minimum = 1)]
+    ttl_seconds: Option<u64>,
+    /// `none` (default), or `generate`: a key pair each, the private key in this answer only.
+    keys: Option<String>,
+    /// Instead of `keys`, one public key per agent (64 hex digits each).
+    #[serde(default)]
+    public_keys: Vec<String>,
+}
+
+/// An agent, ready to start.
+#[derive(Serialize, ToSchema)]
+pub(super) struct AgentKit {
+    #[serde(flatten)]
+    agent: crate::goals::provision::ProvisionedAgent,
+    /// What stock git clones and pushes with (the token in it).
+    clone_url: String,
+    /// `KEY=value` lines to start the agent with.
+    env: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct Provisioned {
+    repo: String,
+    goal: String,
+    agents: Vec<AgentKit>,
+}
+
+/// Provision agents
+///
+/// Creates N agent identities owned by a human, each with an approach of the goal (given out in turn, made when missing) and a token narrowed to read the repository and write only that approach's ref (so: claim, heartbeat, release and push it, and upload attestations), with an expiry; optionally a key pair or a supplied public key each. Returns per agent its clone URL, ref and an environment file. Revoking the caller's token revokes theirs; the goal's end revokes them too. Needs `write` on the repository, and the caller is the owner (or a site admin).
+#[utoipa::path(
+    post,
+    path = "/api/v1/provision",
+    operation_id = "provision",
+    tag = "goals",
+    request_body = ProvisionBody,
+    responses(
+        (status = 201, description = "The agents, with their tokens (and private keys) shown this once", body = Provisioned),
+        (status = 400, description = "A bad count, name, key or lifetime", body = ErrorBody),
+        (status = 401, description = "No token, or one refused", body = ErrorBody),
+        (status = 403, description = "The caller may not write the repository or its approaches' refs, or provision for another owner", body = ErrorBody),
+        (status = 404, description = "No such repository, goal or owner", body = ErrorBody),
+        (status = 409, description = "The goal is closed", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "The JSON is not a provisioning", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub(super) async fn provision(
+    State(app): State<Arc<AppState>>,
+    caller: Caller,
+    client: crate::server::forwarded::Client,
+    ApiJson(body): ApiJson<ProvisionBody>,
+) -> Result<(StatusCode, Json<Provisioned>), ApiError> {
+    blocking(move || {
+        let token = required(&caller)?;
+        let (owner_part, name_part) = body
+            .repo
+            .split_once('/')
+            .ok_or_else(|| ApiError::bad_request("repo is owner/name"))?;
+        let (repo_name, record) = repo_for(&app, Some(token), owner_part, name_part, Op::Write)?;
+        let owner = body.owner.clone().unwrap_or_else(|| token.identity.clone());
+        if !owner.eq_ignore_ascii_case(&token.identity) && !caller.site_admin() {
+            return Err(ApiError::forbidden(format!(
+                "{} may provision agents of its own only",
+                token.identity
+            )));
+        }
+        let keys = match (body.keys.as_deref(), body.public_keys.is_empty()) {
+            (None | Some("none"), true) => crate::goals::provision::Keys::None,
+            (Some("generate"), true) => crate::goals::provision::Keys::Generate,
+            (None, false) => crate::goals::provision::Keys::Supplied(body.public_keys.clone()),
+            (Some(other), true) => {
+                return Err(ApiError::bad_request(format!(
+                    "keys is none or generate, not {other:?}"
+                )));
+            }
+            (Some(_), false) => {
+                return Err(ApiError::bad_request(
+                    "keys and public_keys do not go together",
+                ));
+            }
+        };
+        let state = app.repo_state(record)?;
+        let approaches = if body.approaches.is_empty() {
+            state
+                .repo
+                .meta()
+                .approaches(&body.goal)?
+                .into_iter()
+                .map(|a| a.name)
+                .collect()
+        } else {
+            body.approaches.clone()
+        };
+        // The agents' tokens reach no further than the caller's.
+        for approach in &approaches {
+            caller.may_update(&repo_name, &approach_ref(&body.goal, approach))?;
+        }
+        let mut ttl = std::time::Duration::from_secs(
+            body.ttl_seconds
+                .unwrap_or(crate::goals::provision::DEFAULT_AGENT_TTL.as_secs()),
+        );
+        if let Some(limit) = token.compiled.expires()
+            && let Ok(left) = limit.duration_since(std::time::SystemTime::now())
+        {
+            ttl = ttl.min(left);
+        }
+        let mut parents = token.compiled.parents().to_vec();
+        parents.extend(token.biscuit.revocation_identifiers().into_iter().take(1));
+        let request = crate::goals::provision::ProvisionRequest {
+            repo: repo_name.clone(),
+            goal: body.goal.clone(),
+            owner,
+            count: body.agents,
+            approaches: body.approaches,
+            ttl,
+            keys,
+            parents,
+        };
+        let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
+        let data = super::acting(&app, &caller);
+        let acting = Acting {
+            repo: &state.repo,
+            data: &data,
+            caller: caller.gate_caller(),
+            may_update: &may_update,
+        };
+        let agents = {
+            let _push = state.push_lock();
+            state.with_graph(|graph| {
+                crate::goals::provision::provision(&acting, graph, app.auth.root_key(), &request)
+            })?
+        };
+        let server_url = client.url("");
+        let agents = agents
+            .into_iter()
+            .map(|agent| AgentKit {
+                clone_url: agent.clone_url(&repo_name, &server_url),
+                env: agent.env_file(&repo_name, &body.goal, &server_url),
+                agent,
+            })
+            .collect();
+        Ok((
+            StatusCode::CREATED,
+            Json(Provisioned {
+                repo: repo_name.to_string(),
+                goal: body.goal,
+                agents,
+            }),
+        ))
     })
     .await
 }

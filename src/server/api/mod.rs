@@ -130,6 +130,7 @@ fn documented() -> (Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(goals::release))
         .routes(routes!(goals::promote))
         .routes(routes!(goals::abandon))
+        .routes(routes!(goals::provision))
         .split_for_parts()
 }
 

@@ -373,6 +373,7 @@ impl GoalStore for RedbMeta {
             created_by: actor.identity.clone(),
             created_at: now,
             updated_at: now,
+            provisioned: Vec::new(),
         };
         self.write_in(&txn, GOALS, &record.name, &record)?;
         self.append_event(
@@ -421,6 +422,16 @@ impl GoalStore for RedbMeta {
             approaches.push(decode("approach", name.value(), value.value())?);
         }
         Ok(approaches)
+    }
+
+    fn add_provisioned(&self, goal: &str, ids: &[String], now: u64) -> Result<(), GoalError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        let mut record = self.open_goal_in(&txn, goal, now, "no agents can be provisioned")?;
+        record.provisioned.extend(ids.iter().cloned());
+        record.updated_at = now;
+        self.write_in(&txn, GOALS, goal, &record)?;
+        txn.commit().map_err(|e| self.error(e))?;
+        Ok(())
     }
 
     fn claim_of(&self, goal: &str, approach: &str) -> Result<Option<ClaimRecord>, StoreError> {

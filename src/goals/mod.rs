@@ -10,6 +10,8 @@
 //! (`refs/goals/<goal>/merge/<n>`) for CI to attest, and the next promotion of the same tips
 //! fast-forwards the target to it once it carries the evidence.
 
+pub mod provision;
+
 use bstr::{BString, ByteSlice};
 
 use crate::gate::{
@@ -48,6 +50,10 @@ pub enum GoalOpError {
     #[error("base {0} is not a commit of this repository")]
     BaseNotFound(String),
     #[error(transparent)]
+    Identity(crate::store::IdentityError),
+    #[error("{0}")]
+    Provision(String),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -60,6 +66,8 @@ impl GoalOpError {
             GoalOpError::Merge { error, .. } => error.code(),
             GoalOpError::NotPromotable(_) => "not_promotable",
             GoalOpError::BaseNotFound(_) => "object_not_found",
+            GoalOpError::Identity(e) => e.code(),
+            GoalOpError::Provision(_) => "invalid_provision",
             GoalOpError::Store(e) => e.code(),
         }
     }
@@ -366,6 +374,7 @@ fn land(
     ctx.apply_all(&proposal, segment, write)
         .map_err(goal_store_error)?
         .map_err(GoalOpError::Refused)?;
+    provision::revoke_at_end(acting, &goal.name);
     Ok(Promotion::Landed {
         commit: sha1,
         how,
@@ -428,6 +437,7 @@ pub fn abandon(
         // No refs to move: the goal's end is the whole write.
         repo.commit_goal(None, &[], &acting.caller.actor(), write)
             .map_err(goal_store_error)?;
+        provision::revoke_at_end(acting, goal);
         return Ok(archived);
     }
     let anything = |_: &str| Ok(());
@@ -441,6 +451,7 @@ pub fn abandon(
     ctx.apply_all(&proposal, None, write)
         .map_err(goal_store_error)?
         .map_err(GoalOpError::Refused)?;
+    provision::revoke_at_end(acting, goal);
     Ok(archived)
 }
 
