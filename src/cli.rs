@@ -10,6 +10,7 @@ use serde_json::json;
 
 mod attest;
 mod auth;
+mod goal;
 mod hooks;
 mod pipeline;
 mod policy;
@@ -74,6 +75,13 @@ enum Command {
     /// required attestations), enforced on every path a ref moves by.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Exploration goals: approaches tried in parallel, claims with leases, promotion of
+    /// the winner (docs/goals.md).
+    #[command(subcommand)]
+    Goal(goal::GoalCommand),
+    /// Create a goal's agents: identities owned by a human, each with an approach and a
+    /// token narrowed to its ref; prints their clone URLs (and environment files).
+    Provision(Box<goal::ProvisionArgs>),
     /// Webhooks: add, list, change, remove, and their deliveries (docs/webhooks.md).
     #[command(subcommand)]
     Hook(hooks::HookCommand),
@@ -406,6 +414,8 @@ fn run(cli: Cli, top: &ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Attest(command) => attest::command(&cli.data, command, cli.json)?,
         Command::Policy(command) => policy::command(&cli.data, command, cli.json)?,
         Command::Hook(command) => hooks::command(&cli.data, command, cli.json)?,
+        Command::Goal(command) => goal::command(&cli.data, command, cli.json)?,
+        Command::Provision(args) => goal::provision(&cli.data, *args, cli.json)?,
         Command::Pipeline(command) => return pipeline::command(command, cli.json),
         Command::Watch(watch) => watch::command(&cli.data, watch, cli.json)?,
         Command::Events(command) => watch::events_command(&cli.data, command, cli.json)?,
