@@ -350,13 +350,15 @@ pub(super) fn command(data_path: &Path, command: GoalCommand, json: bool) -> any
             let caller = caller_of(&data, who.identity.as_deref())?;
             let base = base
                 .map(|b| {
-                    Sha1::from_hex(b.as_bytes())
-                        .map_err(|_| user_error("invalid_argument", format!("{b:?} is not a SHA-1")))
+                    Sha1::from_hex(b.as_bytes()).map_err(|_| {
+                        user_error("invalid_argument", format!("{b:?} is not a SHA-1"))
+                    })
                 })
                 .transpose()?;
             let mut graph = CommitGraph::default();
-            let added = crate::goals::add_approach(&acting(&repo, caller), &mut graph, &goal, &name, base)
-                .map_err(op_error)?;
+            let added =
+                crate::goals::add_approach(&acting(&repo, caller), &mut graph, &goal, &name, base)
+                    .map_err(op_error)?;
             if json {
                 print_json(json!({ "approach": added, "ref": added.ref_name() }));
             } else {
@@ -373,7 +375,9 @@ pub(super) fn command(data_path: &Path, command: GoalCommand, json: bool) -> any
             let repo = data.open_repo(&parse_name(&repo)?)?;
             let caller = caller_of(&data, Some(&who.identity))?;
             let ttl = match ttl {
-                Some(text) => super::auth::parse_span("--ttl", &text)?.map(|d| d.as_millis() as u64),
+                Some(text) => {
+                    super::auth::parse_span("--ttl", &text)?.map(|d| d.as_millis() as u64)
+                }
                 None => None,
             };
             let claim = repo
@@ -407,7 +411,10 @@ pub(super) fn command(data_path: &Path, command: GoalCommand, json: bool) -> any
             if json {
                 print_json(json!({ "claim": claim }));
             } else {
-                println!("lease {} renewed until {} ms", claim.lease, claim.expires_at);
+                println!(
+                    "lease {} renewed until {} ms",
+                    claim.lease, claim.expires_at
+                );
             }
         }
         GoalCommand::Release {

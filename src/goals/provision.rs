@@ -158,7 +158,9 @@ pub fn provision(
                 crate::attest::keys::parse_public_key(key)
                     .map_err(|e| invalid(format!("public key {key:?}: {e}")))?;
             }
-            keys.iter().map(|k| Some(k.trim().to_ascii_lowercase())).collect()
+            keys.iter()
+                .map(|k| Some(k.trim().to_ascii_lowercase()))
+                .collect()
         }
     };
     let identities = data.list_identities()?;
@@ -184,8 +186,8 @@ pub fn provision(
     let mut agents = Vec::with_capacity(names.len());
     for (n, name) in names.into_iter().enumerate() {
         let approach = approaches[n % approaches.len()].clone();
-        let identity = new_identity(&name, IdentityKind::Agent, Some(&owner.name))
-            .map_err(identity_error)?;
+        let identity =
+            new_identity(&name, IdentityKind::Agent, Some(&owner.name)).map_err(identity_error)?;
         let added = data.add_identity(&identity).map_err(identity_error)?;
         let (public_key, secret_key) = match (&request.keys, &public_keys[n]) {
             (Keys::Generate, _) => {

@@ -262,12 +262,17 @@ fn every_change_and_refusal_is_an_event_in_order() {
 }
 
 /// A Server-Sent Events connection read frame by frame.
-struct Stream {
+pub(crate) struct Stream {
     reader: std::io::BufReader<std::net::TcpStream>,
 }
 
 impl Stream {
-    fn open(server: &Server, path: &str, token: &str, last_event_id: Option<u64>) -> (u16, Stream) {
+    pub(crate) fn open(
+        server: &Server,
+        path: &str,
+        token: &str,
+        last_event_id: Option<u64>,
+    ) -> (u16, Stream) {
         use std::io::{BufRead, Write};
         let mut tcp = std::net::TcpStream::connect(server.addr()).unwrap();
         tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
@@ -295,7 +300,7 @@ impl Stream {
 
     /// The next event: (id, type, data), skipping keep-alive comments; `None` when the
     /// server ended the stream.
-    fn next(&mut self) -> Option<(u64, String, Value)> {
+    pub(crate) fn next(&mut self) -> Option<(u64, String, Value)> {
         use std::io::BufRead;
         let (mut id, mut kind, mut data) = (None, String::new(), String::new());
         loop {

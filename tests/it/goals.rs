@@ -537,3 +537,372 @@ fn merges_land_at_once_without_demanded_evidence_and_abandoned_goals_archive_eve
         events.body
     );
 }
+
+/// One provisioned agent as the test drives it: its kit from `POST /api/v1/provision`.
+#[derive(Clone)]
+struct Agent {
+    identity: String,
+    approach: String,
+    token: String,
+    clone_url: String,
+    work: std::path::PathBuf,
+}
+
+impl Agent {
+    fn claim(&self, w: &World) -> Answer {
+        claim(w, &self.token, "race", &self.approach, 5_000)
+    }
+
+    fn heartbeat(&self, w: &World, lease: u64) -> Answer {
+        lease_call(w, &self.token, "race", &self.approach, "heartbeat", lease)
+    }
+
+    /// Clones with its URL (stock git), commits `file`, pushes to its approach with `lease`.
+    fn work_and_push(&self, file: &str, content: &str, lease: u64) -> (bool, String, String) {
+        if !self.work.exists() {
+            git(
+                self.work.parent().unwrap(),
+                &["clone", "-q", &self.clone_url, self.work.to_str().unwrap()],
+            );
+            git(&self.work, &["config", "user.name", &self.identity]);
+            git(
+                &self.work,
+                &[
+                    "config",
+                    "user.email",
+                    &format!("{}@example.com", self.identity),
+                ],
+            );
+            git(
+                &self.work,
+                &[
+                    "fetch",
+                    "-q",
+                    "origin",
+                    &format!("refs/goals/race/{}", self.approach),
+                ],
+            );
+            git(&self.work, &["checkout", "-q", "--detach", "FETCH_HEAD"]);
+        }
+        commit_file(
+            &self.work,
+            file,
+            content,
+            &format!("{}: {file}", self.identity),
+        );
+        let head = git(&self.work, &["rev-parse", "HEAD"]).trim().to_owned();
+        let (ok, stderr) = push_approach(&self.work, "origin", "race", &self.approach, Some(lease));
+        (ok, stderr, head)
+    }
+}
+
+/// The issue's scenario end to end, with stock git against a real server: a goal with three
+/// approaches and five provisioned agents working in parallel threads.
+#[test]
+fn five_provisioned_agents_race_for_three_approaches_with_stock_git() {
+    let w = World::new();
+    let alice = w.forge.write_token("alice", "alice/app");
+    let start = head_of(&w, "refs/heads/main");
+    let created = rest(
+        &w,
+        "POST",
+        "/api/v1/repos/alice/app/goals",
+        &alice,
+        Some(&format!(
+            r#"{{"name": "race", "title": "Make it fast", "required": {PASSED_BY_CI}, "max_approaches": 3}}"#
+        )),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    // Everything the goal's repository tells, from here on, on one stream.
+    let (status, mut stream) = crate::events::Stream::open(
+        &w.server,
+        "/api/v1/repos/alice/app/events/stream",
+        &alice,
+        None,
+    );
+    assert_eq!(status, 200);
+
+    let provisioned = rest(
+        &w,
+        "POST",
+        "/api/v1/provision",
+        &alice,
+        Some(
+            r#"{"repo": "alice/app", "goal": "race", "agents": 5, "approaches": ["a", "b", "c"], "keys": "generate", "ttl_seconds": 3600}"#,
+        ),
+    );
+    assert_eq!(provisioned.status, 201, "{}", provisioned.body);
+    let kits = provisioned.body["agents"].as_array().unwrap();
+    assert_eq!(kits.len(), 5);
+    let agents: Vec<Agent> = kits
+        .iter()
+        .map(|kit| {
+            let identity = kit["identity"].as_str().unwrap().to_owned();
+            assert_eq!(
+                kit["ref"],
+                format!("refs/goals/race/{}", kit["approach"].as_str().unwrap())
+            );
+            assert_eq!(kit["secret_key"].as_str().unwrap().len(), 64);
+            let env = kit["env"].as_str().unwrap();
+            assert!(
+                env.contains(&format!("FORGE_TOKEN={}\n", kit["token"].as_str().unwrap())),
+                "{env}"
+            );
+            assert!(
+                env.contains(&format!("FORGE_REF={}\n", kit["ref"].as_str().unwrap())),
+                "{env}"
+            );
+            Agent {
+                work: w.tmp.path().join(&identity),
+                identity,
+                approach: kit["approach"].as_str().unwrap().to_owned(),
+                token: kit["token"].as_str().unwrap().to_owned(),
+                clone_url: kit["clone_url"].as_str().unwrap().to_owned(),
+            }
+        })
+        .collect();
+    let approaches: Vec<&str> = agents.iter().map(|a| a.approach.as_str()).collect();
+    assert_eq!(approaches, ["a", "b", "c", "a", "b"]);
+    let names: Vec<&str> = agents.iter().map(|a| a.identity.as_str()).collect();
+    assert_eq!(names, ["race-1", "race-2", "race-3", "race-4", "race-5"]);
+    let identity = rest(&w, "GET", "/api/v1/identities/race-4", &alice, None);
+    assert_eq!(identity.body["owner"], "alice", "{}", identity.body);
+    // A token narrowed to its approach: no other ref, no fourth approach (the goal's bound).
+    let (ok, stderr) = try_git(
+        &w.work,
+        &[
+            "push",
+            "-q",
+            &agents[0].clone_url,
+            &format!("{start}:refs/heads/mine"),
+        ],
+    );
+    assert!(!ok && stderr.contains("not allowed by token"), "{stderr}");
+    assert_error(
+        &claim(&w, &agents[0].token, "race", "b", 5_000),
+        403,
+        "ref_not_permitted",
+        "not allowed by token",
+    );
+    assert_error(
+        &rest(
+            &w,
+            "POST",
+            &format!("{}/approaches", goal_path("race")),
+            &alice,
+            Some(r#"{"name": "d"}"#),
+        ),
+        409,
+        "too_many_approaches",
+        "goal race has its 3 approaches already",
+    );
+
+    // Claim races: all five at once; of each pair on one approach, exactly one wins.
+    let barrier = std::sync::Barrier::new(5);
+    let claims: Vec<Answer> = std::thread::scope(|scope| {
+        let handles: Vec<_> = agents
+            .iter()
+            .map(|agent| {
+                let (w, barrier) = (&w, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    agent.claim(w)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut holders: std::collections::BTreeMap<&str, (usize, u64)> = Default::default();
+    for (n, answer) in claims.iter().enumerate() {
+        match answer.status {
+            201 => {
+                let previous = holders.insert(
+                    agents[n].approach.as_str(),
+                    (n, answer.body["lease"].as_u64().unwrap()),
+                );
+                assert!(previous.is_none(), "two holders of {}", agents[n].approach);
+            }
+            409 => assert_eq!(answer.body["error"]["code"], "approach_claimed"),
+            other => panic!("claim answered {other}: {}", answer.body),
+        }
+    }
+    assert_eq!(holders.len(), 3, "one winner per approach");
+    let waiting: Vec<usize> = (0..5)
+        .filter(|n| !holders.values().any(|(h, _)| h == n))
+        .collect();
+    assert_eq!(waiting.len(), 2);
+
+    // The holders work in parallel: clone, commit, push with their leases.
+    let pushed: Vec<(String, (bool, String, String))> = std::thread::scope(|scope| {
+        let handles: Vec<_> = holders
+            .iter()
+            .map(|(approach, (n, lease))| {
+                let agent = &agents[*n];
+                let file = match *approach {
+                    // b changes what main will change too: it will conflict.
+                    "b" => "a.txt",
+                    other => Box::leak(format!("{other}-work.txt").into_boxed_str()),
+                };
+                scope.spawn(move || {
+                    (
+                        approach.to_string(),
+                        agent.work_and_push(file, &format!("{approach}\n"), *lease),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut tips = std::collections::BTreeMap::new();
+    for (approach, (ok, stderr, head)) in pushed {
+        assert!(ok, "{approach}: {stderr}");
+        assert_eq!(head_of(&w, &format!("refs/goals/race/{approach}")), head);
+        tips.insert(approach, head);
+    }
+
+    // Heartbeats keep every claim past its 5 s TTL, while the waiting agents keep trying.
+    let start_beats = std::time::Instant::now();
+    while start_beats.elapsed() < std::time::Duration::from_millis(7_500) {
+        for (n, lease) in holders.values() {
+            let renewed = agents[*n].heartbeat(&w, *lease);
+            assert_eq!(renewed.status, 200, "{}", renewed.body);
+        }
+        for n in &waiting {
+            assert_error(&agents[*n].claim(&w), 409, "approach_claimed", "claimed by");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1_200));
+    }
+    // The holder of a stops heartbeating; its claim lapses and a's other agent takes over.
+    let (stale, stale_lease) = holders["a"];
+    let taker = if stale == 0 { 3 } else { 0 };
+    std::thread::sleep(std::time::Duration::from_millis(5_300));
+    let taken = agents[taker].claim(&w);
+    assert_eq!(taken.status, 201, "{}", taken.body);
+    let new_lease = taken.body["lease"].as_u64().unwrap();
+    assert!(new_lease > stale_lease);
+    // The stale agent comes back: refused with the lease reason, nothing of it lands.
+    let (ok, stderr, _) = agents[stale].work_and_push("a-late.txt", "late\n", stale_lease);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "claim lease {stale_lease} on approach a is not current (holder {}, lease {new_lease})",
+            agents[taker].identity
+        )),
+        "{stderr}"
+    );
+    assert_eq!(head_of(&w, "refs/goals/race/a"), tips["a"]);
+    // The new holder builds on what a holds.
+    git(
+        w.tmp.path(),
+        &[
+            "clone",
+            "-q",
+            &agents[taker].clone_url,
+            agents[taker].work.to_str().unwrap(),
+        ],
+    );
+    git(
+        &agents[taker].work,
+        &["fetch", "-q", "origin", "refs/goals/race/a"],
+    );
+    git(
+        &agents[taker].work,
+        &["checkout", "-q", "--detach", "FETCH_HEAD"],
+    );
+    git(&agents[taker].work, &["config", "user.name", "taker"]);
+    git(
+        &agents[taker].work,
+        &["config", "user.email", "taker@example.com"],
+    );
+    let (ok, stderr, a_tip) = agents[taker].work_and_push("a2.txt", "more\n", new_lease);
+    assert!(ok, "{stderr}");
+    assert_eq!(head_of(&w, "refs/goals/race/a"), a_tip);
+
+    // Promotion: c lacks the evidence; main moves on; b conflicts; a merges through the queue.
+    assert_error(
+        &promote(&w, &alice, "race", "c"),
+        422,
+        "goal_evidence_missing",
+        &format!("on {}; found 0", tips["c"]),
+    );
+    git(&w.work, &["checkout", "-q", "--detach", &start]);
+    commit_file(&w.work, "a.txt", "main's own\n", "main moves on");
+    let moved = git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned();
+    git(
+        &w.work,
+        &["push", "-q", &w.url("alice"), "HEAD:refs/heads/main"],
+    );
+    assert_error(
+        &promote(&w, &alice, "race", "b"),
+        409,
+        "merge_conflict",
+        "conflicts in a.txt",
+    );
+    let queued = promote(&w, &alice, "race", "a");
+    assert_eq!(queued.status, 202, "{}", queued.body);
+    let merge = queued.body["commit"].as_str().unwrap().to_owned();
+    // CI (ci-bot) attests the queued merge; promotion then fast-forwards main to it.
+    w.upload("ci-bot", &w.passed("ci-bot", &merge));
+    let landed = promote(&w, &alice, "race", "a");
+    assert_eq!(landed.status, 200, "{}", landed.body);
+    assert_eq!(landed.body["how"], "merge_queue");
+    assert_eq!(head_of(&w, "refs/heads/main"), merge);
+    let clone = w.tmp.path().join("final");
+    git(
+        w.tmp.path(),
+        &[
+            "clone",
+            "-q",
+            &w.server.repo_url("alice/app"),
+            clone.to_str().unwrap(),
+        ],
+    );
+    common::assert_fsck_clean(&clone.join(".git"));
+    let expected = git(&clone, &["merge-tree", "--write-tree", &moved, &a_tip]);
+    assert_eq!(
+        git(&clone, &["rev-parse", "HEAD^{tree}"]).trim(),
+        expected.trim()
+    );
+    // The goal's end revoked the agents' tokens.
+    let (ok, stderr) = try_git(&w.work, &["ls-remote", &agents[2].clone_url]);
+    assert!(!ok, "{stderr}");
+
+    // The stream told all of it, in order.
+    let mut seen: Vec<(u64, String, Value)> = Vec::new();
+    while !seen.iter().any(|(_, kind, _)| kind == "goal.promoted") {
+        seen.push(stream.next().expect("the stream ended early"));
+    }
+    assert!(seen.windows(2).all(|p| p[0].0 < p[1].0), "in order");
+    let kinds: Vec<&str> = seen.iter().map(|(_, k, _)| k.as_str()).collect();
+    let position = |kind: &str, from: usize| {
+        kinds[from..]
+            .iter()
+            .position(|k| *k == kind)
+            .map(|p| p + from)
+            .unwrap_or_else(|| panic!("no {kind} after {from} in {kinds:?}"))
+    };
+    let created = position("approach.created", 0);
+    let first_claim = position("claim.taken", created);
+    let takeover = (first_claim + 1..kinds.len())
+        .filter(|i| kinds[*i] == "claim.taken")
+        .nth(2)
+        .expect("three claims and a takeover");
+    let refused = position("ref.refused", takeover);
+    let queued = position("goal.merge_queued", refused);
+    let attested = position("attestation.added", queued);
+    let promoted = position("goal.promoted", attested);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "approach.created").count(),
+        3
+    );
+    assert_eq!(kinds.iter().filter(|k| **k == "claim.taken").count(), 4);
+    assert_eq!(
+        seen[refused].2["data"]["code"], "claim_lost",
+        "{:?}",
+        seen[refused]
+    );
+    assert_eq!(seen[promoted].2["data"]["winner"], "a");
+    assert_eq!(seen[promoted].2["data"]["commit"], merge.as_str());
+}
+
+use serde_json::Value;
