@@ -146,6 +146,21 @@ fn remote_ref(w: &World, name: &str) -> Option<String> {
         .map(|l| l[..40].to_owned())
 }
 
+/// A ref's commit as REST reads it (faster than `git ls-remote`, for the stress test).
+fn rest_ref(w: &World, token: &str, name: &str) -> Option<String> {
+    let answer = rest(
+        w,
+        "GET",
+        &format!(
+            "/api/v1/repos/alice/app/refs/{}",
+            name.trim_start_matches("refs/").replace('/', "%2F")
+        ),
+        token,
+        None,
+    );
+    answer.body["sha1"].as_str().map(str::to_owned)
+}
+
 fn add_agent(w: &World, name: &str) -> String {
     w.forge.ok(&[
         "identity", "add", name, "--kind", "agent", "--owner", "alice",
@@ -906,3 +921,433 @@ fn five_provisioned_agents_race_for_three_approaches_with_stock_git() {
 }
 
 use serde_json::Value;
+
+/// A small deterministic generator (xorshift), seeded per run and printed on failure.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// A REST ref update `old → new` of `name`, with the lease in `Forge-Claim` when given.
+fn move_ref(w: &World, token: &str, name: &str, old: &str, new: &str, lease: Option<u64>) -> u16 {
+    move_ref_answer(w, token, name, old, new, lease).0
+}
+
+/// `move_ref`'s status and error code.
+fn move_ref_answer(
+    w: &World,
+    token: &str,
+    name: &str,
+    old: &str,
+    new: &str,
+    lease: Option<u64>,
+) -> (u16, String) {
+    let body = format!(r#"{{"ref": "{name}", "old": "{old}", "new": "{new}"}}"#);
+    let header = lease.map_or(String::new(), |l| format!("Forge-Claim: {l}\r\n"));
+    let answer = common::raw_http(
+        &w.server.addr(),
+        format!(
+            "POST /api/v1/repos/alice/app/refs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n{header}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    (
+        answer.status,
+        body["error"]["code"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// What an agent saw succeed, with the server's times.
+#[derive(Debug, Clone)]
+enum Seen {
+    Claimed {
+        approach: String,
+        lease: u64,
+        holder: String,
+        claimed_at: u64,
+        expires_at: u64,
+    },
+    Renewed {
+        lease: u64,
+        expires_at: u64,
+    },
+    Released {
+        lease: u64,
+    },
+    Moved {
+        approach: String,
+    },
+}
+
+/// Random interleavings of claim, heartbeat, release, fenced ref updates (with the current
+/// lease, a stale one, or none), pauses longer than the TTL and a promotion, by four agents
+/// and a promoter at once. Afterwards, from the answers and the event log: no approach ever
+/// had two live holders, every accepted update is in the ref's history (none lost), every
+/// update of a claimed approach came from its live holder, and the target moved only by
+/// the promotion, once.
+#[test]
+fn claims_and_promotions_hold_their_invariants_under_random_interleavings() {
+    let seed = std::env::var("FORGE_STRESS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| forge::store::goals::now_ms() | 1);
+    eprintln!("stress seed {seed} (FORGE_STRESS_SEED to repeat)");
+    let w = World::new();
+    let alice = w.forge.write_token("alice", "alice/app");
+    let start = head_of(&w, "refs/heads/main");
+    // A pool of commits the agents move their approaches between.
+    let mut pool = Vec::new();
+    for n in 0..24 {
+        commit_file(
+            &w.work,
+            &format!("pool-{n}.txt"),
+            format!("{n}\n"),
+            &format!("pool {n}"),
+        );
+        pool.push(git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned());
+    }
+    git(
+        &w.work,
+        &["push", "-q", &w.url("alice"), "HEAD:refs/heads/pool"],
+    );
+    let agents: Vec<(String, String)> = (1..=4)
+        .map(|n| {
+            let name = format!("stress-bot-{n}");
+            let token = add_agent(&w, &name);
+            (name, token)
+        })
+        .collect();
+    for round in 0..2u64 {
+        let goal = format!("stress-{round}");
+        create_goal(&w, &alice, &goal, "[]", &["p", "q"]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+        let seen: Vec<Seen> = std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            for (n, (name, token)) in agents.iter().enumerate() {
+                let (w, goal, pool) = (&w, &goal, &pool);
+                let mut dice = Dice(seed ^ ((round + 1) << 32) ^ (n as u64 + 1) * 0x9e37_79b9);
+                handles.push(scope.spawn(move || {
+                    let mut seen = Vec::new();
+                    let mut held: Option<(String, u64)> = None;
+                    let mut stale: Option<u64> = None;
+                    // The first agent takes p and sleeps past its TTL at once: the others
+                    // take p over meanwhile, and its writes with the old lease must fail.
+                    let mut sleeper = n == 0;
+                    let mut stale_answers = Vec::new();
+                    if !sleeper {
+                        // The sleeper claims first.
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                    }
+                    while std::time::Instant::now() < deadline {
+                        if sleeper && held.is_some() {
+                            sleeper = false;
+                            let (on, lease) = held.clone().unwrap();
+                            std::thread::sleep(std::time::Duration::from_millis(5_100));
+                            // Lapsed: wait (a little) for another agent to take it over.
+                            for _ in 0..20 {
+                                let shown = rest(w, "GET", &goal_path(goal), token, None);
+                                let taken = shown.body["approaches"]
+                                    .as_array()
+                                    .into_iter()
+                                    .flatten()
+                                    .any(|a| {
+                                        a["name"] == on.as_str()
+                                            && a["claim"]["holder"]
+                                                .as_str()
+                                                .is_some_and(|h| h != name.as_str())
+                                    });
+                                if taken {
+                                    break;
+                                }
+                                std::thread::sleep(std::time::Duration::from_millis(50));
+                            }
+                            let name = format!("refs/goals/{goal}/{on}");
+                            // Until an answer other than a lost compare-and-swap.
+                            for _ in 0..20 {
+                                let Some(old) = rest_ref(w, token, &name) else {
+                                    break;
+                                };
+                                let new = pool.iter().find(|c| **c != old).unwrap();
+                                let (status, code) =
+                                    move_ref_answer(w, token, &name, &old, new, Some(lease));
+                                if status == 200 {
+                                    seen.push(Seen::Moved {
+                                        approach: on.clone(),
+                                    });
+                                }
+                                if code != "ref_changed" {
+                                    stale_answers.push(code);
+                                    break;
+                                }
+                            }
+                        }
+                        let approach = if sleeper || dice.below(2) == 0 {
+                            "p"
+                        } else {
+                            "q"
+                        };
+                        match if sleeper { 0 } else { dice.below(10) } {
+                            0..=2 => {
+                                let answer = claim(w, token, goal, approach, 5_000);
+                                if answer.status == 201 {
+                                    let b = &answer.body;
+                                    seen.push(Seen::Claimed {
+                                        approach: approach.to_owned(),
+                                        lease: b["lease"].as_u64().unwrap(),
+                                        holder: name.clone(),
+                                        claimed_at: b["claimed_at"].as_u64().unwrap(),
+                                        expires_at: b["expires_at"].as_u64().unwrap(),
+                                    });
+                                    stale = held.as_ref().map(|h| h.1);
+                                    held =
+                                        Some((approach.to_owned(), b["lease"].as_u64().unwrap()));
+                                }
+                            }
+                            3..=4 => {
+                                if let Some((on, lease)) = &held {
+                                    let answer =
+                                        lease_call(w, token, goal, on, "heartbeat", *lease);
+                                    if answer.status == 200 {
+                                        seen.push(Seen::Renewed {
+                                            lease: *lease,
+                                            expires_at: answer.body["expires_at"].as_u64().unwrap(),
+                                        });
+                                    }
+                                }
+                            }
+                            5 => {
+                                if let Some((on, lease)) = held.take() {
+                                    let answer = lease_call(w, token, goal, &on, "release", lease);
+                                    if answer.status == 200 {
+                                        seen.push(Seen::Released { lease });
+                                    }
+                                }
+                            }
+                            6..=8 => {
+                                let on = held.as_ref().map_or(approach.to_owned(), |h| h.0.clone());
+                                let name = format!("refs/goals/{goal}/{on}");
+                                let Some(old) = rest_ref(w, token, &name) else {
+                                    continue;
+                                };
+                                let new = &pool[dice.below(pool.len() as u64) as usize];
+                                if *new == old {
+                                    continue;
+                                }
+                                let lease = match dice.below(4) {
+                                    0 => None,
+                                    1 => stale,
+                                    _ => held.as_ref().map(|h| h.1),
+                                };
+                                if move_ref(w, token, &name, &old, new, lease) == 200 {
+                                    seen.push(Seen::Moved { approach: on });
+                                }
+                            }
+                            _ => {
+                                // A pause: long enough, sometimes, for the claim to lapse;
+                                // back from it, the agent writes at once with the lease it
+                                // had (another may hold the approach now).
+                                let long = dice.below(3) == 0;
+                                let pause = if long { 5_500 } else { 150 };
+                                std::thread::sleep(std::time::Duration::from_millis(pause));
+                                if let (true, Some((on, lease))) = (long, &held) {
+                                    let name = format!("refs/goals/{goal}/{on}");
+                                    let Some(old) = rest_ref(w, token, &name) else {
+                                        continue;
+                                    };
+                                    let new = &pool[dice.below(pool.len() as u64) as usize];
+                                    if *new != old
+                                        && move_ref(w, token, &name, &old, new, Some(*lease)) == 200
+                                    {
+                                        seen.push(Seen::Moved {
+                                            approach: on.clone(),
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if n == 0 {
+                        assert_eq!(
+                            stale_answers,
+                            ["claim_lost"],
+                            "seed {seed}: the sleeper's write with its lapsed lease"
+                        );
+                    }
+                    seen
+                }));
+            }
+            let (w, goal, alice) = (&w, &goal, &alice);
+            let mut dice = Dice(seed ^ 0x5151 ^ round);
+            scope.spawn(move || {
+                // After the sleeper's stale write (at about 5.9 s).
+                std::thread::sleep(std::time::Duration::from_millis(6_500 + dice.below(1_200)));
+                let approach = if dice.below(2) == 0 { "p" } else { "q" };
+                let answer = promote(w, alice, goal, approach);
+                assert_eq!(answer.status, 200, "seed {seed}: {}", answer.body);
+            });
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        check_stress_round(&w, &alice, &goal, &seen, seed);
+    }
+    // The target moved only by the promotions, once per goal.
+    let events = rest(
+        &w,
+        "GET",
+        "/api/v1/repos/alice/app/events?type=ref.updated&limit=1000",
+        &alice,
+        None,
+    );
+    let main: Vec<&Value> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["ref"] == "refs/heads/main")
+        .collect();
+    let vias: Vec<&str> = main
+        .iter()
+        .map(|e| e["data"]["via"].as_str().unwrap())
+        .collect();
+    assert_eq!(vias, ["push", "promotion", "promotion"], "seed {seed}");
+    assert_ne!(head_of(&w, "refs/heads/main"), start);
+}
+
+fn check_stress_round(w: &World, alice: &str, goal: &str, seen: &[Seen], seed: u64) {
+    let fail = |what: String| panic!("seed {seed}, goal {goal}: {what}");
+    // The last known end of each claim (its heartbeats moved it), and whether it was released.
+    let mut claims: Vec<(String, u64, String, u64, u64, bool)> = Vec::new();
+    for s in seen {
+        if let Seen::Claimed {
+            approach,
+            lease,
+            holder,
+            claimed_at,
+            expires_at,
+        } = s
+        {
+            claims.push((
+                approach.clone(),
+                *lease,
+                holder.clone(),
+                *claimed_at,
+                *expires_at,
+                false,
+            ));
+        }
+    }
+    for s in seen {
+        match s {
+            Seen::Renewed { lease, expires_at } => {
+                let c = claims.iter_mut().find(|c| c.1 == *lease).unwrap();
+                c.4 = c.4.max(*expires_at);
+            }
+            Seen::Released { lease } => claims.iter_mut().find(|c| c.1 == *lease).unwrap().5 = true,
+            _ => {}
+        }
+    }
+    claims.sort_by_key(|c| c.1);
+    let leases: Vec<u64> = claims.iter().map(|c| c.1).collect();
+    let mut unique = leases.clone();
+    unique.dedup();
+    if unique != leases {
+        fail(format!("a lease given twice: {leases:?}"));
+    }
+    for approach in ["p", "q"] {
+        let on: Vec<_> = claims.iter().filter(|c| c.0 == approach).collect();
+        for pair in on.windows(2) {
+            let (before, after) = (pair[0], pair[1]);
+            if !before.5 && after.3 < before.4 {
+                fail(format!(
+                    "two holders of {approach}: lease {} live until {} ms, lease {} taken at {} ms",
+                    before.1, before.4, after.1, after.3
+                ));
+            }
+        }
+    }
+    // The event log: every accepted update of an approach, chained (none lost), each by the
+    // live holder when the approach was claimed.
+    let events = rest(
+        w,
+        "GET",
+        &format!(
+            "/api/v1/repos/alice/app/events?type=ref.updated,claim.taken,claim.released,claim.ended,goal.promoted&limit=1000"
+        ),
+        alice,
+        None,
+    );
+    let items = events.body["items"].as_array().unwrap();
+    for approach in ["p", "q"] {
+        let name = format!("refs/goals/{goal}/{approach}");
+        let mut tip: Option<String> = None;
+        let mut accepted = 0;
+        let mut holder: Option<(u64, String)> = None;
+        for event in items {
+            let data = &event["data"];
+            match event["type"].as_str().unwrap() {
+                "claim.taken" if data["goal"] == goal && data["approach"] == approach => {
+                    holder = Some((
+                        data["lease"].as_u64().unwrap(),
+                        data["holder"].as_str().unwrap().to_owned(),
+                    ));
+                }
+                "claim.released" | "claim.ended"
+                    if data["goal"] == goal && data["approach"] == approach =>
+                {
+                    holder = None;
+                }
+                "ref.updated" if data["ref"] == name.as_str() => {
+                    if let Some(before) = &tip
+                        && data["before"] != before.as_str()
+                    {
+                        fail(format!(
+                            "{name} moved from {} though it was at {before}",
+                            data["before"]
+                        ));
+                    }
+                    tip = data["after"].as_str().map(str::to_owned);
+                    // The approach's creation, and the promotion's archiving, are not agents'.
+                    if data["via"] != "rest" || data["created"] == true {
+                        continue;
+                    }
+                    accepted += 1;
+                    if let Some((lease, who)) = &holder {
+                        let end = claims.iter().find(|c| c.1 == *lease).map_or(0, |c| c.4);
+                        let at = event["at"].as_u64().unwrap();
+                        if at < end && event["actor"]["identity"] != who.as_str() {
+                            fail(format!(
+                                "{} moved {name} while {who} held it (lease {lease}, live until {end}, update at {at})",
+                                event["actor"]["identity"]
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let answered = seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Moved { approach: a } if a == approach))
+            .count();
+        if accepted != answered {
+            fail(format!(
+                "{answered} updates of {name} answered 200, {accepted} in its history"
+            ));
+        }
+    }
+    let shown = rest(w, "GET", &goal_path(goal), alice, None);
+    assert_eq!(
+        shown.body["goal"]["state"], "promoted",
+        "seed {seed}: {}",
+        shown.body
+    );
+}

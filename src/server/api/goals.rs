@@ -134,6 +134,8 @@ pub(super) struct ClaimView {
     lease: u64,
     holder: String,
     ttl_ms: u64,
+    /// Server time (ms since the epoch) it was taken at.
+    claimed_at: u64,
     /// Server time (ms since the epoch) at which it lapses unless renewed.
     expires_at: u64,
     heartbeats: u64,
@@ -150,6 +152,7 @@ impl From<ClaimRecord> for ClaimView {
             lease: claim.lease,
             holder: claim.holder,
             ttl_ms: claim.ttl_ms,
+            claimed_at: claim.claimed_at,
             expires_at: claim.expires_at,
             heartbeats: claim.heartbeats,
         }
