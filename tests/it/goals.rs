@@ -1351,3 +1351,164 @@ fn check_stress_round(w: &World, alice: &str, goal: &str, seen: &[Seen], seed: u
         shown.body
     );
 }
+
+/// The `--json` error a failing forge command prints: `{code, message}`.
+fn fails_json(forge: &common::Forge, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = forge.run(&all);
+    assert!(!out.status.success(), "forge {args:?} should fail");
+    serde_json::from_slice::<Value>(&out.stdout).expect("a JSON error")["error"].clone()
+}
+
+/// The operator's `forge goal` and `forge provision`, with `--json`, on the data directory
+/// a server is serving: what they do is what REST and stock git see.
+#[test]
+fn the_goal_commands_drive_a_goal_from_the_data_directory() {
+    let w = World::new();
+    let f = &w.forge;
+    let created = f.json(&[
+        "goal",
+        "create",
+        "alice/app",
+        "cli",
+        "--title",
+        "By hand",
+        "--require",
+        "test-result",
+        "--signers",
+        "ci-bot",
+        "--result",
+        "PASSED",
+        "--as",
+        "alice",
+    ]);
+    assert_eq!(created["goal"]["target"], "refs/heads/main");
+    assert_eq!(created["goal"]["created_by"], "alice");
+    assert_eq!(
+        created["goal"]["required"][0]["predicate_type"],
+        "https://in-toto.io/attestation/test-result/v0.1"
+    );
+    let added = f.json(&["goal", "approach", "alice/app", "cli", "one"]);
+    assert_eq!(added["ref"], "refs/goals/cli/one");
+    let refused = fails_json(f, &["goal", "approach", "alice/app", "cli", "merge"]);
+    assert_eq!(refused["code"], "invalid_goal");
+    assert!(
+        refused["message"].as_str().unwrap().contains("reserved"),
+        "{refused}"
+    );
+    let env_dir = w.tmp.path().join("agents");
+    let kits = f.json(&[
+        "provision",
+        "alice/app",
+        "cli",
+        "--owner",
+        "alice",
+        "--agents",
+        "2",
+        "--approaches",
+        "one,two",
+        "--url",
+        &w.server.url,
+        "--env-dir",
+        env_dir.to_str().unwrap(),
+    ]);
+    let agents = kits["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 2);
+    assert_eq!(agents[1]["agent"]["ref"], "refs/goals/cli/two");
+    let env = std::fs::read_to_string(env_dir.join("cli-2.env")).unwrap();
+    assert!(env.contains("FORGE_REF=refs/goals/cli/two\n"), "{env}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env_dir.join("cli-2.env"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The agent claims through REST, the operator renews and releases on its behalf.
+    let clone_url = agents[1]["clone_url"].as_str().unwrap();
+    let token = agents[1]["agent"]["token"].as_str().unwrap();
+    let taken = claim(&w, token, "cli", "two", 60_000);
+    assert_eq!(taken.status, 201, "{}", taken.body);
+    let lease = taken.body["lease"].as_u64().unwrap().to_string();
+    let shown = f.json(&["goal", "show", "alice/app", "cli"]);
+    assert_eq!(shown["approaches"][1]["claim"]["holder"], "cli-2");
+    let renewed = f.json(&[
+        "goal",
+        "heartbeat",
+        "alice/app",
+        "cli",
+        "two",
+        "--lease",
+        &lease,
+        "--as",
+        "cli-2",
+    ]);
+    assert_eq!(renewed["claim"]["heartbeats"], 1);
+    let stranger = fails_json(
+        f,
+        &[
+            "goal",
+            "heartbeat",
+            "alice/app",
+            "cli",
+            "two",
+            "--lease",
+            &lease,
+            "--as",
+            "bob",
+        ],
+    );
+    assert_eq!(stranger["code"], "claim_lost", "{stranger}");
+    commit_file(&w.work, "two.txt", "two\n", "two");
+    let tip = git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned();
+    let (ok, stderr) = push_approach(
+        &w.work,
+        clone_url,
+        "cli",
+        "two",
+        taken.body["lease"].as_u64(),
+    );
+    assert!(ok, "{stderr}");
+    f.json(&[
+        "goal",
+        "release",
+        "alice/app",
+        "cli",
+        "two",
+        "--lease",
+        &lease,
+        "--as",
+        "cli-2",
+    ]);
+    // Promotion by hand demands the goal's evidence as REST's does.
+    let missing = fails_json(f, &["goal", "promote", "alice/app", "cli", "two"]);
+    assert_eq!(missing["code"], "goal_evidence_missing");
+    assert!(
+        missing["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("FORGE-G001"),
+        "{missing}"
+    );
+    w.upload("ci-bot", &w.passed("ci-bot", &tip));
+    let landed = f.json(&[
+        "goal",
+        "promote",
+        "alice/app",
+        "cli",
+        "two",
+        "--as",
+        "alice",
+    ]);
+    assert_eq!(landed["state"], "landed");
+    assert_eq!(landed["how"], "fast_forward");
+    assert_eq!(head_of(&w, "refs/heads/main"), tip);
+    let listed = f.json(&["goal", "list", "alice/app"]);
+    assert_eq!(listed["goals"][0]["state"], "promoted");
+    assert_eq!(listed["goals"][0]["winner"], "two");
+    // The goal's end revoked the agents' tokens.
+    let (ok, _) = try_git(&w.work, &["ls-remote", clone_url]);
+    assert!(!ok);
+    let again = fails_json(f, &["goal", "abandon", "alice/app", "cli"]);
+    assert_eq!(again["code"], "goal_closed");
+}
