@@ -23,6 +23,9 @@ use crate::store::goals::{
 };
 use crate::store::policy::RequiredAttestation;
 
+/// The longest time budget a goal may have: ten years.
+const MAX_TIME_BUDGET_MS: u64 = 315_360_000_000;
+
 impl From<GoalError> for ApiError {
     fn from(error: GoalError) -> ApiError {
         let status = match &error {
@@ -194,7 +197,9 @@ pub(super) struct GoalList {
 #[serde(deny_unknown_fields)]
 pub(super) struct NewGoalBody {
     /// Unique in the repository: 1 to 64 of `a-z 0-9 - _ .`.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     name: String,
+    #[schema(min_length = 1, max_length = 256)]
     title: String,
     #[serde(default)]
     description: String,
@@ -206,8 +211,9 @@ pub(super) struct NewGoalBody {
     required: Vec<RequiredAttestation>,
     #[schema(minimum = 1, maximum = 1000)]
     max_approaches: Option<u32>,
-    /// From now, how long approaches may be added and claimed (milliseconds).
-    #[schema(minimum = 1)]
+    /// From now, how long approaches may be added and claimed (milliseconds, at most ten
+    /// years).
+    #[schema(minimum = 1, maximum = 315_360_000_000_u64)]
     time_budget_ms: Option<u64>,
 }
 
@@ -215,15 +221,19 @@ pub(super) struct NewGoalBody {
 #[serde(deny_unknown_fields)]
 pub(super) struct NewApproachBody {
     /// 1 to 64 of `a-z 0-9 - _ .` (not `merge` or `archive`).
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     name: String,
     /// The commit to start from (SHA-1); default: the target's tip.
+    #[schema(pattern = "^[0-9a-fA-F]{40}$")]
     base: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ClaimBody {
-    /// The lease's time to live, bounded by the server to 5 s – 1 h (default 5 min).
+    /// The lease's time to live in milliseconds, at most one hour; the server raises it to
+    /// 5 s at least (default 5 min).
+    #[schema(minimum = 1, maximum = 3_600_000)]
     ttl_ms: Option<u64>,
 }
 
@@ -239,6 +249,7 @@ pub(super) struct LeaseBody {
 #[serde(deny_unknown_fields)]
 pub(super) struct PromoteBody {
     /// The approach to promote.
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     approach: String,
 }
 
@@ -379,7 +390,14 @@ pub(super) async fn create(
             target,
             required: body.required,
             max_approaches: body.max_approaches,
-            deadline: body.time_budget_ms.map(|b| now_ms().saturating_add(b)),
+            deadline: match body.time_budget_ms {
+                Some(budget) if budget == 0 || budget > MAX_TIME_BUDGET_MS => {
+                    return Err(ApiError::bad_request(format!(
+                        "time_budget_ms is 1 to {MAX_TIME_BUDGET_MS}"
+                    )));
+                }
+                budget => budget.map(|b| now_ms().saturating_add(b)),
+            },
         }
         .checked()?;
         let created = repo.create_goal(&goal, &caller.gate_caller().actor())?;
@@ -511,6 +529,7 @@ fn claim_access(
     request_body = ClaimBody,
     responses(
         (status = 201, description = "Claimed", body = ClaimView),
+        (status = 400, description = "The body is not JSON, or ttl_ms is out of its bounds", body = ErrorBody),
         (status = 401, description = "No token, or one refused", body = ErrorBody),
         (status = 403, description = "The token may not write the approach's ref", body = ErrorBody),
         (status = 404, description = "No such repository, goal or approach", body = ErrorBody),
@@ -535,6 +554,15 @@ pub(super) async fn claim(
         let token = required(&caller)?;
         let (repo_name, record) = repo_for(&app, Some(token), &owner, &name, Op::Write)?;
         claim_access(&caller, &repo_name, &goal, &approach)?;
+        if body
+            .ttl_ms
+            .is_some_and(|t| t == 0 || t > crate::store::goals::MAX_CLAIM_TTL_MS)
+        {
+            return Err(ApiError::bad_request(format!(
+                "ttl_ms is 1 to {}",
+                crate::store::goals::MAX_CLAIM_TTL_MS
+            )));
+        }
         let state = app.repo_state(record)?;
         let claim =
             state
@@ -557,6 +585,7 @@ pub(super) async fn claim(
     request_body = LeaseBody,
     responses(
         (status = 200, description = "Renewed", body = ClaimView),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 401, description = "No token, or one refused", body = ErrorBody),
         (status = 403, description = "The token may not write the approach's ref", body = ErrorBody),
         (status = 404, description = "No such repository, goal or approach", body = ErrorBody),
@@ -602,6 +631,7 @@ pub(super) async fn heartbeat(
     request_body = LeaseBody,
     responses(
         (status = 200, description = "Released", body = ClaimView),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 401, description = "No token, or one refused", body = ErrorBody),
         (status = 403, description = "The token may not write the approach's ref", body = ErrorBody),
         (status = 404, description = "No such repository, goal or approach", body = ErrorBody),
@@ -649,6 +679,7 @@ pub(super) async fn release(
     responses(
         (status = 200, description = "Landed on the target", body = PromotionView),
         (status = 202, description = "The merge waits in the merge queue for its evidence", body = PromotionView),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 401, description = "No token, or one refused", body = ErrorBody),
         (status = 403, description = "The token may not update the target", body = ErrorBody),
         (status = 404, description = "No such repository, goal or approach", body = ErrorBody),
@@ -764,7 +795,9 @@ pub(super) async fn abandon(
 #[serde(deny_unknown_fields)]
 pub(super) struct ProvisionBody {
     /// `owner/name`.
+    #[schema(pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")]
     repo: String,
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,63}$")]
     goal: String,
     /// How many agents (1 to 64).
     #[schema(minimum = 1, maximum = 64)]
@@ -776,7 +809,7 @@ pub(super) struct ProvisionBody {
     #[serde(default)]
     approaches: Vec<String>,
     /// The tokens' lifetime (default one day, at most 30 days, never past the caller's).
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 2_592_000)]
     ttl_seconds: Option<u64>,
     /// `none` (default), or `generate`: a key pair each, the private key in this answer only.
     keys: Option<String>,
