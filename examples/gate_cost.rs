@@ -149,6 +149,7 @@ fn main() -> anyhow::Result<()> {
             claim: Claim::Target(RefTarget::Direct(old)),
             new: NewValue::Set(RefTarget::Direct(new)),
         }],
+        goal: forge::gate::GoalPart::default(),
     };
     let anything = |_: &str| Ok(());
     let mut graph = CommitGraph::default();

@@ -87,9 +87,8 @@ pub(super) fn check(
         Some(_) if deleting => {
             return refuse(
                 RefusalCode::GoalRef,
-                format!(
-                    "an approach's ref stays while its goal is open (abandon the goal to archive it)"
-                ),
+                "an approach's ref stays while its goal is open (abandon the goal to archive it)"
+                    .to_owned(),
             );
         }
         Some(_) => {}

@@ -478,7 +478,7 @@ fn queued_merge(
             queued.push((number, id));
         }
     }
-    queued.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    queued.sort_unstable_by_key(|q| std::cmp::Reverse(q.0));
     for (_, id) in queued {
         let info = crate::browse::commit_info(repo, id)
             .map_err(|e| StoreError::Corrupt(format!("merge-queue commit: {e}")))?;

@@ -845,22 +845,13 @@ impl Repo {
             Some(new) => Some(Segment::open(&self.objects_dir(), &new.name)?),
             None => None,
         };
-        let events: Vec<NewEvent> = authorized
-            .iter()
-            .filter_map(|a| a.event().cloned())
-            .collect();
-        let fences = authorized
-            .iter()
-            .filter_map(|a| a.fence().cloned())
-            .collect();
         let result = self.commit_txn(
             new_segment.as_ref(),
             opened.as_ref(),
-            &updates,
+            authorized,
             attestations,
-            events,
             actor,
-            (goal, fences),
+            goal,
         );
         if result.is_err()
             && let Some(new) = &new_segment
@@ -897,14 +888,22 @@ impl Repo {
         &self,
         new_segment: Option<&super::segment::NewSegment>,
         opened: Option<&Segment>,
-        updates: &[&RefUpdate],
+        authorized: &[Authorized],
         attestations: &[AttestationRecord],
-        events: Vec<NewEvent>,
         actor: &Actor,
-        (goal, fences): (GoalWrite, Vec<super::goals::ClaimFence>),
+        goal: GoalWrite,
     ) -> Result<Option<super::backend::GenerationStep>, StoreError> {
+        let updates: Vec<&RefUpdate> = authorized.iter().map(Authorized::update).collect();
+        let events: Vec<NewEvent> = authorized
+            .iter()
+            .filter_map(|a| a.event().cloned())
+            .collect();
+        let fences = authorized
+            .iter()
+            .filter_map(|a| a.fence().cloned())
+            .collect();
         let mut needs: Vec<String> = Vec::new();
-        for update in updates {
+        for update in &updates {
             let Some(RefTarget::Direct(id)) = &update.new else {
                 continue;
             };
@@ -935,7 +934,7 @@ impl Repo {
                 .map_or(0, |d| d.as_nanos() as u64),
         });
         self.meta.commit(&MetaWrite {
-            refs: updates.to_vec(),
+            refs: updates,
             segment,
             needs,
             attestations: attestations.to_vec(),

@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["history", "import", "auth", "evidence"],
     &["packing", "gate"],
     &["export", "fsck", "served", "browse"],
-    &["upload", "receive", "edit"],
+    &["upload", "receive", "edit", "goals"],
     &["server"],
     &["cli"],
 ];

@@ -277,10 +277,7 @@ fn a_claimed_approach_takes_pushes_from_its_holder_with_the_current_lease_only()
     // Over REST too, the lease travels in a header.
     let late = git(&w.work, &["rev-parse", "HEAD"]).trim().to_owned();
     let body = format!(r#"{{"ref": "refs/goals/speed/a", "old": "{mine}", "new": "{late}"}}"#);
-    git(
-        &w.work,
-        &["push", "-q", &url_one, &format!("HEAD:refs/heads/late")],
-    );
+    git(&w.work, &["push", "-q", &url_one, "HEAD:refs/heads/late"]);
     let answer = common::raw_http(
         &w.server.addr(),
         format!(
@@ -1033,7 +1030,7 @@ fn claims_and_promotions_hold_their_invariants_under_random_interleavings() {
             let mut handles = Vec::new();
             for (n, (name, token)) in agents.iter().enumerate() {
                 let (w, goal, pool) = (&w, &goal, &pool);
-                let mut dice = Dice(seed ^ ((round + 1) << 32) ^ (n as u64 + 1) * 0x9e37_79b9);
+                let mut dice = Dice(seed ^ ((round + 1) << 32) ^ ((n as u64 + 1) * 0x9e37_79b9));
                 handles.push(scope.spawn(move || {
                     let mut seen = Vec::new();
                     let mut held: Option<(String, u64)> = None;
@@ -1279,9 +1276,7 @@ fn check_stress_round(w: &World, alice: &str, goal: &str, seen: &[Seen], seed: u
     let events = rest(
         w,
         "GET",
-        &format!(
-            "/api/v1/repos/alice/app/events?type=ref.updated,claim.taken,claim.released,claim.ended,goal.promoted&limit=1000"
-        ),
+        "/api/v1/repos/alice/app/events?type=ref.updated,claim.taken,claim.released,claim.ended,goal.promoted&limit=1000",
         alice,
         None,
     );
