@@ -1432,6 +1432,27 @@ fn goals_approaches_and_claims(h: &Harness) {
         .claim("speed", "a", &agent("bot-1"), 1_000, 1_960)
         .unwrap();
     assert!(third.lease > second.lease);
+    // A write fenced by a lease that is not current is refused in its transaction; one
+    // fenced by the live claim's lease, or fenced unclaimed while claimed, as it should be.
+    let fenced = |lease: Option<u64>| MetaWrite {
+        fences: vec![forge::store::goals::ClaimFence {
+            goal: "speed".into(),
+            approach: "a".into(),
+            lease,
+        }],
+        now: 1_970,
+        ..MetaWrite::default()
+    };
+    for (lease, code) in [
+        (Some(second.lease), "claim_lost"),
+        (None, "approach_claimed"),
+    ] {
+        match m.commit(&fenced(lease)) {
+            Err(StoreError::GoalRefused { code: got, .. }) => assert_eq!(got, code),
+            other => panic!("a stale fence committed: {other:?}"),
+        }
+    }
+    m.commit(&fenced(Some(third.lease))).unwrap();
     // TTLs are the caller's, bounded by `claim_ttl`.
     assert_eq!(claim_ttl(None), 300_000);
     assert_eq!(claim_ttl(Some(1)), 5_000);
@@ -1439,7 +1460,7 @@ fn goals_approaches_and_claims(h: &Harness) {
     // Past the goal's deadline nothing more is claimed or added.
     assert!(matches!(
         other.claim("speed", "b", &agent("bot-2"), 1_000, 10_000),
-        Err(GoalError::Closed { .. })
+        Err(GoalError::PastDeadline { .. })
     ));
 
     let types: Vec<&str> = m
