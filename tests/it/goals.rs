@@ -1507,3 +1507,54 @@ fn the_goal_commands_drive_a_goal_from_the_data_directory() {
     let again = fails_json(f, &["goal", "abandon", "alice/app", "cli"]);
     assert_eq!(again["code"], "goal_closed");
 }
+
+/// Agents provisioned over REST stop with the token that provisioned them; a supplied
+/// public key becomes the agent's; a refused provisioning makes nothing.
+#[test]
+fn revoking_the_provisioning_token_revokes_its_agents() {
+    let w = World::new();
+    let alice = w.forge.write_token("alice", "alice/app");
+    create_goal(&w, &alice, "kit", "[]", &["a"]);
+    let key_file = w.tmp.path().join("kit.key");
+    let public = w.forge.ok(&["keygen", "--out", key_file.to_str().unwrap()]);
+    let body = |keys: &str| {
+        format!(r#"{{"repo": "alice/app", "goal": "kit", "agents": 1, "public_keys": [{keys}]}}"#)
+    };
+    let refused = rest(
+        &w,
+        "POST",
+        "/api/v1/provision",
+        &alice,
+        Some(&body(r#""zz""#)),
+    );
+    assert_error(&refused, 400, "invalid_provision", "public key");
+    let before = w.forge.json(&["identity", "list"]);
+    assert!(!before.to_string().contains("kit-1"), "{before}");
+    let made = rest(
+        &w,
+        "POST",
+        "/api/v1/provision",
+        &alice,
+        Some(&body(&format!("\"{}\"", public.trim()))),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let agent = &made.body["agents"][0];
+    assert_eq!(agent["public_key"], public.trim());
+    assert_eq!(agent["secret_key"], Value::Null);
+    let url = agent["clone_url"].as_str().unwrap();
+    let (ok, stderr) = try_git(&w.work, &["ls-remote", url]);
+    assert!(ok, "{stderr}");
+    let revoked = rest(
+        &w,
+        "POST",
+        "/api/v1/tokens/revoke",
+        &alice,
+        Some(&format!(r#"{{"token": "{alice}"}}"#)),
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let (ok, _) = try_git(&w.work, &["ls-remote", url]);
+    assert!(
+        !ok,
+        "the agent's token outlived the token that provisioned it"
+    );
+}
