@@ -306,10 +306,7 @@ pub(super) fn command(data_path: &Path, command: GoalCommand, json: bool) -> any
             let now = now_ms();
             let mut approaches = Vec::new();
             for approach in repo.meta().approaches(&goal)? {
-                let shown_ref = match approach.state {
-                    crate::store::goals::ApproachState::Active => approach.ref_name(),
-                    _ => crate::store::goals::archived_ref(&approach.goal, &approach.name),
-                };
+                let shown_ref = approach.current_ref();
                 let claim = repo
                     .meta()
                     .claim_of(&goal, &approach.name)?

@@ -101,10 +101,7 @@ pub(super) fn check(
         approach: approach_name.to_owned(),
         lease,
     };
-    let caller_name = match caller {
-        Caller::Identity { name, .. } => Some(name.as_str()),
-        _ => None,
-    };
+    let caller_name = super::policy::caller_name(caller);
     let Some(held) = claim else {
         return match part.lease {
             None => Ok(Ok(Some(fence(None)))),

@@ -26,7 +26,7 @@ pub(super) struct Update<'a> {
     pub new: Option<&'a RefTarget>,
 }
 
-fn caller_name(caller: &Caller) -> Option<&str> {
+pub(super) fn caller_name(caller: &Caller) -> Option<&str> {
     match caller {
         Caller::Identity { name, .. } => Some(name),
         _ => None,

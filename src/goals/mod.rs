@@ -12,6 +12,8 @@
 
 pub mod provision;
 
+use std::collections::BTreeMap;
+
 use bstr::{BString, ByteSlice};
 
 use crate::gate::{
@@ -24,8 +26,8 @@ use crate::history::CommitGraph;
 use crate::object::{Kind, ObjectId, Sha1, Signature, encode, native_id};
 use crate::store::events::{EventKind, MergeQueued, NewEvent};
 use crate::store::goals::{
-    Approach, ApproachState, GOALS_PREFIX, Goal, GoalEnd, GoalError, GoalState, approach_ref,
-    archived_of, check_approach_name, merge_prefix, merge_ref, now_ms,
+    ARCHIVE_PREFIX, Approach, ApproachState, GOALS_PREFIX, Goal, GoalEnd, GoalError, GoalState,
+    approach_ref, archived_of, check_approach_name, merge_prefix, merge_ref, now_ms,
 };
 use crate::store::{DataDir, GoalWrite, RefTarget, Repo, StoreError};
 
@@ -231,7 +233,7 @@ pub fn promote(
     // The goal's refs move to the archive, whoever's token promotes: the gate asks the
     // caller's token about the target only.
     let may_update = |ref_name: &str| {
-        if ref_name.starts_with(GOALS_PREFIX) || ref_name.starts_with(gate_archive()) {
+        if ref_name.starts_with(GOALS_PREFIX) || ref_name.starts_with(ARCHIVE_PREFIX) {
             Ok(())
         } else {
             (acting.may_update)(ref_name)
@@ -241,24 +243,24 @@ pub fn promote(
     if !record.required.is_empty() {
         ctx.with_identities(acting.data)?;
     }
-    let contained = match target_tip {
-        None => true,
-        Some(target) => target == tip || ctx.is_ancestor(&target, &tip)?,
+    // A target without a commit yet takes the approach as it is.
+    let target = match target_tip {
+        Some(target) if target != tip && !ctx.is_ancestor(&target, &tip)? => target,
+        _ => {
+            return land(
+                acting,
+                &mut ctx,
+                &record,
+                name,
+                target_tip,
+                tip,
+                None,
+                "fast_forward",
+            );
+        }
     };
-    if contained {
-        return land(
-            acting,
-            &mut ctx,
-            &record,
-            name,
-            target_tip,
-            tip,
-            None,
-            "fast_forward",
-        );
-    }
-    let target = target_tip.unwrap_or(tip);
-    if let Some(queued) = queued_merge(repo, goal, target, tip)? {
+    let queue = merge_queue(ctx.refs(), goal);
+    if let Some(queued) = queued_merge(repo, &queue, target, tip)? {
         return land(
             acting,
             &mut ctx,
@@ -286,10 +288,9 @@ pub fn promote(
             "merge",
         );
     }
-    let number = next_merge_number(repo, goal)?;
+    let number = queue.first().map_or(1, |(last, _)| last + 1);
     let queue_ref = merge_ref(goal, number);
-    let target_sha1 = repo.sha1_of(&target).unwrap_or(merge.commit_sha1);
-    let tip_sha1 = repo.sha1_of(&tip).unwrap_or(merge.commit_sha1);
+    let (target_sha1, tip_sha1) = (merge.ours, merge.theirs);
     let proposal = Proposal {
         via: Via::Promotion,
         caller: acting.caller.clone(),
@@ -317,10 +318,6 @@ pub fn promote(
         r#ref: queue_ref,
         commit: merge.commit_sha1,
     })
-}
-
-fn gate_archive() -> &'static str {
-    crate::store::goals::ARCHIVE_PREFIX
 }
 
 /// Moves the target to `commit` through the gate (with the goal's evidence demanded of
@@ -455,62 +452,45 @@ pub fn abandon(
     Ok(archived)
 }
 
-/// A merge commit of the goal's queue whose parents are the target's tip and the
-/// approach's tip, newest first.
+/// The goal's merge-queue commits (`refs/goals/<goal>/merge/<n>`), newest first.
+fn merge_queue(refs: &BTreeMap<BString, RefTarget>, goal: &str) -> Vec<(u64, ObjectId)> {
+    let prefix = merge_prefix(goal);
+    let mut queue: Vec<(u64, ObjectId)> = refs
+        .iter()
+        .filter_map(|(name, value)| {
+            let number = name.to_str().ok()?.strip_prefix(&prefix)?.parse().ok()?;
+            direct(Some(value.clone())).map(|id| (number, id))
+        })
+        .collect();
+    queue.sort_unstable_by_key(|q| std::cmp::Reverse(q.0));
+    queue
+}
+
+/// The newest merge of the queue whose parents are the target's tip and the approach's.
 fn queued_merge(
     repo: &Repo,
-    goal: &str,
+    queue: &[(u64, ObjectId)],
     target: ObjectId,
     tip: ObjectId,
 ) -> Result<Option<ObjectId>, GoalOpError> {
-    let prefix = merge_prefix(goal);
-    let mut queued: Vec<(u64, ObjectId)> = Vec::new();
-    for (name, value) in repo.refs()? {
-        let Some(number) = name
-            .to_str()
-            .ok()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|n| n.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        if let Some(id) = direct(Some(value)) {
-            queued.push((number, id));
-        }
-    }
-    queued.sort_unstable_by_key(|q| std::cmp::Reverse(q.0));
-    for (_, id) in queued {
-        let info = crate::browse::commit_info(repo, id)
+    for (_, id) in queue {
+        let info = crate::browse::commit_info(repo, *id)
             .map_err(|e| StoreError::Corrupt(format!("merge-queue commit: {e}")))?;
         let parents: Vec<ObjectId> = info.parents.iter().map(|p| p.0).collect();
         if parents == [target, tip] {
-            return Ok(Some(id));
+            return Ok(Some(*id));
         }
     }
     Ok(None)
-}
-
-fn next_merge_number(repo: &Repo, goal: &str) -> Result<u64, GoalOpError> {
-    let prefix = merge_prefix(goal);
-    let last = repo
-        .refs()?
-        .iter()
-        .filter_map(|(name, _)| {
-            name.to_str()
-                .ok()?
-                .strip_prefix(&prefix)?
-                .parse::<u64>()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0);
-    Ok(last + 1)
 }
 
 /// A merge made for a promotion: its objects in a segment not yet published.
 struct Made {
     commit: ObjectId,
     commit_sha1: Sha1,
+    /// The target's tip and the approach's it merges.
+    ours: Sha1,
+    theirs: Sha1,
     brought: Vec<(ObjectId, gate::Brought)>,
     segment: crate::store::SegmentWriter,
 }
@@ -613,6 +593,8 @@ fn make_merge(
     Ok(Made {
         commit,
         commit_sha1,
+        ours,
+        theirs,
         brought,
         segment,
     })

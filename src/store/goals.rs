@@ -119,6 +119,15 @@ impl Approach {
     pub fn ref_name(&self) -> String {
         approach_ref(&self.goal, &self.name)
     }
+
+    /// Where its commits are now: its ref while active, under the archive once its goal
+    /// ended.
+    pub fn current_ref(&self) -> String {
+        match self.state {
+            ApproachState::Active => self.ref_name(),
+            _ => archived_ref(&self.goal, &self.name),
+        }
+    }
 }
 
 pub fn approach_ref(goal: &str, approach: &str) -> String {

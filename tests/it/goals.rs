@@ -752,13 +752,13 @@ fn five_provisioned_agents_race_for_three_approaches_with_stock_git() {
                 let agent = &agents[*n];
                 let file = match *approach {
                     // b changes what main will change too: it will conflict.
-                    "b" => "a.txt",
-                    other => Box::leak(format!("{other}-work.txt").into_boxed_str()),
+                    "b" => "a.txt".to_owned(),
+                    other => format!("{other}-work.txt"),
                 };
                 scope.spawn(move || {
                     (
                         approach.to_string(),
-                        agent.work_and_push(file, &format!("{approach}\n"), *lease),
+                        agent.work_and_push(&file, &format!("{approach}\n"), *lease),
                     )
                 })
             })
@@ -1544,6 +1544,22 @@ fn revoking_the_provisioning_token_revokes_its_agents() {
     let url = agent["clone_url"].as_str().unwrap();
     let (ok, stderr) = try_git(&w.work, &["ls-remote", url]);
     assert!(ok, "{stderr}");
+    // Its token uploads what it signs with its key (the evidence a goal may demand).
+    let main = head_of(&w, "refs/heads/main");
+    let envelope = w.forge.attest_sign(
+        &key_file,
+        &main,
+        None,
+        "https://in-toto.io/attestation/test-result/v0.1",
+        r#"{"result": "PASSED", "configuration": []}"#,
+    );
+    let uploaded = common::post_json(
+        &w.server.addr(),
+        "/api/v1/repos/alice/app/attestations",
+        &format!("Bearer {}", agent["token"].as_str().unwrap()),
+        envelope.trim(),
+    );
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
     let revoked = rest(
         &w,
         "POST",

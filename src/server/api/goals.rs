@@ -15,13 +15,15 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiError, ApiJson, ApiPath, ErrorBody, RepoPath, blocking, repo_for, required};
 use crate::auth::token::Op;
 use crate::goals::{Acting, GoalOpError, Promotion};
+use crate::history::CommitGraph;
+use crate::served::RepoState;
 use crate::server::AppState;
 use crate::server::auth::Caller;
-use crate::store::RefTarget;
 use crate::store::goals::{
     Approach, ApproachState, ClaimRecord, Goal, GoalError, GoalState, NewGoal, approach_ref, now_ms,
 };
 use crate::store::policy::RequiredAttestation;
+use crate::store::{DataDir, RefTarget, RepoName};
 
 /// The longest time budget a goal may have: ten years.
 const MAX_TIME_BUDGET_MS: u64 = 315_360_000_000;
@@ -283,11 +285,7 @@ fn goal_view(repo: &crate::store::Repo, name: &str) -> Result<GoalView, ApiError
 }
 
 fn approach_view(repo: &crate::store::Repo, approach: Approach) -> Result<ApproachView, ApiError> {
-    let live_ref = approach.ref_name();
-    let shown_ref = match approach.state {
-        ApproachState::Active => live_ref,
-        _ => crate::store::goals::archived_ref(&approach.goal, &approach.name),
-    };
+    let shown_ref = approach.current_ref();
     let tip = match repo.read_ref(shown_ref.as_bytes())? {
         Some(RefTarget::Direct(id)) => repo.sha1_of(&id).map(|s| s.to_hex()),
         _ => None,
@@ -484,19 +482,10 @@ pub(super) async fn add_approach(
             .map(|h| super::parse_sha1("base", h))
             .transpose()?;
         let state = app.repo_state(record)?;
-        let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
-        let acting = Acting {
-            repo: &state.repo,
-            data: &app.data,
-            caller: caller.gate_caller(),
-            may_update: &may_update,
-        };
-        let added = {
-            let _push = state.push_lock();
-            state.with_graph(|graph| {
-                crate::goals::add_approach(&acting, graph, &goal, &body.name, base)
-            })?
-        };
+        let data = super::acting(&app, &caller);
+        let added = as_caller(&data, &caller, &repo_name, &state, |acting, graph| {
+            crate::goals::add_approach(acting, graph, &goal, &body.name, base)
+        })?;
         state.schedule_repack();
         Ok((
             StatusCode::CREATED,
@@ -506,15 +495,37 @@ pub(super) async fn add_approach(
     .await
 }
 
-/// The approach's claim operations need the caller's token to allow writing its ref.
-fn claim_access(
+/// The repository of a claim operation: `write` on it, and a token that may write the
+/// approach's ref (an agent provisioned for another approach may not claim this one).
+fn claim_target(
+    app: &AppState,
     caller: &Caller,
-    repo_name: &crate::store::RepoName,
-    goal: &str,
-    approach: &str,
-) -> Result<(), ApiError> {
-    caller.may_update(repo_name, &approach_ref(goal, approach))?;
-    Ok(())
+    path: &ApproachPath,
+) -> Result<Arc<RepoState>, ApiError> {
+    let token = required(caller)?;
+    let (repo_name, record) = repo_for(app, Some(token), &path.owner, &path.name, Op::Write)?;
+    caller.may_update(&repo_name, &approach_ref(&path.goal, &path.approach))?;
+    Ok(app.repo_state(record)?)
+}
+
+/// Runs a goal operation as the caller, under the lock that serialises the repository's
+/// ref updates, with the caller's token asked about every ref it moves.
+fn as_caller<T>(
+    data: &DataDir,
+    caller: &Caller,
+    repo_name: &RepoName,
+    state: &RepoState,
+    operation: impl FnOnce(&Acting<'_>, &mut CommitGraph) -> Result<T, GoalOpError>,
+) -> Result<T, ApiError> {
+    let may_update = |ref_name: &str| caller.may_update(repo_name, ref_name);
+    let acting = Acting {
+        repo: &state.repo,
+        data,
+        caller: caller.gate_caller(),
+        may_update: &may_update,
+    };
+    let _push = state.push_lock();
+    Ok(state.with_graph(|graph| operation(&acting, graph))?)
 }
 
 /// Claim an approach
@@ -542,18 +553,11 @@ fn claim_access(
 pub(super) async fn claim(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    ApiPath(ApproachPath {
-        owner,
-        name,
-        goal,
-        approach,
-    }): ApiPath<ApproachPath>,
+    ApiPath(path): ApiPath<ApproachPath>,
     ApiJson(body): ApiJson<ClaimBody>,
 ) -> Result<(StatusCode, Json<ClaimView>), ApiError> {
     blocking(move || {
-        let token = required(&caller)?;
-        let (repo_name, record) = repo_for(&app, Some(token), &owner, &name, Op::Write)?;
-        claim_access(&caller, &repo_name, &goal, &approach)?;
+        let state = claim_target(&app, &caller, &path)?;
         if body
             .ttl_ms
             .is_some_and(|t| t == 0 || t > crate::store::goals::MAX_CLAIM_TTL_MS)
@@ -563,11 +567,10 @@ pub(super) async fn claim(
                 crate::store::goals::MAX_CLAIM_TTL_MS
             )));
         }
-        let state = app.repo_state(record)?;
-        let claim =
-            state
-                .repo
-                .claim(&goal, &approach, &caller.gate_caller().actor(), body.ttl_ms)?;
+        let actor = caller.gate_caller().actor();
+        let claim = state
+            .repo
+            .claim(&path.goal, &path.approach, &actor, body.ttl_ms)?;
         Ok((StatusCode::CREATED, Json(ClaimView::from(claim))))
     })
     .await
@@ -598,22 +601,15 @@ pub(super) async fn claim(
 pub(super) async fn heartbeat(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    ApiPath(ApproachPath {
-        owner,
-        name,
-        goal,
-        approach,
-    }): ApiPath<ApproachPath>,
+    ApiPath(path): ApiPath<ApproachPath>,
     ApiJson(body): ApiJson<LeaseBody>,
 ) -> Result<Json<ClaimView>, ApiError> {
     blocking(move || {
-        let token = required(&caller)?;
-        let (repo_name, record) = repo_for(&app, Some(token), &owner, &name, Op::Write)?;
-        claim_access(&caller, &repo_name, &goal, &approach)?;
-        let state = app.repo_state(record)?;
+        let state = claim_target(&app, &caller, &path)?;
+        let holder = caller.gate_caller().actor().identity.unwrap_or_default();
         let claim = state
             .repo
-            .heartbeat(&goal, &approach, body.lease, &token.identity)?;
+            .heartbeat(&path.goal, &path.approach, body.lease, &holder)?;
         Ok(Json(ClaimView::from(claim)))
     })
     .await
@@ -644,23 +640,15 @@ pub(super) async fn heartbeat(
 pub(super) async fn release(
     State(app): State<Arc<AppState>>,
     caller: Caller,
-    ApiPath(ApproachPath {
-        owner,
-        name,
-        goal,
-        approach,
-    }): ApiPath<ApproachPath>,
+    ApiPath(path): ApiPath<ApproachPath>,
     ApiJson(body): ApiJson<LeaseBody>,
 ) -> Result<Json<ClaimView>, ApiError> {
     blocking(move || {
-        let token = required(&caller)?;
-        let (repo_name, record) = repo_for(&app, Some(token), &owner, &name, Op::Write)?;
-        claim_access(&caller, &repo_name, &goal, &approach)?;
-        let state = app.repo_state(record)?;
-        let claim =
-            state
-                .repo
-                .release(&goal, &approach, body.lease, &caller.gate_caller().actor())?;
+        let state = claim_target(&app, &caller, &path)?;
+        let actor = caller.gate_caller().actor();
+        let claim = state
+            .repo
+            .release(&path.goal, &path.approach, body.lease, &actor)?;
         Ok(Json(ClaimView::from(claim)))
     })
     .await
@@ -699,18 +687,10 @@ pub(super) async fn promote(
         let token = required(&caller)?;
         let (repo_name, record) = repo_for(&app, Some(token), &owner, &name, Op::Write)?;
         let state = app.repo_state(record)?;
-        let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
-        let acting = Acting {
-            repo: &state.repo,
-            data: &app.data,
-            caller: caller.gate_caller(),
-            may_update: &may_update,
-        };
-        let promoted = {
-            let _push = state.push_lock();
-            state
-                .with_graph(|graph| crate::goals::promote(&acting, graph, &goal, &body.approach))?
-        };
+        let data = super::acting(&app, &caller);
+        let promoted = as_caller(&data, &caller, &repo_name, &state, |acting, graph| {
+            crate::goals::promote(acting, graph, &goal, &body.approach)
+        })?;
         state.schedule_repack();
         Ok(match promoted {
             Promotion::Landed {
@@ -771,17 +751,10 @@ pub(super) async fn abandon(
         let state = app.repo_state(record)?;
         let target = goal_view(&state.repo, &goal)?.target;
         caller.may_update(&repo_name, &target)?;
-        let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
-        let acting = Acting {
-            repo: &state.repo,
-            data: &app.data,
-            caller: caller.gate_caller(),
-            may_update: &may_update,
-        };
-        let archived = {
-            let _push = state.push_lock();
-            state.with_graph(|graph| crate::goals::abandon(&acting, graph, &goal))?
-        };
+        let data = super::acting(&app, &caller);
+        let archived = as_caller(&data, &caller, &repo_name, &state, |acting, graph| {
+            crate::goals::abandon(acting, graph, &goal)
+        })?;
         Ok(Json(Abandoned {
             goal: goal_view(&state.repo, &goal)?,
             archived,
@@ -929,20 +902,10 @@ pub(super) async fn provision(
             keys,
             parents,
         };
-        let may_update = |ref_name: &str| caller.may_update(&repo_name, ref_name);
         let data = super::acting(&app, &caller);
-        let acting = Acting {
-            repo: &state.repo,
-            data: &data,
-            caller: caller.gate_caller(),
-            may_update: &may_update,
-        };
-        let agents = {
-            let _push = state.push_lock();
-            state.with_graph(|graph| {
-                crate::goals::provision::provision(&acting, graph, app.auth.root_key(), &request)
-            })?
-        };
+        let agents = as_caller(&data, &caller, &repo_name, &state, |acting, graph| {
+            crate::goals::provision::provision(acting, graph, app.auth.root_key(), &request)
+        })?;
         let server_url = client.url("");
         let agents = agents
             .into_iter()
